@@ -1,0 +1,338 @@
+"""Encoding and decoding frames, in two wire formats with one schema.
+
+    JSON         subprotocol "twinhub.v1.json"     text frames, UTF-8
+    MessagePack  subprotocol "twinhub.v1.msgpack"  binary frames
+
+`encode_client`/`decode_client` and `encode_server`/`decode_server` are exact inverses:
+decode(encode(frame)) == frame for every frame this module can build. Decoding checks the
+frame size *before* parsing and every field's type and range *before* building the frame;
+whatever the input, it raises nothing but ProtocolError.
+
+Server messages are arrays of frames. `encode_server_item` encodes one frame once; `join_batch`
+builds the array from already-encoded items without re-encoding them, so a fan-out encodes an
+event once per wire format and each socket's writer only concatenates bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Any
+
+import msgpack
+
+from .errors import ErrorCode, ProtocolError
+from .frames import (
+    ClientFrame,
+    Delete,
+    Edit,
+    Error,
+    Event,
+    Hello,
+    Hide,
+    Ok,
+    Ping,
+    Pong,
+    Post,
+    Presence,
+    ServerFrame,
+    Subscribe,
+    Typing,
+    TypingNotice,
+    Unsubscribe,
+    Welcome,
+)
+from .limits import DEFAULT_LIMITS, Limits
+
+
+class Encoding(StrEnum):
+    JSON = "twinhub.v1.json"
+    MSGPACK = "twinhub.v1.msgpack"
+
+
+SUBPROTOCOLS = (Encoding.JSON.value, Encoding.MSGPACK.value)
+CHANNEL_RE = re.compile(r"^[a-z]{1,16}:[1-9][0-9]{0,17}$")
+MAX_INT = 2**63 - 1
+
+
+# -- low level: bytes <-> plain values ----------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _loads_json(data: bytes | str) -> Any:
+    if isinstance(data, bytes | bytearray | memoryview):
+        data = bytes(data).decode("utf-8")
+    # Deep nesting ends in RecursionError inside the C scanner, which _loads turns into
+    # BAD_FRAME; the frame-size limit bounds how much work that can cost.
+    return json.loads(data, parse_constant=_reject_constant)
+
+
+def _loads_msgpack(data: bytes) -> Any:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ValueError("MessagePack frames are binary")
+    n = len(data)
+    # The C unpacker's limits keep a forged "4 GB string" header from allocating anything.
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        strict_map_key=True,
+        use_list=True,
+        max_str_len=n,
+        max_bin_len=n,
+        max_array_len=n,
+        max_map_len=n,
+        max_ext_len=0,
+    )
+
+
+def _loads(data: bytes | str, encoding: Encoding, limits: Limits) -> Any:
+    size = len(data) if isinstance(data, bytes | bytearray | memoryview) else len(data.encode("utf-8", "surrogatepass"))
+    if size > limits.max_frame_bytes:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame is {size} bytes; the limit is {limits.max_frame_bytes}")
+    if size == 0:
+        raise ProtocolError(ErrorCode.BAD_FRAME, "empty frame")
+    try:
+        if encoding is Encoding.JSON:
+            return _loads_json(data)
+        if isinstance(data, str):
+            raise ValueError("MessagePack frames must be binary, not text")
+        return _loads_msgpack(data)
+    except Exception as exc:  # noqa: BLE001 — the decoding boundary: any parser failure is the peer's
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"not a valid {encoding.name} frame: {_brief(exc)}") from None
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:120]
+
+
+def _dumps_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _dumps_msgpack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+# -- field validation ---------------------------------------------------------------------------
+
+
+class _Fields:
+    """Reads typed fields out of a decoded map, raising INVALID_FIELD with the field's name."""
+
+    __slots__ = ("m", "ref", "limits")
+
+    def __init__(self, m: dict[str, Any], limits: Limits) -> None:
+        self.m = m
+        self.limits = limits
+        self.ref = None
+        self.ref = self.optional_ref()
+
+    def _fail(self, name: str, why: str) -> ProtocolError:
+        return ProtocolError(ErrorCode.INVALID_FIELD, f"field '{name}' {why}", ref=self.ref)
+
+    def optional_ref(self) -> int | str | None:
+        v = self.m.get("ref")
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'ref' must be an integer or a string")
+        if isinstance(v, int) and not -MAX_INT <= v <= MAX_INT:
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'ref' is out of range")
+        if isinstance(v, str) and len(v) > self.limits.max_ref_chars:
+            raise ProtocolError(ErrorCode.INVALID_FIELD, f"field 'ref' is longer than {self.limits.max_ref_chars}")
+        return v
+
+    def string(self, name: str, *, max_chars: int, required: bool = True, allow_empty: bool = False) -> str | None:
+        v = self.m.get(name)
+        if v is None:
+            if required:
+                raise self._fail(name, "is required")
+            return None
+        if not isinstance(v, str):
+            raise self._fail(name, "must be a string")
+        if len(v) > max_chars:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE, f"field '{name}' has {len(v)} characters; the limit is {max_chars}", ref=self.ref
+            )
+        if not allow_empty and not v.strip():
+            raise self._fail(name, "must not be empty")
+        return v
+
+    def text(self, name: str) -> str:
+        v = self.string(name, max_chars=self.limits.max_text_chars)
+        assert v is not None
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self._fail(name, "is not valid Unicode (lone surrogate)") from None
+        return v
+
+    def integer(self, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
+        v = self.m.get(name)
+        if v is None:
+            if required:
+                raise self._fail(name, "is required")
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self._fail(name, "must be an integer")
+        if not minimum <= v <= MAX_INT:
+            raise self._fail(name, f"must be between {minimum} and {MAX_INT}")
+        return v
+
+    def channel(self) -> str:
+        v = self.m.get("channel")
+        if not isinstance(v, str):
+            raise self._fail("channel", "is required and must be a string like 'room:42'")
+        if not CHANNEL_RE.match(v):
+            raise self._fail("channel", "must look like 'room:42'")
+        return v
+
+
+def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
+    if not isinstance(m, dict):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a map with a 'type' key")
+    f = _Fields(m, limits)
+    kind = m.get("type")
+    ref = f.ref
+    if kind == "post":
+        return Post(
+            channel=f.channel(),
+            text=f.text("text"),
+            client_id=f.string("client_id", max_chars=limits.max_client_id_chars, required=False),
+            ref=ref,
+        )
+    if kind == "subscribe":
+        return Subscribe(channel=f.channel(), since=f.integer("since", required=False), ref=ref)
+    if kind == "unsubscribe":
+        return Unsubscribe(channel=f.channel(), ref=ref)
+    if kind == "typing":
+        return Typing(channel=f.channel(), ref=ref)
+    if kind == "edit":
+        return Edit(channel=f.channel(), id=f.integer("id", minimum=1), text=f.text("text"), ref=ref)
+    if kind == "delete":
+        return Delete(channel=f.channel(), id=f.integer("id", minimum=1), ref=ref)
+    if kind == "hide":
+        reason = f.string("reason", max_chars=limits.max_reason_chars, required=False, allow_empty=True)
+        return Hide(channel=f.channel(), id=f.integer("id", minimum=1), reason=reason or "", ref=ref)
+    if kind == "hello":
+        return Hello(token=f.string("token", max_chars=limits.max_token_chars, required=False), ref=ref)
+    if kind == "ping":
+        return Ping(ref=ref)
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must have a string 'type'", ref=ref)
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}", ref=ref)
+
+
+def decode_client(data: bytes | str, encoding: Encoding, limits: Limits = DEFAULT_LIMITS) -> ClientFrame:
+    """Decode one client frame. Raises ProtocolError (and nothing else) on any bad input."""
+    return _decode_client_map(_loads(data, encoding, limits), limits)
+
+
+def _client_to_map(frame: ClientFrame) -> dict[str, Any]:
+    m: dict[str, Any] = {"type": frame.type}
+    for name in frame.__dataclass_fields__:  # type: ignore[union-attr]
+        v = getattr(frame, name)
+        if v is not None:
+            m[name] = v
+    return m
+
+
+def encode_client(frame: ClientFrame, encoding: Encoding) -> bytes | str:
+    """Encode a client frame (used by clients, the load tests and the tests)."""
+    m = _client_to_map(frame)
+    return _dumps_json(m) if encoding is Encoding.JSON else _dumps_msgpack(m)
+
+
+# -- server frames ------------------------------------------------------------------------------
+
+
+def server_to_map(frame: ServerFrame) -> dict[str, Any]:
+    """The wire map of a server frame: `data` dicts are flattened, `ref: None` omitted."""
+    if isinstance(frame, Event):
+        return {"type": "event", "channel": frame.channel, "seq": frame.seq, "kind": frame.kind, **frame.data}
+    if isinstance(frame, Ok):
+        m: dict[str, Any] = {"type": "ok", **frame.data}
+    elif isinstance(frame, Error):
+        m = {"type": "error", "code": frame.code, "message": frame.message, **frame.data}
+    elif isinstance(frame, Welcome):
+        m = {"type": "welcome", "user": frame.user, "spaces": frame.spaces, "limits": frame.limits}
+    elif isinstance(frame, TypingNotice):
+        return {"type": "typing", "channel": frame.channel, "user": frame.user}
+    elif isinstance(frame, Presence):
+        return {"type": "presence", "channel": frame.channel, "members": frame.members}
+    elif isinstance(frame, Pong):
+        m = {"type": "pong"}
+    else:  # pragma: no cover — the union is closed
+        raise TypeError(f"not a server frame: {frame!r}")
+    if frame.ref is not None:
+        m["ref"] = frame.ref
+    return m
+
+
+_EVENT_KEYS = {"type", "channel", "seq", "kind"}
+
+
+def server_from_map(m: dict[str, Any]) -> ServerFrame:
+    """Inverse of server_to_map. Raises ProtocolError on a map that is not a server frame."""
+    try:
+        kind = m["type"]
+        if kind == "event":
+            return Event(m["channel"], m["seq"], m["kind"], {k: v for k, v in m.items() if k not in _EVENT_KEYS})
+        if kind == "ok":
+            return Ok(ref=m.get("ref"), data={k: v for k, v in m.items() if k not in ("type", "ref")})
+        if kind == "error":
+            rest = {k: v for k, v in m.items() if k not in ("type", "ref", "code", "message")}
+            return Error(m["code"], m["message"], ref=m.get("ref"), data=rest)
+        if kind == "welcome":
+            return Welcome(m["user"], m["spaces"], m["limits"], ref=m.get("ref"))
+        if kind == "typing":
+            return TypingNotice(m["channel"], m["user"])
+        if kind == "presence":
+            return Presence(m["channel"], m["members"])
+        if kind == "pong":
+            return Pong(ref=m.get("ref"))
+    except (KeyError, TypeError) as exc:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"malformed server frame: {_brief(exc)}") from None
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown server frame type {str(kind)[:40]!r}")
+
+
+def encode_server_item(frame: ServerFrame, encoding: Encoding) -> bytes | str:
+    """Encode one server frame as an array *item* (not yet a WebSocket message)."""
+    m = server_to_map(frame)
+    return _dumps_json(m) if encoding is Encoding.JSON else _dumps_msgpack(m)
+
+
+def _msgpack_array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def join_batch(items: list[bytes] | list[str], encoding: Encoding) -> bytes | str:
+    """One WebSocket message holding `items` (each from encode_server_item), without re-encoding."""
+    if encoding is Encoding.JSON:
+        return "[" + ",".join(items) + "]"  # type: ignore[arg-type]
+    return _msgpack_array_header(len(items)) + b"".join(items)  # type: ignore[arg-type]
+
+
+def encode_server(frames: list[ServerFrame], encoding: Encoding) -> bytes | str:
+    """Encode a whole server message (an array of frames)."""
+    return join_batch([encode_server_item(f, encoding) for f in frames], encoding)  # type: ignore[misc]
+
+
+def decode_server(data: bytes | str, encoding: Encoding) -> list[ServerFrame]:
+    """Decode a server message into its frames (for clients). Raises ProtocolError on bad input."""
+    try:
+        value = json.loads(data) if encoding is Encoding.JSON else msgpack.unpackb(data, raw=False)
+    except Exception as exc:  # noqa: BLE001 — decoding boundary
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"not a valid server message: {_brief(exc)}") from None
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a server message is an array of frames")
+    return [server_from_map(m) for m in value]

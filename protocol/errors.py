@@ -1,0 +1,60 @@
+"""The protocol's error codes, close codes and its one exception.
+
+    ProtocolError          a frame from the peer could not be accepted (the peer's fault)
+      carries .code        a stable ErrorCode string sent back in the `error` frame
+      carries .message     a sentence a developer understands
+
+Decoding never raises anything but ProtocolError: whatever bytes arrive, the caller has one
+thing to catch and one error frame to send back.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable codes carried by `error` frames. Never renamed once published (docs/protocol.md)."""
+
+    BAD_FRAME = "bad_frame"  # not valid JSON/MessagePack, or not a frame object
+    UNKNOWN_TYPE = "unknown_type"  # a frame whose `type` the server does not know
+    INVALID_FIELD = "invalid_field"  # a field missing, of the wrong type or out of range
+    TOO_LARGE = "too_large"  # frame or text over the documented limit
+    UNAUTHENTICATED = "unauthenticated"  # first frame was not `hello`, or the token is bad/expired
+    ALREADY_AUTHENTICATED = "already_authenticated"
+    FORBIDDEN = "forbidden"  # the role matrix says no
+    NOT_MEMBER = "not_member"  # not (or no longer) a member of the channel's space
+    NOT_FOUND = "not_found"  # no such channel/message, or one the caller may not know of
+    NOT_SUBSCRIBED = "not_subscribed"
+    TOO_MANY_CHANNELS = "too_many_channels"
+    SPACE_CLOSED = "space_closed"  # the project is closed: read-only until reopened
+    MUTED = "muted"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"  # the database could not commit; nothing was stored
+    INTERNAL = "internal"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses (docs/protocol.md, "Close codes")."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # server shutting down: reconnect (to another process) and resume
+    MESSAGE_TOO_BIG = 1009  # frame above the hard transport limit
+    SERVICE_RESTART = 1012
+    AUTH_FAILED = 4001  # no valid `hello` in time, or the session was revoked
+    FORBIDDEN_ORIGIN = 4003
+    ABUSIVE = 4008  # too many bad frames or rate-limit violations in a row
+    SLOW_CONSUMER = 4009  # outbox full: the client did not read fast enough; resume with `since`
+
+
+class ProtocolError(Exception):
+    """A frame from the peer could not be accepted. Carries the code sent back to the peer."""
+
+    def __init__(self, code: ErrorCode, message: str, *, ref: int | str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return f"ProtocolError({self.code.value!r}, {self.message!r})"

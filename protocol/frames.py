@@ -1,0 +1,171 @@
+"""Typed frames: what clients send (ClientFrame) and what the server sends (ServerFrame).
+
+Every frame on the wire is a map with a `type` key. Client → server: one frame per WebSocket
+message. Server → client: every WebSocket message is an *array* of one or more frames, so that
+the server can batch whatever is waiting for a socket into one write (docs/protocol.md).
+
+Requests may carry `ref` (an int or short string chosen by the client); the server's `ok` or
+`error` answer to that request carries the same `ref`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Ref = int | str | None
+
+
+# -- client → server --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Authenticate the connection. `token` may be omitted when the browser's session cookie
+    already authenticated the WebSocket handshake."""
+
+    token: str | None = None
+    ref: Ref = None
+    type = "hello"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Follow a channel. With `since`, first replay every event with seq > since, in order."""
+
+    channel: str
+    since: int | None = None
+    ref: Ref = None
+    type = "subscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    channel: str
+    ref: Ref = None
+    type = "unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """Post a message. A retry with the same `client_id` returns the first post's seq."""
+
+    channel: str
+    text: str
+    client_id: str | None = None
+    ref: Ref = None
+    type = "post"
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    channel: str
+    id: int
+    text: str
+    ref: Ref = None
+    type = "edit"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    channel: str
+    id: int
+    ref: Ref = None
+    type = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Hide:
+    """Moderation: hide someone's message from everyone (kept in the audit log)."""
+
+    channel: str
+    id: int
+    reason: str = ""
+    ref: Ref = None
+    type = "hide"
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    channel: str
+    ref: Ref = None
+    type = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    ref: Ref = None
+    type = "ping"
+
+
+ClientFrame = Hello | Subscribe | Unsubscribe | Post | Edit | Delete | Hide | Typing | Ping
+
+
+# -- server → client --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Answer to a good `hello`: who you are, your spaces and rooms, and the limits in force."""
+
+    user: dict[str, Any]
+    spaces: list[dict[str, Any]]
+    limits: dict[str, int]
+    ref: Ref = None
+    type = "welcome"
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """Success answer to a request. `data` fields are flattened into the frame."""
+
+    ref: Ref = None
+    data: dict[str, Any] = field(default_factory=dict)
+    type = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+    ref: Ref = None
+    data: dict[str, Any] = field(default_factory=dict)
+    type = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened on a channel, at position `seq` (gap-free per channel)."""
+
+    channel: str
+    seq: int
+    kind: str
+    data: dict[str, Any]
+    type = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class TypingNotice:
+    """Someone is typing in a channel. Ephemeral: no seq, never replayed."""
+
+    channel: str
+    user: dict[str, Any]
+    type = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who is in a channel now. Ephemeral: sent on subscribe and whenever it changes."""
+
+    channel: str
+    members: list[dict[str, Any]]
+    type = "presence"
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    ref: Ref = None
+    type = "pong"
+
+
+ServerFrame = Welcome | Ok | Error | Event | TypingNotice | Presence | Pong

@@ -1,0 +1,19 @@
+"""Limits the decoder and the server enforce. One frozen value, passed in; no module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame_bytes: int = 16 * 1024  # one client frame, encoded
+    max_text_chars: int = 4000  # one chat message
+    max_channels: int = 100  # live subscriptions per connection
+    max_client_id_chars: int = 64
+    max_ref_chars: int = 64
+    max_token_chars: int = 200
+    max_reason_chars: int = 500
+
+
+DEFAULT_LIMITS = Limits()

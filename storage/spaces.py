@@ -1,0 +1,145 @@
+"""Spaces (projects), their members with a role each, and their rooms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from .db import transaction
+from .errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    id: int
+    slug: str
+    name: str
+    description: str
+    closed_at: datetime | None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: int
+    space_id: int
+    area: str
+    name: str
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    space: Space
+    role: str
+
+
+_SPACE_COLUMNS = "id, slug, name, description, closed_at"
+_ROOM_COLUMNS = "id, space_id, area, name, last_seq"
+
+
+def _space(r: asyncpg.Record) -> Space:
+    return Space(r["id"], r["slug"], r["name"], r["description"], r["closed_at"])
+
+
+def _room(r: asyncpg.Record) -> Room:
+    return Room(r["id"], r["space_id"], r["area"], r["name"], r["last_seq"])
+
+
+async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description: str = "") -> Space:
+    """Insert a space. Raises Conflict if the slug is taken."""
+    async with transaction(pool, "create_space") as conn:
+        r = await conn.fetchrow(
+            f"INSERT INTO spaces (slug, name, description) VALUES ($1, $2, $3) RETURNING {_SPACE_COLUMNS}",
+            slug, name, description,
+        )
+    return _space(r)
+
+
+async def get_space(pool: asyncpg.Pool, space_id: int) -> Space:
+    async with transaction(pool, "get_space") as conn:
+        r = await conn.fetchrow(f"SELECT {_SPACE_COLUMNS} FROM spaces WHERE id = $1", space_id)
+    if r is None:
+        raise NotFound(f"space {space_id}")
+    return _space(r)
+
+
+async def space_by_slug(pool: asyncpg.Pool, slug: str) -> Space | None:
+    async with transaction(pool, "space_by_slug") as conn:
+        r = await conn.fetchrow(f"SELECT {_SPACE_COLUMNS} FROM spaces WHERE slug = $1", slug)
+    return None if r is None else _space(r)
+
+
+async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool) -> Space:
+    """Close (read-only) or reopen a space."""
+    async with transaction(pool, "set_space_closed") as conn:
+        r = await conn.fetchrow(
+            "UPDATE spaces SET closed_at = CASE WHEN $2 THEN coalesce(closed_at, now()) ELSE NULL END"
+            f" WHERE id = $1 RETURNING {_SPACE_COLUMNS}",
+            space_id, closed,
+        )
+    if r is None:
+        raise NotFound(f"space {space_id}")
+    return _space(r)
+
+
+async def set_member(pool: asyncpg.Pool, space_id: int, user_id: int, role: str) -> None:
+    """Add a member with `role`, or change the role of an existing one."""
+    async with transaction(pool, "set_member") as conn:
+        await conn.execute(
+            "INSERT INTO members (space_id, user_id, role) VALUES ($1, $2, $3)"
+            " ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+            space_id, user_id, role,
+        )
+
+
+async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int) -> bool:
+    async with transaction(pool, "remove_member") as conn:
+        status = await conn.execute("DELETE FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id)
+    return not status.endswith(" 0")
+
+
+async def memberships(pool: asyncpg.Pool, user_id: int) -> list[Membership]:
+    """Every space the user belongs to, with their role there, oldest space first."""
+    async with transaction(pool, "memberships") as conn:
+        rows = await conn.fetch(
+            f"SELECT {', '.join('s.' + c for c in _SPACE_COLUMNS.split(', '))}, m.role"
+            " FROM members m JOIN spaces s ON s.id = m.space_id WHERE m.user_id = $1 ORDER BY s.id",
+            user_id,
+        )
+    return [Membership(_space(r), r["role"]) for r in rows]
+
+
+async def role_in(pool: asyncpg.Pool, space_id: int, user_id: int) -> str | None:
+    async with transaction(pool, "role_in") as conn:
+        return await conn.fetchval("SELECT role FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id)
+
+
+async def create_room(
+    pool: asyncpg.Pool, *, space_id: int, area: str, name: str, created_by: int | None = None
+) -> Room:
+    async with transaction(pool, "create_room") as conn:
+        r = await conn.fetchrow(
+            f"INSERT INTO rooms (space_id, area, name, created_by) VALUES ($1, $2, $3, $4) RETURNING {_ROOM_COLUMNS}",
+            space_id, area, name, created_by,
+        )
+    return _room(r)
+
+
+async def get_room(pool: asyncpg.Pool, room_id: int) -> Room | None:
+    async with transaction(pool, "get_room") as conn:
+        r = await conn.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
+    return None if r is None else _room(r)
+
+
+async def rooms_of(pool: asyncpg.Pool, space_ids: list[int]) -> list[Room]:
+    async with transaction(pool, "rooms_of") as conn:
+        rows = await conn.fetch(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE space_id = ANY($1::bigint[]) ORDER BY space_id, id", space_ids
+        )
+    return [_room(r) for r in rows]
