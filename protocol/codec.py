@@ -264,7 +264,11 @@ def server_to_map(frame: ServerFrame) -> dict[str, Any]:
     elif isinstance(frame, TypingNotice):
         return {"type": "typing", "channel": frame.channel, "user": frame.user}
     elif isinstance(frame, Presence):
-        return {"type": "presence", "channel": frame.channel, "members": frame.members}
+        m = {"type": "presence", "channel": frame.channel}
+        for name in ("members", "joined", "left"):
+            if getattr(frame, name) is not None:
+                m[name] = getattr(frame, name)
+        return m
     elif isinstance(frame, Pong):
         m = {"type": "pong"}
     else:  # pragma: no cover — the union is closed
@@ -293,7 +297,7 @@ def server_from_map(m: dict[str, Any]) -> ServerFrame:
         if kind == "typing":
             return TypingNotice(m["channel"], m["user"])
         if kind == "presence":
-            return Presence(m["channel"], m["members"])
+            return Presence(m["channel"], m.get("members"), m.get("joined"), m.get("left"))
         if kind == "pong":
             return Pong(ref=m.get("ref"))
     except (KeyError, TypeError) as exc:

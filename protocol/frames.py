@@ -155,10 +155,14 @@ class TypingNotice:
 
 @dataclass(frozen=True, slots=True)
 class Presence:
-    """Who is in a channel now. Ephemeral: sent on subscribe and whenever it changes."""
+    """Who is in a channel. Ephemeral. On subscribe: `members`, the full list. Afterwards:
+    `joined` and `left`, the changes, gathered for up to a second so that a class of thirty
+    arriving at once costs each of them one frame, not thirty."""
 
     channel: str
-    members: list[dict[str, Any]]
+    members: list[dict[str, Any]] | None = None
+    joined: list[dict[str, Any]] | None = None
+    left: list[dict[str, Any]] | None = None
     type = "presence"
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
+from . import audit
 from .db import transaction
 
 
@@ -226,10 +227,9 @@ async def hide(
         if found is None:
             return None
         event = await _change(conn, room_id, message_id, "message.hidden")
-        await conn.execute(
-            "INSERT INTO audit_log (space_id, actor_id, action, target_kind, target_id, reason, details)"
-            " VALUES ($1, $2, 'message.hide', 'message', $3, $4, jsonb_build_object('room_id', $5::bigint))",
-            space_id, moderator_id, message_id, reason, room_id,
+        await audit.record(
+            conn, space_id=space_id, actor_id=moderator_id, action="message.hide", target_kind="message",
+            target_id=message_id, reason=reason, details={"room_id": room_id},
         )
         return event
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from . import audit
 from .db import transaction
 from .errors import NotFound
 
@@ -75,16 +76,20 @@ async def space_by_slug(pool: asyncpg.Pool, slug: str) -> Space | None:
     return None if r is None else _space(r)
 
 
-async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool) -> Space:
-    """Close (read-only) or reopen a space."""
+async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool, *, actor_id: int | None) -> Space:
+    """Close (read-only) or reopen a space, and write the act to the audit log."""
     async with transaction(pool, "set_space_closed") as conn:
         r = await conn.fetchrow(
             "UPDATE spaces SET closed_at = CASE WHEN $2 THEN coalesce(closed_at, now()) ELSE NULL END"
             f" WHERE id = $1 RETURNING {_SPACE_COLUMNS}",
             space_id, closed,
         )
-    if r is None:
-        raise NotFound(f"space {space_id}")
+        if r is None:
+            raise NotFound(f"space {space_id}")
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="space.close" if closed else "space.reopen",
+            target_kind="space", target_id=space_id,
+        )
     return _space(r)
 
 

@@ -1,0 +1,210 @@
+"""HTTP API: login and logout, who am I, room history, closing a project, health and metrics.
+
+Every error answers {"error": {"code": ..., "message": ...}} with the same stable codes as the
+WebSocket protocol (docs/protocol.md, "HTTP API"). A request authenticates with
+`Authorization: Bearer <token>` or, from a browser, with the HttpOnly session cookie; a
+cookie-authenticated POST must come from the server's own origin (no cross-site requests).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from protocol import ErrorCode
+from storage.db import ping
+
+from .auth import SESSION_COOKIE
+from .directory import Viewer
+from .errors import HTTP_STATUS, ServiceError
+from .session import welcome
+from .ws import origin_allowed
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    headers = {}
+    if "retry_after_ms" in exc.data:
+        headers["Retry-After"] = str(int(exc.data["retry_after_ms"] / 1000) + 1)
+    body = {"error": {"code": exc.code.value, "message": exc.message, **exc.data}}
+    return JSONResponse(body, status_code=HTTP_STATUS.get(exc.code, 400), headers=headers)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > 16 * 1024:
+        raise ServiceError(ErrorCode.TOO_LARGE, "request body over 16 KiB")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ServiceError(ErrorCode.BAD_FRAME, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ServiceError(ErrorCode.BAD_FRAME, "the body must be a JSON object")
+    return body
+
+
+def _token(request: Request) -> tuple[str | None, bool]:
+    """(token, from_cookie)"""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+def _handler(fn):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except ServiceError as exc:
+            return error_response(exc)
+
+    endpoint.__name__ = fn.__name__
+    return endpoint
+
+
+async def _viewer(request: Request) -> Viewer:
+    token, from_cookie = _token(request)
+    if from_cookie and request.method not in ("GET", "HEAD") and token is not None:
+        if not origin_allowed(request.scope, request.app.state.settings.allowed_origins):
+            raise ServiceError(ErrorCode.FORBIDDEN, "cross-site request refused")
+    user = await request.app.state.services.auth.user_for(token)
+    if user is None:
+        raise ServiceError(ErrorCode.UNAUTHENTICATED, "log in first (unknown, expired or revoked token)")
+    directory = request.app.state.services.directory
+    viewer = await directory.acquire(user)
+    directory.release(viewer)  # an HTTP request holds no live state: reload per request
+    return viewer
+
+
+@_handler
+async def login(request: Request) -> Response:
+    body = await _json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 64:
+        raise ServiceError(ErrorCode.INVALID_FIELD, "username and password are required strings")
+    if len(password) > 200:
+        raise ServiceError(ErrorCode.INVALID_FIELD, "password too long")
+    address = request.client.host if request.client else "?"
+    done = await request.app.state.services.auth.login(username, password, address)
+    user = done.user
+    response = JSONResponse({
+        "token": done.token,
+        "expires_at": done.expires_at.isoformat(),
+        "user": {"id": user.id, "username": user.username, "name": user.display_name, "school": user.school},
+    })
+    response.set_cookie(
+        SESSION_COOKIE, done.token, httponly=True, samesite="lax", path="/",
+        secure=request.url.scheme == "https", max_age=max(int(done.expires_at.timestamp() - time.time()), 1),
+    )
+    return response
+
+
+@_handler
+async def logout(request: Request) -> Response:
+    token, _ = _token(request)
+    if token:
+        await request.app.state.services.auth.logout(token)
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@_handler
+async def me(request: Request) -> Response:
+    viewer = await _viewer(request)
+    w = await welcome(request.app.state.services, viewer)
+    return JSONResponse({"user": w.user, "spaces": w.spaces, "limits": w.limits})
+
+
+def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ServiceError(ErrorCode.INVALID_FIELD, f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise ServiceError(ErrorCode.INVALID_FIELD, f"{name} must be between {lo} and {hi}")
+    return value
+
+
+@_handler
+async def room_messages(request: Request) -> Response:
+    viewer = await _viewer(request)
+    room_id = _int_param_path(request, "room_id")
+    before = _int_param(request, "before", None, 1, 2**62)
+    limit = _int_param(request, "limit", 50, 1, 200)
+    assert limit is not None
+    found = await request.app.state.services.chat.history(viewer, room_id, before, limit + 1)
+    return JSONResponse({"messages": found[:limit], "more": len(found) > limit})
+
+
+def _int_param_path(request: Request, name: str) -> int:
+    try:
+        value = int(request.path_params[name])
+    except (KeyError, ValueError):
+        raise ServiceError(ErrorCode.NOT_FOUND, "no such resource") from None
+    if not 1 <= value <= 2**62:
+        raise ServiceError(ErrorCode.NOT_FOUND, "no such resource")
+    return value
+
+
+def _set_closed(closed: bool):  # type: ignore[no-untyped-def]
+    @_handler
+    async def endpoint(request: Request) -> Response:
+        viewer = await _viewer(request)
+        space_id = _int_param_path(request, "space_id")
+        space = await request.app.state.projects.set_closed(viewer, space_id, closed)
+        return JSONResponse({"id": space.id, "closed": space.closed})
+
+    return endpoint
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    ready = await ping(request.app.state.pool)
+    return JSONResponse({"status": "ready" if ready else "database unavailable"}, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    state = request.app.state
+    hub, writer, ws = state.services.hub, state.writer, state.ws_endpoint
+    lines = [
+        "# TYPE twinhub_websockets_open gauge", f"twinhub_websockets_open {ws.open}",
+        "# TYPE twinhub_channels gauge", f"twinhub_channels {len(hub.channels)}",
+        "# TYPE twinhub_events_total counter", f"twinhub_events_total {hub.events}",
+        "# TYPE twinhub_deliveries_total counter", f"twinhub_deliveries_total {hub.delivered}",
+        "# TYPE twinhub_gaps_filled_total counter", f"twinhub_gaps_filled_total {hub.gaps_filled}",
+        "# TYPE twinhub_commit_batches_total counter", f"twinhub_commit_batches_total {writer.batches}",
+        "# TYPE twinhub_posts_committed_total counter", f"twinhub_posts_committed_total {writer.committed}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+async def index(request: Request) -> Response:
+    return PlainTextResponse(
+        "TwinHub is running.\nWebSocket: /ws (subprotocols twinhub.v1.json, twinhub.v1.msgpack)\n"
+        "HTTP: POST /api/login, GET /api/me, GET /api/rooms/{id}/messages, /healthz, /readyz, /metrics\n"
+    )
+
+
+routes = [
+    Route("/", index),
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/me", me),
+    Route("/api/rooms/{room_id}/messages", room_messages),
+    Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
+    Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+]

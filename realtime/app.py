@@ -1,0 +1,111 @@
+"""The Starlette application: HTTP routes, the /ws endpoint, and the lifespan that builds
+(and tears down, in reverse) everything the server runs on.
+
+    lifespan: PostgreSQL (configured URL, or the embedded one) → pool → migrations
+              → group-commit writer → bus → hub, directory, services
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from storage.db import create_pool
+from storage.embedded import DATABASE, EmbeddedPostgres, ensure_database
+from storage.migrate import migrate
+from storage.writer import GroupCommitWriter
+
+from . import api
+from .auth import Auth
+from .bus import LocalBus
+from .chat import Chat
+from .config import Settings
+from .directory import Directory
+from .hub import Hub
+from .presence import PresenceTracker
+from .projects import Projects
+from .ratelimit import RateLimiter
+from .session import Services
+from .ws import WebSocketEndpoint
+
+log = logging.getLogger("twinhub")
+
+
+class _WebSocketRoute:
+    """The /ws ASGI app, built by the lifespan (it needs the services)."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await scope["app"].state.ws_endpoint(scope, receive, send)
+
+
+async def database_url(settings: Settings, stack: contextlib.AsyncExitStack) -> str:
+    """The configured URL, or start the embedded PostgreSQL in data_dir/pgdata and return its URL."""
+    if settings.database_url:
+        return settings.database_url
+    embedded = EmbeddedPostgres(settings.data_dir / "pgdata")
+    admin_url = await asyncio.to_thread(embedded.start)
+    stack.callback(embedded.stop)
+    await ensure_database(admin_url, DATABASE)
+    log.info("using the embedded PostgreSQL in %s", embedded.data_dir)
+    return embedded.url(DATABASE)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            url = await database_url(settings, stack)
+            pool = await create_pool(url, max_size=settings.db_pool_size)
+            stack.push_async_callback(pool.close)
+            async with pool.acquire() as conn:
+                applied = await migrate(conn)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+
+            writer = GroupCommitWriter(pool)
+            writer.start()
+            stack.push_async_callback(writer.close)
+            bus = LocalBus()
+            await bus.start()
+            stack.push_async_callback(bus.close)
+
+            hub = Hub()
+            directory = Directory(pool)
+            chat = Chat(
+                pool, writer, bus, directory, RateLimiter(settings.post_rate, settings.post_burst),
+                max_replay=settings.max_replay,
+            )
+            presence = PresenceTracker(hub)
+            stack.callback(presence.close)
+            bus.attach(hub.publish, directory.on_control)
+            hub.register_backfill("room", chat.backfill)
+
+            services = Services(
+                auth=Auth(pool, session_ttl=timedelta(hours=settings.session_hours)),
+                directory=directory, hub=hub, chat=chat, presence=presence, limits=settings.limits,
+                typing_limiter=RateLimiter(0.5, 1),
+            )
+            app.state.settings = settings
+            app.state.pool = pool
+            app.state.writer = writer
+            app.state.bus = bus
+            app.state.services = services
+            app.state.projects = Projects(pool, bus)
+            app.state.ws_endpoint = WebSocketEndpoint(services, settings)
+            app.state.database_url = url
+            seed = getattr(app.state, "seed", None)
+            if seed is not None:
+                await seed(pool)
+            yield
+
+    return Starlette(
+        routes=[*api.routes, WebSocketRoute("/ws", _WebSocketRoute())],
+        lifespan=lifespan,
+    )

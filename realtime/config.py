@@ -1,0 +1,61 @@
+"""Settings, from TWINHUB_* environment variables, overridden by command-line flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from protocol.limits import Limits
+
+
+def _default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("twinhub"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir/pgdata
+    data_dir: Path = field(default_factory=_default_data_dir)
+    allowed_origins: tuple[str, ...] = ()  # extra origins for cookie-authenticated WebSockets
+    session_hours: float = 12.0
+    post_rate: float = 5.0  # posts per second per member, sustained
+    post_burst: int = 20
+    outbox_limit: int = 2000  # frames waiting for one socket before it is closed as slow
+    max_replay: int = 5000  # events replayed on subscribe before answering `resync`
+    auth_timeout: float = 10.0  # seconds to send hello
+    db_pool_size: int = 10
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read TWINHUB_<FIELD> variables (e.g. TWINHUB_DATABASE_URL), then apply `overrides`
+        (flags), ignoring overrides that are None."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"TWINHUB_{f.name.upper()}")
+            if raw is None or f.name == "limits":
+                continue
+            values[f.name] = _parse(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"])).expanduser()
+        return replace(cls(), **values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str) -> object:
+    if name in ("port", "post_burst", "outbox_limit", "max_replay", "db_pool_size"):
+        return int(raw)
+    if name in ("session_hours", "post_rate", "auth_timeout"):
+        return float(raw)
+    if name == "allowed_origins":
+        return tuple(o.strip() for o in raw.split(",") if o.strip())
+    if name == "database_url":
+        return raw or None
+    return raw

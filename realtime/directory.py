@@ -1,0 +1,154 @@
+"""Who belongs where, now: this process's cache of memberships, spaces and rooms.
+
+Rights are checked on every frame against this cache, so it must follow every change at once:
+the services that change a membership or close a space send a control message on the bus after
+committing, and every process's directory reloads what changed and tells its listeners (the
+sessions), which re-check their live subscriptions (DESIGN.md, "Membership is live").
+
+Only the memberships of users connected to this process are kept (reference-counted by their
+sessions); rooms and spaces are kept once read (they are few and small).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from storage import accounts, spaces
+from storage.accounts import User
+from storage.spaces import Room, Space
+
+from .policy import Role
+
+log = logging.getLogger("twinhub.directory")
+
+Listener = Callable[[int], None]  # called with the id of a user whose rights may have changed
+
+
+class Viewer:
+    """A connected user and their roles, kept current by the directory. Shared by all the
+    user's connections on this process."""
+
+    __slots__ = ("user", "roles", "refs")
+
+    def __init__(self, user: User, roles: dict[int, Role]) -> None:
+        self.user = user
+        self.roles = roles  # space_id -> member role
+        self.refs = 0
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.user.platform_role == "moderator"
+
+    def roles_in(self, space_id: int) -> tuple[Role, ...]:
+        role = self.roles.get(space_id)
+        found = (role,) if role is not None else ()
+        return (*found, Role.MODERATOR) if self.is_moderator else found
+
+    def card(self) -> dict[str, Any]:
+        """How this user appears to others (never more than name and school: pupils' profiles
+        stay in the space)."""
+        return {"id": self.user.id, "name": self.user.display_name, "school": self.user.school}
+
+
+class Directory:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._viewers: dict[int, Viewer] = {}
+        self._spaces: dict[int, Space] = {}
+        self._rooms: dict[int, Room] = {}
+        self._listeners: dict[int, set[Listener]] = {}  # user_id -> sessions' callbacks
+
+    def listen(self, user_id: int, listener: Listener) -> None:
+        """Call `listener(user_id)` whenever that user's memberships change."""
+        self._listeners.setdefault(user_id, set()).add(listener)
+
+    def unlisten(self, user_id: int, listener: Listener) -> None:
+        found = self._listeners.get(user_id)
+        if found is not None:
+            found.discard(listener)
+            if not found:
+                del self._listeners[user_id]
+
+    async def acquire(self, user: User) -> Viewer:
+        """The live Viewer of `user`; call release() when the connection ends."""
+        viewer = self._viewers.get(user.id)
+        if viewer is None:
+            viewer = Viewer(user, await self._load_roles(user.id))
+            viewer = self._viewers.setdefault(user.id, viewer)
+        viewer.refs += 1
+        return viewer
+
+    def release(self, viewer: Viewer) -> None:
+        viewer.refs -= 1
+        if viewer.refs <= 0 and self._viewers.get(viewer.user.id) is viewer:
+            del self._viewers[viewer.user.id]
+
+    async def _load_roles(self, user_id: int) -> dict[int, Role]:
+        found = await spaces.memberships(self._pool, user_id)
+        for m in found:
+            self._spaces[m.space.id] = m.space
+        return {m.space.id: Role(m.role) for m in found}
+
+    async def room(self, room_id: int) -> Room | None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = await spaces.get_room(self._pool, room_id)
+            if room is not None:
+                self._rooms[room_id] = room
+                await self.space(room.space_id)
+        return room
+
+    def cached_room(self, room_id: int) -> Room | None:
+        return self._rooms.get(room_id)
+
+    async def space(self, space_id: int) -> Space:
+        space = self._spaces.get(space_id)
+        if space is None:
+            space = self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+        return space
+
+    def cached_space(self, space_id: int) -> Space | None:
+        return self._spaces.get(space_id)
+
+    async def rooms_of(self, space_ids: list[int]) -> list[Room]:
+        rooms = await spaces.rooms_of(self._pool, space_ids)
+        for room in rooms:
+            self._rooms.setdefault(room.id, room)
+        return rooms
+
+    def forget_room(self, room_id: int) -> None:
+        self._rooms.pop(room_id, None)
+
+    # -- control messages (from the bus, every process) ---------------------------------------
+
+    def on_control(self, message: dict[str, Any]) -> None:
+        asyncio.get_running_loop().create_task(self._apply(message), name="directory-control")
+
+    async def _apply(self, message: dict[str, Any]) -> None:
+        try:
+            kind = message.get("kind")
+            if kind == "member_changed":
+                user_id = int(message["user_id"])
+                viewer = self._viewers.get(user_id)
+                if viewer is not None:
+                    viewer.roles = await self._load_roles(user_id)
+                self._notify(user_id)
+            elif kind == "space_changed":
+                space_id = int(message["space_id"])
+                self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+            elif kind == "user_changed":
+                user_id = int(message["user_id"])
+                viewer = self._viewers.get(user_id)
+                if viewer is not None:
+                    viewer.user = await accounts.get_user(self._pool, user_id)
+        except Exception:  # a control message we cannot apply must not kill the bus reader
+            log.exception("could not apply control message %r", message)
+
+    def _notify(self, user_id: int) -> None:
+        for listener in list(self._listeners.get(user_id, ())):
+            listener(user_id)

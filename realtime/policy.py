@@ -1,0 +1,134 @@
+"""The role matrix — who may do what, where — as data, and the one function that reads it.
+
+Every right in TwinHub is decided here and nowhere else. The table is the product's contract
+(docs/roles.md shows it; tests/realtime/test_policy.py and tests/e2e/test_role_matrix.py walk
+it cell by cell): when a cell changes, the table, its tests and the docs change together.
+
+Sources (seeds/000_… FAQ, seeds/001_… user guide): pupils cannot enter the teachers' room;
+in the pupils' corner pupils post, teachers only read and teacher admins moderate; visitors
+never start contact with a pupil; a closed project is read-only until a teacher admin reopens it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from protocol import ErrorCode
+
+
+class Role(StrEnum):
+    TEACHER_ADMIN = "teacher_admin"
+    TEACHER_MEMBER = "teacher_member"
+    PUPIL_ADMIN = "pupil_admin"
+    PUPIL_MEMBER = "pupil_member"
+    VISITOR = "visitor"
+    MODERATOR = "moderator"  # platform staff, in every space, not a member of any
+    BOT = "bot"  # a token scoped to one space and to journal posting
+
+
+class Area(StrEnum):
+    HOME = "home"  # home page and project journal
+    ACTIVITIES = "activities"  # project activity rooms
+    TEACHERS_ROOM = "teachers_room"
+    PUPILS_CORNER = "pupils_corner"
+    CHAT = "chat"
+
+
+class Action(StrEnum):
+    READ = "read"
+    POST = "post"
+    COMMENT = "comment"
+    MODERATE = "moderate"  # hide any message, mute, see reports
+    CREATE_ROOM = "create_room"
+    EDIT_OWN = "edit_own"  # edit one's own message: needs POST where it stands
+    DELETE_OWN = "delete_own"  # erase one's own message: needs READ (one may always take back one's words)
+    MANAGE_SPACE = "manage_space"  # close and reopen the project
+
+
+R, P, C, M, CR = Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM
+TA, TM, PA, PM, V, MOD = (
+    Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_ADMIN, Role.PUPIL_MEMBER, Role.VISITOR, Role.MODERATOR,
+)
+
+# area -> role -> actions. A role missing from an area's row has no right there at all.
+MATRIX: dict[Area, dict[Role, frozenset[Action]]] = {
+    Area.HOME: {
+        TA: frozenset({R, P, C, M}), TM: frozenset({R, P, C}), PA: frozenset({R, C}), PM: frozenset({R, C}),
+        V: frozenset({R, C}), MOD: frozenset({R, M}),
+    },
+    Area.ACTIVITIES: {
+        TA: frozenset({R, P, CR, M}), TM: frozenset({R, P}), PA: frozenset({R, P, CR}), PM: frozenset({R, P}),
+        V: frozenset({R, C}), MOD: frozenset({R, M}),
+    },
+    Area.TEACHERS_ROOM: {
+        TA: frozenset({R, P, M}), TM: frozenset({R, P}), MOD: frozenset({R, M}),
+    },
+    Area.PUPILS_CORNER: {
+        TA: frozenset({R, M}), TM: frozenset({R}), PA: frozenset({R, P}), PM: frozenset({R, P}),
+        MOD: frozenset({R, M}),
+    },
+    Area.CHAT: {
+        TA: frozenset({R, P, M}), TM: frozenset({R, P}), PA: frozenset({R, P}), PM: frozenset({R, P}),
+        MOD: frozenset({R, M}),
+    },
+}
+
+AREA_NAMES = {
+    Area.HOME: "home page",
+    Area.ACTIVITIES: "project activities",
+    Area.TEACHERS_ROOM: "teachers' room",
+    Area.PUPILS_CORNER: "pupils' corner",
+    Area.CHAT: "chat",
+}
+
+# Rights that are not about an area.
+SPACE_RIGHTS: dict[Role, frozenset[Action]] = {TA: frozenset({Action.MANAGE_SPACE})}
+
+# What each derived action needs in the table.
+_NEEDS = {Action.EDIT_OWN: P, Action.DELETE_OWN: R}
+
+# In a closed project only these still work. Moderation stays possible: safeguarding does not
+# wait for the next school year (a choice; docs/roles.md says so).
+_WHILE_CLOSED = frozenset({R, M})
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: ErrorCode
+    message: str
+
+
+def _has(roles: Iterable[Role], area: Area, action: Action) -> bool:
+    row = MATRIX[area]
+    need = _NEEDS.get(action, action)
+    return any(need in row.get(role, ()) for role in roles)
+
+
+def decide(roles: Iterable[Role], area: Area, action: Action, *, closed: bool = False) -> Refusal | None:
+    """None when one of `roles` may do `action` in `area`; otherwise why not.
+
+    `roles` are the caller's roles in the space *now* (a member role and/or MODERATOR); empty
+    means not a member. Pure: no I/O, no clock.
+    """
+    roles = tuple(roles)
+    if not roles:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if action is Action.MANAGE_SPACE:
+        if any(action in SPACE_RIGHTS.get(r, ()) for r in roles):
+            return None
+        return Refusal(ErrorCode.FORBIDDEN, "only the project's teacher administrators may do this")
+    if not _has(roles, area, action):
+        if not _has(roles, area, R):
+            return Refusal(ErrorCode.FORBIDDEN, f"your role cannot enter the {AREA_NAMES[area]}")
+        verb = action.value.replace("_", " ")
+        return Refusal(ErrorCode.FORBIDDEN, f"your role may not {verb} in the {AREA_NAMES[area]}")
+    if closed and (action is Action.DELETE_OWN or _NEEDS.get(action, action) not in _WHILE_CLOSED):
+        return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: it is read-only until a teacher administrator reopens it")
+    return None
+
+
+def rights(role: Role, area: Area) -> frozenset[Action]:
+    """The table's cell (for docs and the welcome frame)."""
+    return MATRIX[area].get(role, frozenset())

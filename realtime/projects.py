@@ -1,0 +1,56 @@
+"""The projects service: closing and reopening a space, and changing who belongs to it.
+
+Each change commits, then sends a control message on the bus so that every process's directory
+reloads it and every open socket is re-checked at once.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from protocol import ErrorCode
+from storage import NotFound, Unavailable
+from storage import spaces as store
+from storage.spaces import Space
+
+from .bus import Bus
+from .directory import Viewer
+from .errors import ServiceError
+from .policy import Action, Area, Role, decide
+
+
+class Projects:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus) -> None:
+        self._pool = pool
+        self._bus = bus
+
+    def _require_manager(self, viewer: Viewer, space_id: int) -> None:
+        roles = viewer.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        refusal = decide(roles, Area.HOME, Action.MANAGE_SPACE)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
+
+    async def set_closed(self, viewer: Viewer, space_id: int, closed: bool) -> Space:
+        """Close the project (read-only for everyone) or reopen it. Teacher admins only."""
+        self._require_manager(viewer, space_id)
+        try:
+            space = await store.set_closed(self._pool, space_id, closed, actor_id=viewer.user.id)
+        except NotFound:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
+        except Unavailable:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
+        await self._bus.control({"kind": "space_changed", "space_id": space_id})
+        return space
+
+    async def set_member(self, space_id: int, user_id: int, role: Role | None) -> None:
+        """Add, change or (role=None) remove a member, effective on every open socket at once.
+
+        Who may do this is the members issue's (invitations); today it serves the CLI and tests.
+        """
+        if role is None:
+            await store.remove_member(self._pool, space_id, user_id)
+        else:
+            await store.set_member(self._pool, space_id, user_id, role.value)
+        await self._bus.control({"kind": "member_changed", "space_id": space_id, "user_id": user_id})

@@ -1,0 +1,76 @@
+"""Running the app under uvicorn, on a socket we bind ourselves (so port 0 works for tests).
+
+Per-message compression is off: uvicorn accepts permessage-deflate by default and every browser
+offers it, and it would compress each frame once *per recipient* — the opposite of "encode
+once". docs/performance.md has the measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+
+from .app import create_app
+from .config import Settings
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def make_server(settings: Settings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(settings),
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        # Frames above the protocol limit but below this get a `too_large` error and the socket
+        # lives on; above this the transport closes with 1009.
+        ws_max_size=4 * settings.limits.max_frame_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        backlog=2048,
+    )
+    return uvicorn.Server(config)
+
+
+class RunningServer:
+    """A server started inside the current event loop (tests, the demo command)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server = make_server(settings)
+        self.sock = bind(settings.host, settings.port)
+        self.port = self.sock.getsockname()[1]
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def app(self):  # type: ignore[no-untyped-def]
+        return self.server.config.loaded_app if self.server.config.loaded else self.server.config.app
+
+    async def start(self) -> None:
+        self.server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+        self.sock.close()

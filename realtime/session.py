@@ -1,0 +1,263 @@
+"""What a connection's frames mean: authentication, subscriptions with resume, and requests.
+
+A Session belongs to one Connection. Until a good `hello` it accepts nothing else (a browser
+whose handshake carried the session cookie still sends `hello`, without a token). Afterwards
+every request is checked by the services against the user's roles as they are *now*.
+
+Answers: a request that carried a `ref` gets an `ok` with that ref when it succeeded; every
+refused request gets an `error` (with the ref when there was one). Posts run concurrently (a
+client may keep a window of posts in flight); they are committed and acknowledged in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import (
+    ClientFrame,
+    CloseCode,
+    Delete,
+    Edit,
+    Error,
+    ErrorCode,
+    Hello,
+    Hide,
+    Ok,
+    Ping,
+    Pong,
+    Post,
+    Presence,
+    Subscribe,
+    Typing,
+    TypingNotice,
+    Unsubscribe,
+    Welcome,
+)
+from protocol.limits import Limits
+
+from .auth import Auth
+from .chat import Chat, room_channel
+from .connection import Connection
+from .directory import Directory, Viewer
+from .errors import ServiceError
+from .hub import Hub, Subscription
+from .policy import Action, Area, decide, rights
+from .presence import PresenceTracker
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("twinhub.session")
+
+MAX_POSTS_IN_FLIGHT = 64
+_REPLAY_ALL = 2**62  # `since` for "no replay, just tell me the head"
+
+
+@dataclass(slots=True)
+class Services:
+    """What a session needs from the server (built once by the app)."""
+
+    auth: Auth
+    directory: Directory
+    hub: Hub
+    chat: Chat
+    presence: PresenceTracker
+    limits: Limits
+    typing_limiter: RateLimiter
+
+
+class Session:
+    def __init__(self, services: Services, conn: Connection, *, cookie_token: str | None = None) -> None:
+        self.s = services
+        self.conn = conn
+        self.viewer: Viewer | None = None
+        self.subs: dict[str, Subscription] = {}
+        self._cookie_token = cookie_token
+        self._posts: set[asyncio.Task[None]] = set()
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def dispatch(self, frame: ClientFrame) -> None:
+        if isinstance(frame, Post):
+            # Run concurrently so that a window of posts shares group commits. Creation order is
+            # queue order: Chat.post does not suspend before it queues when its caches are warm.
+            if self.viewer is not None and len(self._posts) >= MAX_POSTS_IN_FLIGHT:
+                await asyncio.wait(self._posts, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(self._answer(frame))
+            self._posts.add(task)
+            task.add_done_callback(self._posts.discard)
+            return
+        await self._answer(frame)
+
+    async def _answer(self, frame: ClientFrame) -> None:
+        try:
+            if isinstance(frame, Ping):
+                self.conn.send(Pong(ref=frame.ref))
+                return
+            if isinstance(frame, Hello):
+                await self._hello(frame)
+                return
+            if self.viewer is None:
+                raise ServiceError(ErrorCode.UNAUTHENTICATED, "send hello with your token first")
+            data = await self._request(self.viewer, frame)
+            if data is not None and frame.ref is not None:
+                self.conn.send(Ok(ref=frame.ref, data=data))
+        except ServiceError as exc:
+            self.conn.send(Error(exc.code.value, exc.message, ref=frame.ref, data=exc.data))
+            self.conn.count_error()
+        except Exception:
+            log.exception("request %s failed", frame.type)
+            self.conn.send(Error(ErrorCode.INTERNAL.value, "the server failed on this request", ref=frame.ref))
+
+    async def _request(self, viewer: Viewer, frame: ClientFrame) -> dict[str, Any] | None:
+        """Carry out a request; returns the `ok` fields, or None when it answered by itself."""
+        chat = self.s.chat
+        if isinstance(frame, Post):
+            posted = await chat.post(viewer, frame.channel, frame.text, frame.client_id)
+            e = posted.event
+            return {"channel": e.channel, "seq": e.seq, "id": e.data["message"]["id"], "duplicate": posted.duplicate}
+        if isinstance(frame, Subscribe):
+            return await self._subscribe(viewer, frame)
+        if isinstance(frame, Unsubscribe):
+            sub = self.subs.pop(frame.channel, None)
+            if sub is None:
+                raise ServiceError(ErrorCode.NOT_SUBSCRIBED, f"you are not subscribed to {frame.channel}")
+            self._drop(frame.channel, sub)
+            return {"channel": frame.channel}
+        if isinstance(frame, Typing):
+            return await self._typing(viewer, frame)
+        if isinstance(frame, Edit):
+            e = await chat.edit(viewer, frame.channel, frame.id, frame.text)
+            return {"channel": e.channel, "seq": e.seq, "id": frame.id}
+        if isinstance(frame, Delete):
+            e = await chat.delete(viewer, frame.channel, frame.id)
+            return {"channel": e.channel, "seq": e.seq, "id": frame.id}
+        if isinstance(frame, Hide):
+            e = await chat.hide(viewer, frame.channel, frame.id, frame.reason)
+            return {"channel": e.channel, "seq": e.seq, "id": frame.id}
+        raise ServiceError(ErrorCode.UNKNOWN_TYPE, f"frame type {frame.type} is not handled")  # pragma: no cover
+
+    # -- hello -------------------------------------------------------------------------------
+
+    async def _hello(self, frame: Hello) -> None:
+        if self.viewer is not None:
+            raise ServiceError(ErrorCode.ALREADY_AUTHENTICATED, "this connection is already authenticated")
+        user = await self.s.auth.user_for(frame.token or self._cookie_token)
+        if user is None:
+            self.conn.send(Error(ErrorCode.UNAUTHENTICATED.value, "unknown, expired or revoked token", ref=frame.ref))
+            self.conn.close(CloseCode.AUTH_FAILED, "authentication failed")
+            return
+        self.viewer = await self.s.directory.acquire(user)
+        self.s.directory.listen(user.id, self._rights_changed)
+        self.conn.send(await welcome(self.s, self.viewer, frame.ref))
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    async def _subscribe(self, viewer: Viewer, frame: Subscribe) -> None:
+        chat, hub = self.s.chat, self.s.hub
+        room = await chat.room_for(viewer, frame.channel)
+        await chat.check(viewer, room, Action.READ)
+        old = self.subs.pop(frame.channel, None)
+        if old is not None:
+            self._drop(frame.channel, old)
+        elif len(self.subs) >= self.s.limits.max_channels:
+            raise ServiceError(ErrorCode.TOO_MANY_CHANNELS, f"at most {self.s.limits.max_channels} channels per connection")
+        # Subscribe first, then read the replay: whatever commits meanwhile is kept aside by the
+        # hub and sent after the replay, without gap or duplicate.
+        sub = hub.subscribe(self.conn, frame.channel, meta=room)
+        try:
+            events, head, resync = await chat.replay(room, _REPLAY_ALL if frame.since is None else frame.since)
+        except BaseException:
+            hub.unsubscribe(sub)
+            raise
+        if self.conn.closing:
+            hub.unsubscribe(sub)
+            return None
+        self.subs[frame.channel] = sub
+        for event in events:
+            self.conn.send(event)
+        answer: dict[str, Any] = {"channel": frame.channel, "head": head, "replayed": len(events)}
+        if resync:
+            answer["resync"] = True
+        if frame.ref is not None:
+            self.conn.send(Ok(ref=frame.ref, data=answer))
+        hub.go_live(sub, head)
+        presence = self.s.presence
+        presence.join(frame.channel, viewer.card())
+        self.conn.send(Presence(frame.channel, members=presence.members(frame.channel)))
+        return None
+
+    def _drop(self, channel: str, sub: Subscription) -> None:
+        self.s.hub.unsubscribe(sub)
+        if self.viewer is not None:
+            self.s.presence.leave(channel, self.viewer.user.id)
+
+    async def _typing(self, viewer: Viewer, frame: Typing) -> dict[str, Any]:
+        if frame.channel not in self.subs:
+            raise ServiceError(ErrorCode.NOT_SUBSCRIBED, f"subscribe to {frame.channel} before typing in it")
+        room = await self.s.chat.room_for(viewer, frame.channel)
+        await self.s.chat.check(viewer, room, Action.POST)
+        # Typing notices are advisory: extra ones are dropped silently, never refused.
+        if not self.s.typing_limiter.take((viewer.user.id, frame.channel)):
+            self.s.hub.send_ephemeral(frame.channel, TypingNotice(frame.channel, viewer.card()), exclude=self.conn)
+        return {"channel": frame.channel}
+
+    def _rights_changed(self, user_id: int) -> None:
+        """The directory reloaded this user's roles: end subscriptions they may no longer read."""
+        viewer = self.viewer
+        if viewer is None:
+            return
+        for channel, sub in list(self.subs.items()):
+            room = sub.meta
+            roles = viewer.roles_in(room.space_id)  # type: ignore[attr-defined]
+            refusal = decide(roles, Area(room.area), Action.READ)  # type: ignore[attr-defined]
+            if refusal is not None:
+                del self.subs[channel]
+                self._drop(channel, sub)
+                self.conn.send(Error(refusal.code.value, refusal.message, data={"channel": channel}))
+
+    async def close(self) -> None:
+        for task in list(self._posts):
+            task.cancel()
+        for channel, sub in list(self.subs.items()):
+            self._drop(channel, sub)
+        self.subs.clear()
+        if self.viewer is not None:
+            self.s.directory.unlisten(self.viewer.user.id, self._rights_changed)
+            self.s.directory.release(self.viewer)
+            self.viewer = None
+
+
+async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcome:
+    """Who the viewer is, their projects with the rooms they may read (and their rights in
+    each), and the limits in force. Sent after `hello`; also the body of GET /api/me."""
+    directory = services.directory
+    space_ids = sorted(viewer.roles)
+    rooms = await directory.rooms_of(space_ids) if space_ids else []
+    spaces = []
+    for space_id in space_ids:
+        space = await directory.space(space_id)
+        role = viewer.roles[space_id]
+        visible = []
+        for room in rooms:
+            may = rights(role, Area(room.area))
+            if room.space_id != space_id or Action.READ not in may:
+                continue
+            visible.append({
+                "id": room.id, "channel": room_channel(room.id), "name": room.name,
+                "area": room.area, "rights": sorted(a.value for a in may),
+            })
+        spaces.append({
+            "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
+            "closed": space.closed, "role": role.value, "rooms": visible,
+        })
+    user = {**viewer.card(), "username": viewer.user.username}
+    if viewer.is_moderator:
+        user["platform_role"] = "moderator"
+    lim = services.limits
+    limits = {
+        "max_frame_bytes": lim.max_frame_bytes, "max_text_chars": lim.max_text_chars,
+        "max_channels": lim.max_channels,
+    }
+    return Welcome(user=user, spaces=spaces, limits=limits, ref=ref)

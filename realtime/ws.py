@@ -1,0 +1,106 @@
+"""The /ws endpoint: the WebSocket handshake (subprotocol, cookie, Origin), then a Connection
+and its Session until the socket closes.
+
+Encoding is chosen by subprotocol: `twinhub.v1.json` (text frames) or `twinhub.v1.msgpack`
+(binary frames). A client that offers neither gets JSON; one that offers only others is refused.
+
+Cross-site WebSocket hijacking: browsers send cookies on cross-site WebSocket handshakes, so a
+handshake that carries the session cookie must come from an allowed Origin (the server's own
+host, or TWINHUB_ALLOWED_ORIGINS). A handshake without the cookie authenticates with a token in
+`hello`, which another site cannot read, so its Origin does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+from protocol import SUBPROTOCOLS, CloseCode, Encoding
+
+from .auth import SESSION_COOKIE
+from .config import Settings
+from .connection import Connection
+from .session import Services, Session
+
+log = logging.getLogger("twinhub.ws")
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def session_cookie(scope: dict[str, Any]) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
+def origin_allowed(scope: dict[str, Any], allowed: tuple[str, ...]) -> bool:
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False
+    if origin in allowed:
+        return True
+    host = _header(scope, b"host")
+    return host is not None and urlsplit(origin).netloc == host
+
+
+def choose_encoding(offered: list[str]) -> Encoding | None:
+    if not offered:
+        return Encoding.JSON
+    for name in offered:
+        if name in SUBPROTOCOLS:
+            return Encoding(name)
+    return None
+
+
+class WebSocketEndpoint:
+    """A plain ASGI app (no Starlette WebSocket wrapper on the hot path: the writer calls the
+    server's `send` directly)."""
+
+    def __init__(self, services: Services, settings: Settings) -> None:
+        self.services = services
+        self.settings = settings
+        self.open = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        offered = list(scope.get("subprotocols") or [])
+        encoding = choose_encoding(offered)
+        cookie = session_cookie(scope)
+        if encoding is None:
+            await send({"type": "websocket.close", "code": 1002, "reason": "unsupported subprotocol"})
+            return
+        if cookie is not None and not origin_allowed(scope, self.settings.allowed_origins):
+            log.warning("refused a cookie-authenticated WebSocket from another origin")
+            await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN_ORIGIN), "reason": "origin"})
+            return
+        await send({"type": "websocket.accept", "subprotocol": encoding.value if offered else None})
+        conn = Connection(
+            receive, send, encoding, self.services.limits, outbox_limit=self.settings.outbox_limit
+        )
+        session = Session(self.services, conn, cookie_token=cookie)
+        self.open += 1
+        timer = asyncio.get_running_loop().call_later(
+            self.settings.auth_timeout,
+            lambda: session.viewer is None and conn.close(CloseCode.AUTH_FAILED, "no hello in time"),
+        )
+        try:
+            await conn.run(session)
+        finally:
+            timer.cancel()
+            self.open -= 1

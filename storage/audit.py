@@ -1,0 +1,65 @@
+"""The append-only audit log: who did what to what, when and why.
+
+The table refuses UPDATE, DELETE and TRUNCATE (a trigger in 0001_core.sql); rows are written in
+the same transaction as the act they record, so there is no act without its entry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .db import transaction
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    space_id: int | None
+    actor_id: int | None
+    action: str
+    target_kind: str
+    target_id: int | None
+    reason: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+async def record(
+    conn: asyncpg.Connection,
+    *,
+    space_id: int | None,
+    actor_id: int | None,
+    action: str,
+    target_kind: str,
+    target_id: int | None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry, in the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO audit_log (space_id, actor_id, action, target_kind, target_id, reason, details)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+        space_id, actor_id, action, target_kind, target_id, reason, json.dumps(details or {}),
+    )
+
+
+async def entries(pool: asyncpg.Pool, space_id: int, limit: int = 100) -> list[AuditEntry]:
+    """The space's most recent entries, newest first."""
+    async with transaction(pool, "audit_entries") as conn:
+        rows = await conn.fetch(
+            "SELECT id, space_id, actor_id, action, target_kind, target_id, reason, details, created_at"
+            " FROM audit_log WHERE space_id = $1 ORDER BY id DESC LIMIT $2",
+            space_id, limit,
+        )
+    return [
+        AuditEntry(
+            r["id"], r["space_id"], r["actor_id"], r["action"], r["target_kind"], r["target_id"], r["reason"],
+            json.loads(r["details"]), r["created_at"],
+        )
+        for r in rows
+    ]
