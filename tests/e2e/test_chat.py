@@ -1,0 +1,184 @@
+"""Live chat through real sockets against a real server and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from protocol import Delete, Edit, Encoding, Error, Hide, Post, Presence, Subscribe, Typing, TypingNotice, Unsubscribe
+from realtime.policy import Area
+
+
+async def test_teacher_and_pupil_chat_live(world, connect):
+    teacher = await connect(world.users["teacher_admin"])
+    pupil = await connect(world.users["pupil_member"])
+    chat = world.channel(Area.CHAT)
+    await teacher.ok(Subscribe(chat))
+    await pupil.ok(Subscribe(chat))
+
+    ok = await pupil.ok(Post(chat, "Bonjour from Kraków!"))
+    assert ok.data["seq"] == 1 and ok.data["duplicate"] is False
+
+    [event] = await teacher.wait_events(chat, 1)
+    message = event.data["message"]
+    assert event.kind == "message.posted" and event.seq == 1
+    assert message["text"] == "Bonjour from Kraków!" and message["author"]["id"] == world.users["pupil_member"].id
+    assert message["id"] == ok.data["id"]
+
+
+async def test_messagepack_and_json_clients_see_the_same_event(world, connect):
+    a = await connect(world.users["pupil_member"], Encoding.MSGPACK)
+    b = await connect(world.users["pupil_admin"], Encoding.JSON)
+    chat = world.channel(Area.CHAT)
+    await a.ok(Subscribe(chat))
+    await b.ok(Subscribe(chat))
+    await b.ok(Post(chat, "é ü ł — emoji 🌊"))
+    [ea] = await a.wait_events(chat, 1)
+    [eb] = await b.wait_events(chat, 1)
+    assert ea == eb
+    assert ea.data["message"]["text"] == "é ü ł — emoji 🌊"
+
+
+async def test_teacher_admin_hides_a_pupils_message_for_everyone(world, connect):
+    pupil = await connect(world.users["pupil_member"])
+    other = await connect(world.users["pupil_admin"])
+    admin = await connect(world.users["teacher_admin"])
+    corner = world.channel(Area.PUPILS_CORNER)
+    for c in (pupil, other, admin):
+        await c.ok(Subscribe(corner))
+    posted = await pupil.ok(Post(corner, "something hurtful"))
+
+    hidden = await admin.ok(Hide(corner, posted.data["id"], reason="unkind"))
+    assert hidden.data["seq"] == 2
+
+    events = await other.wait_events(corner, 2)
+    assert events[1].kind == "message.hidden"
+    assert events[1].data["message"]["text"] is None and events[1].data["message"]["state"] == "hidden"
+
+
+async def test_pupil_cannot_hide(world, connect):
+    pupil = await connect(world.users["pupil_member"])
+    corner = world.channel(Area.PUPILS_CORNER)
+    posted = await pupil.ok(Post(corner, "mine"))
+    err = await pupil.error(Hide(corner, posted.data["id"]))
+    assert err.code == "forbidden"
+
+
+async def test_edit_and_delete_own_message(world, connect):
+    pupil = await connect(world.users["pupil_member"])
+    watcher = await connect(world.users["teacher_member"])
+    chat = world.channel(Area.CHAT)
+    await watcher.ok(Subscribe(chat))
+    posted = await pupil.ok(Post(chat, "helo"))
+    await pupil.ok(Edit(chat, posted.data["id"], "hello"))
+    await pupil.ok(Delete(chat, posted.data["id"]))
+    events = await watcher.wait_events(chat, 3)
+    assert [e.kind for e in events] == ["message.posted", "message.edited", "message.deleted"]
+    assert events[1].data["message"]["text"] == "hello" and events[1].data["message"]["edited_at"]
+    assert events[2].data["message"]["text"] is None
+
+
+async def test_nobody_edits_or_deletes_someone_elses_message(world, connect):
+    author = await connect(world.users["pupil_member"])
+    teacher = await connect(world.users["teacher_admin"])
+    chat = world.channel(Area.CHAT)
+    posted = await author.ok(Post(chat, "my words"))
+    for frame in (Edit(chat, posted.data["id"], "your words"), Delete(chat, posted.data["id"])):
+        err = await teacher.error(frame)
+        assert err.code == "not_found"  # like a message that does not exist: nothing revealed
+    missing = await author.error(Edit(chat, 10**12, "x"))
+    assert missing.code == "not_found"
+
+
+async def test_retry_with_same_client_id_posts_once(world, connect, server):
+    pupil = await connect(world.users["pupil_member"])
+    watcher = await connect(world.users["pupil_admin"])
+    chat = world.channel(Area.CHAT)
+    await watcher.ok(Subscribe(chat))
+    first = await pupil.ok(Post(chat, "only once", client_id="retry-1"))
+    again = await pupil.ok(Post(chat, "only once", client_id="retry-1"))
+    assert again.data["duplicate"] is True
+    assert (again.data["seq"], again.data["id"]) == (first.data["seq"], first.data["id"])
+    # concurrent retries (a client resending on a flaky network) also store one message
+    futures = [pupil.send(Post(chat, "burst", client_id="retry-2", ref=f"r{i}")) for i in range(10)]
+    replies = await asyncio.gather(*futures)
+    assert len({r.data["id"] for r in replies}) == 1
+    assert sum(not r.data["duplicate"] for r in replies) == 1
+    await watcher.wait_events(chat, 2)
+    await asyncio.sleep(0.2)  # bounded: give a wrongly doubled event time to show up
+    assert len(watcher.events[chat]) == 2
+
+
+async def test_typing_reaches_others_not_the_typist(world, connect):
+    a = await connect(world.users["pupil_member"])
+    b = await connect(world.users["pupil_admin"])
+    chat = world.channel(Area.CHAT)
+    await a.ok(Subscribe(chat))
+    await b.ok(Subscribe(chat))
+    await a.ok(Typing(chat))
+    notice = await b.next_frame(TypingNotice)
+    assert notice.user["id"] == world.users["pupil_member"].id
+    assert not any(isinstance(f, TypingNotice) for f in a.unsolicited)
+
+
+async def test_presence_lists_who_is_in_the_room(world, connect):
+    a = await connect(world.users["pupil_member"])
+    chat = world.channel(Area.CHAT)
+    await a.ok(Subscribe(chat))
+    first = await a.next_frame(Presence)
+    assert [m["id"] for m in first.members] == [world.users["pupil_member"].id]
+    b = await connect(world.users["teacher_member"])
+    await b.ok(Subscribe(chat))
+
+    async def joined() -> Presence:
+        while True:
+            p = await a.next_frame(Presence, timeout=3)
+            if p.joined and any(m["id"] == world.users["teacher_member"].id for m in p.joined):
+                return p
+
+    await joined()
+    await b.ok(Unsubscribe(chat))
+    while True:
+        p = await a.next_frame(Presence, timeout=3)
+        if p.left and p.left[0]["id"] == world.users["teacher_member"].id:
+            break
+
+
+async def test_closed_project_is_read_only_until_reopened(world, connect, http):
+    from tests.conftest import login
+
+    pupil = await connect(world.users["pupil_member"])
+    chat = world.channel(Area.CHAT)
+    await pupil.ok(Post(chat, "before closing"))
+    admin_token = await login(http, world.users["teacher_admin"].username)
+    member_token = await login(http, world.users["teacher_member"].username)
+    headers = {"Authorization": f"Bearer {member_token}"}
+    refused = await http.post(f"/api/spaces/{world.space_id}/close", headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    closed = await http.post(f"/api/spaces/{world.space_id}/close", headers=headers)
+    assert closed.status_code == 200 and closed.json()["closed"] is True
+
+    async def post_code() -> str:
+        reply = await pupil.request(Post(chat, "after closing"))
+        return reply.code if isinstance(reply, Error) else "ok"
+
+    for _ in range(50):  # the close reaches the session through the bus: bounded wait
+        if await post_code() == "space_closed":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("posting in a closed project was never refused")
+    ok = await pupil.ok(Subscribe(chat, since=0))  # reading still works
+    assert ok.data["replayed"] >= 1
+
+    reopened = await http.post(f"/api/spaces/{world.space_id}/reopen", headers=headers)
+    assert reopened.json()["closed"] is False
+    for _ in range(50):
+        if await post_code() == "ok":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the reopened project stayed read-only")
