@@ -165,6 +165,17 @@ def _set_closed(closed: bool):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+@_handler
+async def create_room(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    room = await request.app.state.projects.create_room(viewer, space_id, body.get("area"), body.get("name"))
+    return JSONResponse(
+        {"id": room.id, "channel": f"room:{room.id}", "area": room.area, "name": room.name}, status_code=201
+    )
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -202,6 +213,7 @@ routes = [
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/me", me),
     Route("/api/rooms/{room_id}/messages", room_messages),
+    Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/healthz", healthz),

@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.writer = writer
             app.state.bus = bus
             app.state.services = services
-            app.state.projects = Projects(pool, bus)
+            app.state.projects = Projects(pool, bus, directory)
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url
             seed = getattr(app.state, "seed", None)

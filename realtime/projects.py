@@ -11,18 +11,19 @@ import asyncpg
 from protocol import ErrorCode
 from storage import NotFound, Unavailable
 from storage import spaces as store
-from storage.spaces import Space
+from storage.spaces import Room, Space
 
 from .bus import Bus
-from .directory import Viewer
+from .directory import Directory, Viewer
 from .errors import ServiceError
 from .policy import Action, Area, Role, decide
 
 
 class Projects:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus) -> None:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, directory: Directory) -> None:
         self._pool = pool
         self._bus = bus
+        self._directory = directory
 
     def _require_manager(self, viewer: Viewer, space_id: int) -> None:
         roles = viewer.roles_in(space_id)
@@ -43,6 +44,28 @@ class Projects:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
         await self._bus.control({"kind": "space_changed", "space_id": space_id})
         return space
+
+    async def create_room(self, viewer: Viewer, space_id: int, area: str, name: str) -> Room:
+        """A new room in `area`, if the viewer's role may create rooms there."""
+        try:
+            where = Area(area)
+        except ValueError:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"area must be one of {', '.join(a.value for a in Area)}") from None
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "name must be 1 to 100 characters")
+        roles = viewer.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        space = await self._directory.space(space_id)
+        refusal = decide(roles, where, Action.CREATE_ROOM, closed=space.closed)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
+        try:
+            return await store.create_room(
+                self._pool, space_id=space_id, area=where.value, name=name.strip(), created_by=viewer.user.id
+            )
+        except Unavailable:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
 
     async def set_member(self, space_id: int, user_id: int, role: Role | None) -> None:
         """Add, change or (role=None) remove a member, effective on every open socket at once.

@@ -1,0 +1,90 @@
+"""The policy table against an independent copy of DESIGN.md's role matrix, cell by cell."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol import ErrorCode
+from realtime.policy import MATRIX, Action, Area, Role, decide
+
+# Transcribed from ../shared/DESIGN.md ("The role matrix"), not from realtime/policy.py, so that a
+# slip in the table fails here. Moderators (platform staff) read and moderate every room area.
+R, P, C, M, CR = "read", "post", "comment", "moderate", "create_room"
+DESIGN = {
+    "home": {"teacher_admin": {R, P, C, M}, "teacher_member": {R, P, C}, "pupil_admin": {R, C},
+             "pupil_member": {R, C}, "visitor": {R, C}, "moderator": {R, M}},
+    "activities": {"teacher_admin": {R, P, CR, M}, "teacher_member": {R, P}, "pupil_admin": {R, P, CR},
+                   "pupil_member": {R, P}, "visitor": {R, C}, "moderator": {R, M}},
+    "teachers_room": {"teacher_admin": {R, P, M}, "teacher_member": {R, P}, "pupil_admin": set(),
+                      "pupil_member": set(), "visitor": set(), "moderator": {R, M}},
+    "pupils_corner": {"teacher_admin": {R, M}, "teacher_member": {R}, "pupil_admin": {R, P},
+                      "pupil_member": {R, P}, "visitor": set(), "moderator": {R, M}},
+    "chat": {"teacher_admin": {R, P, M}, "teacher_member": {R, P}, "pupil_admin": {R, P},
+             "pupil_member": {R, P}, "visitor": set(), "moderator": {R, M}},
+}
+BASIC = [Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM]
+ROLES = [r for r in Role if r is not Role.BOT]
+
+
+@pytest.mark.parametrize("area", list(Area))
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("action", BASIC)
+def test_each_cell_matches_design(area, role, action):
+    expected = action.value in DESIGN[area.value][role.value]
+    assert (decide([role], area, action) is None) is expected
+
+
+def test_table_has_no_extra_rows():
+    assert {a.value for a in MATRIX} == set(DESIGN)
+    for area, row in MATRIX.items():
+        assert {r.value for r in row} <= set(DESIGN[area.value])
+
+
+def test_teacher_admin_never_posts_in_pupils_corner():
+    refusal = decide([Role.TEACHER_ADMIN], Area.PUPILS_CORNER, Action.POST)
+    assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN
+
+
+def test_no_role_means_not_member():
+    refusal = decide([], Area.CHAT, Action.READ)
+    assert refusal is not None and refusal.code is ErrorCode.NOT_MEMBER
+
+
+def test_bots_have_no_room_rights():
+    for area in Area:
+        for action in BASIC:
+            assert decide([Role.BOT], area, action) is not None
+
+
+@pytest.mark.parametrize("action", [Action.POST, Action.EDIT_OWN, Action.DELETE_OWN, Action.CREATE_ROOM])
+def test_closed_project_refuses_writes(action):
+    refusal = decide([Role.TEACHER_ADMIN, Role.PUPIL_ADMIN], Area.ACTIVITIES, action, closed=True)
+    assert refusal is not None and refusal.code is ErrorCode.SPACE_CLOSED
+
+
+def test_closed_project_still_reads_and_moderates():
+    assert decide([Role.PUPIL_MEMBER], Area.CHAT, Action.READ, closed=True) is None
+    assert decide([Role.TEACHER_ADMIN], Area.PUPILS_CORNER, Action.MODERATE, closed=True) is None
+
+
+def test_edit_own_needs_post_and_delete_own_needs_read():
+    assert decide([Role.TEACHER_MEMBER], Area.PUPILS_CORNER, Action.EDIT_OWN) is not None
+    assert decide([Role.TEACHER_MEMBER], Area.PUPILS_CORNER, Action.DELETE_OWN) is None
+    assert decide([Role.PUPIL_MEMBER], Area.TEACHERS_ROOM, Action.DELETE_OWN) is not None
+
+
+def test_only_teacher_admins_manage_the_project():
+    for role in ROLES:
+        allowed = decide([role], Area.HOME, Action.MANAGE_SPACE) is None
+        assert allowed is (role is Role.TEACHER_ADMIN)
+
+
+def test_moderator_who_is_also_a_member_has_both_rights():
+    roles = [Role.PUPIL_MEMBER, Role.MODERATOR]
+    assert decide(roles, Area.TEACHERS_ROOM, Action.MODERATE) is None
+    assert decide(roles, Area.CHAT, Action.POST) is None
+
+
+def test_refusal_messages_name_the_area():
+    refusal = decide([Role.PUPIL_MEMBER], Area.TEACHERS_ROOM, Action.READ)
+    assert refusal is not None and "teachers' room" in refusal.message
