@@ -161,6 +161,8 @@ class _Fields:
             )
         if not allow_empty and not v.strip():
             raise self._fail(name, "must not be empty")
+        if "\x00" in v:
+            raise self._fail(name, "must not contain NUL characters")
         return v
 
     def text(self, name: str) -> str:

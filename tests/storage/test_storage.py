@@ -1,0 +1,152 @@
+"""Storage against a real PostgreSQL: migrations, the event log, group commit, the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from storage import Conflict, Unavailable, accounts, audit, spaces
+from storage import messages as store
+from storage.db import create_pool
+from storage.messages import NewPost
+from storage.migrate import migrate, migration_files
+from storage.writer import GroupCommitWriter
+
+
+@pytest.fixture
+async def room(pool, world):
+    from realtime.policy import Area
+
+    return await spaces.get_room(pool, world.rooms[Area.CHAT])
+
+
+def post(world, room, who="pupil_member", text="hi", client_id=None) -> NewPost:
+    u = world.users[who]
+    return NewPost(room.space_id, room.id, u.id, u.display_name, u.school, text, client_id)
+
+
+async def test_migrations_are_numbered_and_idempotent(pool):
+    versions = [v for v, _, _ in migration_files()]
+    assert versions == sorted(versions) and versions[0] == 1
+    async with pool.acquire() as conn:
+        assert await migrate(conn) == []  # already applied by the fixture
+
+
+async def test_concurrent_migrations_apply_once(admin_url):
+    from tests.conftest import _with_database
+    from storage.embedded import drop_database, ensure_database
+
+    name = "twinhub_test_migrate_race"
+    await drop_database(admin_url, name)
+    await ensure_database(admin_url, name)
+    url = _with_database(admin_url, name)
+    conns = [await asyncpg.connect(url) for _ in range(3)]
+    try:
+        applied = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(len(a) for a in applied) == [0, 0, len(migration_files())]
+    finally:
+        for c in conns:
+            await c.close()
+        await drop_database(admin_url, name)
+
+
+async def test_group_commit_gives_gap_free_seqs_in_submission_order(pool, world, room):
+    writer = GroupCommitWriter(pool)
+    writer.start()
+    try:
+        results = await asyncio.gather(*(writer.post(post(world, room, text=f"m{i}")) for i in range(200)))
+    finally:
+        await writer.close()
+    assert [r.event.seq for r in results] == list(range(1, 201))
+    assert [r.event.message.text for r in results] == [f"m{i}" for i in range(200)]
+    assert writer.batches < 200  # they were gathered, not committed one by one
+    replay = await store.replay(pool, room.id, 0, 1000)
+    assert [e.seq for e in replay.events] == list(range(1, 201)) and replay.head == 200
+
+
+async def test_client_id_is_written_once_across_and_within_batches(pool, world, room):
+    writer = GroupCommitWriter(pool)
+    writer.start()
+    try:
+        first = await writer.post(post(world, room, client_id="k1"))
+        again = await asyncio.gather(*(writer.post(post(world, room, client_id="k1")) for _ in range(5)))
+        fresh = await asyncio.gather(*(writer.post(post(world, room, client_id="k2")) for _ in range(5)))
+    finally:
+        await writer.close()
+    assert not first.duplicate and all(r.duplicate for r in again)
+    assert {r.event.message.id for r in again} == {first.event.message.id}
+    assert sum(not r.duplicate for r in fresh) == 1 and len({r.event.seq for r in fresh}) == 1
+    assert (await store.replay(pool, room.id, 0, 100)).head == 2
+
+
+async def test_a_bad_post_does_not_fail_its_batch(pool, world, room):
+    writer = GroupCommitWriter(pool)
+    writer.start()
+    bad = NewPost(room.space_id, room.id, 10**12, "ghost", "", "no such author", None)  # foreign key
+    try:
+        results = await asyncio.gather(
+            writer.post(post(world, room, text="a")), writer.post(bad), writer.post(post(world, room, text="b")),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.close()
+    assert [r.event.message.text for r in (results[0], results[2])] == ["a", "b"]
+    assert isinstance(results[1], Exception)
+    replay = await store.replay(pool, room.id, 0, 100)
+    assert [e.seq for e in replay.events] == [1, 2]  # still gap-free
+
+
+async def test_changes_take_the_next_seq_and_hide_is_audited(pool, world, room):
+    writer = GroupCommitWriter(pool)
+    writer.start()
+    try:
+        p = await writer.post(post(world, room, text="first"))
+    finally:
+        await writer.close()
+    mid = p.event.message.id
+    author = world.users["pupil_member"].id
+    assert await store.edit(pool, room.id, mid, world.users["pupil_admin"].id, "not yours") is None
+    edited = await store.edit(pool, room.id, mid, author, "second")
+    hidden = await store.hide(
+        pool, space_id=room.space_id, room_id=room.id, message_id=mid,
+        moderator_id=world.users["teacher_admin"].id, reason="test",
+    )
+    assert (edited.seq, hidden.seq) == (2, 3)
+    assert hidden.message.state == "hidden"
+    assert await store.edit(pool, room.id, mid, author, "after hide") is None
+    [entry] = await audit.entries(pool, room.space_id)
+    assert (entry.action, entry.target_id, entry.reason) == ("message.hide", mid, "test")
+
+
+async def test_audit_log_refuses_updates_and_deletes(pool, world):
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await audit.record(conn, space_id=world.space_id, actor_id=None, action="x", target_kind="t", target_id=1)
+        for sql in ("UPDATE audit_log SET reason = 'rewritten'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(sql)
+
+
+async def test_unknown_username_and_duplicate_username(pool, world):
+    assert await accounts.credentials(pool, "nobody-here") is None
+    with pytest.raises(Conflict):
+        await accounts.create_user(pool, username=world.users["visitor"].username, display_name="x", password_hash=None)
+
+
+async def test_hostile_text_is_stored_verbatim(pool, world, room):
+    nasty = "'); DROP TABLE messages; -- <img src=x onerror=alert(1)> \u0000".replace("\u0000", "")
+    writer = GroupCommitWriter(pool)
+    writer.start()
+    try:
+        p = await writer.post(post(world, room, text=nasty, client_id="' OR 1=1 --"))
+    finally:
+        await writer.close()
+    [m] = await store.history(pool, room.id, None, 10)
+    assert m.text == nasty and m.client_id == "' OR 1=1 --" and p.event.message.id == m.id
+
+
+async def test_unreachable_database_is_unavailable():
+    with pytest.raises(Unavailable):
+        await create_pool("postgresql://nobody@127.0.0.1:1/none", timeout=2)
