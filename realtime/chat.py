@@ -189,13 +189,11 @@ class Chat:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def replay(self, room: Room, since: int) -> tuple[list[Event], int, bool]:
-        """Events after `since` (all of them, up to max_replay), the head, and whether the client
-        is too far behind (then nothing is replayed: it must reload history over HTTP)."""
-        r = await self._read(store.replay(self._pool, room.id, since, self.max_replay))
-        if r.more:
-            return [], r.head, True
-        return [to_event(e) for e in r.events], r.head, False
+    async def replay_page(self, room: Room, since: int, limit: int) -> tuple[list[Event], int, bool]:
+        """Up to `limit` events after `since`, the room's head in the same snapshot, and whether
+        more events are waiting after this page."""
+        r = await self._read(store.replay(self._pool, room.id, since, limit))
+        return [to_event(e) for e in r.events], r.head, r.more
 
     async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
         """Committed events after..upto of a room channel (the hub's gap filler)."""

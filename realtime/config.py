@@ -25,7 +25,7 @@ class Settings:
     session_hours: float = 12.0
     post_rate: float = 5.0  # posts per second per member, sustained
     post_burst: int = 20
-    outbox_limit: int = 2000  # frames waiting for one socket before it is closed as slow
+    outbox_bytes: int = 1024 * 1024  # encoded frames waiting for one socket before it is closed as slow
     max_replay: int = 5000  # events replayed on subscribe before answering `resync`
     auth_timeout: float = 10.0  # seconds to send hello
     db_pool_size: int = 10
@@ -50,7 +50,7 @@ class Settings:
 
 
 def _parse(name: str, raw: str) -> object:
-    if name in ("port", "post_burst", "outbox_limit", "max_replay", "db_pool_size"):
+    if name in ("port", "post_burst", "outbox_bytes", "max_replay", "db_pool_size"):
         return int(raw)
     if name in ("session_hours", "post_rate", "auth_timeout"):
         return float(raw)

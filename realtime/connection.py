@@ -7,8 +7,10 @@ push() never blocks and never awaits: fan-out never waits for a socket. The writ
 frames joined from the already-encoded items: at low load a message holds one frame and goes at
 once; under load the cost of a message is shared by many frames. No timers.
 
-A client that does not read fast enough fills its outbox; it is then closed with 4009 (slow
-consumer) and resumes with `since` when it reconnects — the server's memory stays bounded.
+A client that does not read fast enough fills its outbox (a byte budget, 1 MiB by default); it
+is then closed with 4009 (slow consumer) and resumes with `since` when it reconnects — the
+server's memory per socket stays bounded. (If the socket is so stuck that even the close frame
+cannot be written within 2 s, the TCP connection is dropped: the client sees 1006.)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Connection:
         encoding: Encoding,
         limits: Limits,
         *,
-        outbox_limit: int = 2000,
+        outbox_bytes: int = 1024 * 1024,
         batch_bytes: int = 256 * 1024,
         max_errors: int = 50,
         error_window: float = 10.0,
@@ -49,9 +51,11 @@ class Connection:
         self._send = send
         self._limits = limits
         self._outbox: deque[bytes | str] = deque()
-        self._outbox_limit = outbox_limit
+        self._outbox_limit = outbox_bytes
+        self._queued = 0  # bytes (or characters, for JSON text) waiting in the outbox
         self._batch_bytes = batch_bytes
         self._wakeup: asyncio.Future[None] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._closing: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         self._errors: deque[float] = deque()
         self._max_errors = max_errors
@@ -64,8 +68,10 @@ class Connection:
     def push(self, item: bytes | str) -> None:
         if self._closing.done():
             return
-        if len(self._outbox) >= self._outbox_limit:
+        self._queued += len(item)
+        if self._queued > self._outbox_limit:
             self._outbox.clear()
+            self._queued = 0
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume with since")
             return
         self._outbox.append(item)
@@ -80,6 +86,19 @@ class Connection:
         """Ask for the connection to close with `code` (idempotent; the first reason wins)."""
         if not self._closing.done():
             self._closing.set_result((code, reason))
+
+    async def send_paced(self, frame: ServerFrame) -> None:
+        """send(), but past half the outbox budget wait for the socket to take some first: a
+        replay of thousands of events must not fill the outbox faster than the socket empties it."""
+        self.send(frame)
+        if self._queued > self._outbox_limit // 2:
+            await self._drained()
+
+    async def _drained(self) -> None:
+        while self._queued > self._outbox_limit // 4 and not self._closing.done():
+            fut = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(fut)
+            await asyncio.wait({fut, self._closing}, return_when=asyncio.FIRST_COMPLETED)
 
     @property
     def closing(self) -> bool:
@@ -129,6 +148,12 @@ class Connection:
                 item = outbox.popleft()
                 size += len(item)
                 batch.append(item)
+            self._queued -= size
+            if self._drain_waiters and self._queued <= self._outbox_limit // 4:
+                waiters, self._drain_waiters = self._drain_waiters, []
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(None)
             await self._send({"type": "websocket.send", self._key: join_batch(batch, self.encoding)})
             self.messages_sent += 1
 

@@ -37,6 +37,7 @@ from protocol import (
     Welcome,
 )
 from protocol.limits import Limits
+from storage.spaces import Room
 
 from .auth import Auth
 from .chat import Chat, room_channel
@@ -51,6 +52,7 @@ from .ratelimit import RateLimiter
 log = logging.getLogger("twinhub.session")
 
 MAX_POSTS_IN_FLIGHT = 64
+REPLAY_PAGE = 200  # events read and queued at a time when replaying
 _REPLAY_ALL = 2**62  # `since` for "no replay, just tell me the head"
 
 
@@ -167,7 +169,7 @@ class Session:
         # hub and sent after the replay, without gap or duplicate.
         sub = hub.subscribe(self.conn, frame.channel, meta=room)
         try:
-            events, head, resync = await chat.replay(room, _REPLAY_ALL if frame.since is None else frame.since)
+            head, replayed, resync = await self._replay(room, frame.since)
         except BaseException:
             hub.unsubscribe(sub)
             raise
@@ -175,9 +177,7 @@ class Session:
             hub.unsubscribe(sub)
             return None
         self.subs[frame.channel] = sub
-        for event in events:
-            self.conn.send(event)
-        answer: dict[str, Any] = {"channel": frame.channel, "head": head, "replayed": len(events)}
+        answer: dict[str, Any] = {"channel": frame.channel, "head": head, "replayed": replayed}
         if resync:
             answer["resync"] = True
         if frame.ref is not None:
@@ -187,6 +187,26 @@ class Session:
         presence.join(frame.channel, viewer.card())
         self.conn.send(Presence(frame.channel, members=presence.members(frame.channel)))
         return None
+
+    async def _replay(self, room: Room, since: int | None) -> tuple[int, int, bool]:
+        """Send the room's events after `since`, page by page, never faster than the socket takes
+        them. Returns (head, events sent, resync). Too far behind (more than max_replay events):
+        nothing is sent and resync is True — the client reloads recent history over HTTP."""
+        chat = self.s.chat
+        if since is None:
+            _, head, _ = await chat.replay_page(room, _REPLAY_ALL, 1)
+            return head, 0, False
+        events, head, more = await chat.replay_page(room, since, REPLAY_PAGE)
+        if head - since > chat.max_replay:
+            return head, 0, True
+        sent = 0
+        while True:
+            for event in events:
+                await self.conn.send_paced(event)
+            sent += len(events)
+            if not more or self.conn.closing:
+                return head, sent, False
+            events, head, more = await chat.replay_page(room, events[-1].seq, REPLAY_PAGE)
 
     def _drop(self, channel: str, sub: Subscription) -> None:
         self.s.hub.unsubscribe(sub)

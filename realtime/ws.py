@@ -91,7 +91,7 @@ class WebSocketEndpoint:
             return
         await send({"type": "websocket.accept", "subprotocol": encoding.value if offered else None})
         conn = Connection(
-            receive, send, encoding, self.services.limits, outbox_limit=self.settings.outbox_limit
+            receive, send, encoding, self.services.limits, outbox_bytes=self.settings.outbox_bytes
         )
         session = Session(self.services, conn, cookie_token=cookie)
         self.open += 1

@@ -133,7 +133,7 @@ async def server(database_url: str) -> AsyncIterator[RunningServer]:
     await running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
         yield client
@@ -142,6 +142,7 @@ async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 async def login(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
     r = await http.post("/api/login", json={"username": username, "password": password})
     assert r.status_code == 200, r.text
+    http.cookies.clear()  # tests pass the token explicitly; a stored cookie would blur that
     return r.json()["token"]
 
 

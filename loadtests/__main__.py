@@ -1,0 +1,214 @@
+"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle} [options]`.
+
+Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
+from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
+against the project's targets, writes loadtests/results/<scenario>-<time>.json, and stops every
+process it started — also on error, time-out (--timeout) or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from .clients import PARSER
+from .report import Progress, fanout_table, table, write_result
+from .scenarios import fanout, idle
+from .scenarios.targets import ServerOptions, baseline, twinhub
+
+# The project's targets for one server process (docs/performance.md).
+P99_TARGET_MS = 50.0
+P99_TARGET_LOAD = 20_000  # deliveries/s offered
+IDLE_TARGET_KB = 25.0
+IDLE_TARGET_CONNECTIONS = 5000
+
+
+def _event_loop(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
+    if choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            return "uvloop", uvloop.new_event_loop
+        except ImportError:
+            if choice == "uvloop":
+                raise SystemExit("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
+    return "asyncio", None
+
+
+def _fanout_params(args: argparse.Namespace) -> fanout.FanoutParams:
+    return fanout.FanoutParams(
+        subscribers=args.subscribers, window=args.window, rate=args.rate, duration=args.duration,
+        warmup=args.warmup, text_size=args.text_size, client_cpu=args.client_cpu,
+    )
+
+
+def _server_options(args: argparse.Namespace) -> ServerOptions:
+    return ServerOptions(server_cpu=args.server_cpu, database_url=getattr(args, "database_url", None), keep=args.keep)
+
+
+NOISY_PERCENT = 15.0  # other processes' CPU during a measurement above which its figures are suspect
+
+
+def _warn_if_noisy(figures: dict[str, Any]) -> None:
+    others = figures.get("other_processes_cpu_percent") or 0.0
+    if others > NOISY_PERCENT:
+        print(f"warning: [{figures['server']}] other processes used {others:.0f}% of a core during the "
+              "measurement; these figures are noisy, repeat on a quiet machine")
+    if figures.get("client_bound"):
+        print(f"warning: [{figures['server']}] the load generator used {figures['client_cpu_percent']:.0f}% of its "
+              "core: the server may be faster than measured")
+
+
+def _verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def _p99_check(figures: dict[str, Any]) -> dict[str, Any] | None:
+    offered = figures.get("offered_deliveries_per_s")
+    p99 = figures["latency"].get("p99_ms")
+    if offered is None or offered < P99_TARGET_LOAD or p99 is None:
+        return None
+    return {"target": f"p99 <= {P99_TARGET_MS:g} ms at >= {P99_TARGET_LOAD:,} deliveries/s offered",
+            "p99_ms": p99, "met": p99 <= P99_TARGET_MS}
+
+
+async def _one_fanout(args: argparse.Namespace, start: Any, scenario: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    p, progress = _fanout_params(args), Progress()
+    async with start(_server_options(args), subscribers=p.subscribers, rooms=1) as target:
+        figures = await fanout.measure(target, p, progress)
+    print(f"\n{scenario}: {figures['subscribers']:,} subscribers, {figures['mode']}, {figures['measured_s']} s\n")
+    print(fanout_table({figures["server"]: figures}))
+    _warn_if_noisy(figures)
+    checks = [c for c in [_p99_check(figures)] if c]
+    return figures, {"checks": checks}
+
+
+async def cmd_fanout(args: argparse.Namespace) -> dict[str, Any]:
+    figures, extra = await _one_fanout(args, twinhub, "fanout")
+    return {**figures, **extra}
+
+
+async def cmd_baseline(args: argparse.Namespace) -> dict[str, Any]:
+    figures, extra = await _one_fanout(args, baseline, "baseline-broadcast")
+    return {**figures, **extra}
+
+
+async def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    p, opts, progress = _fanout_params(args), _server_options(args), Progress()
+    results = {}
+    for start in (baseline, twinhub):
+        async with start(opts, subscribers=p.subscribers, rooms=1) as target:
+            results[target.name] = await fanout.measure(target, p, progress)
+    base, hub = results["websockets.broadcast"], results["TwinHub"]
+    print(f"\ncompare: {p.subscribers:,} subscribers, {hub['mode']}, {p.duration:g} s each, same load generator\n")
+    print(fanout_table(results))
+    for figures in results.values():
+        _warn_if_noisy(figures)
+    checks = [{
+        "target": "TwinHub deliveries/s >= websockets.broadcast deliveries/s (same run)",
+        "twinhub": hub["deliveries_per_s"], "baseline": base["deliveries_per_s"],
+        "met": hub["deliveries_per_s"] >= base["deliveries_per_s"],
+    }]
+    checks += [c for c in [_p99_check(hub)] if c]
+    return {"results": results, "checks": checks}
+
+
+async def cmd_idle(args: argparse.Namespace) -> dict[str, Any]:
+    p = idle.IdleParams(connections=args.connections, rooms=args.rooms, settle=args.settle, client_cpu=args.client_cpu)
+    async with twinhub(_server_options(args), subscribers=p.connections, rooms=p.rooms) as target:
+        figures = await idle.measure(target, p, Progress())
+    print(f"\nidle: {figures['connections']:,} authenticated connections over {p.rooms} room(s)\n")
+    rows = [[k, v] for k, v in figures.items() if k not in ("params", "server", "error_codes")]
+    print(table(["", figures["server"]], rows))
+    checks = []
+    if figures["connections"] >= IDLE_TARGET_CONNECTIONS:
+        checks.append({"target": f"{IDLE_TARGET_CONNECTIONS:,} idle authenticated connections at <= {IDLE_TARGET_KB:g} KB RSS each",
+                       "kb_per_connection": figures["kb_per_connection"],
+                       "met": figures["kb_per_connection"] <= IDLE_TARGET_KB})
+    return {**figures, "checks": checks}
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+    "fanout": cmd_fanout, "baseline-broadcast": cmd_baseline, "compare": cmd_compare, "idle": cmd_idle,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    two_cpus = (os.cpu_count() or 1) >= 2
+    p = argparse.ArgumentParser(prog="python -m loadtests", description="TwinHub load tests")
+    sub = p.add_subparsers(dest="scenario", required=True)
+
+    def common(sp: argparse.ArgumentParser, *, database: bool, timeout: float) -> None:
+        sp.add_argument("--server-cpu", type=int, default=0 if two_cpus else None, help="CPU the server runs on (default 0)")
+        sp.add_argument("--client-cpu", type=int, default=1 if two_cpus else None,
+                        help="CPU the load generator runs on (default 1)")
+        sp.add_argument("--timeout", type=float, default=timeout, help=f"bound on the whole run, s (default {timeout:g})")
+        sp.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                        help="load generator's event loop (auto: uvloop if installed)")
+        sp.add_argument("--keep", action="store_true", help="keep the work folder (server log, data) after the run")
+        if database:
+            sp.add_argument("--database-url", default=os.environ.get("TWINHUB_DATABASE_URL") or None,
+                            help="PostgreSQL server on which each run creates (and drops) a throwaway database "
+                                 "(TWINHUB_DATABASE_URL); default: the embedded PostgreSQL in a temporary folder")
+
+    def fanout_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--subscribers", type=int, default=1000, help="subscribers in the room (default 1000)")
+        sp.add_argument("-w", "--window", type=int, default=50, help="posts in flight, closed loop (default 50)")
+        sp.add_argument("-r", "--rate", type=float, help="open loop: offered posts per second (overrides --window)")
+        sp.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds (default 10)")
+        sp.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring (default 3)")
+        sp.add_argument("--text-size", type=int, default=100, help="characters per message text (default 100)")
+
+    f = sub.add_parser("fanout", help="TwinHub: C subscribers in one room, one publisher")
+    fanout_options(f)
+    common(f, database=True, timeout=600)
+    b = sub.add_parser("baseline-broadcast", help="the same load against a raw websockets.broadcast() server")
+    fanout_options(b)
+    common(b, database=False, timeout=600)
+    c = sub.add_parser("compare", help="baseline-broadcast then fanout, same parameters, side by side")
+    fanout_options(c)
+    common(c, database=True, timeout=1200)
+    i = sub.add_parser("idle", help="TwinHub: N authenticated idle connections, RSS per connection")
+    i.add_argument("-n", "--connections", type=int, default=5000, help="connections, one user each (default 5000)")
+    i.add_argument("--rooms", type=int, default=1, help="rooms the connections subscribe to, round robin (default 1)")
+    i.add_argument("--settle", type=float, default=5.0, help="seconds to wait before each RSS reading (default 5)")
+    common(i, database=True, timeout=900)
+    return p
+
+
+async def _bounded(args: argparse.Namespace) -> dict[str, Any]:
+    async with asyncio.timeout(args.timeout):
+        return await COMMANDS[args.scenario](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    loop_name, loop_factory = _event_loop(args.loop)
+    print(f"load generator: picows on {loop_name}, {PARSER} parser, pid {os.getpid()}", file=sys.stderr)
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            figures = runner.run(_bounded(args))
+    except TimeoutError:
+        print(f"\nstopped: the run took longer than --timeout {args.timeout:g} s", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers stopped", file=sys.stderr)
+        return 130
+    params = {k: v for k, v in vars(args).items() if k != "database_url"}
+    params["database"] = "url" if getattr(args, "database_url", None) else "embedded"
+    params["event_loop"] = loop_name
+    params["json_parser"] = PARSER
+    for check in figures.get("checks", []):
+        print(f"target: {check['target']}: {_verdict(check['met'])}")
+    path = write_result(args.scenario, params, figures)
+    print(f"\nresult written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The load generator's WebSocket clients, on picows: thousands of connections in one asyncio process.
+
+Every client speaks the TwinHub protocol shape on the JSON subprotocol: one JSON object per
+message to the server; every message from the server is a JSON array of frames. Each received
+message is parsed whole (orjson if installed — 2-4x faster than the standard library's json,
+which is the fallback); each `event` frame in it is one *delivery*.
+A delivery's latency is its receive time minus the send time that the publisher wrote at the
+start of the message text. Publisher and subscribers live in this process, so both times come
+from the same monotonic clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+try:
+    from orjson import loads as _loads
+
+    PARSER = "orjson"
+except ImportError:  # pragma: no cover — the standard library's parser, slower
+    _loads = json.loads
+    PARSER = "json"
+
+SUBPROTOCOL = "twinhub.v1.json"
+STAMP_DIGITS = 19  # time.monotonic_ns() as zero-padded decimal at the start of each post's text
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def post_text(stamp_ns: int, size: int) -> str:
+    """A message text of `size` characters that starts with the time `stamp_ns`."""
+    head = f"{stamp_ns:0{STAMP_DIGITS}d} "
+    return head + "x" * max(size - len(head), 0)
+
+
+class Tally:
+    """What all the subscribers of a run received. Latencies are kept only while `recording`."""
+
+    __slots__ = ("deliveries", "messages", "seq_anomalies", "errors", "closes", "latencies", "recording")
+
+    def __init__(self) -> None:
+        self.deliveries = 0  # event frames
+        self.messages = 0  # WebSocket messages (arrays of frames)
+        self.seq_anomalies = 0  # an event whose seq is not the previous one + 1 (gap or duplicate)
+        self.errors: Counter[str] = Counter()  # error frames by code
+        self.closes: Counter[int] = Counter()  # close frames from the server, by code
+        self.latencies = array("q")  # ns, one per delivery while recording
+        self.recording = False
+
+
+class Client(WSListener):
+    """One connection: requests answered by `ref` (hello, subscribe); subclasses take the rest."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__()
+        self.tally = tally
+        self.transport: WSTransport | None = None
+        self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._last_ref = 0
+        self._parts: list[bytes] = []
+
+    # -- picows callbacks ----------------------------------------------------------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.CONTINUATION:
+            if not frame.fin:
+                self._parts.append(frame.get_payload_as_bytes())
+                return
+            if self._parts:
+                self._parts.append(frame.get_payload_as_bytes())
+                payload = b"".join(self._parts)
+                self._parts = []
+            else:
+                payload = frame.get_payload_as_bytes()
+            self.on_frames(_loads(payload), time.monotonic_ns())
+        elif kind is WSMsgType.CLOSE:
+            code = int(frame.get_close_code())
+            self.tally.closes[code] += 1
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        for fut in self._answers.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("the server closed the connection"))
+        self._answers.clear()
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def on_frames(self, frames: list[dict[str, Any]], now_ns: int) -> None:
+        for frame in frames:
+            self.answer(frame)
+
+    def answer(self, frame: dict[str, Any]) -> None:
+        """Hand a frame to the request waiting for its `ref`; count errors; ignore the rest."""
+        if frame.get("type") == "error":
+            self.tally.errors[str(frame.get("code"))] += 1
+        fut = self._answers.pop(frame.get("ref"), None)  # type: ignore[arg-type]
+        if fut is not None and not fut.done():
+            fut.set_result(frame)
+
+    def next_ref(self) -> int:
+        self._last_ref += 1
+        return self._last_ref
+
+    def send(self, frame: dict[str, Any]) -> None:
+        assert self.transport is not None
+        self.transport.send(WSMsgType.TEXT, _dumps(frame).encode())
+
+    async def request(self, frame: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send `frame` with a fresh ref; return the frame that answers it (ok, welcome or error)."""
+        ref = self.next_ref()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._answers[ref] = fut
+        self.send({**frame, "ref": ref})
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._answers.pop(ref, None)
+
+    async def expect(self, frame: dict[str, Any], kind: str, timeout: float) -> dict[str, Any]:
+        answer = await self.request(frame, timeout)
+        if answer.get("type") != kind:
+            raise RuntimeError(f"{frame['type']} was answered with {answer}")
+        return answer
+
+    async def close(self, timeout: float) -> None:
+        if self.transport is not None:
+            self.transport.disconnect()
+            await asyncio.wait_for(self.transport.wait_disconnected(), timeout)
+
+
+class Subscriber(Client):
+    """Counts the events it receives, checks their seqs follow on, records their latency."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__(tally)
+        self.last_seq = 0
+
+    def on_frames(self, frames: list[dict[str, Any]], now_ns: int) -> None:
+        tally = self.tally
+        latencies = tally.latencies if tally.recording else None
+        events = 0
+        for frame in frames:
+            kind = frame["type"]
+            if kind == "event":
+                seq = frame["seq"]
+                if seq != self.last_seq + 1:
+                    tally.seq_anomalies += 1
+                self.last_seq = seq
+                events += 1
+                if latencies is not None:
+                    latencies.append(now_ns - int(frame["message"]["text"][:STAMP_DIGITS]))
+            else:
+                if kind == "ok" and "head" in frame:  # subscribed: live events follow on from head
+                    self.last_seq = frame["head"]
+                self.answer(frame)
+        tally.deliveries += events
+        tally.messages += 1
+
+
+class Publisher(Client):
+    """Posts stamped messages to one channel, either keeping `window` posts in flight (a new one
+    on each answer) or when told to (open-loop pacing). Counts answers; records ack latency."""
+
+    def __init__(self, tally: Tally, channel: str, text_size: int) -> None:
+        super().__init__(tally)
+        self.channel = channel
+        self.text_size = text_size
+        self.window = 0  # > 0: closed loop, refill on each answer
+        self.sent = 0
+        self.acked = 0
+        self.refused: Counter[str] = Counter()
+        self.ack_latencies = array("q")  # ns, while tally.recording
+        self._in_flight: dict[int, int] = {}  # ref -> stamp
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def post(self, stamp_ns: int | None = None) -> None:
+        """Send one post stamped `stamp_ns` (default: now; open loop passes the scheduled time)."""
+        stamp = time.monotonic_ns() if stamp_ns is None else stamp_ns
+        ref = self.next_ref()
+        self._in_flight[ref] = stamp
+        self.send({"type": "post", "channel": self.channel, "text": post_text(stamp, self.text_size), "ref": ref})
+        self.sent += 1
+
+    def start_window(self, window: int) -> None:
+        self.window = window
+        for _ in range(window - self.in_flight):
+            self.post()
+
+    def stop(self) -> None:
+        self.window = 0
+
+    def on_frames(self, frames: list[dict[str, Any]], now_ns: int) -> None:
+        for frame in frames:
+            stamp = self._in_flight.pop(frame.get("ref"), None)  # type: ignore[arg-type]
+            if stamp is None:
+                self.answer(frame)
+                continue
+            if frame["type"] == "ok":
+                self.acked += 1
+                if self.tally.recording:
+                    self.ack_latencies.append(now_ns - stamp)
+            else:
+                self.refused[str(frame.get("code"))] += 1
+            if self.window and self.in_flight < self.window:
+                self.post()
+
+
+async def pace(publisher: Publisher, rate: float, until_ns: int, max_in_flight: int) -> int:
+    """Open loop: post at `rate` per second until `until_ns`, each stamped with its *scheduled*
+    time (so a late send counts as latency). Skips sends while `max_in_flight` posts are
+    unanswered (the server is not keeping up); returns the number skipped."""
+    interval = 1e9 / rate
+    start = time.monotonic_ns()
+    k = skipped = 0
+    while (now := time.monotonic_ns()) < until_ns:
+        while start + int(k * interval) <= now:
+            if publisher.in_flight < max_in_flight:
+                publisher.post(start + int(k * interval))
+            else:
+                skipped += 1
+            k += 1
+        await asyncio.sleep(max(start + int(k * interval) - time.monotonic_ns(), 0) / 1e9)
+    return skipped
+
+
+async def connect(url: str, make: Callable[[], Client], timeout: float) -> Client:
+    """Open one WebSocket with the JSON subprotocol; the handshake must finish within `timeout`."""
+    _, client = await asyncio.wait_for(
+        ws_connect(
+            make, url, extra_headers={"Sec-WebSocket-Protocol": SUBPROTOCOL},
+            websocket_handshake_timeout=timeout, max_frame_size=MAX_MESSAGE_BYTES,
+        ),
+        timeout,
+    )
+    return client  # type: ignore[return-value]
+
+
+async def join(client: Client, token: str, channel: str | None, timeout: float) -> None:
+    """hello with `token` (expects welcome), then subscribe to `channel` (expects ok)."""
+    await client.expect({"type": "hello", "token": token}, "welcome", timeout)
+    if channel is not None:
+        await client.expect({"type": "subscribe", "channel": channel}, "ok", timeout)
+
+
+async def open_subscribers(
+    url: str,
+    tally: Tally,
+    logins: Iterable[tuple[str, str]],
+    *,
+    concurrency: int,
+    timeout: float,
+    on_joined: Callable[[int], None] | None = None,
+) -> list[Subscriber]:
+    """Connect one Subscriber per (token, channel), `concurrency` handshakes at a time; each
+    says hello and subscribes. Raises if any of them fails (after closing those that opened)."""
+    gate = asyncio.Semaphore(concurrency)
+    opened: list[Subscriber] = []
+
+    async def one(token: str, channel: str) -> None:
+        async with gate:
+            client = await connect(url, lambda: Subscriber(tally), timeout)
+            assert isinstance(client, Subscriber)
+            opened.append(client)
+            await join(client, token, channel, timeout)
+            joined[0] += 1
+        if on_joined is not None:
+            on_joined(joined[0])
+
+    joined = [0]
+    try:
+        async with asyncio.TaskGroup() as group:
+            for token, channel in logins:
+                group.create_task(one(token, channel))
+    except BaseExceptionGroup as failed:
+        await close_all(opened, timeout)
+        first = failed.exceptions[0]
+        raise RuntimeError(
+            f"{len(failed.exceptions)} connection(s) failed after {joined[0]} joined; first: {first!r}"
+        ) from first
+    return opened
+
+
+async def close_all(clients: Iterable[Client], timeout: float) -> None:
+    """Close every client; one that does not close within `timeout` is left to the OS."""
+    await asyncio.gather(*(c.close(timeout) for c in clients), return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Servers TwinHub is compared with, speaking the same protocol shape to the same load generator."""

@@ -1,0 +1,203 @@
+"""Fan-out: C subscribers in one room, one publisher; deliveries per second and their latency.
+
+    connect C subscribers (hello + subscribe), connect the publisher (hello)
+    publish: closed loop (keep W posts in flight, a new one on each ok) or open loop (R posts/s)
+    warm-up → measure D seconds → stop publishing → drain → close
+
+Measured over the D seconds: deliveries/s (event frames received by all subscribers), delivery
+latency (receive time − the send time carried in the text; in open loop the *scheduled* send
+time), the publisher's ack latency, CPU % of the server, of its child processes (the embedded
+PostgreSQL) and of this load generator, and the server's RSS. After the drain, every
+acknowledged post must have reached every subscriber exactly once, in seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from itertools import cycle
+from typing import Any
+
+import psutil
+
+from ..clients import Publisher, Tally, close_all, connect, join, open_subscribers, pace
+from ..report import Progress, percentiles
+from ..server_proc import Usage, cpu_percent, machine_percent, pin, raise_open_files_limit, usage
+from .targets import Target
+
+CLIENT_BOUND_PERCENT = 90.0  # above this the load generator, not the server, may be the limit
+
+
+@dataclass(frozen=True)
+class FanoutParams:
+    subscribers: int = 1000
+    window: int = 50  # posts in flight (closed loop)
+    rate: float | None = None  # posts per second (open loop); overrides window
+    duration: float = 10.0
+    warmup: float = 3.0
+    text_size: int = 100
+    client_cpu: int | None = 1
+    concurrency: int = 100  # handshakes at a time while connecting
+    connect_timeout: float = 10.0
+    drain: float = 5.0  # longest wait, after the last post, for deliveries to arrive
+
+
+@dataclass
+class _Mark:
+    """Counters at one instant."""
+
+    deliveries: int
+    messages: int
+    acked: int
+    server: Usage
+    client: Usage
+    counters: dict[str, float]
+
+
+class _Run:
+    def __init__(self, target: Target, p: FanoutParams, progress: Progress) -> None:
+        self.target = target
+        self.p = p
+        self.progress = progress
+        self.tally = Tally()
+        self.me = psutil.Process()
+        self.rss_peak = 0
+        self.publisher: Publisher | None = None
+
+    def mark(self, *, counters: bool = False) -> _Mark:
+        """Read the counters now (`counters`: also the server's own, over HTTP)."""
+        server = usage(self.target.server.process, self.target.server.helpers())
+        self.rss_peak = max(self.rss_peak, server.rss)
+        assert self.publisher is not None
+        return _Mark(
+            self.tally.deliveries, self.tally.messages, self.publisher.acked, server, usage(self.me),
+            self.target.counters() if counters else {},
+        )
+
+    async def watch(self, phase: str, seconds: float) -> None:
+        """Wait `seconds`, showing the rates of each past second."""
+        end = time.monotonic() + seconds
+        last = self.mark()
+        while (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(1.0, left))
+            now = self.mark()
+            wall = now.server.at - last.server.at
+            server_cpu, _ = cpu_percent(last.server, now.server)
+            client_cpu, _ = cpu_percent(last.client, now.client)
+            self.progress.show(
+                f"[{self.target.name}] {phase} {seconds - max(end - time.monotonic(), 0):4.1f}/{seconds:g}s"
+                f"  deliveries/s {(now.deliveries - last.deliveries) / wall:>9,.0f}"
+                f"  posts/s {(now.acked - last.acked) / wall:>7,.0f}"
+                f"  server CPU {server_cpu:3.0f}%  client CPU {client_cpu:3.0f}%"
+                f"  RSS {now.server.rss / 2**20:,.0f} MB"
+            )
+            last = now
+
+    async def drain(self) -> None:
+        """Wait until every post was answered and deliveries stopped coming (at most p.drain s)."""
+        assert self.publisher is not None
+        end = time.monotonic() + self.p.drain
+        seen = -1
+        while time.monotonic() < end and (self.publisher.in_flight or self.tally.deliveries != seen):
+            seen = self.tally.deliveries
+            await asyncio.sleep(0.25)
+
+    async def run(self) -> dict[str, Any]:
+        p, target, tally = self.p, self.target, self.tally
+        pin(p.client_cpu)
+        raise_open_files_limit()
+        logins = zip(target.subscriber_tokens[: p.subscribers], cycle(target.channels[:1]), strict=False)
+        subscribers = await open_subscribers(
+            target.url, tally, logins, concurrency=p.concurrency, timeout=p.connect_timeout,
+            on_joined=lambda n: n % 100 == 0 and self.progress.show(f"[{target.name}] connected {n}/{p.subscribers}"),
+        )
+        publisher = await connect(
+            target.url, lambda: Publisher(tally, target.channels[0], p.text_size), p.connect_timeout
+        )
+        assert isinstance(publisher, Publisher)
+        self.publisher = publisher
+        try:
+            await join(publisher, target.publisher_token, None, p.connect_timeout)
+            pacer = None
+            if p.rate:
+                until = time.monotonic_ns() + int((p.warmup + p.duration) * 1e9)
+                pacer = asyncio.create_task(pace(publisher, p.rate, until, max_in_flight=max(1000, int(p.rate))))
+            else:
+                publisher.start_window(p.window)
+            await self.watch("warm-up", p.warmup)
+            start = self.mark(counters=True)
+            tally.recording = True
+            await self.watch("measure", p.duration)
+            tally.recording = False
+            end = self.mark(counters=True)
+            publisher.stop()
+            skipped = await pacer if pacer is not None else 0
+            await self.drain()
+            self.progress.done()
+            return self.figures(start, end, skipped, len(subscribers))
+        finally:
+            await close_all([publisher, *subscribers], p.connect_timeout)
+
+    def figures(self, a: _Mark, b: _Mark, skipped: int, subscribers: int) -> dict[str, Any]:
+        p, tally, publisher = self.p, self.tally, self.publisher
+        assert publisher is not None
+        wall = b.server.at - a.server.at
+        deliveries = b.deliveries - a.deliveries
+        messages = b.messages - a.messages
+        server_cpu, db_cpu = cpu_percent(a.server, b.server)
+        client_cpu, _ = cpu_percent(a.client, b.client)
+        machine, interrupts = machine_percent(a.server, b.server)
+        others = machine - server_cpu - db_cpu - client_cpu
+        out: dict[str, Any] = {
+            "server": self.target.name,
+            "subscribers": subscribers,
+            "mode": f"open loop {p.rate:g} posts/s" if p.rate else f"closed loop, window {p.window}",
+            "measured_s": round(wall, 2),
+            "deliveries_per_s": round(deliveries / wall),
+            "posts_per_s": round((b.acked - a.acked) / wall, 1),
+            "messages_per_s": round(messages / wall),
+            "events_per_message": round(deliveries / messages, 2) if messages else None,
+            "latency": percentiles(tally.latencies),
+            "ack_latency": percentiles(publisher.ack_latencies),
+            "server_cpu_percent": round(server_cpu, 1),
+            "database_cpu_percent": round(db_cpu, 1) if b.server.children_cpu else None,
+            "client_cpu_percent": round(client_cpu, 1),
+            "client_bound": client_cpu >= CLIENT_BOUND_PERCENT,
+            "interrupts_cpu_percent": round(interrupts, 1),
+            # CPU used meanwhile by every other process of the machine: high means a noisy run.
+            "other_processes_cpu_percent": round(max(others, 0.0), 1),
+            "server_rss_mb": round(b.server.rss / 2**20, 1),
+            "server_rss_peak_mb": round(self.rss_peak / 2**20, 1),
+            "seq_anomalies": tally.seq_anomalies,
+            "closed_by_server": sum(tally.closes.values()),
+            "close_codes": dict(tally.closes),
+            "error_codes": dict(tally.errors),
+            "refused_posts": sum(publisher.refused.values()),
+            "refused_codes": dict(publisher.refused),
+            "posts_acked_total": publisher.acked,
+            # Every acked post should reach every subscriber: what is missing once drained.
+            "undelivered_after_drain": publisher.acked * subscribers - tally.deliveries,
+        }
+        if p.rate:
+            out["offered_posts_per_s"] = p.rate
+            out["offered_deliveries_per_s"] = round(p.rate * subscribers)
+            out["skipped_sends"] = skipped
+        if a.counters and b.counters:
+            batches = b.counters["twinhub_commit_batches_total"] - a.counters["twinhub_commit_batches_total"]
+            committed = b.counters["twinhub_posts_committed_total"] - a.counters["twinhub_posts_committed_total"]
+            out["server_counters"] = {
+                "queued_deliveries_per_s": round(
+                    (b.counters["twinhub_deliveries_total"] - a.counters["twinhub_deliveries_total"]) / wall
+                ),
+                "commits_per_s": round(batches / wall, 1),
+                "posts_per_commit": round(committed / batches, 2) if batches else None,
+            }
+        return out
+
+
+async def measure(target: Target, p: FanoutParams, progress: Progress) -> dict[str, Any]:
+    """Run the fan-out against a started target; return its figures."""
+    figures = await _Run(target, p, progress).run()
+    figures["params"] = asdict(p)
+    return figures

@@ -1,0 +1,108 @@
+"""The database a TwinHub run uses, and what the run needs in it: one project space, chat rooms,
+a publisher and N subscriber accounts with a live session token each.
+
+Everything is written through `storage/` (no SQL here). Passwords are hashed once (argon2 is
+slow on purpose) and the hash is shared; session tokens are inserted directly rather than
+obtained through /api/login, which would cost one argon2 verification per client.
+
+Database: without a URL, the embedded PostgreSQL in `<data_dir>/pgdata` — the same one
+`twinhub serve --data-dir` then starts. With a URL (a server where the user may create
+databases), a throwaway database `twinhub_bench_<tag>` is created on that server for the run
+and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from realtime.app import database_url
+from realtime.auth import hash_password, token_hash
+from realtime.config import Settings
+from realtime.policy import Area, Role
+from storage import accounts, spaces
+from storage.db import create_pool
+from storage.embedded import drop_database, ensure_database
+from storage.migrate import migrate
+
+PUBLISHER_NAME = "Load publisher"
+SCHOOL = "Bench"
+_WRITERS = 8  # concurrent transactions while seeding
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a run's TwinHub keeps its data: `url` None means the embedded PostgreSQL in `data_dir`."""
+
+    url: str | None
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class Seeded:
+    channels: list[str]  # "room:<id>", one per room
+    publisher_token: str
+    subscriber_tokens: list[str]
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@contextlib.asynccontextmanager
+async def run_database(server_url: str | None, data_dir: Path) -> AsyncIterator[Database]:
+    """The run's database: embedded in `data_dir`, or a throwaway one on `server_url`."""
+    if server_url is None:
+        yield Database(None, data_dir)
+        return
+    name = f"twinhub_bench_{secrets.token_hex(4)}"
+    await ensure_database(server_url, name)
+    try:
+        yield Database(_with_database(server_url, name), data_dir)
+    finally:
+        await drop_database(server_url, name)
+
+
+async def seed(db: Database, *, subscribers: int, rooms: int) -> Seeded:
+    """Create the space, `rooms` chat rooms, the publisher (teacher) and `subscribers` pupils,
+    each with a session token. Starts (and stops) the embedded PostgreSQL when `db.url` is None."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = await database_url(Settings(database_url=db.url, data_dir=db.data_dir), stack)
+        pool = await create_pool(url, min_size=1, max_size=_WRITERS)
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+
+        tag = secrets.token_hex(3)
+        space = await spaces.create_space(pool, slug=f"bench-{tag}", name=f"Load test {tag}")
+        channels = []
+        for i in range(rooms):
+            room = await spaces.create_room(pool, space_id=space.id, area=Area.CHAT.value, name=f"bench {i + 1}")
+            channels.append(f"room:{room.id}")
+
+        password_hash = hash_password(secrets.token_urlsafe(12))
+        expires = datetime.now(UTC) + timedelta(days=1)
+        gate = asyncio.Semaphore(_WRITERS)
+
+        async def member(username: str, display_name: str, role: Role) -> str:
+            async with gate:
+                user = await accounts.create_user(
+                    pool, username=username, display_name=display_name, password_hash=password_hash, school=SCHOOL,
+                )
+                await spaces.set_member(pool, space.id, user.id, role.value)
+                token = secrets.token_urlsafe(32)
+                await accounts.create_session(pool, token_hash(token), user.id, expires)
+                return token
+
+        publisher = await member(f"bench-{tag}-pub", PUBLISHER_NAME, Role.TEACHER_MEMBER)
+        tokens = await asyncio.gather(
+            *(member(f"bench-{tag}-{i}", f"Pupil {i:05d}", Role.PUPIL_MEMBER) for i in range(subscribers))
+        )
+        return Seeded(channels, publisher, list(tokens))

@@ -1,0 +1,133 @@
+"""Login, sessions, cookies and the WebSocket Origin check, through the real HTTP API."""
+
+from __future__ import annotations
+
+import pytest
+import websockets
+
+from protocol import CloseCode, Hello
+from tests.client import Client
+from tests.conftest import PASSWORD, login
+
+
+async def test_login_gives_a_token_and_an_httponly_cookie(http, world):
+    r = await http.post("/api/login", json={"username": world.users["pupil_member"].username, "password": PASSWORD})
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["token"]) >= 40 and body["user"]["id"] == world.users["pupil_member"].id
+    cookie = r.headers["set-cookie"].lower()
+    assert "twinhub_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+@pytest.mark.parametrize("body", [{}, {"username": "x"}, {"username": 5, "password": "y"}, [1, 2]])
+async def test_malformed_login_is_invalid_field(http, body):
+    r = await http.post("/api/login", json=body)
+    assert r.status_code == 400 and r.json()["error"]["code"] in ("invalid_field", "bad_frame")
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(http, world):
+    a = await http.post("/api/login", json={"username": world.users["visitor"].username, "password": "nope"})
+    b = await http.post("/api/login", json={"username": "nobody-at-all", "password": "nope"})
+    assert a.status_code == b.status_code == 401
+    assert a.json() == b.json()
+
+
+async def test_brute_force_is_locked_out_even_with_the_right_password(http, world):
+    username = world.users["pupil_admin"].username
+    codes = [(await http.post("/api/login", json={"username": username, "password": f"guess{i}"})).status_code
+             for i in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+    r = await http.post("/api/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    assert int(r.headers["retry-after"]) > 0
+
+
+async def test_me_needs_a_session(http, world):
+    assert (await http.get("/api/me")).json()["error"]["code"] == "unauthenticated"
+    token = await login(http, world.users["teacher_member"].username)
+    me = (await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
+    assert me["user"]["id"] == world.users["teacher_member"].id
+    assert any(s["id"] == world.space_id and s["role"] == "teacher_member" for s in me["spaces"])
+
+
+async def test_logout_revokes_the_token_for_http_and_websocket(http, server, world):
+    token = await login(http, world.users["pupil_member"].username)
+    await http.post("/api/logout", headers={"Authorization": f"Bearer {token}"})
+    r = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
+    err = await client.error(Hello(token=token))
+    assert err.code == "unauthenticated"
+    assert await client.closed() == CloseCode.AUTH_FAILED
+
+
+async def test_cookie_websocket_from_own_origin_needs_no_token(server, http, world):
+    token = await login(http, world.users["pupil_member"].username)
+    headers = {"Cookie": f"twinhub_session={token}"}
+    origin = f"http://127.0.0.1:{server.port}"
+    client = await Client.connect(
+        f"ws://127.0.0.1:{server.port}/ws", None, additional_headers=headers, origin=origin
+    )
+    try:
+        welcome = await client.request(Hello())
+        assert welcome.user["id"] == world.users["pupil_member"].id
+    finally:
+        await client.close()
+
+
+async def test_cookie_websocket_from_another_site_is_refused(server, http, world):
+    token = await login(http, world.users["pupil_member"].username)
+    headers = {"Cookie": f"twinhub_session={token}"}
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await websockets.connect(
+            f"ws://127.0.0.1:{server.port}/ws", additional_headers=headers, origin="http://evil.example"
+        )
+    assert info.value.response.status_code == 403
+
+
+async def test_cookie_post_from_another_site_is_refused(server, http, world):
+    token = await login(http, world.users["teacher_admin"].username)
+    r = await http.post(
+        f"/api/spaces/{world.space_id}/close",
+        headers={"Cookie": f"twinhub_session={token}", "Origin": "http://evil.example"},
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+
+
+async def test_history_over_http_pages_newest_first(http, world, connect):
+    from protocol import Post
+    from realtime.policy import Area
+
+    client = await connect(world.users["pupil_member"])
+    chat = world.channel(Area.CHAT)
+    for i in range(5):
+        await client.ok(Post(chat, f"m{i}"))
+    token = await login(http, world.users["teacher_member"].username)
+    auth = {"Authorization": f"Bearer {token}"}
+    room_id = world.rooms[Area.CHAT]
+    page = (await http.get(f"/api/rooms/{room_id}/messages?limit=2", headers=auth)).json()
+    assert [m["text"] for m in page["messages"]] == ["m4", "m3"] and page["more"] is True
+    before = page["messages"][-1]["seq"]
+    page = (await http.get(f"/api/rooms/{room_id}/messages?limit=10&before={before}", headers=auth)).json()
+    assert [m["text"] for m in page["messages"]] == ["m2", "m1", "m0"] and page["more"] is False
+    bad = await http.get(f"/api/rooms/{room_id}/messages?limit=abc", headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_field"
+
+
+async def test_history_of_a_forbidden_room_is_refused(http, world):
+    from realtime.policy import Area
+
+    token = await login(http, world.users["pupil_member"].username)
+    auth = {"Authorization": f"Bearer {token}"}
+    r = await http.get(f"/api/rooms/{world.rooms[Area.TEACHERS_ROOM]}/messages", headers=auth)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = await http.get("/api/rooms/987654321/messages", headers=auth)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_health_and_readiness(http):
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    r = await http.get("/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+    metrics = (await http.get("/metrics")).text
+    assert "twinhub_websockets_open" in metrics and "twinhub_posts_committed_total" in metrics
