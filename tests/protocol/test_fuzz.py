@@ -26,19 +26,20 @@ from protocol import (
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 channels = st.builds(lambda k, n: f"{k}:{n}", st.sampled_from(["room", "mail", "feed"]), st.integers(1, 10**12))
-refs = st.one_of(st.none(), st.integers(-(2**62), 2**62), st.text(max_size=20))
-texts = st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "").filter(
-    lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)
+refs = st.one_of(st.none(), st.integers(-(2**62), 2**62), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20))
+# Valid texts: not blank, no lone surrogates, no NUL (PostgreSQL text cannot hold it).
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=200).filter(
+    lambda s: s.strip() != ""
 )
 ids = st.integers(1, 2**62)
 frames = st.one_of(
     st.builds(Hello, token=st.one_of(st.none(), st.text(alphabet="abcdefXYZ-_0123456789", min_size=1, max_size=60)), ref=refs),
     st.builds(Subscribe, channel=channels, since=st.one_of(st.none(), st.integers(0, 2**62)), ref=refs),
     st.builds(Unsubscribe, channel=channels, ref=refs),
-    st.builds(Post, channel=channels, text=texts, client_id=st.one_of(st.none(), st.text(min_size=1, max_size=30).filter(str.strip)), ref=refs),
+    st.builds(Post, channel=channels, text=texts, client_id=st.one_of(st.none(), texts.filter(lambda s: len(s) <= 64)), ref=refs),
     st.builds(Edit, channel=channels, id=ids, text=texts, ref=refs),
     st.builds(Delete, channel=channels, id=ids, ref=refs),
-    st.builds(Hide, channel=channels, id=ids, reason=st.text(max_size=50), ref=refs),
+    st.builds(Hide, channel=channels, id=ids, reason=st.one_of(st.just(""), texts.filter(lambda s: len(s) <= 500)), ref=refs),
     st.builds(Typing, channel=channels, ref=refs),
     st.builds(Ping, ref=refs),
 )
