@@ -38,9 +38,8 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server uses (docs/protocol.md, "Close codes")."""
 
     NORMAL = 1000
-    GOING_AWAY = 1001  # server shutting down: reconnect (to another process) and resume
-    MESSAGE_TOO_BIG = 1009  # frame above the hard transport limit
-    SERVICE_RESTART = 1012
+    MESSAGE_TOO_BIG = 1009  # frame above the hard transport limit (sent by the transport)
+    SERVICE_RESTART = 1012  # server shutting down: reconnect (to another process) and resume
     AUTH_FAILED = 4001  # no valid `hello` in time, or the session was revoked
     FORBIDDEN_ORIGIN = 4003
     ABUSIVE = 4008  # too many bad frames or rate-limit violations in a row

@@ -80,6 +80,10 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 @contextlib.asynccontextmanager
 async def _reporting_failures(server: ServerProcess) -> AsyncIterator[None]:
+    """Say which process serves (so it can be profiled: py-spy top --pid PID); on failure, show
+    the end of its log."""
+    print(f"{server.name}: pid {server.pid}, port {server.port}, CPUs {sorted(server.process.cpu_affinity())}",
+          file=sys.stderr)
     try:
         yield
     except BaseException:
