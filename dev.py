@@ -43,6 +43,14 @@ def ensure_venv() -> None:
     stamp.write_text(wanted)
 
 
+def _run(args: list[str]) -> int:
+    """Become the command (POSIX), so that Ctrl-C and SIGTERM reach the server itself."""
+    os.chdir(ROOT)
+    if os.name == "posix":
+        os.execv(args[0], args)
+    return subprocess.call(args)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
@@ -51,8 +59,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "run":
         args = rest or ["--demo", "--data-dir", str(ROOT / ".twinhub-data")]
-        return subprocess.call([str(PYTHON), "-m", "realtime", "serve", *args])
-    return subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT)
+        return _run([str(PYTHON), "-m", "realtime", "serve", *args])
+    return _run([str(PYTHON), "-m", "pytest", *rest])
 
 
 if __name__ == "__main__":

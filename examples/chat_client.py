@@ -35,6 +35,8 @@ def pick_room(welcome: dict, wanted: str) -> dict:
     for room in rooms:
         if wanted in (room["channel"], room["area"], room["name"]):
             return room
+    if wanted.startswith("room:"):  # not listed for you: ask the server anyway, it will say why not
+        return {"channel": wanted, "name": wanted, "rights": []}
     names = ", ".join(f"{r['channel']} ({r['name']})" for r in rooms)
     sys.exit(f"no room '{wanted}' for you; you may read: {names}")
 
@@ -70,7 +72,7 @@ class ChatClient:
         room = pick_room(welcome, self.wanted_room)
         self.channel = room["channel"]
         await ws.send(json.dumps({"type": "subscribe", "channel": self.channel, "since": self.last_seq, "ref": "sub"}))
-        print(f"— {room['name']} ({self.channel}); you may: {', '.join(room['rights'])}", file=sys.stderr)
+        print(f"— {room['name']} ({self.channel}); you may: {', '.join(room['rights']) or '?'}", file=sys.stderr)
         for post in self.unacked.values():  # resend what was never acknowledged: same client_id
             await ws.send(json.dumps(post))
         sender = asyncio.create_task(self.send_posts(ws))
