@@ -13,7 +13,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any
 
 from .clients import PARSER

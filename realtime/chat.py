@@ -7,9 +7,10 @@ the bus. Nothing is published that was not committed, and nothing else publishes
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -25,6 +26,8 @@ from .directory import Directory, Viewer
 from .errors import ServiceError
 from .policy import Action, Area, decide
 from .ratelimit import RateLimiter
+
+T = TypeVar("T")
 
 
 def room_channel(room_id: int) -> str:
@@ -57,6 +60,15 @@ def message_data(m: store.Message) -> dict[str, Any]:
 
 def to_event(e: RoomEvent) -> Event:
     return Event(room_channel(e.room_id), e.seq, e.kind, {"message": message_data(e.message)})
+
+
+async def _database(op: Awaitable[T]) -> T:
+    """Await a storage call; a database that cannot answer becomes `unavailable` for the client
+    (nothing was stored — the storage call committed nothing)."""
+    try:
+        return await op
+    except Unavailable:
+        raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing was changed") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +114,6 @@ class Chat:
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message, channel=room_channel(room.id))
 
-    def may_read(self, viewer: Viewer, room: Room) -> bool:
-        return decide(viewer.roles_in(room.space_id), Area(room.area), Action.READ) is None
-
     # -- writes ------------------------------------------------------------------------------
 
     async def post(self, viewer: Viewer, channel: str, text: str, client_id: str | None) -> Posted:
@@ -133,7 +142,7 @@ class Chat:
         return Posted(event, result.duplicate)
 
     async def _own_message(self, viewer: Viewer, room: Room, message_id: int) -> store.Message:
-        m = await self._read(store.get_message(self._pool, room.id, message_id))
+        m = await _database(store.get_message(self._pool, room.id, message_id))
         # Someone else's message answers like a missing one: a prober learns nothing.
         if m is None or m.author_id != viewer.user.id or m.state == "deleted":
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no message {message_id} in this room")
@@ -145,20 +154,20 @@ class Chat:
         m = await self._own_message(viewer, room, message_id)
         if m.state != "visible":
             raise ServiceError(ErrorCode.FORBIDDEN, "a hidden message cannot be edited")
-        changed = await self._write(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
+        changed = await _database(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
         return await self._published(changed, message_id)
 
     async def delete(self, viewer: Viewer, channel: str, message_id: int) -> Event:
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.DELETE_OWN)
         await self._own_message(viewer, room, message_id)
-        changed = await self._write(store.delete(self._pool, room.id, message_id, viewer.user.id))
+        changed = await _database(store.delete(self._pool, room.id, message_id, viewer.user.id))
         return await self._published(changed, message_id)
 
     async def hide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.MODERATE)
-        changed = await self._write(
+        changed = await _database(
             store.hide(
                 self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
                 moderator_id=viewer.user.id, reason=reason,
@@ -173,26 +182,12 @@ class Chat:
         await self._bus.publish(event)
         return event
 
-    @staticmethod
-    async def _write(op):  # type: ignore[no-untyped-def]
-        try:
-            return await op
-        except Unavailable:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "the change could not be stored; nothing changed") from None
-
-    @staticmethod
-    async def _read(op):  # type: ignore[no-untyped-def]
-        try:
-            return await op
-        except Unavailable:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; try again") from None
-
     # -- reads -------------------------------------------------------------------------------
 
     async def replay_page(self, room: Room, since: int, limit: int) -> tuple[list[Event], int, bool]:
         """Up to `limit` events after `since`, the room's head in the same snapshot, and whether
         more events are waiting after this page."""
-        r = await self._read(store.replay(self._pool, room.id, since, limit))
+        r = await _database(store.replay(self._pool, room.id, since, limit))
         return [to_event(e) for e in r.events], r.head, r.more
 
     async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
@@ -204,5 +199,5 @@ class Chat:
     async def history(self, viewer: Viewer, room_id: int, before: int | None, limit: int) -> list[dict[str, Any]]:
         room = await self.room_for(viewer, room_channel(room_id))
         await self.check(viewer, room, Action.READ)
-        found = await self._read(store.history(self._pool, room.id, before, limit))
+        found = await _database(store.history(self._pool, room.id, before, limit))
         return [message_data(m) for m in found]

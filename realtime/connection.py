@@ -22,7 +22,16 @@ import time
 from collections import deque
 from typing import Any
 
-from protocol import CloseCode, Encoding, Error, ProtocolError, ServerFrame, decode_client, encode_server_item, join_batch
+from protocol import (
+    CloseCode,
+    Encoding,
+    Error,
+    ProtocolError,
+    ServerFrame,
+    decode_client,
+    encode_server_item,
+    join_batch,
+)
 from protocol.limits import Limits
 
 log = logging.getLogger("twinhub.connection")

@@ -6,7 +6,19 @@ import asyncio
 
 import pytest
 
-from protocol import Delete, Edit, Encoding, Error, Hide, Post, Presence, Subscribe, Typing, TypingNotice, Unsubscribe
+from protocol import (
+    Delete,
+    Edit,
+    Encoding,
+    Error,
+    Hide,
+    Post,
+    Presence,
+    Subscribe,
+    Typing,
+    TypingNotice,
+    Unsubscribe,
+)
 from realtime.policy import Area
 
 

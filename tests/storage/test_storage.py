@@ -35,8 +35,8 @@ async def test_migrations_are_numbered_and_idempotent(pool):
 
 
 async def test_concurrent_migrations_apply_once(admin_url):
-    from tests.conftest import _with_database
     from storage.embedded import drop_database, ensure_database
+    from tests.conftest import _with_database
 
     name = "twinhub_test_migrate_race"
     await drop_database(admin_url, name)
