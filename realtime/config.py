@@ -30,6 +30,9 @@ class Settings:
     auth_timeout: float = 10.0  # seconds to send hello
     db_pool_size: int = 10
     log_level: str = "info"
+    # permessage-deflate compresses every frame once per recipient: off unless asked for
+    # (docs/performance.md has the measurement).
+    ws_deflate: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -58,4 +61,6 @@ def _parse(name: str, raw: str) -> object:
         return tuple(o.strip() for o in raw.split(",") if o.strip())
     if name == "database_url":
         return raw or None
+    if name == "ws_deflate":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -1,8 +1,8 @@
 """Running the app under uvicorn, on a socket we bind ourselves (so port 0 works for tests).
 
-Per-message compression is off: uvicorn accepts permessage-deflate by default and every browser
-offers it, and it would compress each frame once *per recipient* — the opposite of "encode
-once". docs/performance.md has the measurement.
+Per-message compression is off by default (TWINHUB_WS_DEFLATE=1 turns it on): uvicorn would
+accept permessage-deflate, every browser offers it, and it compresses each frame once *per
+recipient* — the opposite of "encode once". docs/performance.md has the measurement.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(settings),
         ws="websockets-sansio",
-        ws_per_message_deflate=False,
+        ws_per_message_deflate=settings.ws_deflate,
         # Frames above the protocol limit but below this get a `too_large` error and the socket
         # lives on; above this the transport closes with 1009.
         ws_max_size=4 * settings.limits.max_frame_bytes,
