@@ -238,6 +238,11 @@ class Session:
                 self.conn.send(Error(refusal.code.value, refusal.message, data={"channel": channel}))
 
     async def close(self) -> None:
+        # Posts already queued commit anyway; let them finish so that they are also published
+        # (a post cancelled between its commit and its publish would reach live subscribers only
+        # through the hub's gap repair).
+        if self._posts:
+            await asyncio.wait(self._posts, timeout=5)
         for task in list(self._posts):
             task.cancel()
         for channel, sub in list(self.subs.items()):

@@ -95,10 +95,11 @@ class WebSocketEndpoint:
         )
         session = Session(self.services, conn, cookie_token=cookie)
         self.open += 1
-        timer = asyncio.get_running_loop().call_later(
-            self.settings.auth_timeout,
-            lambda: session.viewer is None and conn.close(CloseCode.AUTH_FAILED, "no hello in time"),
-        )
+        def hello_deadline() -> None:
+            if session.viewer is None:
+                conn.close(CloseCode.AUTH_FAILED, "no hello in time")
+
+        timer = asyncio.get_running_loop().call_later(self.settings.auth_timeout, hello_deadline)
         try:
             await conn.run(session)
         finally:

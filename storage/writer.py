@@ -83,7 +83,9 @@ class GroupCommitWriter:
                 if not fut.done():
                     fut.set_exception(Unavailable(str(exc)))
             return
-        except StorageError:
+        except Exception as exc:  # the committer must survive anything, or every later post would hang
+            if not isinstance(exc, StorageError):
+                log.exception("unexpected failure committing %d posts", len(batch))
             if len(batch) > 1:
                 log.warning("batch of %d posts failed; retrying them one by one", len(batch))
                 for item in batch:
