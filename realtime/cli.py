@@ -160,7 +160,6 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("admin", help="create spaces, users, members and rooms")
-    common(a)
     asub = a.add_subparsers(dest="admin", required=True)
     cs = asub.add_parser("create-space")
     cs.add_argument("--slug", required=True)
@@ -183,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     cl = asub.add_parser("close-space")
     cl.add_argument("--space", required=True)
     cl.add_argument("--reopen", action="store_true")
+    for leaf in (cs, cu, am, cr, cl):
+        common(leaf)
     a.set_defaults(func=cmd_admin)
     return p
 

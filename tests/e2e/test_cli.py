@@ -1,0 +1,103 @@
+"""The `twinhub` command as a newcomer uses it: serve --demo on the embedded PostgreSQL, stop,
+start again, and the history is there; admin commands set up a project."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from protocol import Post, Subscribe
+from tests.client import Client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "serve", "--demo", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+    )
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):  # bounded: up to 30 s for initdb on a slow machine
+            if proc.poll() is not None:
+                raise AssertionError(f"twinhub serve exited: {log.read_text()[-2000:]}")
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("twinhub serve did not become ready")
+
+
+async def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(proc.wait, 20)
+
+
+async def login(port: int, username: str) -> str:
+    async with httpx.AsyncClient() as http:
+        r = await http.post(f"http://127.0.0.1:{port}/api/login", json={"username": username, "password": "demo1234"})
+        return r.json()["token"]
+
+
+async def test_serve_demo_stop_start_keeps_history(tmp_path):
+    data, log, port = tmp_path / "data", tmp_path / "serve.log", free_port()
+    proc = await start(data, port, log)
+    try:
+        assert "claire.martin" in log.read_text() and "demo1234" in log.read_text()  # logins printed
+        client = await Client.connect(f"ws://127.0.0.1:{port}/ws", await login(port, "ana.l"))
+        chat = next(r["channel"] for s in client.welcome.spaces for r in s["rooms"] if r["area"] == "chat")
+        await client.ok(Post(chat, "written before the restart"))
+        await client.close()
+    finally:
+        await stop(proc)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -15).
+    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()[-2000:]
+    assert "Application shutdown complete" in log.read_text()
+    assert not list(data.glob("pgdata/postmaster.pid")), "the embedded PostgreSQL was left running"
+
+    proc = await start(data, port, log)
+    try:
+        client = await Client.connect(f"ws://127.0.0.1:{port}/ws", await login(port, "claire.martin"))
+        await client.ok(Subscribe(chat, since=0))
+        [event] = await client.wait_events(chat, 1)
+        assert event.data["message"]["text"] == "written before the restart"
+        await client.close()
+    finally:
+        await stop(proc)
+
+
+def test_admin_commands_set_up_a_project(tmp_path, admin_url):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}}
+    base = [sys.executable, "-m", "realtime"]
+
+    def twinhub(*args: str) -> str:
+        done = subprocess.run([*base, *args, "--data-dir", str(tmp_path / "d")], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    twinhub("admin", "create-space", "--slug", "river-project", "--name", "River")
+    out = twinhub("admin", "create-user", "--username", "t.river", "--name", "T. River")
+    assert "password:" in out
+    twinhub("admin", "add-member", "--space", "river-project", "--username", "t.river", "--role", "teacher_admin")
+    out = twinhub("admin", "create-room", "--space", "river-project", "--area", "activities", "--name", "Samples")
+    assert "channel room:" in out
+    assert "up to date" in twinhub("migrate")
+    done = subprocess.run([*base, "admin", "add-member", "--space", "nope", "--username", "t.river", "--role", "visitor",
+                           "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "no space 'nope'" in done.stderr
