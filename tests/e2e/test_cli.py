@@ -81,7 +81,7 @@ async def test_serve_demo_stop_start_keeps_history(tmp_path):
         await stop(proc)
 
 
-def test_admin_commands_set_up_a_project(tmp_path, admin_url):
+def test_admin_commands_set_up_a_project(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}}
     base = [sys.executable, "-m", "realtime"]
 
