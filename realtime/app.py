@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
 
 from storage.db import create_pool
 from storage.embedded import DATABASE, EmbeddedPostgres, ensure_database
@@ -38,11 +37,23 @@ from .ws import WebSocketEndpoint
 log = logging.getLogger("twinhub")
 
 
-class _WebSocketRoute:
-    """The /ws ASGI app, built by the lifespan (it needs the services)."""
+class TwinHub:
+    """The ASGI app: /ws goes straight to the WebSocket endpoint — no middleware stack to build
+    and keep per socket (a few KB each, thousands of sockets) — and everything else, lifespan
+    included, to the Starlette app."""
+
+    def __init__(self, starlette: Starlette) -> None:
+        self.starlette = starlette
+
+    @property
+    def state(self) -> Any:
+        return self.starlette.state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await scope["app"].state.ws_endpoint(scope, receive, send)
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await self.starlette.state.ws_endpoint(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
 
 
 async def database_url(settings: Settings, stack: contextlib.AsyncExitStack) -> str:
@@ -57,7 +68,7 @@ async def database_url(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     return embedded.url(DATABASE)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> TwinHub:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -105,7 +116,4 @@ def create_app(settings: Settings) -> Starlette:
                 await seed(pool)
             yield
 
-    return Starlette(
-        routes=[*api.routes, WebSocketRoute("/ws", _WebSocketRoute())],
-        lifespan=lifespan,
-    )
+    return TwinHub(Starlette(routes=api.routes, lifespan=lifespan))

@@ -1,6 +1,6 @@
 """One WebSocket connection: a reader, a writer, and a bounded outbox between the hub and the socket.
 
-    hub / session ──push(encoded item)──▶ outbox (bounded deque) ──writer task──▶ ASGI send
+    hub / session ──push(encoded item)──▶ outbox (a byte budget) ──writer task──▶ ASGI send
 
 push() never blocks and never awaits: fan-out never waits for a socket. The writer takes
 *everything* waiting (up to a size cap) and sends it as one WebSocket message, an array of
@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from typing import Any
 
 from protocol import (
@@ -41,7 +40,17 @@ ASGISend = Any
 
 
 class Connection:
-    """Outlet for the hub, transport for a Session. Build it after the handshake was accepted."""
+    """Outlet for the hub, transport for a Session. Build it after the handshake was accepted.
+
+    Memory matters here (one per socket, thousands per process): the reader runs in the ASGI
+    task itself, the writer is the only extra task, and the outbox is a plain list.
+    """
+
+    __slots__ = (
+        "encoding", "_receive", "_send", "_limits", "_outbox", "_outbox_limit", "_queued", "_batch_bytes",
+        "_wakeup", "_drain_waiters", "_close_reason", "_main", "_receiving", "_errors", "_max_errors",
+        "_error_window", "_key", "messages_sent",
+    )
 
     def __init__(
         self,
@@ -59,14 +68,16 @@ class Connection:
         self._receive = receive
         self._send = send
         self._limits = limits
-        self._outbox: deque[bytes | str] = deque()
+        self._outbox: list[bytes | str] = []
         self._outbox_limit = outbox_bytes
         self._queued = 0  # bytes (or characters, for JSON text) waiting in the outbox
         self._batch_bytes = batch_bytes
         self._wakeup: asyncio.Future[None] | None = None
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._closing: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-        self._errors: deque[float] = deque()
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._close_reason: tuple[int, str] | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._receiving = False
+        self._errors: list[float] | None = None
         self._max_errors = max_errors
         self._error_window = error_window
         self._key = "text" if encoding is Encoding.JSON else "bytes"
@@ -75,11 +86,11 @@ class Connection:
     # -- outlet ------------------------------------------------------------------------------
 
     def push(self, item: bytes | str) -> None:
-        if self._closing.done():
+        if self._close_reason is not None:
             return
         self._queued += len(item)
         if self._queued > self._outbox_limit:
-            self._outbox.clear()
+            self._outbox = []
             self._queued = 0
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume with since")
             return
@@ -93,83 +104,115 @@ class Connection:
 
     def close(self, code: int, reason: str) -> None:
         """Ask for the connection to close with `code` (idempotent; the first reason wins)."""
-        if not self._closing.done():
-            self._closing.set_result((code, reason))
+        if self._close_reason is not None:
+            return
+        self._close_reason = (code, reason)
+        self._release_drain_waiters()
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)  # the writer sends what is queued, then stops
+        # Interrupt the reader only where it is safe: while it waits for the next frame (never in
+        # the middle of a request it is carrying out; it checks for a close after each one).
+        if self._receiving and self._main is not None:
+            self._main.cancel()
 
     async def send_paced(self, frame: ServerFrame) -> None:
         """send(), but past half the outbox budget wait for the socket to take some first: a
         replay of thousands of events must not fill the outbox faster than the socket empties it."""
         self.send(frame)
-        if self._queued > self._outbox_limit // 2:
-            await self._drained()
-
-    async def _drained(self) -> None:
-        while self._queued > self._outbox_limit // 4 and not self._closing.done():
+        while self._queued > self._outbox_limit // 2 and self._close_reason is None:
             fut = asyncio.get_running_loop().create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(fut)
-            await asyncio.wait({fut, self._closing}, return_when=asyncio.FIRST_COMPLETED)
+            await fut
+
+    def _release_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
 
     @property
     def closing(self) -> bool:
-        return self._closing.done()
+        return self._close_reason is not None
 
     def count_error(self) -> None:
         """One more refused frame; a peer that keeps sending refused frames is closed as abusive."""
         now = time.monotonic()
-        errors = self._errors
+        if self._errors is None:
+            self._errors = []
+        errors = self._errors = [t for t in self._errors if now - t <= self._error_window]
         errors.append(now)
-        while errors and now - errors[0] > self._error_window:
-            errors.popleft()
         if len(errors) > self._max_errors:
             self.close(CloseCode.ABUSIVE, "too many refused frames")
 
     # -- tasks -------------------------------------------------------------------------------
 
     async def run(self, session: Any) -> None:
-        """Read and write until the peer leaves or close() is called; then close the socket."""
+        """Read (in this task) and write (in one more) until the peer leaves or close() is
+        called; then end the session and close the socket with the close() code."""
+        self._main = asyncio.current_task()
         writer = asyncio.create_task(self._write_loop())
-        reader = asyncio.create_task(self._read_loop(session))
+        writer.add_done_callback(self._writer_done)
         try:
-            await asyncio.wait({writer, reader, self._closing}, return_when=asyncio.FIRST_COMPLETED)
+            await self._read_loop(session)
+        except asyncio.CancelledError:
+            if self._close_reason is None or self._main is None or not self._main.cancelling():
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            self._main.uncancel()
         finally:
-            for task in (reader, writer):
-                task.cancel()
-            for task in (reader, writer):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            self._main = None
+            reason = self._close_reason
+            if reason is not None and reason[0] != CloseCode.SLOW_CONSUMER and not writer.done():
+                # Let the last frames (e.g. the error that explains the close) go out first.
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(writer), 2)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
             await session.close()
-        if self._closing.done():
-            code, reason = self._closing.result()
+        if self._close_reason is not None:
+            code, reason = self._close_reason
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._send({"type": "websocket.close", "code": code, "reason": reason}), 2)
 
+    def _writer_done(self, writer: asyncio.Task[None]) -> None:
+        if not writer.cancelled() and writer.exception() is not None:
+            self.close(CloseCode.NORMAL, "")  # the socket is gone; stop reading too
+
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        outbox = self._outbox
+        limit = self._batch_bytes
         while True:
-            while not outbox:
+            while not self._outbox:
+                if self._close_reason is not None:
+                    return
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 self._wakeup = None
-            batch = [outbox.popleft()]
-            size = len(batch[0])
-            while outbox and size < self._batch_bytes:
-                item = outbox.popleft()
-                size += len(item)
-                batch.append(item)
-            self._queued -= size
+            items, self._outbox = self._outbox, []
+            self._queued -= sum(len(i) for i in items)
             if self._drain_waiters and self._queued <= self._outbox_limit // 4:
-                waiters, self._drain_waiters = self._drain_waiters, []
-                for fut in waiters:
-                    if not fut.done():
-                        fut.set_result(None)
-            await self._send({"type": "websocket.send", self._key: join_batch(batch, self.encoding)})
-            self.messages_sent += 1
+                self._release_drain_waiters()
+            start = 0
+            while start < len(items):  # one message, or a few when a lot was waiting
+                end, size = start + 1, len(items[start])
+                while end < len(items) and size < limit:
+                    size += len(items[end])
+                    end += 1
+                await self._send({"type": "websocket.send", self._key: join_batch(items[start:end], self.encoding)})
+                self.messages_sent += 1
+                start = end
 
     async def _read_loop(self, session: Any) -> None:
         encoding, limits = self.encoding, self._limits
-        while True:
-            message = await self._receive()
+        while self._close_reason is None:
+            self._receiving = True
+            try:
+                message = await self._receive()
+            finally:
+                self._receiving = False
             if message["type"] == "websocket.disconnect":
                 return
             data = message.get("text")
@@ -182,5 +225,3 @@ class Connection:
                 self.count_error()
                 continue
             await session.dispatch(frame)
-            if self._closing.done():
-                return

@@ -89,6 +89,9 @@ class WebSocketEndpoint:
             log.warning("refused a cookie-authenticated WebSocket from another origin")
             await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN_ORIGIN), "reason": "origin"})
             return
+        # Everything needed from the handshake has been read; the headers would otherwise live
+        # as long as the socket does.
+        scope["headers"] = ()
         await send({"type": "websocket.accept", "subprotocol": encoding.value if offered else None})
         conn = Connection(
             receive, send, encoding, self.services.limits, outbox_bytes=self.settings.outbox_bytes
