@@ -267,7 +267,7 @@ def server_to_map(frame: ServerFrame) -> dict[str, Any]:
         return {"type": "typing", "channel": frame.channel, "user": frame.user}
     elif isinstance(frame, Presence):
         m = {"type": "presence", "channel": frame.channel}
-        for name in ("members", "joined", "left"):
+        for name in ("members", "joined", "left", "count"):
             if getattr(frame, name) is not None:
                 m[name] = getattr(frame, name)
         return m
@@ -299,7 +299,7 @@ def server_from_map(m: dict[str, Any]) -> ServerFrame:
         if kind == "typing":
             return TypingNotice(m["channel"], m["user"])
         if kind == "presence":
-            return Presence(m["channel"], m.get("members"), m.get("joined"), m.get("left"))
+            return Presence(m["channel"], m.get("members"), m.get("joined"), m.get("left"), m.get("count"))
         if kind == "pong":
             return Pong(ref=m.get("ref"))
     except (KeyError, TypeError) as exc:

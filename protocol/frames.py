@@ -155,14 +155,16 @@ class TypingNotice:
 
 @dataclass(frozen=True, slots=True)
 class Presence:
-    """Who is in a channel. Ephemeral. On subscribe: `members`, the full list. Afterwards:
-    `joined` and `left`, the changes, gathered for up to a second so that a class of thirty
-    arriving at once costs each of them one frame, not thirty."""
+    """Who is in a channel. Ephemeral. On subscribe: `members` (at most 100 of them) and
+    `count`, how many in all. Afterwards: `joined` and `left`, the changes, gathered for up to a
+    second so that a class of thirty arriving at once costs each of them one frame, not thirty;
+    when more than 100 changed in that second, only the new `count`."""
 
     channel: str
     members: list[dict[str, Any]] | None = None
     joined: list[dict[str, Any]] | None = None
     left: list[dict[str, Any]] | None = None
+    count: int | None = None
     type = "presence"
 
 

@@ -1,9 +1,11 @@
 """Who is in each room now, on this process, and the coalesced `presence` frames.
 
-A subscriber gets the full list once; everyone else gets the changes, gathered for up to
-`interval` seconds per channel, so that a class of thirty joining at once costs each socket one
-frame instead of thirty (O(n) frames per interval rather than O(n²)). A user with several
-sockets is in the room while at least one of them is.
+A subscriber gets the list once; everyone else gets the changes, gathered for up to `interval`
+seconds per channel, so that a class of thirty joining at once costs each socket one frame
+instead of thirty (O(n) frames per interval rather than O(n²)). Lists are capped at LIST_CAP
+entries and always come with the total `count`: a class-sized room gets exact lists, an
+assembly of thousands gets counts, and neither costs O(n²) bytes. A user with several sockets
+is in the room while at least one of them is.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from protocol import Presence
 
 from .hub import Hub
 
+LIST_CAP = 100
+
 
 class PresenceTracker:
     def __init__(self, hub: Hub, *, interval: float = 1.0) -> None:
@@ -24,8 +28,11 @@ class PresenceTracker:
         self._changes: dict[str, tuple[dict[int, Any], dict[int, Any]]] = {}  # joined, left
         self._timer: asyncio.TimerHandle | None = None
 
-    def members(self, channel: str) -> list[dict[str, Any]]:
-        return [entry[0] for entry in self._here.get(channel, {}).values()]
+    def snapshot(self, channel: str) -> Presence:
+        """The frame a new subscriber gets: up to LIST_CAP members and the total count."""
+        here = self._here.get(channel, {})
+        members = [entry[0] for _, entry in zip(range(LIST_CAP), here.values(), strict=False)]
+        return Presence(channel, members=members, count=len(here))
 
     def join(self, channel: str, card: dict[str, Any]) -> None:
         here = self._here.setdefault(channel, {})
@@ -63,9 +70,14 @@ class PresenceTracker:
         self._timer = None
         changes, self._changes = self._changes, {}
         for channel, (joined, left) in changes.items():
-            if joined or left:
-                frame = Presence(channel, joined=list(joined.values()), left=list(left.values()))
-                self._hub.send_ephemeral(channel, frame)
+            if not (joined or left):
+                continue
+            count = len(self._here.get(channel, ()))
+            if len(joined) + len(left) <= LIST_CAP:
+                frame = Presence(channel, joined=list(joined.values()), left=list(left.values()), count=count)
+            else:
+                frame = Presence(channel, count=count)
+            self._hub.send_ephemeral(channel, frame)
 
     def close(self) -> None:
         if self._timer is not None:

@@ -29,7 +29,6 @@ from protocol import (
     Ping,
     Pong,
     Post,
-    Presence,
     Subscribe,
     Typing,
     TypingNotice,
@@ -185,7 +184,7 @@ class Session:
         hub.go_live(sub, head)
         presence = self.s.presence
         presence.join(frame.channel, viewer.card())
-        self.conn.send(Presence(frame.channel, members=presence.members(frame.channel)))
+        self.conn.send(presence.snapshot(frame.channel))
         return None
 
     async def _replay(self, room: Room, since: int | None) -> tuple[int, int, bool]:

@@ -60,8 +60,9 @@ SERVER_FRAMES = [
     Error("bad_frame", "broken"),
     Event("room:5", 12, "message.posted", {"message": {"id": 40, "text": "hi"}}),
     TypingNotice("room:5", {"id": 2}),
-    Presence("room:5", members=[{"id": 1}]),
-    Presence("room:5", joined=[{"id": 1}], left=[]),
+    Presence("room:5", members=[{"id": 1}], count=1),
+    Presence("room:5", joined=[{"id": 1}], left=[], count=4),
+    Presence("room:5", count=250),
     Pong(ref=9),
 ]
 
