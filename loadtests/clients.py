@@ -3,7 +3,9 @@
 Every client speaks the TwinHub protocol shape on the JSON subprotocol: one JSON object per
 message to the server; every message from the server is a JSON array of frames. Each received
 message is parsed whole (orjson if installed — 2-4x faster than the standard library's json,
-which is the fallback); each `event` frame in it is one *delivery*.
+which is the fallback); each `event` frame in it is one *delivery*. With `deflate`, clients offer
+permessage-deflate as browsers do, and inflate what the server compressed.
+
 A delivery's latency is its receive time minus the send time that the publisher wrote at the
 start of the message text. Publisher and subscribers live in this process, so both times come
 from the same monotonic clock.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -32,6 +35,8 @@ except ImportError:  # pragma: no cover — the standard library's parser, slowe
 SUBPROTOCOL = "twinhub.v1.json"
 STAMP_DIGITS = 19  # time.monotonic_ns() as zero-padded decimal at the start of each post's text
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"  # what browsers send
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692: removed by the sender, appended before inflating
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -67,6 +72,9 @@ class Client(WSListener):
         self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._last_ref = 0
         self._parts: list[bytes] = []
+        self._closed_with = ""  # the server's close code and reason, once it sent a close frame
+        self._compressed = False  # the message being received has RSV1 set (permessage-deflate)
+        self._inflate: Any = None  # one zlib stream per connection (the server may keep its context)
 
     # -- picows callbacks ----------------------------------------------------------------------
 
@@ -76,6 +84,8 @@ class Client(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.TEXT or kind is WSMsgType.CONTINUATION:
+            if kind is WSMsgType.TEXT and frame.rsv1:
+                self._compressed = True
             if not frame.fin:
                 self._parts.append(frame.get_payload_as_bytes())
                 return
@@ -85,17 +95,23 @@ class Client(WSListener):
                 self._parts = []
             else:
                 payload = frame.get_payload_as_bytes()
+            if self._compressed:
+                self._compressed = False
+                if self._inflate is None:
+                    self._inflate = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+                payload = self._inflate.decompress(payload + _DEFLATE_TAIL)
             self.on_frames(_loads(payload), time.monotonic_ns())
         elif kind is WSMsgType.CLOSE:
             code = int(frame.get_close_code())
             self.tally.closes[code] += 1
+            self._closed_with = f" with {code} {frame.get_close_reason()!r}"
             transport.send_close(frame.get_close_code())
             transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         for fut in self._answers.values():
             if not fut.done():
-                fut.set_exception(ConnectionError("the server closed the connection"))
+                fut.set_exception(ConnectionError(f"the connection was closed{self._closed_with}"))
         self._answers.clear()
 
     # -- protocol ------------------------------------------------------------------------------
@@ -241,11 +257,15 @@ async def pace(publisher: Publisher, rate: float, until_ns: int, max_in_flight: 
     return skipped
 
 
-async def connect(url: str, make: Callable[[], Client], timeout: float) -> Client:
-    """Open one WebSocket with the JSON subprotocol; the handshake must finish within `timeout`."""
+async def connect(url: str, make: Callable[[], Client], timeout: float, *, deflate: bool = False) -> Client:
+    """Open one WebSocket with the JSON subprotocol (and, with `deflate`, an offer of
+    permessage-deflate); the handshake must finish within `timeout`."""
+    headers = {"Sec-WebSocket-Protocol": SUBPROTOCOL}
+    if deflate:
+        headers["Sec-WebSocket-Extensions"] = DEFLATE_OFFER
     _, client = await asyncio.wait_for(
         ws_connect(
-            make, url, extra_headers={"Sec-WebSocket-Protocol": SUBPROTOCOL},
+            make, url, extra_headers=headers,
             websocket_handshake_timeout=timeout, max_frame_size=MAX_MESSAGE_BYTES,
         ),
         timeout,
@@ -267,6 +287,7 @@ async def open_subscribers(
     *,
     concurrency: int,
     timeout: float,
+    deflate: bool = False,
     on_joined: Callable[[int], None] | None = None,
 ) -> list[Subscriber]:
     """Connect one Subscriber per (token, channel), `concurrency` handshakes at a time; each
@@ -276,7 +297,7 @@ async def open_subscribers(
 
     async def one(token: str, channel: str) -> None:
         async with gate:
-            client = await connect(url, lambda: Subscriber(tally), timeout)
+            client = await connect(url, lambda: Subscriber(tally), timeout, deflate=deflate)
             assert isinstance(client, Subscriber)
             opened.append(client)
             await join(client, token, channel, timeout)

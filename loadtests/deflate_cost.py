@@ -20,7 +20,6 @@ from websockets.frames import Frame, Opcode
 
 from protocol import Encoding, Event, encode_server_item, join_batch
 
-
 WORDS = ("eau rivière Saône Wisła pluie température mesure école classe projet bonjour dzień dobry "
          "filtre robinet station nuage goutte cycle expérience résultat tableau photo carte").split()
 

@@ -7,7 +7,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -66,12 +65,13 @@ def _memory_bytes() -> int:
     return psutil.virtual_memory().total
 
 
-def write_result(scenario: str, params: dict[str, Any], figures: dict[str, Any]) -> Path:
-    """Write loadtests/results/<scenario>-<UTC time>.json and return its path."""
+def write_result(scenario: str, params: dict[str, Any], figures: dict[str, Any], host: dict[str, Any]) -> Path:
+    """Write loadtests/results/<scenario>-<UTC time>.json (`host`: machine() read when the run
+    started, so the commit is the one that was measured) and return its path."""
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"{scenario}-{stamp}.json"
-    body = {"scenario": scenario, "finished_at": stamp, "machine": machine(), "params": params, "figures": figures}
+    body = {"scenario": scenario, "finished_at": stamp, "machine": host, "params": params, "figures": figures}
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
     return path
 
@@ -129,13 +129,14 @@ FANOUT_ROWS = [
     ("ack p50 ms", "ack_latency.p50_ms"),
     ("ack p99 ms", "ack_latency.p99_ms"),
     ("server CPU %", "server_cpu_percent"),
-    ("database CPU % (children)", "database_cpu_percent"),
+    ("database CPU % (embedded PostgreSQL)", "database_cpu_percent"),
     ("load generator CPU %", "client_cpu_percent"),
     ("interrupts CPU % (loopback TCP)", "interrupts_cpu_percent"),
     ("other processes CPU %", "other_processes_cpu_percent"),
     ("server RSS MB (end)", "server_rss_mb"),
     ("server RSS MB (peak)", "server_rss_peak_mb"),
     ("seq gaps/duplicates", "seq_anomalies"),
+    ("undelivered after drain", "undelivered_after_drain"),
     ("closed by server", "closed_by_server"),
     ("refused posts", "refused_posts"),
 ]
@@ -163,7 +164,3 @@ def fanout_table(results: dict[str, dict[str, Any]]) -> str:
             values.append(ratio)
         rows.append([label, *values])
     return table(header, rows)
-
-
-def elapsed(since: float) -> str:
-    return f"{time.monotonic() - since:5.1f}s"

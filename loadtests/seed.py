@@ -1,5 +1,5 @@
-"""The database a TwinHub run uses, and what the run needs in it: one project space, chat rooms,
-a publisher and N subscriber accounts with a live session token each.
+"""The database a TwinHub run uses, and what the run needs in it: project spaces with one chat
+room each, a publisher and N subscriber accounts with a live session token each.
 
 Everything is written through `storage/` (no SQL here). Passwords are hashed once (argon2 is
 slow on purpose) and the hash is shared; session tokens are inserted directly rather than
@@ -46,9 +46,9 @@ class Database:
 
 @dataclass(frozen=True)
 class Seeded:
-    channels: list[str]  # "room:<id>", one per room
+    channels: list[str]  # "room:<id>", one per space; the publisher posts to the first
     publisher_token: str
-    subscriber_tokens: list[str]
+    logins: list[tuple[str, str]]  # per subscriber: (session token, the channel of its space)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -71,8 +71,10 @@ async def run_database(server_url: str | None, data_dir: Path) -> AsyncIterator[
 
 
 async def seed(db: Database, *, subscribers: int, rooms: int) -> Seeded:
-    """Create the space, `rooms` chat rooms, the publisher (teacher) and `subscribers` pupils,
-    each with a session token. Starts (and stops) the embedded PostgreSQL when `db.url` is None."""
+    """Create `rooms` spaces of one chat room each (like classes: a welcome lists only the rooms
+    of one's own spaces), the publisher (a teacher of the first space) and `subscribers` pupils,
+    pupil i in space i % rooms, each with a session token. Starts (and stops) the embedded
+    PostgreSQL when `db.url` is None."""
     async with contextlib.AsyncExitStack() as stack:
         url = await database_url(Settings(database_url=db.url, data_dir=db.data_dir), stack)
         pool = await create_pool(url, min_size=1, max_size=_WRITERS)
@@ -81,28 +83,30 @@ async def seed(db: Database, *, subscribers: int, rooms: int) -> Seeded:
             await migrate(conn)
 
         tag = secrets.token_hex(3)
-        space = await spaces.create_space(pool, slug=f"bench-{tag}", name=f"Load test {tag}")
-        channels = []
+        space_ids, channels = [], []
         for i in range(rooms):
-            room = await spaces.create_room(pool, space_id=space.id, area=Area.CHAT.value, name=f"bench {i + 1}")
+            space = await spaces.create_space(pool, slug=f"bench-{tag}-{i}", name=f"Load test {tag} #{i}")
+            room = await spaces.create_room(pool, space_id=space.id, area=Area.CHAT.value, name="chat")
+            space_ids.append(space.id)
             channels.append(f"room:{room.id}")
 
         password_hash = hash_password(secrets.token_urlsafe(12))
         expires = datetime.now(UTC) + timedelta(days=1)
         gate = asyncio.Semaphore(_WRITERS)
 
-        async def member(username: str, display_name: str, role: Role) -> str:
+        async def member(username: str, display_name: str, role: Role, space_id: int) -> str:
             async with gate:
                 user = await accounts.create_user(
                     pool, username=username, display_name=display_name, password_hash=password_hash, school=SCHOOL,
                 )
-                await spaces.set_member(pool, space.id, user.id, role.value)
+                await spaces.set_member(pool, space_id, user.id, role.value)
                 token = secrets.token_urlsafe(32)
                 await accounts.create_session(pool, token_hash(token), user.id, expires)
                 return token
 
-        publisher = await member(f"bench-{tag}-pub", PUBLISHER_NAME, Role.TEACHER_MEMBER)
-        tokens = await asyncio.gather(
-            *(member(f"bench-{tag}-{i}", f"Pupil {i:05d}", Role.PUPIL_MEMBER) for i in range(subscribers))
-        )
-        return Seeded(channels, publisher, list(tokens))
+        publisher = await member(f"bench-{tag}-pub", PUBLISHER_NAME, Role.TEACHER_MEMBER, space_ids[0])
+        tokens = await asyncio.gather(*(
+            member(f"bench-{tag}-{i}", f"Pupil {i:05d}", Role.PUPIL_MEMBER, space_ids[i % rooms])
+            for i in range(subscribers)
+        ))
+        return Seeded(channels, publisher, [(token, channels[i % rooms]) for i, token in enumerate(tokens)])

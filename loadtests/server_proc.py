@@ -2,7 +2,8 @@
 
 - The child is pinned to one CPU (os.sched_setaffinity) and gets its open-files limit raised to
   the hard limit, both in preexec_fn; it runs in its own session, so a Ctrl-C reaches only the
-  load generator, which then stops the child itself.
+  load generator, which then stops the child itself. Should the load generator die without
+  doing so (SIGKILL), the child gets SIGTERM from the kernel (Linux PR_SET_PDEATHSIG).
 - Ready: the server prints "... listening on http://127.0.0.1:<port>" (port 0 asks for a free
   one); TwinHub is ready once GET /readyz answers 200.
 - Helpers: processes the server started, child processes or not. The embedded PostgreSQL is not
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import resource
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import psutil
 
+_PR_SET_PDEATHSIG = 1
 _LISTENING = re.compile(rb"listening on (?:http|ws)://127\.0\.0\.1:(\d+)")
 
 
@@ -139,9 +142,19 @@ class ServerProcess:
                 child.kill()
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this (child) process when its parent dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_setup(cpu: int | None) -> None:
     pin(cpu)
     raise_open_files_limit()
+    _die_with_parent()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,9 @@ shaped like TwinHub's `message.posted`, is encoded once and handed to `websocket
 for every subscriber of the channel — one WebSocket message per event per subscriber — then
 the poster gets its `ok`.
 
-    python -m loadtests.peers.websockets_broadcast [--host 127.0.0.1] [--port 0]
+    python -m loadtests.peers.websockets_broadcast [--host 127.0.0.1] [--port 0] [--deflate]
+
+--deflate accepts permessage-deflate when a client offers it (off by default, as in TwinHub).
 
 Prints "websockets baseline listening on ws://HOST:PORT"; stops on SIGINT or SIGTERM.
 """
@@ -79,13 +81,13 @@ class Broadcaster:
         return {"type": "error", "ref": ref, "code": "unknown_type", "message": f"{kind!r} is not handled here"}
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, deflate: bool) -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
     app = Broadcaster()
     async with serve(
-        app.handler, host, port, subprotocols=[SUBPROTOCOL], compression=None, max_size=2**20,
+        app.handler, host, port, subprotocols=[SUBPROTOCOL], compression="deflate" if deflate else None, max_size=2**20,
         ping_interval=20, ping_timeout=20, backlog=2048,
     ) as server:
         bound = next(iter(server.sockets)).getsockname()
@@ -97,5 +99,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--deflate", action="store_true")
     args = parser.parse_args()
-    asyncio.run(main(args.host, args.port))
+    asyncio.run(main(args.host, args.port, args.deflate))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
-from itertools import cycle
 from typing import Any
 
 import psutil
@@ -37,6 +36,7 @@ class FanoutParams:
     duration: float = 10.0
     warmup: float = 3.0
     text_size: int = 100
+    deflate: bool = False  # clients offer permessage-deflate (the server must be started accepting it)
     client_cpu: int | None = 1
     concurrency: int = 100  # handshakes at a time while connecting
     connect_timeout: float = 10.0
@@ -107,19 +107,20 @@ class _Run:
         p, target, tally = self.p, self.target, self.tally
         pin(p.client_cpu)
         raise_open_files_limit()
-        logins = zip(target.subscriber_tokens[: p.subscribers], cycle(target.channels[:1]), strict=False)
         subscribers = await open_subscribers(
-            target.url, tally, logins, concurrency=p.concurrency, timeout=p.connect_timeout,
-            on_joined=lambda n: n % 100 == 0 and self.progress.show(f"[{target.name}] connected {n}/{p.subscribers}"),
+            target.url, tally, target.logins[: p.subscribers], concurrency=p.concurrency, timeout=p.connect_timeout,
+            deflate=p.deflate, on_joined=lambda n: n % 100 == 0 and self.progress.show(f"[{target.name}] connected {n}/{p.subscribers}"),
         )
-        publisher = await connect(
-            target.url, lambda: Publisher(tally, target.channels[0], p.text_size), p.connect_timeout
-        )
-        assert isinstance(publisher, Publisher)
-        self.publisher = publisher
+        pacer: asyncio.Task[int] | None = None
+        opened = list(subscribers)
         try:
+            publisher = await connect(
+                target.url, lambda: Publisher(tally, target.channel, p.text_size), p.connect_timeout, deflate=p.deflate
+            )
+            assert isinstance(publisher, Publisher)
+            opened.append(publisher)
+            self.publisher = publisher
             await join(publisher, target.publisher_token, None, p.connect_timeout)
-            pacer = None
             if p.rate:
                 until = time.monotonic_ns() + int((p.warmup + p.duration) * 1e9)
                 pacer = asyncio.create_task(pace(publisher, p.rate, until, max_in_flight=max(1000, int(p.rate))))
@@ -137,7 +138,9 @@ class _Run:
             self.progress.done()
             return self.figures(start, end, skipped, len(subscribers))
         finally:
-            await close_all([publisher, *subscribers], p.connect_timeout)
+            if pacer is not None:
+                pacer.cancel()
+            await close_all(opened, p.connect_timeout)
 
     def figures(self, a: _Mark, b: _Mark, skipped: int, subscribers: int) -> dict[str, Any]:
         p, tally, publisher = self.p, self.tally, self.publisher
@@ -152,7 +155,8 @@ class _Run:
         out: dict[str, Any] = {
             "server": self.target.name,
             "subscribers": subscribers,
-            "mode": f"open loop {p.rate:g} posts/s" if p.rate else f"closed loop, window {p.window}",
+            "mode": (f"open loop {p.rate:g} posts/s" if p.rate else f"closed loop, window {p.window}")
+            + (", permessage-deflate" if p.deflate else ""),
             "measured_s": round(wall, 2),
             "deliveries_per_s": round(deliveries / wall),
             "posts_per_s": round((b.acked - a.acked) / wall, 1),

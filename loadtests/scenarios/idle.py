@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
-from itertools import cycle
 from typing import Any
 
 import psutil
@@ -48,10 +47,9 @@ async def measure(target: Target, p: IdleParams, progress: Progress) -> dict[str
     await _settle(target, progress, "settling", p.settle)
     before = usage(process)
     tally = Tally()
-    logins = zip(target.subscriber_tokens[: p.connections], cycle(target.channels[: p.rooms]), strict=False)
     started = time.monotonic()
     clients = await open_subscribers(
-        target.url, tally, logins, concurrency=p.concurrency, timeout=p.connect_timeout,
+        target.url, tally, target.logins[: p.connections], concurrency=p.concurrency, timeout=p.connect_timeout,
         on_joined=lambda n: n % 250 == 0 and progress.show(f"[{target.name}] connected {n}/{p.connections}"),
     )
     connected = usage(process)

