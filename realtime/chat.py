@@ -184,6 +184,9 @@ class Chat:
 
     # -- reads -------------------------------------------------------------------------------
 
+    async def head(self, room: Room) -> int:
+        return await _database(store.head(self._pool, room.id))
+
     async def replay_page(self, room: Room, since: int, limit: int) -> tuple[list[Event], int, bool]:
         """Up to `limit` events after `since`, the room's head in the same snapshot, and whether
         more events are waiting after this page."""

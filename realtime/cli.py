@@ -53,9 +53,10 @@ async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitabl
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .demo import ensure_demo, logins_table
-    from .server import bind, make_server
+    from .server import bind, make_server, tune_gc
 
     settings = _settings(args)
+    tune_gc()
     server = make_server(settings)
     if args.demo:
         app = server.config.app

@@ -28,7 +28,7 @@ class Settings:
     outbox_bytes: int = 1024 * 1024  # encoded frames waiting for one socket before it is closed as slow
     max_replay: int = 5000  # events replayed on subscribe before answering `resync`
     auth_timeout: float = 10.0  # seconds to send hello
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     log_level: str = "info"
     # permessage-deflate compresses every frame once per recipient: off unless asked for
     # (docs/performance.md has the measurement).

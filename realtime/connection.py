@@ -192,7 +192,7 @@ class Connection:
                 await self._wakeup
                 self._wakeup = None
             items, self._outbox = self._outbox, []
-            self._queued -= sum(len(i) for i in items)
+            self._queued = 0  # everything queued was in the outbox, and the outbox is now empty
             if self._drain_waiters and self._queued <= self._outbox_limit // 4:
                 self._release_drain_waiters()
             start = 0

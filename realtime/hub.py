@@ -158,14 +158,18 @@ class Hub:
     def _deliver(self, channel: Channel, event: Event) -> None:
         seq = event.seq
         channel.last_seq = seq
-        encoded = _encoder(event)
+        items: dict[Encoding, bytes | str] = {}  # the event, encoded once per wire format
         n = 0
         for sub in channel.subs:
+            outlet = sub.outlet
+            item = items.get(outlet.encoding)
+            if item is None:
+                item = items[outlet.encoding] = encode_server_item(event, outlet.encoding)
             if sub.pending is not None:
-                sub.pending.append((seq, encoded(sub.outlet.encoding)))
+                sub.pending.append((seq, item))
             elif seq > sub.last_seq:
                 sub.last_seq = seq
-                sub.outlet.push(encoded(sub.outlet.encoding))
+                outlet.push(item)
                 n += 1
         self.delivered += n
 

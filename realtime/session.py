@@ -52,7 +52,6 @@ log = logging.getLogger("twinhub.session")
 
 MAX_POSTS_IN_FLIGHT = 64
 REPLAY_PAGE = 200  # events read and queued at a time when replaying
-_REPLAY_ALL = 2**62  # `since` for "no replay, just tell me the head"
 
 
 @dataclass(slots=True)
@@ -76,6 +75,7 @@ class Session:
         self.subs: dict[str, Subscription] = {}
         self._cookie_token = cookie_token
         self._posts: set[asyncio.Task[None]] = set()
+        self.hello_received = False  # the auth deadline is for sending hello, not for our checking it
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -142,6 +142,7 @@ class Session:
     # -- hello -------------------------------------------------------------------------------
 
     async def _hello(self, frame: Hello) -> None:
+        self.hello_received = True
         if self.viewer is not None:
             raise ServiceError(ErrorCode.ALREADY_AUTHENTICATED, "this connection is already authenticated")
         user = await self.s.auth.user_for(frame.token or self._cookie_token)
@@ -193,8 +194,7 @@ class Session:
         nothing is sent and resync is True — the client reloads recent history over HTTP."""
         chat = self.s.chat
         if since is None:
-            _, head, _ = await chat.replay_page(room, _REPLAY_ALL, 1)
-            return head, 0, False
+            return await chat.head(room), 0, False
         events, head, more = await chat.replay_page(room, since, REPLAY_PAGE)
         if head - since > chat.max_replay:
             return head, 0, True

@@ -99,7 +99,7 @@ class WebSocketEndpoint:
         session = Session(self.services, conn, cookie_token=cookie)
         self.open += 1
         def hello_deadline() -> None:
-            if session.viewer is None:
+            if not session.hello_received:
                 conn.close(CloseCode.AUTH_FAILED, "no hello in time")
 
         timer = asyncio.get_running_loop().call_later(self.settings.auth_timeout, hello_deadline)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from .db import transaction
+from .db import read, transaction
 from .errors import NotFound
 
 
@@ -58,13 +58,13 @@ async def create_user(
 
 async def credentials(pool: asyncpg.Pool, username: str) -> Credentials | None:
     """The user and password hash for a login attempt, or None for an unknown username."""
-    async with transaction(pool, "credentials") as conn:
+    async with read(pool, "credentials") as conn:
         r = await conn.fetchrow(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username)
     return None if r is None else Credentials(_user(r), r["password_hash"])
 
 
 async def get_user(pool: asyncpg.Pool, user_id: int) -> User:
-    async with transaction(pool, "get_user") as conn:
+    async with read(pool, "get_user") as conn:
         r = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
     if r is None:
         raise NotFound(f"user {user_id}")
@@ -72,7 +72,7 @@ async def get_user(pool: asyncpg.Pool, user_id: int) -> User:
 
 
 async def user_by_username(pool: asyncpg.Pool, username: str) -> User | None:
-    async with transaction(pool, "user_by_username") as conn:
+    async with read(pool, "user_by_username") as conn:
         r = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username = $1", username)
     return None if r is None else _user(r)
 
@@ -94,7 +94,7 @@ async def create_session(pool: asyncpg.Pool, token_hash: bytes, user_id: int, ex
 
 async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, datetime] | None:
     """The user and expiry of a live session (not expired, not revoked), or None."""
-    async with transaction(pool, "session_user") as conn:
+    async with read(pool, "session_user") as conn:
         r = await conn.fetchrow(
             f"SELECT {', '.join('u.' + c for c in _USER_COLUMNS.split(', '))}, s.expires_at"
             " FROM sessions s JOIN users u ON u.id = s.user_id"

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from .db import transaction
+from .db import read
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ async def record(
 
 async def entries(pool: asyncpg.Pool, space_id: int, limit: int = 100) -> list[AuditEntry]:
     """The space's most recent entries, newest first."""
-    async with transaction(pool, "audit_entries") as conn:
+    async with read(pool, "audit_entries") as conn:
         rows = await conn.fetch(
             "SELECT id, space_id, actor_id, action, target_kind, target_id, reason, details, created_at"
             " FROM audit_log WHERE space_id = $1 ORDER BY id DESC LIMIT $2",

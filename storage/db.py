@@ -32,11 +32,22 @@ _UNAVAILABLE = (
 )
 
 
+class _Connection(asyncpg.Connection):
+    """A pooled connection released without a reset query. We never LISTEN, SET session state,
+    keep cursors or advisory locks across a release (migrate unlocks its own), so asyncpg's
+    default reset (four statements per release) would only cost a round trip per query; a
+    connection released inside a transaction is still rolled back by asyncpg."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0) -> asyncpg.Pool:
     """Open a pool to `url`. Raises Unavailable if PostgreSQL cannot be reached in `timeout` s."""
     try:
         pool = await asyncpg.create_pool(
             url,
+            connection_class=_Connection,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -48,6 +59,22 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeou
         raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def read(pool: asyncpg.Pool, name: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for one read-only statement, outside any explicit transaction (a single
+    statement is atomic by itself; BEGIN/COMMIT around it would be two more round trips).
+    Translates errors like transaction()."""
+    try:
+        async with pool.acquire() as conn:
+            yield conn
+    except _UNAVAILABLE as exc:
+        log.warning("read %s failed: database unavailable (%s)", name, type(exc).__name__)
+        raise Unavailable(f"{name}: database unavailable") from exc
+    except asyncpg.PostgresError as exc:
+        log.error("read %s failed: %s", name, type(exc).__name__)
+        raise StorageError(f"{name}: {type(exc).__name__}") from exc
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from . import audit
-from .db import transaction
+from .db import read, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
 
 async def get_message(pool: asyncpg.Pool, room_id: int, message_id: int) -> Message | None:
     """The message `message_id` if it is in room `room_id` (a message of another room is None)."""
-    async with transaction(pool, "get_message") as conn:
+    async with read(pool, "get_message") as conn:
         r = await conn.fetchrow(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
             " WHERE m.id = $1 AND m.room_id = $2",
@@ -249,9 +249,15 @@ async def replay(pool: asyncpg.Pool, room_id: int, since: int, limit: int) -> Re
     return Replay(events, head or 0, more)
 
 
+async def head(pool: asyncpg.Pool, room_id: int) -> int:
+    """The room's last seq (0 for an empty or unknown room)."""
+    async with read(pool, "room_head") as conn:
+        return await conn.fetchval("SELECT last_seq FROM rooms WHERE id = $1", room_id) or 0
+
+
 async def history(pool: asyncpg.Pool, room_id: int, before_seq: int | None, limit: int) -> list[Message]:
     """A page of the room's messages (current state), newest first, with seq < before_seq."""
-    async with transaction(pool, "history") as conn:
+    async with read(pool, "history") as conn:
         rows = await conn.fetch(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
             " WHERE m.room_id = $1 AND ($2::bigint IS NULL OR m.seq < $2) ORDER BY m.seq DESC LIMIT $3",

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from . import audit
-from .db import transaction
+from .db import read, transaction
 from .errors import NotFound
 
 
@@ -63,7 +63,7 @@ async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description:
 
 
 async def get_space(pool: asyncpg.Pool, space_id: int) -> Space:
-    async with transaction(pool, "get_space") as conn:
+    async with read(pool, "get_space") as conn:
         r = await conn.fetchrow(f"SELECT {_SPACE_COLUMNS} FROM spaces WHERE id = $1", space_id)
     if r is None:
         raise NotFound(f"space {space_id}")
@@ -71,7 +71,7 @@ async def get_space(pool: asyncpg.Pool, space_id: int) -> Space:
 
 
 async def space_by_slug(pool: asyncpg.Pool, slug: str) -> Space | None:
-    async with transaction(pool, "space_by_slug") as conn:
+    async with read(pool, "space_by_slug") as conn:
         r = await conn.fetchrow(f"SELECT {_SPACE_COLUMNS} FROM spaces WHERE slug = $1", slug)
     return None if r is None else _space(r)
 
@@ -111,7 +111,7 @@ async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int) -> bool
 
 async def memberships(pool: asyncpg.Pool, user_id: int) -> list[Membership]:
     """Every space the user belongs to, with their role there, oldest space first."""
-    async with transaction(pool, "memberships") as conn:
+    async with read(pool, "memberships") as conn:
         rows = await conn.fetch(
             f"SELECT {', '.join('s.' + c for c in _SPACE_COLUMNS.split(', '))}, m.role"
             " FROM members m JOIN spaces s ON s.id = m.space_id WHERE m.user_id = $1 ORDER BY s.id",
@@ -121,7 +121,7 @@ async def memberships(pool: asyncpg.Pool, user_id: int) -> list[Membership]:
 
 
 async def role_in(pool: asyncpg.Pool, space_id: int, user_id: int) -> str | None:
-    async with transaction(pool, "role_in") as conn:
+    async with read(pool, "role_in") as conn:
         return await conn.fetchval("SELECT role FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id)
 
 
@@ -137,13 +137,13 @@ async def create_room(
 
 
 async def get_room(pool: asyncpg.Pool, room_id: int) -> Room | None:
-    async with transaction(pool, "get_room") as conn:
+    async with read(pool, "get_room") as conn:
         r = await conn.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
     return None if r is None else _room(r)
 
 
 async def rooms_of(pool: asyncpg.Pool, space_ids: list[int]) -> list[Room]:
-    async with transaction(pool, "rooms_of") as conn:
+    async with read(pool, "rooms_of") as conn:
         rows = await conn.fetch(
             f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE space_id = ANY($1::bigint[]) ORDER BY space_id, id", space_ids
         )

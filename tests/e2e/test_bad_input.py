@@ -89,9 +89,9 @@ async def test_forged_token_closes_with_4001(server):
 
 
 async def test_no_hello_in_time_closes_with_4001(server):
-    server.app.state.ws_endpoint.settings = server.settings.__class__(
-        **{**server.settings.__dict__, "auth_timeout": 0.3}
-    )
+    from dataclasses import replace
+
+    server.app.state.ws_endpoint.settings = replace(server.settings, auth_timeout=0.3)
     try:
         client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
         assert await client.closed(timeout=3) == CloseCode.AUTH_FAILED
@@ -157,3 +157,33 @@ async def test_sql_looking_text_is_just_text(world, connect):
     await reader.ok(Subscribe(chat, since=0))
     [event] = await reader.wait_events(chat, 1)
     assert event.data["message"]["text"] == nasty
+
+
+async def test_a_hello_sent_in_time_is_not_cut_off_while_it_is_checked(server, world, http):
+    """A reconnect storm queues hellos for the database: the deadline is for sending hello."""
+    from dataclasses import replace
+
+    from protocol import Hello, Welcome
+    from tests.conftest import login
+
+    token = await login(http, world.users["pupil_member"].username)
+    auth = server.app.state.services.auth
+    real_user_for = auth.user_for
+
+    async def slow_user_for(token):
+        await asyncio.sleep(0.6)  # a busy database
+        return await real_user_for(token)
+
+    endpoint = server.app.state.ws_endpoint
+    endpoint.settings = replace(server.settings, auth_timeout=0.3)
+    auth.user_for = slow_user_for
+    try:
+        client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
+        welcome = await client.request(Hello(token=token), timeout=5)
+        assert isinstance(welcome, Welcome)
+        await asyncio.sleep(0.4)
+        assert isinstance(await client.request(Ping()), Pong)
+        await client.close()
+    finally:
+        auth.user_for = real_user_for
+        endpoint.settings = server.settings
