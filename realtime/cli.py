@@ -68,8 +68,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app.state.seed = seed
     sock = bind(settings.host, settings.port)
     print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws)", flush=True)
-    asyncio.run(server.serve(sockets=[sock]))
+    with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+        runner.run(server.serve(sockets=[sock]))
     return 0
+
+
+def _fast_loop():  # type: ignore[no-untyped-def]
+    """uvloop's event loop where it is installed (Linux, macOS), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

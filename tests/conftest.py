@@ -33,6 +33,15 @@ from tests.client import Client
 PASSWORD = "correct horse"
 
 
+def pytest_asyncio_loop_factories(config, item):
+    """Tests run on the loop `twinhub serve` runs on: uvloop where it is installed, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return {"asyncio": asyncio.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}
+
+
 @pytest.fixture(scope="session")
 def admin_url() -> str:
     url = os.environ.get("TWINHUB_TEST_DATABASE_URL")
