@@ -57,6 +57,18 @@ def origin_allowed(scope: dict[str, Any], allowed: tuple[str, ...]) -> bool:
     return host is not None and urlsplit(origin).netloc == host
 
 
+def forget_handshake(receive: Any) -> None:
+    """uvicorn's websockets-sansio protocol keeps the handshake's request and response (about
+    4 KB with their headers) for the socket's whole life and never reads them after the accept:
+    drop them. Guarded: under another server or protocol implementation this does nothing."""
+    protocol = getattr(receive, "__self__", None)
+    if type(protocol).__module__ != "uvicorn.protocols.websockets.websockets_sansio_impl":
+        return
+    for name in ("request", "response"):
+        if getattr(protocol, name, None) is not None:
+            setattr(protocol, name, None)
+
+
 def choose_encoding(offered: list[str]) -> Encoding | None:
     if not offered:
         return Encoding.JSON
@@ -93,6 +105,7 @@ class WebSocketEndpoint:
         # as long as the socket does.
         scope["headers"] = ()
         await send({"type": "websocket.accept", "subprotocol": encoding.value if offered else None})
+        forget_handshake(receive)
         conn = Connection(
             receive, send, encoding, self.services.limits, outbox_bytes=self.settings.outbox_bytes
         )

@@ -165,3 +165,12 @@ async def test_server_restart_keeps_history(database_url, world, http):
     finally:
         await second.stop()
 
+
+
+async def test_open_sockets_do_not_keep_their_handshake(server, world, connect):
+    """Memory per idle socket: the handshake's request and response are dropped after the
+    accept (realtime.ws.forget_handshake). If uvicorn's protocol changes, this says so."""
+    await connect(world.users["pupil_member"])
+    protocols = [p for p in server.server.server_state.connections if hasattr(p, "handshake_complete")]
+    assert protocols, "no uvicorn WebSocket protocol found"
+    assert all(p.request is None and p.response is None for p in protocols if p.handshake_complete)
