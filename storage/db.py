@@ -61,6 +61,20 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeou
     return pool
 
 
+def _translated(kind: str, name: str, exc: Exception) -> StorageError | None:
+    """The storage error for an asyncpg failure in `name`, or None when it is not asyncpg's
+    (the caller's own exception, e.g. NotFound, passes through unchanged)."""
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return Conflict(f"{name}: {exc.constraint_name or 'unique violation'}")
+    if isinstance(exc, _UNAVAILABLE):
+        log.warning("%s %s failed: database unavailable (%s)", kind, name, type(exc).__name__)
+        return Unavailable(f"{name}: database unavailable")
+    if isinstance(exc, asyncpg.PostgresError):
+        log.error("%s %s failed: %s", kind, name, type(exc).__name__)
+        return StorageError(f"{name}: {type(exc).__name__}")
+    return None
+
+
 @contextlib.asynccontextmanager
 async def read(pool: asyncpg.Pool, name: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection for one read-only statement, outside any explicit transaction (a single
@@ -69,12 +83,11 @@ async def read(pool: asyncpg.Pool, name: str) -> AsyncIterator[asyncpg.Connectio
     try:
         async with pool.acquire() as conn:
             yield conn
-    except _UNAVAILABLE as exc:
-        log.warning("read %s failed: database unavailable (%s)", name, type(exc).__name__)
-        raise Unavailable(f"{name}: database unavailable") from exc
-    except asyncpg.PostgresError as exc:
-        log.error("read %s failed: %s", name, type(exc).__name__)
-        raise StorageError(f"{name}: {type(exc).__name__}") from exc
+    except Exception as exc:
+        error = _translated("read", name, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 @contextlib.asynccontextmanager
@@ -87,14 +100,11 @@ async def transaction(
     try:
         async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=readonly):
             yield conn
-    except asyncpg.exceptions.UniqueViolationError as exc:
-        raise Conflict(f"{name}: {exc.constraint_name or 'unique violation'}") from exc
-    except _UNAVAILABLE as exc:
-        log.warning("transaction %s failed: database unavailable (%s)", name, type(exc).__name__)
-        raise Unavailable(f"{name}: database unavailable") from exc
-    except asyncpg.PostgresError as exc:
-        log.error("transaction %s failed: %s", name, type(exc).__name__)
-        raise StorageError(f"{name}: {type(exc).__name__}") from exc
+    except Exception as exc:
+        error = _translated("transaction", name, exc)
+        if error is None:
+            raise
+        raise error from exc
     finally:
         elapsed = (time.perf_counter() - started) * 1000
         if elapsed > 500:
