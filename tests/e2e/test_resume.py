@@ -120,3 +120,24 @@ async def test_too_far_behind_gets_resync(world, connect, server):
         assert event.seq == 6
     finally:
         chat_service.max_replay = old
+
+
+async def test_an_event_lost_on_the_bus_is_backfilled_from_postgres(world, connect, server):
+    """PostgreSQL is the truth, the bus only the doorbell: a committed event that never reached
+    the hub (a bus blip) is fetched from PostgreSQL as soon as a later one shows the gap."""
+    from storage.messages import NewPost
+
+    chat = world.channel(Area.CHAT)
+    reader = await connect(world.users["teacher_admin"])
+    poster = await connect(world.users["pupil_member"])
+    await reader.ok(Subscribe(chat))
+    pupil = world.users["pupil_member"]
+    # Committed but never published: as if the bus had dropped it.
+    lost = await server.app.state.writer.post(
+        NewPost(world.space_id, world.rooms[Area.CHAT], pupil.id, pupil.display_name, pupil.school, "lost on the bus", None)
+    )
+    await poster.ok(Post(chat, "published"))
+    events = await reader.wait_events(chat, 2, timeout=5)
+    assert seqs(events) == [lost.event.seq, lost.event.seq + 1]
+    assert [e.data["message"]["text"] for e in events] == ["lost on the bus", "published"]
+    assert server.app.state.services.hub.gaps_filled >= 1
