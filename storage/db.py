@@ -76,18 +76,23 @@ def _translated(kind: str, name: str, exc: Exception) -> StorageError | None:
 
 
 @contextlib.asynccontextmanager
+async def _translating(kind: str, name: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        error = _translated(kind, name, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+@contextlib.asynccontextmanager
 async def read(pool: asyncpg.Pool, name: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection for one read-only statement, outside any explicit transaction (a single
     statement is atomic by itself; BEGIN/COMMIT around it would be two more round trips).
     Translates errors like transaction()."""
-    try:
-        async with pool.acquire() as conn:
-            yield conn
-    except Exception as exc:
-        error = _translated("read", name, exc)
-        if error is None:
-            raise
-        raise error from exc
+    async with _translating("read", name), pool.acquire() as conn:
+        yield conn
 
 
 @contextlib.asynccontextmanager
@@ -98,13 +103,12 @@ async def transaction(
     storage errors: Unavailable when nothing could be committed, Conflict on a unique violation."""
     started = time.perf_counter()
     try:
-        async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=readonly):
+        async with (
+            _translating("transaction", name),
+            pool.acquire() as conn,
+            conn.transaction(isolation=isolation, readonly=readonly),
+        ):
             yield conn
-    except Exception as exc:
-        error = _translated("transaction", name, exc)
-        if error is None:
-            raise
-        raise error from exc
     finally:
         elapsed = (time.perf_counter() - started) * 1000
         if elapsed > 500:
