@@ -94,12 +94,16 @@ async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool, *, actor_i
 
 
 async def set_member(pool: asyncpg.Pool, space_id: int, user_id: int, role: str) -> None:
-    """Add a member with `role`, or change the role of an existing one."""
+    """Add a member with `role` (and their mailbox), or change the role of an existing one."""
     async with transaction(pool, "set_member") as conn:
         await conn.execute(
             "INSERT INTO members (space_id, user_id, role) VALUES ($1, $2, $3)"
             " ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
             space_id, user_id, role,
+        )
+        # Every member has a mailbox in the space, from the moment they join (kept if they leave).
+        await conn.execute(
+            "INSERT INTO mailboxes (space_id, owner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", space_id, user_id
         )
 
 

@@ -1,12 +1,17 @@
-"""Group commit: concurrent posts are gathered and committed in one transaction.
+"""Group commit: concurrent writes of one kind (chat posts, mail) are gathered and committed in
+one transaction.
 
 A single committer task takes *everything* waiting when it is free and commits it at once, so
-batches grow with load and shrink to one post when the server is quiet — no timer, no added
+batches grow with load and shrink to one write when the server is quiet — no timer, no added
 latency at low load. Every future is resolved only after COMMIT returned: "ok" means committed.
 
-If a batch fails as a whole (a unique race with another process, say), its posts are retried
-one by one so that one bad post cannot fail its neighbours. If PostgreSQL is unavailable, every
-post of the batch gets Unavailable and nothing is acknowledged.
+If a batch fails as a whole (a unique race with another process, say), its writes are retried
+one by one so that one bad write cannot fail its neighbours. If PostgreSQL is unavailable, every
+write of the batch gets Unavailable and nothing is acknowledged.
+
+The writer knows nothing of what it writes: `commit_many(conn, items)` stores a batch in the
+transaction it is given and returns one result per item, in order (messages.post_many,
+mail.send_many).
 """
 
 from __future__ import annotations
@@ -15,36 +20,50 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import asyncpg
 
 from .db import transaction
 from .errors import StorageError, Unavailable
-from .messages import NewPost, PostResult, post_many
 
 log = logging.getLogger("twinhub.storage")
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-class GroupCommitWriter:
-    """`await writer.post(p)` returns the PostResult once it is committed.
 
-    Ordering: posts submitted in order a, b to the same room get seqs in that order, and their
-    futures are resolved in that order. Cancellation: a caller that is cancelled after its post
-    was taken into a batch does not un-post it (it was, or will be, committed).
+class GroupCommitWriter(Generic[T, R]):
+    """`await writer.submit(item)` returns the item's result once it is committed.
+
+    Ordering: items submitted in order a, b get their seqs in that order, and their futures are
+    resolved in that order. Cancellation: a caller that is cancelled after its item was taken
+    into a batch does not un-write it (it was, or will be, committed).
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500, max_queue: int = 20_000) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        commit_many: Callable[[asyncpg.Connection, list[T]], Awaitable[list[R]]],
+        *,
+        name: str,
+        max_batch: int = 500,
+        max_queue: int = 20_000,
+    ) -> None:
         self._pool = pool
+        self._commit_many = commit_many
+        self.name = name
         self._max_batch = max_batch
         self._max_queue = max_queue
-        self._queue: deque[tuple[NewPost, asyncio.Future[PostResult]]] = deque()
+        self._queue: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # counters for /metrics and the benchmarks
         self.committed = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-commit-writer")
+        self._task = asyncio.create_task(self._run(), name=f"group-commit {self.name}")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -54,13 +73,13 @@ class GroupCommitWriter:
         while self._queue:
             _, fut = self._queue.popleft()
             if not fut.done():
-                fut.set_exception(Unavailable("server shutting down; the post was not stored"))
+                fut.set_exception(Unavailable(f"server shutting down; the {self.name} was not stored"))
 
-    async def post(self, post: NewPost) -> PostResult:
+    async def submit(self, item: T) -> R:
         if len(self._queue) >= self._max_queue:
-            raise Unavailable("too many posts waiting to be committed")
-        fut: asyncio.Future[PostResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((post, fut))
+            raise Unavailable(f"too many writes ({self.name}) waiting to be committed")
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, fut))
         self._wake.set()
         return await fut
 
@@ -73,27 +92,27 @@ class GroupCommitWriter:
                 batch = [self._queue.popleft() for _ in range(n)]
                 await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[NewPost, asyncio.Future[PostResult]]]) -> None:
-        posts = [p for p, _ in batch]
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        items = [p for p, _ in batch]
         try:
-            async with transaction(self._pool, "post_batch") as conn:
-                results = await post_many(conn, posts)
+            async with transaction(self._pool, f"{self.name}_batch") as conn:
+                results = await self._commit_many(conn, items)
         except Unavailable as exc:
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(Unavailable(str(exc)))
             return
-        except Exception as exc:  # the committer must survive anything, or every later post would hang
+        except Exception as exc:  # the committer must survive anything, or every later write would hang
             if not isinstance(exc, StorageError):
-                log.exception("unexpected failure committing %d posts", len(batch))
+                log.exception("unexpected failure committing %d writes (%s)", len(batch), self.name)
             if len(batch) > 1:
-                log.warning("batch of %d posts failed; retrying them one by one", len(batch))
+                log.warning("batch of %d writes (%s) failed; retrying them one by one", len(batch), self.name)
                 for item in batch:
                     await self._commit([item])
                 return
             _, fut = batch[0]
             if not fut.done():
-                fut.set_exception(StorageError("the post could not be stored"))
+                fut.set_exception(StorageError(f"the {self.name} could not be stored"))
             return
         self.batches += 1
         self.committed += len(batch)

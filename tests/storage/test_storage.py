@@ -10,7 +10,7 @@ import pytest
 from storage import Conflict, Unavailable, accounts, audit, spaces
 from storage import messages as store
 from storage.db import create_pool
-from storage.messages import NewPost
+from storage.messages import NewPost, post_many
 from storage.migrate import migrate, migration_files
 from storage.writer import GroupCommitWriter
 
@@ -53,10 +53,10 @@ async def test_concurrent_migrations_apply_once(admin_url):
 
 
 async def test_group_commit_gives_gap_free_seqs_in_submission_order(pool, world, room):
-    writer = GroupCommitWriter(pool)
+    writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
     try:
-        results = await asyncio.gather(*(writer.post(post(world, room, text=f"m{i}")) for i in range(200)))
+        results = await asyncio.gather(*(writer.submit(post(world, room, text=f"m{i}")) for i in range(200)))
     finally:
         await writer.close()
     assert [r.event.seq for r in results] == list(range(1, 201))
@@ -67,12 +67,12 @@ async def test_group_commit_gives_gap_free_seqs_in_submission_order(pool, world,
 
 
 async def test_client_id_is_written_once_across_and_within_batches(pool, world, room):
-    writer = GroupCommitWriter(pool)
+    writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
     try:
-        first = await writer.post(post(world, room, client_id="k1"))
-        again = await asyncio.gather(*(writer.post(post(world, room, client_id="k1")) for _ in range(5)))
-        fresh = await asyncio.gather(*(writer.post(post(world, room, client_id="k2")) for _ in range(5)))
+        first = await writer.submit(post(world, room, client_id="k1"))
+        again = await asyncio.gather(*(writer.submit(post(world, room, client_id="k1")) for _ in range(5)))
+        fresh = await asyncio.gather(*(writer.submit(post(world, room, client_id="k2")) for _ in range(5)))
     finally:
         await writer.close()
     assert not first.duplicate and all(r.duplicate for r in again)
@@ -82,12 +82,12 @@ async def test_client_id_is_written_once_across_and_within_batches(pool, world, 
 
 
 async def test_a_bad_post_does_not_fail_its_batch(pool, world, room):
-    writer = GroupCommitWriter(pool)
+    writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
     bad = NewPost(room.space_id, room.id, 10**12, "ghost", "", "no such author", None)  # foreign key
     try:
         results = await asyncio.gather(
-            writer.post(post(world, room, text="a")), writer.post(bad), writer.post(post(world, room, text="b")),
+            writer.submit(post(world, room, text="a")), writer.submit(bad), writer.submit(post(world, room, text="b")),
             return_exceptions=True,
         )
     finally:
@@ -99,10 +99,10 @@ async def test_a_bad_post_does_not_fail_its_batch(pool, world, room):
 
 
 async def test_changes_take_the_next_seq_and_hide_is_audited(pool, world, room):
-    writer = GroupCommitWriter(pool)
+    writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
     try:
-        p = await writer.post(post(world, room, text="first"))
+        p = await writer.submit(post(world, room, text="first"))
     finally:
         await writer.close()
     mid = p.event.message.id
@@ -137,10 +137,10 @@ async def test_unknown_username_and_duplicate_username(pool, world):
 
 async def test_hostile_text_is_stored_verbatim(pool, world, room):
     nasty = "'); DROP TABLE messages; -- <img src=x onerror=alert(1)> \u0000".replace("\u0000", "")
-    writer = GroupCommitWriter(pool)
+    writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
     try:
-        p = await writer.post(post(world, room, text=nasty, client_id="' OR 1=1 --"))
+        p = await writer.submit(post(world, room, text=nasty, client_id="' OR 1=1 --"))
     finally:
         await writer.close()
     [m] = await store.history(pool, room.id, None, 10)

@@ -1,0 +1,533 @@
+"""TwinMail: mails, each member's mailbox items, and each mailbox's gap-free event log.
+
+Privacy is in the shape of the queries: every function that reads or changes a mailbox takes
+the owner's user id (which the caller takes from the authenticated session) and the spaces the
+owner may use; there is no query that opens a mailbox by its id alone, or a mail without the
+owner who holds it. Reports are the one way a mail leaves its mailboxes (`reports_for_review`),
+and each look at them is written to the audit log in the same transaction.
+
+Unread counts are kept per mailbox and folder in the `mailboxes` row by the same statement that
+bumps the mailbox's seq, and every event row carries the counts right after it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from . import audit
+from .db import read, transaction
+from .errors import Conflict
+
+FOLDERS = ("inbox", "sent", "archive", "trash")  # the order of every unread array
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    name: str
+    school: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailItem:
+    """One mail as one owner sees it: the mail (shared) and the owner's state of it."""
+
+    mailbox_id: int
+    mail_id: int
+    space_id: int
+    thread_id: int
+    reply_to: int | None
+    sender: Person
+    recipients: tuple[Person, ...]
+    subject: str | None  # None once deleted from this mailbox
+    text: str | None
+    created_at: datetime
+    origin: str  # inbox (received) | sent
+    folder: str
+    read: bool
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxEvent:
+    mailbox_id: int
+    seq: int
+    kind: str  # mail.received | mail.sent | mail.updated | mail.deleted
+    item: MailItem
+    unread: dict[str, int]  # folder -> unread items, right after this event
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    space_id: int
+    last_seq: int
+    unread: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMail:
+    space_id: int
+    sender: Person
+    sender_mailbox: int
+    recipients: tuple[tuple[Person, int], ...]  # (recipient, their mailbox id), no duplicates
+    subject: str
+    text: str
+    thread_id: int | None  # None: a new thread
+    reply_to: int | None
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    mail_id: int
+    thread_id: int
+    sent: MailboxEvent | None  # the sender's event; None for a duplicate
+    received: tuple[MailboxEvent, ...]  # one per recipient; empty for a duplicate
+    seq: int  # the seq of the sender's mail.sent event (the original one for a duplicate)
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    events: list[MailboxEvent]
+    head: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    thread_id: int
+    mails: int  # in this folder of this mailbox
+    unread: int
+    last: MailItem
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    id: int
+    space_id: int
+    reporter: Person
+    note: str
+    created_at: datetime
+    mail: MailItem  # the reported mail, as its reporter holds it
+    duplicate: bool = False
+
+
+def _unread(values: Any) -> dict[str, int]:
+    return dict(zip(FOLDERS, values, strict=True))
+
+
+_UNREAD_COLUMNS = "unread_inbox, unread_sent, unread_archive, unread_trash"
+
+# An item as its owner sees it. The recipients' names are read with the mail so that a mailbox
+# page is one query; a deleted item keeps its place (for replay) but never its content.
+_ITEM_SELECT = (
+    "SELECT i.mailbox_id, i.mail_id, b.space_id, i.thread_id, m.reply_to,"
+    " m.sender_id, su.display_name AS sender_name, su.school AS sender_school, m.recipient_ids,"
+    " ARRAY(SELECT u.display_name FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
+    "       JOIN users u ON u.id = r.id ORDER BY r.n) AS recipient_names,"
+    " ARRAY(SELECT u.school FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
+    "       JOIN users u ON u.id = r.id ORDER BY r.n) AS recipient_schools,"
+    " CASE WHEN i.deleted_at IS NULL THEN m.subject END AS subject,"
+    " CASE WHEN i.deleted_at IS NULL THEN m.text END AS text,"
+    " m.created_at, i.origin, i.folder, i.read, i.deleted_at IS NOT NULL AS deleted"
+    " FROM mailbox_items i JOIN mailboxes b ON b.id = i.mailbox_id JOIN mails m ON m.id = i.mail_id"
+    " JOIN users su ON su.id = m.sender_id"
+)
+
+
+def _item(r: asyncpg.Record) -> MailItem:
+    recipients = tuple(
+        Person(i, n, s)
+        for i, n, s in zip(r["recipient_ids"], r["recipient_names"], r["recipient_schools"], strict=True)
+    )
+    return MailItem(
+        r["mailbox_id"], r["mail_id"], r["space_id"], r["thread_id"], r["reply_to"],
+        Person(r["sender_id"], r["sender_name"], r["sender_school"]), recipients, r["subject"], r["text"],
+        r["created_at"], r["origin"], r["folder"], r["read"], r["deleted"],
+    )
+
+
+# -- mailboxes ------------------------------------------------------------------------------------
+
+
+async def mailboxes_of(pool: asyncpg.Pool, owner_id: int, space_ids: list[int]) -> list[Mailbox]:
+    """The owner's mailboxes in `space_ids`, with their head seq and unread counts (one snapshot)."""
+    async with read(pool, "mailboxes_of") as conn:
+        rows = await conn.fetch(
+            f"SELECT id, space_id, last_seq, {_UNREAD_COLUMNS} FROM mailboxes"
+            " WHERE owner_id = $1 AND space_id = ANY($2::bigint[]) ORDER BY space_id",
+            owner_id, space_ids,
+        )
+    return [
+        Mailbox(r["id"], r["space_id"], r["last_seq"], _unread([r[f"unread_{f}"] for f in FOLDERS])) for r in rows
+    ]
+
+
+async def roster(pool: asyncpg.Pool, space_id: int) -> list[tuple[Person, str, int]]:
+    """Every member of the space: (person, role, mailbox id)."""
+    async with read(pool, "mail_roster") as conn:
+        rows = await conn.fetch(
+            "SELECT u.id, u.display_name, u.school, m.role, b.id AS mailbox_id FROM members m"
+            " JOIN users u ON u.id = m.user_id"
+            " JOIN mailboxes b ON b.space_id = m.space_id AND b.owner_id = m.user_id"
+            " WHERE m.space_id = $1 ORDER BY u.display_name, u.id",
+            space_id,
+        )
+    return [(Person(r["id"], r["display_name"], r["school"]), r["role"], r["mailbox_id"]) for r in rows]
+
+
+# -- sending --------------------------------------------------------------------------------------
+
+
+async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[SendResult]:
+    """Store `sends` in the caller's transaction: each mail once, an item and an event in the
+    sender's mailbox and in each recipient's. One result per send, in order.
+
+    A send whose (sender, client_id) is already stored, or appears earlier in the batch, is not
+    stored again: its result is the original with duplicate=True.
+    """
+    results: list[SendResult | None] = [None] * len(sends)
+    first_in_batch: dict[tuple[int, str], int] = {}
+    keyed = [(i, s) for i, s in enumerate(sends) if s.client_id is not None]
+    if keyed:
+        rows = await conn.fetch(
+            "SELECT m.id, m.thread_id, m.sender_id, m.client_id,"
+            " (SELECT e.seq FROM mailbox_events e JOIN mailboxes b ON b.id = e.mailbox_id"
+            "   WHERE b.space_id = m.space_id AND b.owner_id = m.sender_id"
+            "   AND e.mail_id = m.id AND e.kind = 'mail.sent') AS seq"
+            " FROM mails m JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)"
+            " ON m.sender_id = k.sender_id AND m.client_id = k.client_id",
+            [s.sender.id for _, s in keyed], [s.client_id for _, s in keyed],
+        )
+        stored = {(r["sender_id"], r["client_id"]): r for r in rows}
+        for i, s in keyed:
+            key = (s.sender.id, s.client_id)
+            if key in stored:
+                r = stored[key]
+                results[i] = SendResult(r["id"], r["thread_id"], None, (), r["seq"] or 0, duplicate=True)
+            elif key not in first_in_batch:
+                first_in_batch[key] = i
+    fresh = [
+        i for i, s in enumerate(sends)
+        if results[i] is None and (s.client_id is None or first_in_batch.get((s.sender.id, s.client_id)) == i)
+    ]
+    if fresh:
+        await _store(conn, [sends[i] for i in fresh], fresh, results)
+    for i, s in enumerate(sends):
+        if results[i] is None:  # a repeat of a client_id first seen earlier in this batch
+            first = results[first_in_batch[(s.sender.id, s.client_id)]]  # type: ignore[index]
+            assert first is not None
+            results[i] = SendResult(first.mail_id, first.thread_id, None, (), first.seq, duplicate=True)
+    return results  # type: ignore[return-value]
+
+
+async def _store(conn: asyncpg.Connection, sends: list[NewMail], where: list[int], results: list[Any]) -> None:
+    ids = sorted(
+        await conn.fetchval(
+            "SELECT array_agg(nextval(pg_get_serial_sequence('mails', 'id'))) FROM generate_series(1, $1)", len(sends)
+        )
+    )
+    threads = [s.thread_id or mail_id for s, mail_id in zip(sends, ids, strict=True)]
+    created = await conn.fetchval(
+        "WITH ins AS ("
+        "  INSERT INTO mails (id, space_id, sender_id, recipient_ids, thread_id, reply_to, subject, text, client_id)"
+        "  SELECT id, space_id, sender_id, recipients::bigint[], thread_id, reply_to, subject, text, client_id"
+        "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],"
+        "              $7::text[], $8::text[], $9::text[])"
+        "       AS n(id, space_id, sender_id, recipients, thread_id, reply_to, subject, text, client_id)"
+        "  RETURNING created_at"
+        ") SELECT min(created_at) FROM ins",
+        ids, [s.space_id for s in sends], [s.sender.id for s in sends],
+        ["{" + ",".join(str(p.id) for p, _ in s.recipients) + "}" for s in sends],
+        threads, [s.reply_to for s in sends], [s.subject for s in sends], [s.text for s in sends],
+        [s.client_id for s in sends],
+    )
+
+    # Each mailbox's share of the batch: how many events, how many new unread items.
+    events_in: dict[int, int] = defaultdict(int)
+    unread_in: dict[int, int] = defaultdict(int)
+    for s in sends:
+        events_in[s.sender_mailbox] += 1
+        for _, box in s.recipients:
+            events_in[box] += 1
+            unread_in[box] += 1
+    boxes = sorted(events_in)  # one lock order for every batch
+    rows = await conn.fetch(
+        "UPDATE mailboxes SET last_seq = mailboxes.last_seq + c.n, unread_inbox = mailboxes.unread_inbox + c.u"
+        " FROM unnest($1::bigint[], $2::int[], $3::int[]) AS c(id, n, u) WHERE mailboxes.id = c.id"
+        f" RETURNING mailboxes.id, mailboxes.last_seq, {_UNREAD_COLUMNS}",
+        boxes, [events_in[b] for b in boxes], [unread_in[b] for b in boxes],
+    )
+    # Walk the batch in order, giving each event its seq and the counts right after it.
+    next_seq = {r["id"]: r["last_seq"] - events_in[r["id"]] + 1 for r in rows}
+    counts = {r["id"]: [r[f"unread_{f}"] for f in FOLDERS] for r in rows}
+    for box in boxes:
+        counts[box][0] -= unread_in[box]
+
+    item_rows: list[tuple[Any, ...]] = []  # (mailbox, mail, thread, origin, folder, read)
+    event_rows: list[tuple[Any, ...]] = []  # (mailbox, seq, kind, mail, inbox, sent, archive, trash)
+    for s, mail_id, thread_id, i in zip(sends, ids, threads, where, strict=True):
+        recipients = tuple(p for p, _ in s.recipients)
+        made = []
+        for box, origin in [(s.sender_mailbox, "sent"), *((box, "inbox") for _, box in s.recipients)]:
+            seq = next_seq[box]
+            next_seq[box] += 1
+            if origin == "inbox":
+                counts[box][0] += 1
+            kind = "mail.sent" if origin == "sent" else "mail.received"
+            item_rows.append((box, mail_id, thread_id, origin, origin, origin == "sent"))
+            event_rows.append((box, seq, kind, mail_id, *counts[box]))
+            item = MailItem(
+                box, mail_id, s.space_id, thread_id, s.reply_to, s.sender, recipients, s.subject, s.text, created,
+                origin, origin, origin == "sent", False,
+            )
+            made.append(MailboxEvent(box, seq, kind, item, _unread(counts[box])))
+        results[i] = SendResult(mail_id, thread_id, made[0], tuple(made[1:]), made[0].seq, duplicate=False)
+
+    columns = list(zip(*item_rows, strict=True))
+    ev = list(zip(*event_rows, strict=True))
+    await conn.execute(
+        "WITH items AS ("
+        "  INSERT INTO mailbox_items (mailbox_id, mail_id, thread_id, origin, folder, read)"
+        "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bool[])"
+        ") INSERT INTO mailbox_events (mailbox_id, seq, kind, mail_id, unread)"
+        "  SELECT b, s, k, m, ARRAY[u1, u2, u3, u4]"
+        "  FROM unnest($7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::int[], $12::int[], $13::int[],"
+        "              $14::int[]) AS e(b, s, k, m, u1, u2, u3, u4)",
+        *columns, *ev,
+    )
+
+
+# -- one owner's mail -----------------------------------------------------------------------------
+
+
+async def get_item(pool: asyncpg.Pool, owner_id: int, space_ids: list[int], mail_id: int) -> MailItem | None:
+    """The owner's copy of `mail_id`, if they hold it (not deleted) in one of `space_ids`."""
+    async with read(pool, "get_mail") as conn:
+        r = await conn.fetchrow(
+            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = ANY($2::bigint[]) AND i.mail_id = $3"
+            " AND i.deleted_at IS NULL",
+            owner_id, space_ids, mail_id,
+        )
+    return None if r is None else _item(r)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to do to an owner's item: each field None keeps it as it is."""
+
+    folder: str | None = None
+    read: bool | None = None
+    delete: bool = False
+
+
+async def change(
+    pool: asyncpg.Pool, owner_id: int, space_ids: list[int], mail_id: int, what: Change
+) -> tuple[MailItem, MailboxEvent | None] | None:
+    """Apply `what` to the owner's copy of `mail_id`. Returns (item now, its event), with no event
+    when nothing changed (asking twice is harmless); None if the owner holds no such mail.
+    Raises Conflict for a move that is not archive, trash, or back to where the mail came from."""
+    async with transaction(pool, "change_mail") as conn:
+        r = await conn.fetchrow(
+            "SELECT i.mailbox_id, i.origin, i.folder, i.read FROM mailbox_items i JOIN mailboxes b ON b.id = i.mailbox_id"
+            " WHERE b.owner_id = $1 AND b.space_id = ANY($2::bigint[]) AND i.mail_id = $3 AND i.deleted_at IS NULL"
+            " FOR UPDATE OF i",
+            owner_id, space_ids, mail_id,
+        )
+        if r is None:
+            return None
+        box, old_folder, old_read = r["mailbox_id"], r["folder"], r["read"]
+        folder = what.folder or old_folder
+        if folder not in (r["origin"], "archive", "trash"):
+            raise Conflict(f"a mail from {r['origin']} cannot go to {folder}")
+        is_read = old_read if what.read is None else what.read
+        if not what.delete and (folder, is_read) == (old_folder, old_read):
+            return await _item_in(conn, box, mail_id), None
+        delta = [0, 0, 0, 0]
+        if not old_read:
+            delta[FOLDERS.index(old_folder)] -= 1
+        if not is_read and not what.delete:
+            delta[FOLDERS.index(folder)] += 1
+        await conn.execute(
+            "UPDATE mailbox_items SET folder = $3, read = $4, deleted_at = CASE WHEN $5 THEN now() END"
+            " WHERE mailbox_id = $1 AND mail_id = $2",
+            box, mail_id, folder, is_read, what.delete,
+        )
+        kind = "mail.deleted" if what.delete else "mail.updated"
+        event = await _bump(conn, box, mail_id, kind, delta)
+        return event.item, event
+
+
+async def _item_in(conn: asyncpg.Connection, box: int, mail_id: int) -> MailItem:
+    r = await conn.fetchrow(f"{_ITEM_SELECT} WHERE i.mailbox_id = $1 AND i.mail_id = $2", box, mail_id)
+    return _item(r)
+
+
+async def _bump(conn: asyncpg.Connection, box: int, mail_id: int, kind: str, delta: list[int]) -> MailboxEvent:
+    """Take the mailbox's next seq, apply the unread deltas, and log the event."""
+    r = await conn.fetchrow(
+        "UPDATE mailboxes SET last_seq = last_seq + 1, unread_inbox = unread_inbox + $2,"
+        " unread_sent = unread_sent + $3, unread_archive = unread_archive + $4, unread_trash = unread_trash + $5"
+        f" WHERE id = $1 RETURNING last_seq, {_UNREAD_COLUMNS}",
+        box, *delta,
+    )
+    counts = [r[f"unread_{f}"] for f in FOLDERS]
+    await conn.execute(
+        "INSERT INTO mailbox_events (mailbox_id, seq, kind, mail_id, unread) VALUES ($1, $2, $3, $4, $5)",
+        box, r["last_seq"], kind, mail_id, counts,
+    )
+    return MailboxEvent(box, r["last_seq"], kind, await _item_in(conn, box, mail_id), _unread(counts))
+
+
+async def threads(
+    pool: asyncpg.Pool, owner_id: int, space_id: int, folder: str, before: int | None, limit: int
+) -> list[Thread]:
+    """A page of the owner's threads that have mail in `folder`, the most recently active first.
+    `before`: the last mail id of the previous page's last thread."""
+    async with transaction(pool, "mail_threads", isolation="repeatable_read", readonly=True) as conn:
+        rows = await conn.fetch(
+            "SELECT i.thread_id, max(i.mail_id) AS last_id, count(*) AS mails, count(*) FILTER (WHERE NOT i.read) AS unread"
+            " FROM mailbox_items i JOIN mailboxes b ON b.id = i.mailbox_id"
+            " WHERE b.owner_id = $1 AND b.space_id = $2 AND i.folder = $3 AND i.deleted_at IS NULL"
+            " GROUP BY i.thread_id HAVING ($4::bigint IS NULL OR max(i.mail_id) < $4)"
+            " ORDER BY last_id DESC LIMIT $5",
+            owner_id, space_id, folder, before, limit,
+        )
+        if not rows:
+            return []
+        items = await conn.fetch(
+            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.mail_id = ANY($3::bigint[])",
+            owner_id, space_id, [r["last_id"] for r in rows],
+        )
+    last = {r["mail_id"]: _item(r) for r in items}
+    return [Thread(r["thread_id"], r["mails"], r["unread"], last[r["last_id"]]) for r in rows]
+
+
+async def thread(pool: asyncpg.Pool, owner_id: int, space_id: int, thread_id: int, limit: int) -> list[MailItem]:
+    """The owner's mails of one thread (every folder, not deleted), oldest first."""
+    async with read(pool, "mail_thread") as conn:
+        rows = await conn.fetch(
+            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.thread_id = $3"
+            " AND i.deleted_at IS NULL ORDER BY i.mail_id LIMIT $4",
+            owner_id, space_id, thread_id, limit,
+        )
+    return [_item(r) for r in rows]
+
+
+# -- a mailbox as a channel -----------------------------------------------------------------------
+
+
+async def replay(pool: asyncpg.Pool, owner_id: int, mailbox_id: int, since: int, limit: int) -> Replay:
+    """Events of the owner's mailbox with seq > since, oldest first, at most `limit`; each with
+    the item's *current* state (a mail deleted since is replayed without its content)."""
+    async with transaction(pool, "mail_replay", isolation="repeatable_read", readonly=True) as conn:
+        head = await conn.fetchval(
+            "SELECT last_seq FROM mailboxes WHERE id = $1 AND owner_id = $2", mailbox_id, owner_id
+        )
+        rows = await conn.fetch(
+            "SELECT e.seq AS event_seq, e.kind, e.unread AS event_unread, x.* FROM mailbox_events e"
+            f" CROSS JOIN LATERAL ({_ITEM_SELECT} WHERE i.mailbox_id = e.mailbox_id AND i.mail_id = e.mail_id) x"
+            " JOIN mailboxes o ON o.id = e.mailbox_id"
+            " WHERE e.mailbox_id = $1 AND o.owner_id = $2 AND e.seq > $3 ORDER BY e.seq LIMIT $4",
+            mailbox_id, owner_id, since, limit + 1,
+        )
+    events = [
+        MailboxEvent(mailbox_id, r["event_seq"], r["kind"], _item(r), _unread(r["event_unread"])) for r in rows[:limit]
+    ]
+    return Replay(events, head or 0, len(rows) > limit)
+
+
+async def head(pool: asyncpg.Pool, owner_id: int, mailbox_id: int) -> int:
+    """The last seq of the owner's mailbox (0 if it is not theirs)."""
+    async with read(pool, "mailbox_head") as conn:
+        return await conn.fetchval(
+            "SELECT last_seq FROM mailboxes WHERE id = $1 AND owner_id = $2", mailbox_id, owner_id
+        ) or 0
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+async def report(
+    pool: asyncpg.Pool, owner_id: int, space_ids: list[int], mail_id: int, note: str
+) -> Report | None:
+    """The owner reports a mail they received. None if they hold no such received mail. Reporting
+    the same mail again changes nothing and returns the first report (duplicate=True)."""
+    async with transaction(pool, "report_mail") as conn:
+        r = await conn.fetchrow(
+            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = ANY($2::bigint[]) AND i.mail_id = $3"
+            " AND i.deleted_at IS NULL AND i.origin = 'inbox'",
+            owner_id, space_ids, mail_id,
+        )
+        if r is None:
+            return None
+        item = _item(r)
+        row = await conn.fetchrow(
+            "INSERT INTO mail_reports (space_id, mail_id, reporter_id, note) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (mail_id, reporter_id) DO NOTHING RETURNING id, note, created_at",
+            item.space_id, mail_id, owner_id, note,
+        )
+        duplicate = row is None
+        if duplicate:
+            row = await conn.fetchrow(
+                "SELECT id, note, created_at FROM mail_reports WHERE mail_id = $1 AND reporter_id = $2",
+                mail_id, owner_id,
+            )
+        else:
+            await audit.record(
+                conn, space_id=item.space_id, actor_id=owner_id, action="mail.report", target_kind="mail",
+                target_id=mail_id, reason=note, details={"report_id": row["id"]},
+            )
+        reporter = await conn.fetchrow("SELECT id, display_name, school FROM users WHERE id = $1", owner_id)
+    return Report(
+        row["id"], item.space_id, Person(reporter["id"], reporter["display_name"], reporter["school"]),
+        row["note"], row["created_at"], item, duplicate,
+    )
+
+
+async def reports_for_review(
+    pool: asyncpg.Pool, space_id: int, reviewer_id: int, before: int | None, limit: int
+) -> tuple[list[Report], bool]:
+    """A page of the space's mail reports, newest first, each with the one mail reported, and
+    whether more are waiting. Every report returned is written to the audit log as seen by
+    `reviewer_id`, in the same transaction: nobody reads a reported mail without it being on record."""
+    async with transaction(pool, "review_mail_reports") as conn:
+        rows = await conn.fetch(
+            "SELECT p.id AS report_id, p.note, p.created_at AS reported_at,"
+            " ru.id AS reporter_id, ru.display_name AS reporter_name, ru.school AS reporter_school, x.*"
+            " FROM mail_reports p JOIN users ru ON ru.id = p.reporter_id"
+            f" CROSS JOIN LATERAL ({_ITEM_SELECT}"
+            "   WHERE b.owner_id = p.reporter_id AND b.space_id = p.space_id AND i.mail_id = p.mail_id) x"
+            " WHERE p.space_id = $1 AND ($2::bigint IS NULL OR p.id < $2) ORDER BY p.id DESC LIMIT $3",
+            space_id, before, limit + 1,
+        )
+        found = []
+        for r in rows[:limit]:
+            item = _item(r)
+            if item.deleted:  # the reporter deleted their copy since: the report still shows the mail
+                item = await _mail_content(conn, item)
+            found.append(Report(
+                r["report_id"], space_id, Person(r["reporter_id"], r["reporter_name"], r["reporter_school"]),
+                r["note"], r["reported_at"], item,
+            ))
+        for p in found:
+            await audit.record(
+                conn, space_id=space_id, actor_id=reviewer_id, action="mail_report.view", target_kind="mail",
+                target_id=p.mail.mail_id, details={"report_id": p.id},
+            )
+    return found, len(rows) > limit
+
+
+async def _mail_content(conn: asyncpg.Connection, item: MailItem) -> MailItem:
+    r = await conn.fetchrow("SELECT subject, text FROM mails WHERE id = $1", item.mail_id)
+    return MailItem(
+        item.mailbox_id, item.mail_id, item.space_id, item.thread_id, item.reply_to, item.sender, item.recipients,
+        r["subject"], r["text"], item.created_at, item.origin, item.folder, item.read, item.deleted,
+    )
