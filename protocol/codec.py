@@ -24,18 +24,29 @@ import msgpack
 
 from .errors import ErrorCode, ProtocolError
 from .frames import (
+    MAIL_FOLDERS,
     ClientFrame,
     Delete,
+    DeleteMail,
     Edit,
     Error,
     Event,
+    GetMail,
+    GetThread,
     Hello,
     Hide,
+    ListRecipients,
+    ListReports,
+    ListThreads,
+    MarkMail,
+    MoveMail,
     Ok,
     Ping,
     Pong,
     Post,
     Presence,
+    ReportMail,
+    SendMail,
     ServerFrame,
     Subscribe,
     Typing,
@@ -186,6 +197,42 @@ class _Fields:
             raise self._fail(name, f"must be between {minimum} and {MAX_INT}")
         return v
 
+    def boolean(self, name: str) -> bool:
+        v = self.m.get(name)
+        if not isinstance(v, bool):
+            raise self._fail(name, "is required and must be true or false")
+        return v
+
+    def choice(self, name: str, options: tuple[str, ...], default: str | None = None) -> str:
+        v = self.m.get(name, default)
+        if v not in options:
+            raise self._fail(name, f"must be one of {', '.join(options)}")
+        return v  # type: ignore[return-value]
+
+    def page_limit(self, default: int) -> int:
+        v = self.integer("limit", required=False, minimum=1)
+        if v is None:
+            return default
+        if v > self.limits.max_page:
+            raise self._fail("limit", f"must be at most {self.limits.max_page}")
+        return v
+
+    def ids(self, name: str) -> tuple[int, ...]:
+        """A non-empty list of distinct ids (recipients)."""
+        v = self.m.get(name)
+        if not isinstance(v, list) or not v:
+            raise self._fail(name, "is required and must be a non-empty list of member ids")
+        if len(v) > self.limits.max_mail_recipients:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE, f"field '{name}' has {len(v)} ids; the limit is {self.limits.max_mail_recipients}",
+                ref=self.ref,
+            )
+        if any(isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= MAX_INT for x in v):
+            raise self._fail(name, "must hold member ids (positive integers)")
+        if len(set(v)) != len(v):
+            raise self._fail(name, "must not name the same member twice")
+        return tuple(v)
+
     def channel(self) -> str:
         v = self.m.get("channel")
         if not isinstance(v, str):
@@ -221,6 +268,8 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
     if kind == "hide":
         reason = f.string("reason", max_chars=limits.max_reason_chars, required=False, allow_empty=True)
         return Hide(channel=f.channel(), id=f.integer("id", minimum=1), reason=reason or "", ref=ref)
+    if kind in _MAIL_DECODERS:
+        return _MAIL_DECODERS[kind](f, ref)
     if kind == "hello":
         return Hello(token=f.string("token", max_chars=limits.max_token_chars, required=False), ref=ref)
     if kind == "ping":
@@ -230,9 +279,52 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}", ref=ref)
 
 
+def _send_mail(f: _Fields, ref: Any) -> SendMail:
+    lim = f.limits
+    return SendMail(
+        space=f.integer("space", minimum=1),  # type: ignore[arg-type]
+        to=f.ids("to"),
+        text=f.text("text"),
+        subject=f.string("subject", max_chars=lim.max_subject_chars, required=False),
+        reply_to=f.integer("reply_to", required=False, minimum=1),
+        client_id=f.string("client_id", max_chars=lim.max_client_id_chars, required=False),
+        ref=ref,
+    )
+
+
+def _note(f: _Fields) -> str:
+    return f.string("note", max_chars=f.limits.max_reason_chars, required=False, allow_empty=True) or ""
+
+
+_MAIL_DECODERS: dict[str, Any] = {
+    "send_mail": _send_mail,
+    "mark_mail": lambda f, ref: MarkMail(id=f.integer("id", minimum=1), read=f.boolean("read"), ref=ref),
+    "move_mail": lambda f, ref: MoveMail(id=f.integer("id", minimum=1), folder=f.choice("folder", MAIL_FOLDERS), ref=ref),
+    "delete_mail": lambda f, ref: DeleteMail(id=f.integer("id", minimum=1), ref=ref),
+    "report_mail": lambda f, ref: ReportMail(id=f.integer("id", minimum=1), note=_note(f), ref=ref),
+    "get_mail": lambda f, ref: GetMail(id=f.integer("id", minimum=1), ref=ref),
+    "mail_threads": lambda f, ref: ListThreads(
+        space=f.integer("space", minimum=1), folder=f.choice("folder", MAIL_FOLDERS, "inbox"),
+        before=f.integer("before", required=False, minimum=1), limit=f.page_limit(20), ref=ref,
+    ),
+    "mail_thread": lambda f, ref: GetThread(space=f.integer("space", minimum=1), thread=f.integer("thread", minimum=1), ref=ref),
+    "mail_recipients": lambda f, ref: ListRecipients(space=f.integer("space", minimum=1), ref=ref),
+    "mail_reports": lambda f, ref: ListReports(
+        space=f.integer("space", minimum=1), before=f.integer("before", required=False, minimum=1),
+        limit=f.page_limit(20), ref=ref,
+    ),
+}
+
+
 def decode_client(data: bytes | str, encoding: Encoding, limits: Limits = DEFAULT_LIMITS) -> ClientFrame:
     """Decode one client frame. Raises ProtocolError (and nothing else) on any bad input."""
     return _decode_client_map(_loads(data, encoding, limits), limits)
+
+
+def frame_from_map(m: Any, limits: Limits = DEFAULT_LIMITS) -> ClientFrame:
+    """Build a client frame from an already-parsed map (an HTTP request's JSON body with its
+    `type` set by the route), with exactly the checks `decode_client` makes."""
+    return _decode_client_map(m, limits)
 
 
 def _client_to_map(frame: ClientFrame) -> dict[str, Any]:

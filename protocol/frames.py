@@ -98,7 +98,118 @@ class Ping:
     type = "ping"
 
 
-ClientFrame = Hello | Subscribe | Unsubscribe | Post | Edit | Delete | Hide | Typing | Ping
+# -- TwinMail (client → server). A mail is named by its id alone: the server looks for it only in
+# the sender's own mailbox, so there is no frame that names someone else's.
+
+MAIL_FOLDERS = ("inbox", "sent", "archive", "trash")
+
+
+@dataclass(frozen=True, slots=True)
+class SendMail:
+    """Send a mail to members of project `space`. With `reply_to` (a mail in your mailbox), the
+    mail joins that mail's thread; its subject defaults to "Re: <subject>"."""
+
+    space: int
+    to: tuple[int, ...]
+    text: str
+    subject: str | None = None
+    reply_to: int | None = None
+    client_id: str | None = None
+    ref: Ref = None
+    type = "send_mail"
+
+
+@dataclass(frozen=True, slots=True)
+class MarkMail:
+    id: int
+    read: bool
+    ref: Ref = None
+    type = "mark_mail"
+
+
+@dataclass(frozen=True, slots=True)
+class MoveMail:
+    """Move a mail of your mailbox to `archive` or `trash`, or back (`inbox` for one you
+    received, `sent` for one you sent)."""
+
+    id: int
+    folder: str
+    ref: Ref = None
+    type = "move_mail"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMail:
+    """Delete a mail from your own mailbox for good (the other holders keep theirs)."""
+
+    id: int
+    ref: Ref = None
+    type = "delete_mail"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMail:
+    """Report a mail you received: it (and nothing else of your mailbox) goes to the project's
+    moderation queue with your note."""
+
+    id: int
+    note: str = ""
+    ref: Ref = None
+    type = "report_mail"
+
+
+@dataclass(frozen=True, slots=True)
+class GetMail:
+    id: int
+    ref: Ref = None
+    type = "get_mail"
+
+
+@dataclass(frozen=True, slots=True)
+class ListThreads:
+    """A page of your threads with mail in `folder`, most recently active first."""
+
+    space: int
+    folder: str = "inbox"
+    before: int | None = None
+    limit: int = 20
+    ref: Ref = None
+    type = "mail_threads"
+
+
+@dataclass(frozen=True, slots=True)
+class GetThread:
+    space: int
+    thread: int
+    ref: Ref = None
+    type = "mail_thread"
+
+
+@dataclass(frozen=True, slots=True)
+class ListRecipients:
+    """The members of project `space` you may write to."""
+
+    space: int
+    ref: Ref = None
+    type = "mail_recipients"
+
+
+@dataclass(frozen=True, slots=True)
+class ListReports:
+    """Teacher admins and moderators: a page of the project's mail reports (each look is audited)."""
+
+    space: int
+    before: int | None = None
+    limit: int = 20
+    ref: Ref = None
+    type = "mail_reports"
+
+
+MailFrame = (
+    SendMail | MarkMail | MoveMail | DeleteMail | ReportMail | GetMail | ListThreads | GetThread | ListRecipients
+    | ListReports
+)
+ClientFrame = Hello | Subscribe | Unsubscribe | Post | Edit | Delete | Hide | Typing | Ping | MailFrame
 
 
 # -- server → client --------------------------------------------------------------------------

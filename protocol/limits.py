@@ -13,7 +13,10 @@ class Limits:
     max_client_id_chars: int = 64
     max_ref_chars: int = 64
     max_token_chars: int = 200
-    max_reason_chars: int = 500
+    max_reason_chars: int = 500  # a moderator's reason, a reporter's note
+    max_mail_recipients: int = 50
+    max_subject_chars: int = 200
+    max_page: int = 100  # items in one page of a listing
 
 
 DEFAULT_LIMITS = Limits()

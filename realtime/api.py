@@ -1,4 +1,5 @@
-"""HTTP API: login and logout, who am I, room history, closing a project, health and metrics.
+"""HTTP API: login and logout, who am I, room history, closing a project, TwinMail, health and
+metrics.
 
 Every error answers {"error": {"code": ..., "message": ...}} with the same stable codes as the
 WebSocket protocol (docs/protocol.md, "HTTP API"). A request authenticates with
@@ -16,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from protocol import ErrorCode
+from protocol import ErrorCode, ProtocolError, frame_from_map
 from storage.db import ping
 
 from .auth import SESSION_COOKIE
 from .directory import Viewer
 from .errors import HTTP_STATUS, ServiceError
+from .mail import answer_mail
 from .session import welcome
 from .ws import origin_allowed
 
@@ -176,6 +178,36 @@ async def create_room(request: Request) -> Response:
     )
 
 
+def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] = (), status: int = 200):  # type: ignore[no-untyped-def]
+    """An HTTP route for a mail operation: path parameters, query parameters and the JSON body
+    become the same frame a WebSocket client sends (decoded with the same checks), answered by
+    the same code. `{space_id}` is the frame's `space`, `{mail_id}` its `id`, `{thread_id}` its
+    `thread`."""
+
+    @_handler
+    async def endpoint(request: Request) -> Response:
+        viewer = await _viewer(request)
+        fields: dict[str, Any] = dict(await _json_body(request)) if body else {}
+        for name in query:
+            raw = request.query_params.get(name)
+            if raw is not None:
+                fields[name] = _int_param(request, name, None, -(2**62), 2**62) if name != "folder" else raw
+        for param, field in (("space_id", "space"), ("mail_id", "id"), ("thread_id", "thread")):
+            if param in request.path_params:
+                fields[field] = _int_param_path(request, param)
+        fields["type"] = frame_type
+        fields.pop("ref", None)
+        try:
+            frame = frame_from_map(fields, request.app.state.settings.limits)
+        except ProtocolError as exc:
+            raise ServiceError(exc.code, exc.message) from None
+        data = await answer_mail(request.app.state.services.mail, viewer, frame)  # type: ignore[arg-type]
+        return JSONResponse(data, status_code=status)
+
+    endpoint.__name__ = frame_type
+    return endpoint
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -196,6 +228,7 @@ async def metrics(request: Request) -> Response:
         "# TYPE twinhub_gaps_filled_total counter", f"twinhub_gaps_filled_total {hub.gaps_filled}",
         "# TYPE twinhub_commit_batches_total counter", f"twinhub_commit_batches_total {writer.batches}",
         "# TYPE twinhub_posts_committed_total counter", f"twinhub_posts_committed_total {writer.committed}",
+        "# TYPE twinhub_mails_committed_total counter", f"twinhub_mails_committed_total {state.mail_writer.committed}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
@@ -203,7 +236,8 @@ async def metrics(request: Request) -> Response:
 async def index(request: Request) -> Response:
     return PlainTextResponse(
         "TwinHub is running.\nWebSocket: /ws (subprotocols twinhub.v1.json, twinhub.v1.msgpack)\n"
-        "HTTP: POST /api/login, GET /api/me, GET /api/rooms/{id}/messages, /healthz, /readyz, /metrics\n"
+        "HTTP: POST /api/login, GET /api/me, GET /api/rooms/{id}/messages, /api/spaces/{id}/mail, /api/mail/{id},"
+        " /healthz, /readyz, /metrics\n"
     )
 
 
@@ -216,6 +250,16 @@ routes = [
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
+    Route("/api/spaces/{space_id}/mail", _mail_route("send_mail", body=True, status=201), methods=["POST"]),
+    Route("/api/spaces/{space_id}/mail", _mail_route("mail_threads", query=("folder", "before", "limit"))),
+    Route("/api/spaces/{space_id}/mail/threads/{thread_id}", _mail_route("mail_thread")),
+    Route("/api/spaces/{space_id}/mail/recipients", _mail_route("mail_recipients")),
+    Route("/api/spaces/{space_id}/mail/reports", _mail_route("mail_reports", query=("before", "limit"))),
+    Route("/api/mail/{mail_id}", _mail_route("get_mail")),
+    Route("/api/mail/{mail_id}", _mail_route("delete_mail"), methods=["DELETE"]),
+    Route("/api/mail/{mail_id}/read", _mail_route("mark_mail", body=True), methods=["POST"]),
+    Route("/api/mail/{mail_id}/move", _mail_route("move_mail", body=True), methods=["POST"]),
+    Route("/api/mail/{mail_id}/report", _mail_route("report_mail", body=True), methods=["POST"]),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/metrics", metrics),

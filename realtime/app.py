@@ -19,6 +19,8 @@ from starlette.applications import Starlette
 
 from storage.db import create_pool
 from storage.embedded import DATABASE, EmbeddedPostgres, ensure_database
+from storage.mail import send_many
+from storage.messages import post_many
 from storage.migrate import migrate
 from storage.writer import GroupCommitWriter
 
@@ -29,6 +31,7 @@ from .chat import Chat
 from .config import Settings
 from .directory import Directory
 from .hub import Hub
+from .mail import Mail
 from .presence import PresenceTracker
 from .projects import Projects
 from .ratelimit import RateLimiter
@@ -81,9 +84,12 @@ def create_app(settings: Settings) -> TwinHub:
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
 
-            writer = GroupCommitWriter(pool)
+            writer = GroupCommitWriter(pool, post_many, name="post")
             writer.start()
             stack.push_async_callback(writer.close)
+            mail_writer = GroupCommitWriter(pool, send_many, name="mail")
+            mail_writer.start()
+            stack.push_async_callback(mail_writer.close)
             bus = LocalBus()
             await bus.start()
             stack.push_async_callback(bus.close)
@@ -94,19 +100,27 @@ def create_app(settings: Settings) -> TwinHub:
                 pool, writer, bus, directory, RateLimiter(settings.post_rate, settings.post_burst),
                 max_replay=settings.max_replay,
             )
+            mail = Mail(
+                pool, mail_writer, bus, directory, settings.limits,
+                teacher_limiter=RateLimiter(settings.mail_rate, settings.mail_burst),
+                pupil_limiter=RateLimiter(settings.pupil_mail_rate, settings.pupil_mail_burst),
+                max_replay=settings.max_replay,
+            )
             presence = PresenceTracker(hub)
             stack.callback(presence.close)
             bus.attach(hub.publish, directory.on_control)
             hub.register_backfill("room", chat.backfill)
+            hub.register_backfill("mail", mail.backfill)
 
             services = Services(
                 auth=Auth(pool, session_ttl=timedelta(hours=settings.session_hours)),
-                directory=directory, hub=hub, chat=chat, presence=presence, limits=settings.limits,
+                directory=directory, hub=hub, chat=chat, mail=mail, presence=presence, limits=settings.limits,
                 typing_limiter=RateLimiter(0.5, 1),
             )
             app.state.settings = settings
             app.state.pool = pool
             app.state.writer = writer
+            app.state.mail_writer = mail_writer
             app.state.bus = bus
             app.state.services = services
             app.state.projects = Projects(pool, bus, directory)

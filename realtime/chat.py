@@ -7,40 +7,28 @@ the bus. Nothing is published that was not committed, and nothing else publishes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
 from protocol import ErrorCode, Event
 from storage import StorageError, Unavailable
 from storage import messages as store
-from storage.messages import NewPost, RoomEvent
+from storage.messages import NewPost, PostResult, RoomEvent
 from storage.spaces import Room
 from storage.writer import GroupCommitWriter
 
 from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
-from .policy import Action, Area, decide
+from .policy import Action, Area, Refusal, decide
 from .ratelimit import RateLimiter
-
-T = TypeVar("T")
+from .wire import database, iso, parse_channel
 
 
 def room_channel(room_id: int) -> str:
     return f"room:{room_id}"
-
-
-def parse_channel(channel: str) -> tuple[str, int]:
-    kind, _, ident = channel.partition(":")
-    return kind, int(ident)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_data(m: store.Message) -> dict[str, Any]:
@@ -52,23 +40,14 @@ def message_data(m: store.Message) -> dict[str, Any]:
         "author": {"id": m.author_id, "name": m.author_name, "school": m.author_school},
         "text": m.text if state == "visible" else None,
         "state": state,
-        "created_at": _iso(m.created_at),
-        "edited_at": _iso(m.edited_at),
+        "created_at": iso(m.created_at),
+        "edited_at": iso(m.edited_at),
         "client_id": m.client_id,
     }
 
 
 def to_event(e: RoomEvent) -> Event:
     return Event(room_channel(e.room_id), e.seq, e.kind, {"message": message_data(e.message)})
-
-
-async def _database(op: Awaitable[T]) -> T:
-    """Await a storage call; a database that cannot answer becomes `unavailable` for the client
-    (nothing was stored — the storage call committed nothing)."""
-    try:
-        return await op
-    except Unavailable:
-        raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing was changed") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +57,12 @@ class Posted:
 
 
 class Chat:
+    presence = True  # a room shows who is in it
+
     def __init__(
         self,
         pool: asyncpg.Pool,
-        writer: GroupCommitWriter,
+        writer: GroupCommitWriter[NewPost, PostResult],
         bus: Bus,
         directory: Directory,
         post_limiter: RateLimiter,
@@ -108,6 +89,16 @@ class Chat:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
         return room
 
+    async def open(self, viewer: Viewer, channel: str) -> Room:
+        """The room behind `channel`, if the viewer may read it (a session's subscribe)."""
+        room = await self.room_for(viewer, channel)
+        await self.check(viewer, room, Action.READ)
+        return room
+
+    def refusal(self, viewer: Viewer, room: Room) -> Refusal | None:
+        """Whether the viewer may still read the room, with their roles as they are now."""
+        return decide(viewer.roles_in(room.space_id), Area(room.area), Action.READ)
+
     async def check(self, viewer: Viewer, room: Room, action: Action) -> None:
         space = self._directory.cached_space(room.space_id) or await self._directory.space(room.space_id)
         refusal = decide(viewer.roles_in(room.space_id), Area(room.area), action, closed=space.closed)
@@ -129,7 +120,7 @@ class Chat:
             )
         user = viewer.user
         try:
-            result = await self._writer.post(
+            result = await self._writer.submit(
                 NewPost(room.space_id, room.id, user.id, user.display_name, user.school, text, client_id)
             )
         except Unavailable:
@@ -142,7 +133,7 @@ class Chat:
         return Posted(event, result.duplicate)
 
     async def _own_message(self, viewer: Viewer, room: Room, message_id: int) -> store.Message:
-        m = await _database(store.get_message(self._pool, room.id, message_id))
+        m = await database(store.get_message(self._pool, room.id, message_id))
         # Someone else's message answers like a missing one: a prober learns nothing.
         if m is None or m.author_id != viewer.user.id or m.state == "deleted":
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no message {message_id} in this room")
@@ -154,20 +145,20 @@ class Chat:
         m = await self._own_message(viewer, room, message_id)
         if m.state != "visible":
             raise ServiceError(ErrorCode.FORBIDDEN, "a hidden message cannot be edited")
-        changed = await _database(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
+        changed = await database(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
         return await self._published(changed, message_id)
 
     async def delete(self, viewer: Viewer, channel: str, message_id: int) -> Event:
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.DELETE_OWN)
         await self._own_message(viewer, room, message_id)
-        changed = await _database(store.delete(self._pool, room.id, message_id, viewer.user.id))
+        changed = await database(store.delete(self._pool, room.id, message_id, viewer.user.id))
         return await self._published(changed, message_id)
 
     async def hide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.MODERATE)
-        changed = await _database(
+        changed = await database(
             store.hide(
                 self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
                 moderator_id=viewer.user.id, reason=reason,
@@ -185,12 +176,12 @@ class Chat:
     # -- reads -------------------------------------------------------------------------------
 
     async def head(self, room: Room) -> int:
-        return await _database(store.head(self._pool, room.id))
+        return await database(store.head(self._pool, room.id))
 
     async def replay_page(self, room: Room, since: int, limit: int) -> tuple[list[Event], int, bool]:
         """Up to `limit` events after `since`, the room's head in the same snapshot, and whether
         more events are waiting after this page."""
-        r = await _database(store.replay(self._pool, room.id, since, limit))
+        r = await database(store.replay(self._pool, room.id, since, limit))
         return [to_event(e) for e in r.events], r.head, r.more
 
     async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
@@ -202,5 +193,5 @@ class Chat:
     async def history(self, viewer: Viewer, room_id: int, before: int | None, limit: int) -> list[dict[str, Any]]:
         room = await self.room_for(viewer, room_channel(room_id))
         await self.check(viewer, room, Action.READ)
-        found = await _database(store.history(self._pool, room.id, before, limit))
+        found = await database(store.history(self._pool, room.id, before, limit))
         return [message_data(m) for m in found]

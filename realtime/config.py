@@ -25,6 +25,10 @@ class Settings:
     session_hours: float = 12.0
     post_rate: float = 5.0  # posts per second per member, sustained
     post_burst: int = 20
+    mail_rate: float = 0.5  # mails per second per teacher, sustained
+    mail_burst: int = 20
+    pupil_mail_rate: float = 0.1  # pupils and visitors: one mail every 10 s, sustained
+    pupil_mail_burst: int = 5
     outbox_bytes: int = 1024 * 1024  # encoded frames waiting for one socket before it is closed as slow
     max_replay: int = 5000  # events replayed on subscribe before answering `resync`
     auth_timeout: float = 10.0  # seconds to send hello
@@ -53,9 +57,9 @@ class Settings:
 
 
 def _parse(name: str, raw: str) -> object:
-    if name in ("port", "post_burst", "outbox_bytes", "max_replay", "db_pool_size"):
+    if name in ("port", "post_burst", "mail_burst", "pupil_mail_burst", "outbox_bytes", "max_replay", "db_pool_size"):
         return int(raw)
-    if name in ("session_hours", "post_rate", "auth_timeout"):
+    if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout"):
         return float(raw)
     if name == "allowed_origins":
         return tuple(o.strip() for o in raw.split(",") if o.strip())

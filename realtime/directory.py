@@ -6,7 +6,9 @@ committing, and every process's directory reloads what changed and tells its lis
 sessions), which re-check their live subscriptions (DESIGN.md, "Membership is live").
 
 Only the memberships of users connected to this process are kept (reference-counted by their
-sessions); rooms and spaces are kept once read (they are few and small).
+sessions); rooms and spaces are kept once read (they are few and small), and so is each space's
+roster (who is in it, with which role and mailbox) once someone sends mail in it: a project has
+tens of members, not thousands, and a roster is dropped as soon as a membership in it changes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 import asyncpg
 
 from storage import accounts, spaces
+from storage import mail as mail_store
 from storage.accounts import User
+from storage.mail import Person
 from storage.spaces import Room, Space
 
 from .policy import Role
@@ -55,12 +59,25 @@ class Viewer:
         return {"id": self.user.id, "name": self.user.display_name, "school": self.user.school}
 
 
+class Member:
+    """One member of a space, as the roster holds them."""
+
+    __slots__ = ("person", "role", "mailbox_id")
+
+    def __init__(self, person: Person, role: Role, mailbox_id: int) -> None:
+        self.person = person
+        self.role = role
+        self.mailbox_id = mailbox_id
+
+
 class Directory:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._viewers: dict[int, Viewer] = {}
         self._spaces: dict[int, Space] = {}
         self._rooms: dict[int, Room] = {}
+        self._rosters: dict[int, dict[int, Member]] = {}  # space_id -> user_id -> member
+        self._roster_generation = 0  # bumped by every membership change: a load that raced one is not kept
         self._listeners: dict[int, set[Listener]] = {}  # user_id -> sessions' callbacks
 
     def listen(self, user_id: int, listener: Listener) -> None:
@@ -121,18 +138,34 @@ class Directory:
             self._rooms.setdefault(room.id, room)
         return rooms
 
+    async def roster(self, space_id: int) -> dict[int, Member]:
+        """The space's members now: user id -> Member."""
+        found = self._rosters.get(space_id)
+        if found is None:
+            generation = self._roster_generation
+            rows = await mail_store.roster(self._pool, space_id)
+            found = {p.id: Member(p, Role(role), box) for p, role, box in rows}
+            if generation == self._roster_generation:
+                self._rosters[space_id] = found
+        return found
+
     def forget_room(self, room_id: int) -> None:
         self._rooms.pop(room_id, None)
 
     # -- control messages (from the bus, every process) ---------------------------------------
 
     def on_control(self, message: dict[str, Any]) -> None:
-        asyncio.get_running_loop().create_task(self._apply(message), name="directory-control")
+        asyncio.get_running_loop().create_task(self.apply(message), name="directory-control")
 
-    async def _apply(self, message: dict[str, Any]) -> None:
+    async def apply(self, message: dict[str, Any]) -> None:
+        """Reload what a control message says changed. The process that made the change calls
+        this itself before sending the message, so that the change holds here as soon as the
+        call that made it returns (other processes follow within the bus's latency)."""
         try:
             kind = message.get("kind")
             if kind == "member_changed":
+                self._roster_generation += 1
+                self._rosters.pop(int(message["space_id"]), None)
                 user_id = int(message["user_id"])
                 viewer = self._viewers.get(user_id)
                 if viewer is not None:
@@ -142,6 +175,8 @@ class Directory:
                 space_id = int(message["space_id"])
                 self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
             elif kind == "user_changed":
+                self._roster_generation += 1
+                self._rosters.clear()  # a name or school changed: it may be on any roster
                 user_id = int(message["user_id"])
                 viewer = self._viewers.get(user_id)
                 if viewer is not None:

@@ -45,6 +45,7 @@ class Action(StrEnum):
     EDIT_OWN = "edit_own"  # edit one's own message: needs POST where it stands
     DELETE_OWN = "delete_own"  # erase one's own message: needs READ (one may always take back one's words)
     MANAGE_SPACE = "manage_space"  # close and reopen the project
+    REVIEW_REPORTS = "review_reports"  # see what members reported (the one reported mail included)
 
 
 R, P, C, M, CR = Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM
@@ -84,7 +85,33 @@ AREA_NAMES = {
 }
 
 # Rights that are not about an area.
-SPACE_RIGHTS: dict[Role, frozenset[Action]] = {TA: frozenset({Action.MANAGE_SPACE})}
+SPACE_RIGHTS: dict[Role, frozenset[Action]] = {
+    TA: frozenset({Action.MANAGE_SPACE, Action.REVIEW_REPORTS}),
+    MOD: frozenset({Action.REVIEW_REPORTS}),
+}
+_SPACE_REFUSALS = {
+    Action.MANAGE_SPACE: "only the project's teacher administrators may do this",
+    Action.REVIEW_REPORTS: "only the project's teacher administrators and platform moderators see reports",
+}
+
+# TwinMail: sender's role -> the roles they may write to, within one project. A mailbox is its
+# owner's alone — there is no right to read another member's, for any role (the storage queries
+# take the owner from the session, so there is no way to ask). Moderators and bots are not
+# members: they have no mailbox. Sources: pupils write to pupils and teachers; visitors never
+# start contact with a pupil (they do write to teachers — a parent answering a teacher).
+MEMBER_ROLES = (TA, TM, PA, PM, V)
+MAIL_TO: dict[Role, frozenset[Role]] = {
+    TA: frozenset(MEMBER_ROLES),
+    TM: frozenset(MEMBER_ROLES),
+    PA: frozenset({TA, TM, PA, PM}),
+    PM: frozenset({TA, TM, PA, PM}),
+    V: frozenset({TA, TM}),
+}
+_MAIL_REFUSALS = {
+    PA: "pupils may write to pupils and teachers only",
+    PM: "pupils may write to pupils and teachers only",
+    V: "visitors may write to teachers only",
+}
 
 # What each derived action needs in the table.
 _NEEDS = {Action.EDIT_OWN: P, Action.DELETE_OWN: R}
@@ -115,10 +142,10 @@ def decide(roles: Iterable[Role], area: Area, action: Action, *, closed: bool = 
     roles = tuple(roles)
     if not roles:
         return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
-    if action is Action.MANAGE_SPACE:
+    if action in _SPACE_REFUSALS:
         if any(action in SPACE_RIGHTS.get(r, ()) for r in roles):
             return None
-        return Refusal(ErrorCode.FORBIDDEN, "only the project's teacher administrators may do this")
+        return Refusal(ErrorCode.FORBIDDEN, _SPACE_REFUSALS[action])
     if not _has(roles, area, action):
         if not _has(roles, area, R):
             return Refusal(ErrorCode.FORBIDDEN, f"your role cannot enter the {AREA_NAMES[area]}")
@@ -126,6 +153,21 @@ def decide(roles: Iterable[Role], area: Area, action: Action, *, closed: bool = 
         return Refusal(ErrorCode.FORBIDDEN, f"your role may not {verb} in the {AREA_NAMES[area]}")
     if closed and (action is Action.DELETE_OWN or _NEEDS.get(action, action) not in _WHILE_CLOSED):
         return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: it is read-only until a teacher administrator reopens it")
+    return None
+
+
+def decide_mail(sender: Role | None, recipient: Role | None, *, closed: bool = False) -> Refusal | None:
+    """None when a member with role `sender` may send mail to a member with role `recipient` of
+    the same project; otherwise why not. None for a role means "not a member of this project"
+    (for the recipient the answer does not tell a non-member from someone who does not exist)."""
+    if sender is None or sender not in MAIL_TO:
+        return Refusal(ErrorCode.NOT_MEMBER, "only members of this project have a mailbox in it")
+    if recipient is None or recipient not in MAIL_TO:
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if recipient not in MAIL_TO[sender]:
+        return Refusal(ErrorCode.FORBIDDEN, _MAIL_REFUSALS.get(sender, "your role may not write to this member"))
+    if closed:
+        return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: its mail is read-only until it is reopened")
     return None
 
 

@@ -42,7 +42,7 @@ class Projects:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
-        await self._bus.control({"kind": "space_changed", "space_id": space_id})
+        await self._changed({"kind": "space_changed", "space_id": space_id})
         return space
 
     async def create_room(self, viewer: Viewer, space_id: int, area: str, name: str) -> Room:
@@ -76,4 +76,8 @@ class Projects:
             await store.remove_member(self._pool, space_id, user_id)
         else:
             await store.set_member(self._pool, space_id, user_id, role.value)
-        await self._bus.control({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+
+    async def _changed(self, message: dict[str, object]) -> None:
+        await self._directory.apply(message)  # here at once; then every process
+        await self._bus.control(message)

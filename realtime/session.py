@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from protocol import (
     ClientFrame,
@@ -23,12 +23,15 @@ from protocol import (
     Edit,
     Error,
     ErrorCode,
+    Event,
     Hello,
     Hide,
+    MailFrame,
     Ok,
     Ping,
     Pong,
     Post,
+    SendMail,
     Subscribe,
     Typing,
     TypingNotice,
@@ -36,7 +39,6 @@ from protocol import (
     Welcome,
 )
 from protocol.limits import Limits
-from storage.spaces import Room
 
 from .auth import Auth
 from .chat import Chat, room_channel
@@ -44,14 +46,33 @@ from .connection import Connection
 from .directory import Directory, Viewer
 from .errors import ServiceError
 from .hub import Hub, Subscription
-from .policy import Action, Area, decide, rights
+from .mail import Mail, answer_mail
+from .policy import Action, Area, Refusal, rights
 from .presence import PresenceTracker
 from .ratelimit import RateLimiter
+from .wire import parse_channel
 
 log = logging.getLogger("twinhub.session")
 
 MAX_POSTS_IN_FLIGHT = 64
 REPLAY_PAGE = 200  # events read and queued at a time when replaying
+
+
+class Stream(Protocol):
+    """A kind of channel a client can follow (rooms, mailboxes): how to open one for a viewer,
+    read its log, and tell whether the viewer may still follow it."""
+
+    presence: bool
+    max_replay: int
+
+    async def open(self, viewer: Viewer, channel: str) -> Any:
+        """The channel's meta if the viewer may follow it; raises ServiceError otherwise."""
+
+    def refusal(self, viewer: Viewer, meta: Any) -> Refusal | None: ...
+
+    async def head(self, meta: Any) -> int: ...
+
+    async def replay_page(self, meta: Any, since: int, limit: int) -> tuple[list[Event], int, bool]: ...
 
 
 @dataclass(slots=True)
@@ -62,9 +83,18 @@ class Services:
     directory: Directory
     hub: Hub
     chat: Chat
+    mail: Mail
     presence: PresenceTracker
     limits: Limits
     typing_limiter: RateLimiter
+
+    def stream(self, channel: str) -> Stream:
+        kind, _ = parse_channel(channel)
+        if kind == "room":
+            return self.chat
+        if kind == "mail":
+            return self.mail
+        raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
 
 
 class Session:
@@ -80,7 +110,7 @@ class Session:
     # -- dispatch ----------------------------------------------------------------------------
 
     async def dispatch(self, frame: ClientFrame) -> None:
-        if isinstance(frame, Post):
+        if isinstance(frame, Post | SendMail):
             # Run concurrently so that a window of posts shares group commits. Creation order is
             # queue order: Chat.post does not suspend before it queues when its caches are warm.
             if self.viewer is not None and len(self._posts) >= MAX_POSTS_IN_FLIGHT:
@@ -137,6 +167,8 @@ class Session:
         if isinstance(frame, Hide):
             e = await chat.hide(viewer, frame.channel, frame.id, frame.reason)
             return {"channel": e.channel, "seq": e.seq, "id": frame.id}
+        if isinstance(frame, MailFrame):
+            return await answer_mail(self.s.mail, viewer, frame)
         raise ServiceError(ErrorCode.UNKNOWN_TYPE, f"frame type {frame.type} is not handled")  # pragma: no cover
 
     # -- hello -------------------------------------------------------------------------------
@@ -157,9 +189,8 @@ class Session:
     # -- subscriptions -----------------------------------------------------------------------
 
     async def _subscribe(self, viewer: Viewer, frame: Subscribe) -> None:
-        chat, hub = self.s.chat, self.s.hub
-        room = await chat.room_for(viewer, frame.channel)
-        await chat.check(viewer, room, Action.READ)
+        hub, stream = self.s.hub, self.s.stream(frame.channel)
+        meta = await stream.open(viewer, frame.channel)
         old = self.subs.pop(frame.channel, None)
         if old is not None:
             self._drop(frame.channel, old)
@@ -167,9 +198,9 @@ class Session:
             raise ServiceError(ErrorCode.TOO_MANY_CHANNELS, f"at most {self.s.limits.max_channels} channels per connection")
         # Subscribe first, then read the replay: whatever commits meanwhile is kept aside by the
         # hub and sent after the replay, without gap or duplicate.
-        sub = hub.subscribe(self.conn, frame.channel, meta=room)
+        sub = hub.subscribe(self.conn, frame.channel, meta=meta)
         try:
-            head, replayed, resync = await self._replay(room, frame.since)
+            head, replayed, resync = await self._replay(stream, meta, frame.since)
         except BaseException:
             hub.unsubscribe(sub)
             raise
@@ -183,20 +214,20 @@ class Session:
         if frame.ref is not None:
             self.conn.send(Ok(ref=frame.ref, data=answer))
         hub.go_live(sub, head)
-        presence = self.s.presence
-        presence.join(frame.channel, viewer.card())
-        self.conn.send(presence.snapshot(frame.channel))
+        if stream.presence:
+            presence = self.s.presence
+            presence.join(frame.channel, viewer.card())
+            self.conn.send(presence.snapshot(frame.channel))
         return None
 
-    async def _replay(self, room: Room, since: int | None) -> tuple[int, int, bool]:
-        """Send the room's events after `since`, page by page, never faster than the socket takes
-        them. Returns (head, events sent, resync). Too far behind (more than max_replay events):
-        nothing is sent and resync is True — the client reloads recent history over HTTP."""
-        chat = self.s.chat
+    async def _replay(self, stream: Stream, meta: Any, since: int | None) -> tuple[int, int, bool]:
+        """Send the channel's events after `since`, page by page, never faster than the socket
+        takes them. Returns (head, events sent, resync). Too far behind (more than max_replay
+        events): nothing is sent and resync is True — the client reloads over HTTP."""
         if since is None:
-            return await chat.head(room), 0, False
-        events, head, more = await chat.replay_page(room, since, REPLAY_PAGE)
-        if head - since > chat.max_replay:
+            return await stream.head(meta), 0, False
+        events, head, more = await stream.replay_page(meta, since, REPLAY_PAGE)
+        if head - since > stream.max_replay:
             return head, 0, True
         sent = 0
         while True:
@@ -205,16 +236,18 @@ class Session:
             sent += len(events)
             if not more or self.conn.closing:
                 return head, sent, False
-            events, head, more = await chat.replay_page(room, events[-1].seq, REPLAY_PAGE)
+            events, head, more = await stream.replay_page(meta, events[-1].seq, REPLAY_PAGE)
 
     def _drop(self, channel: str, sub: Subscription) -> None:
         self.s.hub.unsubscribe(sub)
-        if self.viewer is not None:
+        if self.viewer is not None and self.s.stream(channel).presence:
             self.s.presence.leave(channel, self.viewer.user.id)
 
     async def _typing(self, viewer: Viewer, frame: Typing) -> dict[str, Any]:
         if frame.channel not in self.subs:
             raise ServiceError(ErrorCode.NOT_SUBSCRIBED, f"subscribe to {frame.channel} before typing in it")
+        if not self.s.stream(frame.channel).presence:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "typing notices are for rooms")
         room = await self.s.chat.room_for(viewer, frame.channel)
         await self.s.chat.check(viewer, room, Action.POST)
         # Typing notices are advisory: extra ones are dropped silently, never refused.
@@ -228,9 +261,7 @@ class Session:
         if viewer is None:
             return
         for channel, sub in list(self.subs.items()):
-            room = sub.meta
-            roles = viewer.roles_in(room.space_id)  # type: ignore[attr-defined]
-            refusal = decide(roles, Area(room.area), Action.READ)  # type: ignore[attr-defined]
+            refusal = self.s.stream(channel).refusal(viewer, sub.meta)
             if refusal is not None:
                 del self.subs[channel]
                 self._drop(channel, sub)
@@ -259,6 +290,7 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
     directory = services.directory
     space_ids = sorted(viewer.roles)
     rooms = await directory.rooms_of(space_ids) if space_ids else []
+    mailboxes = await services.mail.mailboxes(viewer) if space_ids else {}
     spaces = []
     for space_id in space_ids:
         space = await directory.space(space_id)
@@ -274,7 +306,7 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
             })
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
-            "closed": space.closed, "role": role.value, "rooms": visible,
+            "closed": space.closed, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
         })
     user = {**viewer.card(), "username": viewer.user.username}
     if viewer.is_moderator:
@@ -282,6 +314,7 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
     lim = services.limits
     limits = {
         "max_frame_bytes": lim.max_frame_bytes, "max_text_chars": lim.max_text_chars,
-        "max_channels": lim.max_channels,
+        "max_channels": lim.max_channels, "max_mail_recipients": lim.max_mail_recipients,
+        "max_subject_chars": lim.max_subject_chars,
     }
     return Welcome(user=user, spaces=spaces, limits=limits, ref=ref)

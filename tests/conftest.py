@@ -135,7 +135,10 @@ async def world(make_world) -> World:
 
 @pytest.fixture(scope="session")
 async def server(database_url: str) -> AsyncIterator[RunningServer]:
-    settings = Settings(database_url=database_url, port=0, post_rate=1000.0, post_burst=1000, log_level="warning")
+    settings = Settings(
+        database_url=database_url, port=0, post_rate=1000.0, post_burst=1000, log_level="warning",
+        mail_rate=1000.0, mail_burst=1000, pupil_mail_rate=0.01, pupil_mail_burst=8,
+    )
     running = RunningServer(settings)
     await running.start()
     yield running

@@ -133,7 +133,7 @@ async def test_an_event_lost_on_the_bus_is_backfilled_from_postgres(world, conne
     await reader.ok(Subscribe(chat))
     pupil = world.users["pupil_member"]
     # Committed but never published: as if the bus had dropped it.
-    lost = await server.app.state.writer.post(
+    lost = await server.app.state.writer.submit(
         NewPost(world.space_id, world.rooms[Area.CHAT], pupil.id, pupil.display_name, pupil.school, "lost on the bus", None)
     )
     await poster.ok(Post(chat, "published"))

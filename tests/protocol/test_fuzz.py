@@ -8,14 +8,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import (
+    MAIL_FOLDERS,
     Delete,
+    DeleteMail,
     Edit,
     Encoding,
     Hello,
     Hide,
+    ListReports,
+    ListThreads,
+    MarkMail,
+    MoveMail,
     Ping,
     Post,
     ProtocolError,
+    ReportMail,
+    SendMail,
     Subscribe,
     Typing,
     Unsubscribe,
@@ -42,6 +50,18 @@ frames = st.one_of(
     st.builds(Hide, channel=channels, id=ids, reason=st.one_of(st.just(""), texts.filter(lambda s: len(s) <= 500)), ref=refs),
     st.builds(Typing, channel=channels, ref=refs),
     st.builds(Ping, ref=refs),
+    st.builds(
+        SendMail, space=ids, to=st.lists(ids, min_size=1, max_size=50, unique=True).map(tuple), text=texts,
+        subject=st.one_of(st.none(), texts), reply_to=st.one_of(st.none(), ids),
+        client_id=st.one_of(st.none(), texts.filter(lambda s: len(s) <= 64)), ref=refs,
+    ),
+    st.builds(MarkMail, id=ids, read=st.booleans(), ref=refs),
+    st.builds(MoveMail, id=ids, folder=st.sampled_from(MAIL_FOLDERS), ref=refs),
+    st.builds(DeleteMail, id=ids, ref=refs),
+    st.builds(ReportMail, id=ids, note=st.one_of(st.just(""), texts), ref=refs),
+    st.builds(ListThreads, space=ids, folder=st.sampled_from(MAIL_FOLDERS), before=st.one_of(st.none(), ids),
+              limit=st.integers(1, 100), ref=refs),
+    st.builds(ListReports, space=ids, before=st.one_of(st.none(), ids), limit=st.integers(1, 100), ref=refs),
 )
 
 
@@ -78,10 +98,15 @@ json_values = st.recursive(
     max_leaves=20,
 )
 frame_like = st.fixed_dictionaries(
-    {"type": st.sampled_from(["hello", "subscribe", "post", "edit", "delete", "hide", "typing", "ping", "x"])},
+    {"type": st.sampled_from([
+        "hello", "subscribe", "post", "edit", "delete", "hide", "typing", "ping", "x",
+        "send_mail", "mark_mail", "move_mail", "report_mail", "mail_threads", "mail_reports",
+    ])},
     optional={
         "channel": json_values | channels, "text": json_values | texts, "since": json_values,
         "id": json_values, "ref": json_values, "client_id": json_values, "token": json_values,
+        "space": json_values, "to": json_values, "subject": json_values, "read": json_values,
+        "folder": json_values, "limit": json_values, "before": json_values, "note": json_values,
     },
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol import ErrorCode
-from realtime.policy import MATRIX, Action, Area, Role, decide
+from realtime.policy import MATRIX, Action, Area, Role, decide, decide_mail
 
 # Transcribed from ../shared/DESIGN.md ("The role matrix"), not from realtime/policy.py, so that a
 # slip in the table fails here. Moderators (platform staff) read and moderate every room area.
@@ -88,3 +88,45 @@ def test_moderator_who_is_also_a_member_has_both_rights():
 def test_refusal_messages_name_the_area():
     refusal = decide([Role.PUPIL_MEMBER], Area.TEACHERS_ROOM, Action.READ)
     assert refusal is not None and "teachers' room" in refusal.message
+
+
+# Who may write to whom in TwinMail, transcribed from the TwinMail issue and DESIGN.md (not from
+# realtime/policy.py): teachers write to anyone in the project; pupils to pupils and teachers;
+# visitors never write to pupils (they answer teachers).
+TEACHERS = {"teacher_admin", "teacher_member"}
+PUPILS = {"pupil_admin", "pupil_member"}
+MEMBERS = TEACHERS | PUPILS | {"visitor"}
+MAIL = {
+    "teacher_admin": MEMBERS, "teacher_member": MEMBERS,
+    "pupil_admin": TEACHERS | PUPILS, "pupil_member": TEACHERS | PUPILS,
+    "visitor": TEACHERS,
+}
+
+
+@pytest.mark.parametrize("sender", sorted(MEMBERS))
+@pytest.mark.parametrize("recipient", sorted(MEMBERS))
+def test_mail_cell_matches_design(sender, recipient):
+    refusal = decide_mail(Role(sender), Role(recipient))
+    if recipient in MAIL[sender]:
+        assert refusal is None
+    else:
+        assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN
+
+
+@pytest.mark.parametrize("outside", [None, Role.MODERATOR, Role.BOT])
+def test_mail_needs_both_ends_to_be_members(outside):
+    refusal = decide_mail(outside, Role.TEACHER_ADMIN)
+    assert refusal is not None and refusal.code is ErrorCode.NOT_MEMBER
+    refusal = decide_mail(Role.TEACHER_ADMIN, outside)
+    assert refusal is not None and refusal.code is ErrorCode.NOT_FOUND
+
+
+def test_closed_project_mail_is_read_only():
+    refusal = decide_mail(Role.TEACHER_ADMIN, Role.PUPIL_MEMBER, closed=True)
+    assert refusal is not None and refusal.code is ErrorCode.SPACE_CLOSED
+
+
+def test_reports_are_for_teacher_admins_and_moderators():
+    for role in ROLES:
+        allowed = decide([role], Area.HOME, Action.REVIEW_REPORTS) is None
+        assert allowed is (role in (Role.TEACHER_ADMIN, Role.MODERATOR))

@@ -1,0 +1,405 @@
+"""The TwinMail service: send, reply, read, file, delete for oneself, report — and each member's
+mailbox as a resumable channel `mail:<mailbox id>`.
+
+Privacy comes first. Every call works on the caller's own mailbox: the owner is always the
+authenticated user, never a parameter, and storage has no query that takes a mailbox without
+its owner. Asking for a mail one does not hold — someone else's, a deleted one, one that never
+existed — answers the same `not_found`, so a prober learns nothing. The one exception is a mail
+its recipient reports (`report`): teacher admins and moderators then see that one mail, and the
+audit log records each look.
+
+Who may write to whom is realtime.policy.MAIL_TO, checked against the space's roster as it is
+now. Sends go through a group-commit writer of their own: "ok" means every mailbox has it; then
+the events are published, one per mailbox (the sender's other sockets see it in Sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from protocol import (
+    DeleteMail,
+    ErrorCode,
+    Event,
+    GetMail,
+    GetThread,
+    Limits,
+    ListRecipients,
+    ListReports,
+    ListThreads,
+    MailFrame,
+    MarkMail,
+    MoveMail,
+    ReportMail,
+    SendMail,
+)
+from storage import Conflict, StorageError, Unavailable
+from storage import mail as store
+from storage.mail import Change, MailboxEvent, MailItem, NewMail, Person, SendResult
+from storage.writer import GroupCommitWriter
+
+from .bus import Bus
+from .directory import Directory, Viewer
+from .errors import ServiceError
+from .policy import Action, Area, Refusal, Role, decide, decide_mail
+from .ratelimit import RateLimiter
+from .wire import database, iso, parse_channel
+
+
+def mail_channel(mailbox_id: int) -> str:
+    return f"mail:{mailbox_id}"
+
+
+def _card(p: Person) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "school": p.school}
+
+
+def item_data(item: MailItem) -> dict[str, Any]:
+    """The wire form of a mail as its owner holds it. A deleted one carries no content."""
+    return {
+        "id": item.mail_id,
+        "space": item.space_id,
+        "thread_id": item.thread_id,
+        "reply_to": item.reply_to,
+        "from": _card(item.sender),
+        "to": [_card(p) for p in item.recipients],
+        "subject": item.subject,
+        "text": item.text,
+        "created_at": iso(item.created_at),
+        "folder": item.folder,
+        "read": item.read,
+        "state": "deleted" if item.deleted else "visible",
+    }
+
+
+def to_event(e: MailboxEvent) -> Event:
+    return Event(mail_channel(e.mailbox_id), e.seq, e.kind, {"mail": item_data(e.item), "unread": e.unread})
+
+
+@dataclass(frozen=True, slots=True)
+class OwnMailbox:
+    """A subscription's meta: whose mailbox, in which space."""
+
+    id: int
+    space_id: int
+    owner_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    mail_id: int
+    thread_id: int
+    channel: str
+    seq: int
+    duplicate: bool
+
+
+_NO_MAIL = "you have no mail {} in your mailboxes"
+
+
+class Mail:
+    presence = False  # a mailbox is one person's: nobody to show as present
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        writer: GroupCommitWriter[NewMail, SendResult],
+        bus: Bus,
+        directory: Directory,
+        limits: Limits,
+        *,
+        teacher_limiter: RateLimiter,
+        pupil_limiter: RateLimiter,
+        max_replay: int = 5000,
+    ) -> None:
+        self._pool = pool
+        self._writer = writer
+        self._bus = bus
+        self._directory = directory
+        self._limits = limits
+        self._teacher_limiter = teacher_limiter
+        self._pupil_limiter = pupil_limiter  # pupils and visitors: stricter
+        self.max_replay = max_replay
+        # mailbox id -> owner id, for the mailboxes followed here (the hub's gap filler reads
+        # a mailbox's log as its owner, like everything else)
+        self._owners: dict[int, int] = {}
+
+    @staticmethod
+    def _spaces(viewer: Viewer) -> list[int]:
+        """The spaces whose mailbox the viewer may open: those they are a member of, now."""
+        return list(viewer.roles)
+
+    def _role(self, viewer: Viewer, space_id: int) -> Role:
+        role = viewer.roles.get(space_id)
+        if role is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        return role
+
+    # -- the mailbox channel (session subscriptions) ------------------------------------------
+
+    async def open(self, viewer: Viewer, channel: str) -> OwnMailbox:
+        """The viewer's own mailbox behind `channel`. Anyone else's, and one that does not exist,
+        answer the same not_found."""
+        _, mailbox_id = parse_channel(channel)
+        roster_hit = None
+        for space_id in self._spaces(viewer):
+            member = (await self._directory.roster(space_id)).get(viewer.user.id)
+            if member is not None and member.mailbox_id == mailbox_id:
+                roster_hit = OwnMailbox(mailbox_id, space_id, viewer.user.id)
+                break
+        if roster_hit is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
+        self._owners[mailbox_id] = viewer.user.id
+        return roster_hit
+
+    def refusal(self, viewer: Viewer, box: OwnMailbox) -> Refusal | None:
+        """Whether the viewer may still follow their mailbox (they must still be a member)."""
+        if box.space_id not in viewer.roles:
+            return Refusal(ErrorCode.NOT_MEMBER, "you are no longer a member of this project")
+        return None
+
+    async def head(self, box: OwnMailbox) -> int:
+        return await database(store.head(self._pool, box.owner_id, box.id))
+
+    async def replay_page(self, box: OwnMailbox, since: int, limit: int) -> tuple[list[Event], int, bool]:
+        r = await database(store.replay(self._pool, box.owner_id, box.id, since, limit))
+        return [to_event(e) for e in r.events], r.head, r.more
+
+    async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
+        """Committed events after..upto of a mailbox channel (the hub's gap filler)."""
+        _, mailbox_id = parse_channel(channel)
+        owner = self._owners.get(mailbox_id)
+        if owner is None:
+            return []
+        r = await store.replay(self._pool, owner, mailbox_id, after, max(upto - after, 0))
+        return [to_event(e) for e in r.events if e.seq <= upto]
+
+    async def mailboxes(self, viewer: Viewer) -> dict[int, dict[str, Any]]:
+        """space id -> the viewer's mailbox there: channel, head seq and unread counts (one
+        snapshot: subscribe with since=seq to miss nothing)."""
+        found = await database(store.mailboxes_of(self._pool, viewer.user.id, self._spaces(viewer)))
+        return {b.space_id: {"channel": mail_channel(b.id), "seq": b.last_seq, "unread": b.unread} for b in found}
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        viewer: Viewer,
+        space_id: int,
+        to: tuple[int, ...],
+        text: str,
+        subject: str | None,
+        reply_to: int | None,
+        client_id: str | None,
+    ) -> Sent:
+        role = self._role(viewer, space_id)
+        self._check_shape(viewer, to, text, subject)
+        roster = await self._directory.roster(space_id)
+        sender = roster.get(viewer.user.id)
+        if sender is None:  # the roster is current; the viewer's roles were a moment older
+            raise ServiceError(ErrorCode.NOT_MEMBER, "you are no longer a member of this project")
+        space = self._directory.cached_space(space_id) or await self._directory.space(space_id)
+        self._check_recipients(role, roster, to, space.closed)
+        thread_id = None
+        if reply_to is not None:
+            original = await database(store.get_item(self._pool, viewer.user.id, [space_id], reply_to))
+            if original is None:
+                raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(reply_to) + " to reply to")
+            thread_id = original.thread_id
+            if subject is None:
+                base = original.subject or ""
+                subject = base if base.lower().startswith("re:") else f"Re: {base}"
+        if subject is None or not subject.strip():
+            raise ServiceError(ErrorCode.INVALID_FIELD, "a new mail needs a subject")
+        limiter = self._teacher_limiter if role in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER) else self._pupil_limiter
+        wait = limiter.take(viewer.user.id)
+        if wait:
+            raise ServiceError(
+                ErrorCode.RATE_LIMITED, f"you are sending mail too fast; try again in {wait:.1f} s",
+                retry_after_ms=int(wait * 1000) + 1,
+            )
+        new = NewMail(
+            space_id, sender.person, sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
+            subject.strip()[: self._limits.max_subject_chars], text, thread_id, reply_to, client_id,
+        )
+        try:
+            result = await self._writer.submit(new)
+        except Unavailable:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "the mail could not be stored; it was not sent") from None
+        except StorageError:
+            raise ServiceError(ErrorCode.INTERNAL, "the mail could not be stored; it was not sent") from None
+        if not result.duplicate:
+            assert result.sent is not None
+            for event in (result.sent, *result.received):
+                await self._bus.publish(to_event(event))
+        return Sent(result.mail_id, result.thread_id, mail_channel(sender.mailbox_id), result.seq, result.duplicate)
+
+    def _check_shape(self, viewer: Viewer, to: tuple[int, ...], text: str, subject: str | None) -> None:
+        """What the decoder checks for frames, checked again for HTTP bodies."""
+        lim = self._limits
+        if not to:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "name at least one recipient in 'to'")
+        if len(to) > lim.max_mail_recipients:
+            raise ServiceError(ErrorCode.TOO_LARGE, f"at most {lim.max_mail_recipients} recipients per mail")
+        if len(set(to)) != len(to):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "'to' names the same member twice")
+        if viewer.user.id in to:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "you cannot send mail to yourself")
+        if not text.strip():
+            raise ServiceError(ErrorCode.INVALID_FIELD, "the mail's text must not be empty")
+        if len(text) > lim.max_text_chars:
+            raise ServiceError(ErrorCode.TOO_LARGE, f"a mail's text is at most {lim.max_text_chars} characters")
+        if subject is not None and len(subject) > lim.max_subject_chars:
+            raise ServiceError(ErrorCode.TOO_LARGE, f"a subject is at most {lim.max_subject_chars} characters")
+
+    @staticmethod
+    def _check_recipients(role: Role, roster: dict[Any, Any], to: tuple[int, ...], closed: bool) -> None:
+        """Every recipient must be someone this sender may write to, or nothing is sent."""
+        refused: dict[ErrorCode, tuple[Refusal, list[int]]] = {}
+        for user_id in to:
+            member = roster.get(user_id)
+            refusal = decide_mail(role, member.role if member else None, closed=closed)
+            if refusal is not None:
+                refused.setdefault(refusal.code, (refusal, []))[1].append(user_id)
+        for code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.SPACE_CLOSED, ErrorCode.NOT_MEMBER):
+            if code in refused:
+                refusal, who = refused[code]
+                message = refusal.message
+                if code is ErrorCode.NOT_FOUND:
+                    message = f"no member {', '.join(map(str, who))} in this project; nothing was sent"
+                elif code is ErrorCode.FORBIDDEN:
+                    message = f"{refusal.message}; nothing was sent"
+                raise ServiceError(code, message, recipients=who)
+
+    # -- one's own mail -----------------------------------------------------------------------
+
+    async def get(self, viewer: Viewer, mail_id: int) -> dict[str, Any]:
+        item = await database(store.get_item(self._pool, viewer.user.id, self._spaces(viewer), mail_id))
+        if item is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(mail_id))
+        return item_data(item)
+
+    async def change(self, viewer: Viewer, mail_id: int, what: Change) -> dict[str, Any]:
+        """Mark read/unread, move, or delete for oneself. Filing one's mail stays possible in a
+        closed project (it changes nobody else's view). Returns the `ok` fields."""
+        try:
+            done = await database(store.change(self._pool, viewer.user.id, self._spaces(viewer), mail_id, what))
+        except Conflict:
+            raise ServiceError(
+                ErrorCode.INVALID_FIELD, "a mail goes back to the folder it came from: inbox if received, sent if sent"
+            ) from None
+        if done is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(mail_id))
+        item, event = done
+        answer: dict[str, Any] = {"id": mail_id, "channel": mail_channel(item.mailbox_id), "changed": event is not None}
+        if event is not None:
+            await self._bus.publish(to_event(event))
+            answer["seq"] = event.seq
+            answer["unread"] = event.unread
+        return answer
+
+    async def threads(
+        self, viewer: Viewer, space_id: int, folder: str, before: int | None, limit: int
+    ) -> dict[str, Any]:
+        self._role(viewer, space_id)
+        found = await database(store.threads(self._pool, viewer.user.id, space_id, folder, before, limit + 1))
+        page = found[:limit]
+        box = (await self.mailboxes(viewer)).get(space_id)
+        return {
+            "space": space_id, "folder": folder, "mailbox": box,
+            "threads": [
+                {"thread_id": t.thread_id, "mails": t.mails, "unread": t.unread, "last": item_data(t.last)}
+                for t in page
+            ],
+            "more": len(found) > limit,
+        }
+
+    async def thread(self, viewer: Viewer, space_id: int, thread_id: int) -> dict[str, Any]:
+        self._role(viewer, space_id)
+        mails = await database(store.thread(self._pool, viewer.user.id, space_id, thread_id, 500))
+        if not mails:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"you have no thread {thread_id} in this project's mailbox")
+        return {"space": space_id, "thread_id": thread_id, "mails": [item_data(m) for m in mails]}
+
+    async def recipients(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
+        """Who the viewer may write to in the space (the address book)."""
+        role = self._role(viewer, space_id)
+        roster = await self._directory.roster(space_id)
+        members = [
+            {**_card(m.person), "role": m.role.value}
+            for uid, m in roster.items()
+            if uid != viewer.user.id and decide_mail(role, m.role) is None
+        ]
+        return {"space": space_id, "members": members}
+
+    # -- reports ------------------------------------------------------------------------------
+
+    async def report(self, viewer: Viewer, mail_id: int, note: str) -> dict[str, Any]:
+        """Report a mail one received. Works in a closed project too: safeguarding does not wait."""
+        if len(note) > self._limits.max_reason_chars:
+            raise ServiceError(ErrorCode.TOO_LARGE, f"a note is at most {self._limits.max_reason_chars} characters")
+        found = await database(store.report(self._pool, viewer.user.id, self._spaces(viewer), mail_id, note))
+        if found is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(mail_id) + " that you received")
+        return {"id": mail_id, "report": found.id, "duplicate": found.duplicate}
+
+    async def reports(self, viewer: Viewer, space_id: int, before: int | None, limit: int) -> dict[str, Any]:
+        roles = viewer.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        refusal = decide(roles, Area.HOME, Action.REVIEW_REPORTS)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
+        found, more = await database(store.reports_for_review(self._pool, space_id, viewer.user.id, before, limit))
+        return {
+            "space": space_id,
+            "reports": [
+                {
+                    "id": r.id, "reporter": _card(r.reporter), "note": r.note, "created_at": iso(r.created_at),
+                    "mail": _reported(r.mail),
+                }
+                for r in found
+            ],
+            "more": more,
+        }
+
+
+async def answer_mail(mail: Mail, viewer: Viewer, frame: MailFrame) -> dict[str, Any]:
+    """Carry out a mail request — from a WebSocket frame or an HTTP request decoded into the same
+    frame — and return the fields of its answer."""
+    if isinstance(frame, SendMail):
+        sent = await mail.send(viewer, frame.space, frame.to, frame.text, frame.subject, frame.reply_to, frame.client_id)
+        return {
+            "id": sent.mail_id, "thread_id": sent.thread_id, "channel": sent.channel, "seq": sent.seq,
+            "duplicate": sent.duplicate,
+        }
+    if isinstance(frame, MarkMail):
+        return await mail.change(viewer, frame.id, Change(read=frame.read))
+    if isinstance(frame, MoveMail):
+        return await mail.change(viewer, frame.id, Change(folder=frame.folder))
+    if isinstance(frame, DeleteMail):
+        return await mail.change(viewer, frame.id, Change(delete=True))
+    if isinstance(frame, ReportMail):
+        return await mail.report(viewer, frame.id, frame.note)
+    if isinstance(frame, GetMail):
+        return {"mail": await mail.get(viewer, frame.id)}
+    if isinstance(frame, ListThreads):
+        return await mail.threads(viewer, frame.space, frame.folder, frame.before, frame.limit)
+    if isinstance(frame, GetThread):
+        return await mail.thread(viewer, frame.space, frame.thread)
+    if isinstance(frame, ListRecipients):
+        return await mail.recipients(viewer, frame.space)
+    assert isinstance(frame, ListReports)
+    return await mail.reports(viewer, frame.space, frame.before, frame.limit)
+
+
+def _reported(item: MailItem) -> dict[str, Any]:
+    """The reported mail as reviewers see it: the mail, none of its reporter's mailbox state."""
+    return {
+        "id": item.mail_id, "thread_id": item.thread_id, "from": _card(item.sender),
+        "to": [_card(p) for p in item.recipients], "subject": item.subject, "text": item.text,
+        "created_at": iso(item.created_at),
+    }
