@@ -20,13 +20,15 @@ from typing import Any
 
 import asyncpg
 
+from protocol import ErrorCode
 from storage import accounts, spaces
 from storage import mail as mail_store
 from storage.accounts import User
 from storage.mail import Person
 from storage.spaces import Room, Space
 
-from .policy import Role
+from .errors import ServiceError
+from .policy import Action, Area, Role, decide
 
 log = logging.getLogger("twinhub.directory")
 
@@ -52,6 +54,16 @@ class Viewer:
         role = self.roles.get(space_id)
         found = (role,) if role is not None else ()
         return (*found, Role.MODERATOR) if self.is_moderator else found
+
+    def require(self, space_id: int, action: Action) -> None:
+        """Raise the refusal of a project-wide right (manage the project, review reports). A
+        project the viewer is not in answers like one that does not exist."""
+        roles = self.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        refusal = decide(roles, Area.HOME, action)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
 
     def card(self) -> dict[str, Any]:
         """How this user appears to others (never more than name and school: pupils' profiles

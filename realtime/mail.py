@@ -44,7 +44,7 @@ from storage.writer import GroupCommitWriter
 from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
-from .policy import Action, Area, Refusal, Role, decide, decide_mail
+from .policy import Action, Refusal, Role, decide_mail
 from .ratelimit import RateLimiter
 from .wire import database, iso, parse_channel
 
@@ -347,12 +347,7 @@ class Mail:
         return {"id": mail_id, "report": found.id, "duplicate": found.duplicate}
 
     async def reports(self, viewer: Viewer, space_id: int, before: int | None, limit: int) -> dict[str, Any]:
-        roles = viewer.roles_in(space_id)
-        if not roles:
-            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
-        refusal = decide(roles, Area.HOME, Action.REVIEW_REPORTS)
-        if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message)
+        viewer.require(space_id, Action.REVIEW_REPORTS)
         found, more = await database(store.reports_for_review(self._pool, space_id, viewer.user.id, before, limit))
         return {
             "space": space_id,

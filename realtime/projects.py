@@ -25,17 +25,9 @@ class Projects:
         self._bus = bus
         self._directory = directory
 
-    def _require_manager(self, viewer: Viewer, space_id: int) -> None:
-        roles = viewer.roles_in(space_id)
-        if not roles:
-            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
-        refusal = decide(roles, Area.HOME, Action.MANAGE_SPACE)
-        if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message)
-
     async def set_closed(self, viewer: Viewer, space_id: int, closed: bool) -> Space:
         """Close the project (read-only for everyone) or reopen it. Teacher admins only."""
-        self._require_manager(viewer, space_id)
+        viewer.require(space_id, Action.MANAGE_SPACE)
         try:
             space = await store.set_closed(self._pool, space_id, closed, actor_id=viewer.user.id)
         except NotFound:
