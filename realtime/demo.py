@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from storage import accounts, spaces
+from storage import accounts, mail, spaces
+from storage.db import transaction
+from storage.mail import NewMail
 
 from .auth import hash_password
 
@@ -44,6 +46,7 @@ ROOMS = [
 async def ensure_demo(pool: asyncpg.Pool) -> list[tuple[str, str, str, str]]:
     """Create the demo project if missing; return (username, password, role, school) rows."""
     space = await spaces.space_by_slug(pool, SLUG)
+    created = space is None
     if space is None:
         space = await spaces.create_space(
             pool, slug=SLUG, name="Water in our towns / L'eau dans nos villes",
@@ -63,7 +66,22 @@ async def ensure_demo(pool: asyncpg.Pool) -> list[tuple[str, str, str, str]]:
             if role is not None:
                 await spaces.set_member(pool, space.id, user.id, role)
         rows.append((username, PASSWORD, role or "moderator (platform)", school))
+    if created:
+        await _first_mail(pool, space.id)
     return rows
+
+
+async def _first_mail(pool: asyncpg.Pool, space_id: int) -> None:
+    """A first TwinMail from the Lyon teacher to the pupils, so that no mailbox starts empty."""
+    members = {p.name: (p, box) for p, _, box in await mail.roster(pool, space_id)}
+    sender, box = members["Claire Martin"]
+    to = tuple(members[n] for n in ("Hugo D.", "Ana L.", "Ola K.", "Jan W.", "Piotr Nowak"))
+    text = (
+        "Bonjour / Dzień dobry! This week, find where the water of your town comes from "
+        "and tell your partners in the Pupils' corner. — Claire"
+    )
+    async with transaction(pool, "demo_mail") as conn:
+        await mail.send_many(conn, [NewMail(space_id, sender, box, to, "Welcome to our project!", text, None, None, None)])
 
 
 def logins_table(rows: list[tuple[str, str, str, str]], base_url: str) -> str:

@@ -62,6 +62,8 @@ async def test_serve_demo_stop_start_keeps_history(tmp_path):
         client = await Client.connect(f"ws://127.0.0.1:{port}/ws", await login(port, "ana.l"))
         chat = next(r["channel"] for s in client.welcome.spaces for r in s["rooms"] if r["area"] == "chat")
         await client.ok(Post(chat, "written before the restart"))
+        [mailbox] = [s["mailbox"] for s in client.welcome.spaces]
+        assert mailbox["unread"]["inbox"] == 1  # the demo's welcome mail
         await client.close()
     finally:
         await stop(proc)
@@ -77,6 +79,13 @@ async def test_serve_demo_stop_start_keeps_history(tmp_path):
         [event] = await client.wait_events(chat, 1)
         assert event.data["message"]["text"] == "written before the restart"
         await client.close()
+        pupil = await Client.connect(f"ws://127.0.0.1:{port}/ws", await login(port, "ana.l"))
+        [mailbox] = [s["mailbox"] for s in pupil.welcome.spaces]
+        replay = await pupil.ok(Subscribe(mailbox["channel"], since=0))
+        assert replay.data["replayed"] == 1  # the demo did not send it again on restart
+        [mail] = await pupil.wait_events(mailbox["channel"], 1)
+        assert mail.data["mail"]["subject"] == "Welcome to our project!"
+        await pupil.close()
     finally:
         await stop(proc)
 
