@@ -362,6 +362,15 @@ async def change(
         )
         kind = "mail.deleted" if what.delete else "mail.updated"
         event = await _bump(conn, box, mail_id, kind, delta)
+        if what.delete:
+            # The last holder deleting it erases the words themselves (children's data is kept
+            # no longer than someone wants it) — unless it was reported: the report keeps it.
+            await conn.execute(
+                "UPDATE mails SET subject = '', text = '' WHERE id = $1"
+                " AND NOT EXISTS (SELECT 1 FROM mailbox_items WHERE mail_id = $1 AND deleted_at IS NULL)"
+                " AND NOT EXISTS (SELECT 1 FROM mail_reports WHERE mail_id = $1)",
+                mail_id,
+            )
         return event.item, event
 
 

@@ -53,6 +53,8 @@ CREATE TABLE mailbox_items (
 );
 CREATE INDEX mailbox_items_by_folder ON mailbox_items (mailbox_id, folder, thread_id) WHERE deleted_at IS NULL;
 CREATE INDEX mailbox_items_by_thread ON mailbox_items (mailbox_id, thread_id, mail_id) WHERE deleted_at IS NULL;
+-- who still holds a mail: when nobody does (and nobody reported it), its content is erased
+CREATE INDEX mailbox_items_by_mail ON mailbox_items (mail_id) WHERE deleted_at IS NULL;
 
 CREATE TABLE mailbox_events (
     mailbox_id  bigint NOT NULL REFERENCES mailboxes (id),

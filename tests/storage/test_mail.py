@@ -195,3 +195,16 @@ async def test_report_shows_one_mail_and_every_look_is_audited(pool, world, boxe
     assert [(e.action, e.actor_id, e.target_id) for e in log[:2]] == [
         ("mail_report.view", admin.id, bad.mail_id), ("mail.report", pm.id, bad.mail_id),
     ]
+
+
+async def test_the_last_holder_deleting_a_mail_erases_its_words_unless_reported(pool, world, boxes, writer):
+    plain = await writer.submit(mail(world, boxes, "pupil_member", ["pupil_admin"], text="forget me"))
+    kept = await writer.submit(mail(world, boxes, "pupil_member", ["pupil_admin"], text="report me"))
+    pm, pa = boxes["pupil_member"][0], boxes["pupil_admin"][0]
+    await store.report(pool, pa.id, [world.space_id], kept.mail_id, "evidence")
+    for r in (plain, kept):
+        await store.change(pool, pm.id, [world.space_id], r.mail_id, Change(delete=True))
+        assert await pool.fetchval("SELECT text FROM mails WHERE id = $1", r.mail_id) != ""  # one holder left
+        await store.change(pool, pa.id, [world.space_id], r.mail_id, Change(delete=True))
+    assert await pool.fetchval("SELECT text FROM mails WHERE id = $1", plain.mail_id) == ""
+    assert await pool.fetchval("SELECT text FROM mails WHERE id = $1", kept.mail_id) == "report me"
