@@ -307,7 +307,10 @@ _MAIL_DECODERS: dict[str, Any] = {
         space=f.integer("space", minimum=1), folder=f.choice("folder", MAIL_FOLDERS, "inbox"),
         before=f.integer("before", required=False, minimum=1), limit=f.page_limit(20), ref=ref,
     ),
-    "mail_thread": lambda f, ref: GetThread(space=f.integer("space", minimum=1), thread=f.integer("thread", minimum=1), ref=ref),
+    "mail_thread": lambda f, ref: GetThread(
+        space=f.integer("space", minimum=1), thread=f.integer("thread", minimum=1),
+        after=f.integer("after", required=False, minimum=1), limit=f.page_limit(100), ref=ref,
+    ),
     "mail_recipients": lambda f, ref: ListRecipients(space=f.integer("space", minimum=1), ref=ref),
     "mail_reports": lambda f, ref: ListReports(
         space=f.integer("space", minimum=1), before=f.integer("before", required=False, minimum=1),

@@ -179,8 +179,12 @@ class ListThreads:
 
 @dataclass(frozen=True, slots=True)
 class GetThread:
+    """Your mails of one thread, oldest first; page on with `after` = the last id you got."""
+
     space: int
     thread: int
+    after: int | None = None
+    limit: int = 100
     ref: Ref = None
     type = "mail_thread"
 

@@ -202,7 +202,8 @@ def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] =
         except ProtocolError as exc:
             raise ServiceError(exc.code, exc.message) from None
         data = await answer_mail(request.app.state.services.mail, viewer, frame)  # type: ignore[arg-type]
-        return JSONResponse(data, status_code=status)
+        # A retried send answers what the first one did, but it created nothing this time.
+        return JSONResponse(data, status_code=200 if data.get("duplicate") else status)
 
     endpoint.__name__ = frame_type
     return endpoint
@@ -252,7 +253,7 @@ routes = [
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/mail", _mail_route("send_mail", body=True, status=201), methods=["POST"]),
     Route("/api/spaces/{space_id}/mail", _mail_route("mail_threads", query=("folder", "before", "limit"))),
-    Route("/api/spaces/{space_id}/mail/threads/{thread_id}", _mail_route("mail_thread")),
+    Route("/api/spaces/{space_id}/mail/threads/{thread_id}", _mail_route("mail_thread", query=("after", "limit"))),
     Route("/api/spaces/{space_id}/mail/recipients", _mail_route("mail_recipients")),
     Route("/api/spaces/{space_id}/mail/reports", _mail_route("mail_reports", query=("before", "limit"))),
     Route("/api/mail/{mail_id}", _mail_route("get_mail")),

@@ -84,7 +84,7 @@ class Chat:
         kind, room_id = parse_channel(channel)
         room = self._directory.cached_room(room_id) if kind == "room" else None
         if room is None and kind == "room":
-            room = await self._directory.room(room_id)
+            room = await database(self._directory.room(room_id))
         if room is None or not viewer.roles_in(room.space_id):
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
         return room
@@ -100,7 +100,7 @@ class Chat:
         return decide(viewer.roles_in(room.space_id), Area(room.area), Action.READ)
 
     async def check(self, viewer: Viewer, room: Room, action: Action) -> None:
-        space = self._directory.cached_space(room.space_id) or await self._directory.space(room.space_id)
+        space = self._directory.cached_space(room.space_id) or await database(self._directory.space(room.space_id))
         refusal = decide(viewer.roles_in(room.space_id), Area(room.area), action, closed=space.closed)
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message, channel=room_channel(room.id))

@@ -72,6 +72,7 @@ def item_data(item: MailItem) -> dict[str, Any]:
         "folder": item.folder,
         "read": item.read,
         "state": "deleted" if item.deleted else "visible",
+        "client_id": item.client_id,
     }
 
 
@@ -146,7 +147,7 @@ class Mail:
         _, mailbox_id = parse_channel(channel)
         roster_hit = None
         for space_id in self._spaces(viewer):
-            member = (await self._directory.roster(space_id)).get(viewer.user.id)
+            member = (await database(self._directory.roster(space_id))).get(viewer.user.id)
             if member is not None and member.mailbox_id == mailbox_id:
                 roster_hit = OwnMailbox(mailbox_id, space_id, viewer.user.id)
                 break
@@ -197,11 +198,11 @@ class Mail:
     ) -> Sent:
         role = self._role(viewer, space_id)
         self._check_shape(viewer, to, text, subject)
-        roster = await self._directory.roster(space_id)
+        roster = await database(self._directory.roster(space_id))
         sender = roster.get(viewer.user.id)
         if sender is None:  # the roster is current; the viewer's roles were a moment older
             raise ServiceError(ErrorCode.NOT_MEMBER, "you are no longer a member of this project")
-        space = self._directory.cached_space(space_id) or await self._directory.space(space_id)
+        space = self._directory.cached_space(space_id) or await database(self._directory.space(space_id))
         self._check_recipients(role, roster, to, space.closed)
         thread_id = None
         if reply_to is not None:
@@ -235,7 +236,7 @@ class Mail:
             assert result.sent is not None
             for event in (result.sent, *result.received):
                 await self._bus.publish(to_event(event))
-        return Sent(result.mail_id, result.thread_id, mail_channel(sender.mailbox_id), result.seq, result.duplicate)
+        return Sent(result.mail_id, result.thread_id, mail_channel(result.sender_mailbox), result.seq, result.duplicate)
 
     def _check_shape(self, viewer: Viewer, to: tuple[int, ...], text: str, subject: str | None) -> None:
         """What the decoder checks for frames, checked again for HTTP bodies."""
@@ -305,11 +306,11 @@ class Mail:
         self, viewer: Viewer, space_id: int, folder: str, before: int | None, limit: int
     ) -> dict[str, Any]:
         self._role(viewer, space_id)
-        found = await database(store.threads(self._pool, viewer.user.id, space_id, folder, before, limit + 1))
+        found, box = await database(store.threads(self._pool, viewer.user.id, space_id, folder, before, limit + 1))
         page = found[:limit]
-        box = (await self.mailboxes(viewer)).get(space_id)
+        mailbox = None if box is None else {"channel": mail_channel(box.id), "seq": box.last_seq, "unread": box.unread}
         return {
-            "space": space_id, "folder": folder, "mailbox": box,
+            "space": space_id, "folder": folder, "mailbox": mailbox,
             "threads": [
                 {"thread_id": t.thread_id, "mails": t.mails, "unread": t.unread, "last": item_data(t.last)}
                 for t in page
@@ -317,17 +318,22 @@ class Mail:
             "more": len(found) > limit,
         }
 
-    async def thread(self, viewer: Viewer, space_id: int, thread_id: int) -> dict[str, Any]:
+    async def thread(
+        self, viewer: Viewer, space_id: int, thread_id: int, after: int | None, limit: int
+    ) -> dict[str, Any]:
         self._role(viewer, space_id)
-        mails = await database(store.thread(self._pool, viewer.user.id, space_id, thread_id, 500))
-        if not mails:
+        mails = await database(store.thread(self._pool, viewer.user.id, space_id, thread_id, after, limit + 1))
+        if not mails and after is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no thread {thread_id} in this project's mailbox")
-        return {"space": space_id, "thread_id": thread_id, "mails": [item_data(m) for m in mails]}
+        return {
+            "space": space_id, "thread_id": thread_id, "mails": [item_data(m) for m in mails[:limit]],
+            "more": len(mails) > limit,
+        }
 
     async def recipients(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
         """Who the viewer may write to in the space (the address book)."""
         role = self._role(viewer, space_id)
-        roster = await self._directory.roster(space_id)
+        roster = await database(self._directory.roster(space_id))
         members = [
             {**_card(m.person), "role": m.role.value}
             for uid, m in roster.items()
@@ -384,7 +390,7 @@ async def answer_mail(mail: Mail, viewer: Viewer, frame: MailFrame) -> dict[str,
     if isinstance(frame, ListThreads):
         return await mail.threads(viewer, frame.space, frame.folder, frame.before, frame.limit)
     if isinstance(frame, GetThread):
-        return await mail.thread(viewer, frame.space, frame.thread)
+        return await mail.thread(viewer, frame.space, frame.thread, frame.after, frame.limit)
     if isinstance(frame, ListRecipients):
         return await mail.recipients(viewer, frame.space)
     assert isinstance(frame, ListReports)

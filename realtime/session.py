@@ -315,6 +315,6 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
     limits = {
         "max_frame_bytes": lim.max_frame_bytes, "max_text_chars": lim.max_text_chars,
         "max_channels": lim.max_channels, "max_mail_recipients": lim.max_mail_recipients,
-        "max_subject_chars": lim.max_subject_chars,
+        "max_subject_chars": lim.max_subject_chars, "max_note_chars": lim.max_reason_chars, "max_page": lim.max_page,
     }
     return Welcome(user=user, spaces=spaces, limits=limits, ref=ref)

@@ -51,6 +51,7 @@ class MailItem:
     folder: str
     read: bool
     deleted: bool
+    client_id: str | None = None  # the sender's own idempotency key, on the sender's copy only
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class SendResult:
     sent: MailboxEvent | None  # the sender's event; None for a duplicate
     received: tuple[MailboxEvent, ...]  # one per recipient; empty for a duplicate
     seq: int  # the seq of the sender's mail.sent event (the original one for a duplicate)
+    sender_mailbox: int  # where that event is (the original's project for a duplicate)
     duplicate: bool
 
 
@@ -136,7 +138,8 @@ _ITEM_SELECT = (
     "       JOIN users u ON u.id = r.id ORDER BY r.n) AS recipient_schools,"
     " CASE WHEN i.deleted_at IS NULL THEN m.subject END AS subject,"
     " CASE WHEN i.deleted_at IS NULL THEN m.text END AS text,"
-    " m.created_at, i.origin, i.folder, i.read, i.deleted_at IS NOT NULL AS deleted"
+    " m.created_at, i.origin, i.folder, i.read, i.deleted_at IS NOT NULL AS deleted,"
+    " CASE WHEN i.origin = 'sent' THEN m.client_id END AS client_id"
     " FROM mailbox_items i JOIN mailboxes b ON b.id = i.mailbox_id JOIN mails m ON m.id = i.mail_id"
     " JOIN users su ON su.id = m.sender_id"
 )
@@ -150,7 +153,7 @@ def _item(r: asyncpg.Record) -> MailItem:
     return MailItem(
         r["mailbox_id"], r["mail_id"], r["space_id"], r["thread_id"], r["reply_to"],
         Person(r["sender_id"], r["sender_name"], r["sender_school"]), recipients, r["subject"], r["text"],
-        r["created_at"], r["origin"], r["folder"], r["read"], r["deleted"],
+        r["created_at"], r["origin"], r["folder"], r["read"], r["deleted"], r["client_id"],
     )
 
 
@@ -165,9 +168,11 @@ async def mailboxes_of(pool: asyncpg.Pool, owner_id: int, space_ids: list[int]) 
             " WHERE owner_id = $1 AND space_id = ANY($2::bigint[]) ORDER BY space_id",
             owner_id, space_ids,
         )
-    return [
-        Mailbox(r["id"], r["space_id"], r["last_seq"], _unread([r[f"unread_{f}"] for f in FOLDERS])) for r in rows
-    ]
+    return [_mailbox(r) for r in rows]
+
+
+def _mailbox(r: asyncpg.Record) -> Mailbox:
+    return Mailbox(r["id"], r["space_id"], r["last_seq"], _unread([r[f"unread_{f}"] for f in FOLDERS]))
 
 
 async def roster(pool: asyncpg.Pool, space_id: int) -> list[tuple[Person, str, int]]:
@@ -198,12 +203,12 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
     keyed = [(i, s) for i, s in enumerate(sends) if s.client_id is not None]
     if keyed:
         rows = await conn.fetch(
-            "SELECT m.id, m.thread_id, m.sender_id, m.client_id,"
-            " (SELECT e.seq FROM mailbox_events e JOIN mailboxes b ON b.id = e.mailbox_id"
-            "   WHERE b.space_id = m.space_id AND b.owner_id = m.sender_id"
+            "SELECT m.id, m.thread_id, m.sender_id, m.client_id, b.id AS mailbox_id,"
+            " (SELECT e.seq FROM mailbox_events e WHERE e.mailbox_id = b.id"
             "   AND e.mail_id = m.id AND e.kind = 'mail.sent') AS seq"
             " FROM mails m JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)"
-            " ON m.sender_id = k.sender_id AND m.client_id = k.client_id",
+            " ON m.sender_id = k.sender_id AND m.client_id = k.client_id"
+            " JOIN mailboxes b ON b.space_id = m.space_id AND b.owner_id = m.sender_id",
             [s.sender.id for _, s in keyed], [s.client_id for _, s in keyed],
         )
         stored = {(r["sender_id"], r["client_id"]): r for r in rows}
@@ -211,7 +216,9 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
             key = (s.sender.id, s.client_id)
             if key in stored:
                 r = stored[key]
-                results[i] = SendResult(r["id"], r["thread_id"], None, (), r["seq"] or 0, duplicate=True)
+                results[i] = SendResult(
+                    r["id"], r["thread_id"], None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True
+                )
             elif key not in first_in_batch:
                 first_in_batch[key] = i
     fresh = [
@@ -224,7 +231,9 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
         if results[i] is None:  # a repeat of a client_id first seen earlier in this batch
             first = results[first_in_batch[(s.sender.id, s.client_id)]]  # type: ignore[index]
             assert first is not None
-            results[i] = SendResult(first.mail_id, first.thread_id, None, (), first.seq, duplicate=True)
+            results[i] = SendResult(
+                first.mail_id, first.thread_id, None, (), first.seq, first.sender_mailbox, duplicate=True
+            )
     return results  # type: ignore[return-value]
 
 
@@ -286,10 +295,12 @@ async def _store(conn: asyncpg.Connection, sends: list[NewMail], where: list[int
             event_rows.append((box, seq, kind, mail_id, *counts[box]))
             item = MailItem(
                 box, mail_id, s.space_id, thread_id, s.reply_to, s.sender, recipients, s.subject, s.text, created,
-                origin, origin, origin == "sent", False,
+                origin, origin, origin == "sent", False, s.client_id if origin == "sent" else None,
             )
             made.append(MailboxEvent(box, seq, kind, item, _unread(counts[box])))
-        results[i] = SendResult(mail_id, thread_id, made[0], tuple(made[1:]), made[0].seq, duplicate=False)
+        results[i] = SendResult(
+            mail_id, thread_id, made[0], tuple(made[1:]), made[0].seq, s.sender_mailbox, duplicate=False
+        )
 
     columns = list(zip(*item_rows, strict=True))
     ev = list(zip(*event_rows, strict=True))
@@ -397,10 +408,15 @@ async def _bump(conn: asyncpg.Connection, box: int, mail_id: int, kind: str, del
 
 async def threads(
     pool: asyncpg.Pool, owner_id: int, space_id: int, folder: str, before: int | None, limit: int
-) -> list[Thread]:
-    """A page of the owner's threads that have mail in `folder`, the most recently active first.
-    `before`: the last mail id of the previous page's last thread."""
+) -> tuple[list[Thread], Mailbox | None]:
+    """A page of the owner's threads that have mail in `folder`, the most recently active first,
+    and the mailbox (head seq, unread counts) in the same snapshot — a client may resume its
+    mailbox channel from that seq. `before`: the last mail id of the previous page's last thread."""
     async with transaction(pool, "mail_threads", isolation="repeatable_read", readonly=True) as conn:
+        box = await conn.fetchrow(
+            f"SELECT id, space_id, last_seq, {_UNREAD_COLUMNS} FROM mailboxes WHERE owner_id = $1 AND space_id = $2",
+            owner_id, space_id,
+        )
         rows = await conn.fetch(
             "SELECT i.thread_id, max(i.mail_id) AS last_id, count(*) AS mails, count(*) FILTER (WHERE NOT i.read) AS unread"
             " FROM mailbox_items i JOIN mailboxes b ON b.id = i.mailbox_id"
@@ -409,23 +425,27 @@ async def threads(
             " ORDER BY last_id DESC LIMIT $5",
             owner_id, space_id, folder, before, limit,
         )
+        mailbox = None if box is None else _mailbox(box)
         if not rows:
-            return []
+            return [], mailbox
         items = await conn.fetch(
             f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.mail_id = ANY($3::bigint[])",
             owner_id, space_id, [r["last_id"] for r in rows],
         )
     last = {r["mail_id"]: _item(r) for r in items}
-    return [Thread(r["thread_id"], r["mails"], r["unread"], last[r["last_id"]]) for r in rows]
+    return [Thread(r["thread_id"], r["mails"], r["unread"], last[r["last_id"]]) for r in rows], mailbox
 
 
-async def thread(pool: asyncpg.Pool, owner_id: int, space_id: int, thread_id: int, limit: int) -> list[MailItem]:
-    """The owner's mails of one thread (every folder, not deleted), oldest first."""
+async def thread(
+    pool: asyncpg.Pool, owner_id: int, space_id: int, thread_id: int, after: int | None, limit: int
+) -> list[MailItem]:
+    """The owner's mails of one thread (every folder, not deleted), oldest first, with mail id >
+    `after` (paging)."""
     async with read(pool, "mail_thread") as conn:
         rows = await conn.fetch(
             f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.thread_id = $3"
-            " AND i.deleted_at IS NULL ORDER BY i.mail_id LIMIT $4",
-            owner_id, space_id, thread_id, limit,
+            " AND i.deleted_at IS NULL AND ($4::bigint IS NULL OR i.mail_id > $4) ORDER BY i.mail_id LIMIT $5",
+            owner_id, space_id, thread_id, after, limit,
         )
     return [_item(r) for r in rows]
 
@@ -538,5 +558,5 @@ async def _mail_content(conn: asyncpg.Connection, item: MailItem) -> MailItem:
     r = await conn.fetchrow("SELECT subject, text FROM mails WHERE id = $1", item.mail_id)
     return MailItem(
         item.mailbox_id, item.mail_id, item.space_id, item.thread_id, item.reply_to, item.sender, item.recipients,
-        r["subject"], r["text"], item.created_at, item.origin, item.folder, item.read, item.deleted,
+        r["subject"], r["text"], item.created_at, item.origin, item.folder, item.read, item.deleted, item.client_id,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from protocol import Error, Ok, Post, Subscribe
+from protocol import Error, Ok, Post, SendMail, Subscribe
 from realtime.auth import hash_password
 from realtime.config import Settings
 from realtime.policy import Area
@@ -35,6 +35,8 @@ async def test_writes_fail_fast_while_the_database_is_down_and_resume_after():
         room = await spaces.create_room(pool, space_id=space.id, area=Area.CHAT.value, name="chat")
         user = await accounts.create_user(pool, username="ana", display_name="Ana", password_hash=hash_password("pw-1234"))
         await spaces.set_member(pool, space.id, user.id, "pupil_member")
+        teacher = await accounts.create_user(pool, username="tom", display_name="Tom", password_hash=None)
+        await spaces.set_member(pool, space.id, teacher.id, "teacher_admin")
         await pool.close()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
             token = (await http.post("/api/login", json={"username": "ana", "password": "pw-1234"})).json()["token"]
@@ -48,6 +50,10 @@ async def test_writes_fail_fast_while_the_database_is_down_and_resume_after():
         reply = await client.request(Post(channel, "during", client_id="b"), timeout=15)
         assert isinstance(reply, Error) and reply.code == "unavailable", reply
         assert time.monotonic() - started < 12
+        # Mail too — even its first send, which must read the project's members first.
+        mail = SendMail(space.id, (teacher.id,), "during", subject="outage", client_id="m")
+        reply = await client.request(mail, timeout=15)
+        assert isinstance(reply, Error) and reply.code == "unavailable", reply
 
         await asyncio.to_thread(pg.start)
         for _ in range(100):
@@ -56,6 +62,7 @@ async def test_writes_fail_fast_while_the_database_is_down_and_resume_after():
                 break
             await asyncio.sleep(0.1)
         assert isinstance(reply, Ok), reply
+        assert isinstance(await client.request(mail, timeout=15), Ok)
         reader = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", token)
         await reader.ok(Subscribe(channel, since=0))
         events = await reader.wait_events(channel, 2)

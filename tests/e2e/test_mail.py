@@ -63,6 +63,32 @@ async def test_a_mail_reaches_every_recipient_live_with_unread_counts(world, con
     assert own.kind == "mail.sent" and own.seq == ok.data["seq"] and own.data["mail"]["folder"] == "sent"
 
 
+async def test_a_retried_send_is_stored_once_and_the_sender_can_match_it(world, connect, pool):
+    sender = await connect(world.users["teacher_member"])
+    channel = box(sender, world)["channel"]
+    await sender.ok(Subscribe(channel, since=box(sender, world)["seq"]))
+    frame = SendMail(world.space_id, ids(world, "pupil_admin"), "Trip on Friday", subject="Trip", client_id="trip-1")
+    first, again = await sender.ok(frame), await sender.ok(frame)
+    assert again.data == {**first.data, "duplicate": True}
+    [own] = await sender.wait_events(channel, 1)
+    assert own.data["mail"]["client_id"] == "trip-1"  # how a client that lost the ok finds its mail
+    pupil = await connect(world.users["pupil_admin"])
+    got = await pupil.ok(GetMail(first.data["id"]))
+    assert got.data["mail"]["client_id"] is None  # the sender's key is theirs alone
+    assert await pool.fetchval("SELECT count(*) FROM mails WHERE client_id = 'trip-1'") == 1
+
+
+async def test_a_long_thread_pages(world, connect):
+    teacher = await connect(world.users["teacher_admin"])
+    first = await teacher.ok(SendMail(world.space_id, ids(world, "teacher_member"), "0", subject="long"))
+    for i in range(1, 5):
+        await teacher.ok(SendMail(world.space_id, ids(world, "teacher_member"), str(i), reply_to=first.data["id"]))
+    page = await teacher.ok(GetThread(world.space_id, first.data["thread_id"], limit=3))
+    assert [m["text"] for m in page.data["mails"]] == ["0", "1", "2"] and page.data["more"]
+    rest = await teacher.ok(GetThread(world.space_id, first.data["thread_id"], after=page.data["mails"][-1]["id"]))
+    assert [m["text"] for m in rest.data["mails"]] == ["3", "4"] and not rest.data["more"]
+
+
 async def test_an_offline_recipient_gets_the_mail_when_they_connect(world, connect):
     sender = await connect(world.users["teacher_admin"])
     ok = await sender.ok(SendMail(world.space_id, ids(world, "pupil_member"), "See you on Monday", subject="Visit"))
@@ -306,7 +332,7 @@ async def test_the_same_operations_over_http(world, http, connect):
     again = await http.post(f"/api/spaces/{world.space_id}/mail", headers=auth, json={
         "to": [world.users["pupil_member"].id], "subject": "Homework", "text": "Page 12", "client_id": "hw-1",
     })
-    assert again.json()["duplicate"] is True and again.json()["id"] == sent["id"]
+    assert again.status_code == 200 and again.json()["duplicate"] is True and again.json()["id"] == sent["id"]
     [event] = await live.wait_events(channel, 1)  # delivered live once, not twice
     assert event.data["mail"]["id"] == sent["id"]
 

@@ -99,7 +99,7 @@ async def test_reply_keeps_the_thread(pool, world, boxes, writer):
     ))
     assert reply.thread_id == first.mail_id
     p, _ = boxes["pupil_member"]
-    mails = await store.thread(pool, p.id, world.space_id, first.thread_id, 50)
+    mails = await store.thread(pool, p.id, world.space_id, first.thread_id, None, 50)
     assert [(m.mail_id, m.folder) for m in mails] == [(first.mail_id, "sent"), (reply.mail_id, "inbox")]
 
 
@@ -152,7 +152,7 @@ async def test_no_query_opens_a_mailbox_without_its_owner(pool, world, boxes, wr
     assert await store.get_item(pool, admin.id, [world.space_id], r.mail_id) is None
     assert await store.change(pool, admin.id, [world.space_id], r.mail_id, Change(read=True)) is None
     assert (await store.replay(pool, admin.id, pupil_box, 0, 10)).events == []
-    assert await store.thread(pool, admin.id, world.space_id, r.thread_id, 10) == []
+    assert await store.thread(pool, admin.id, world.space_id, r.thread_id, None, 10) == []
     assert await store.report(pool, admin.id, [world.space_id], r.mail_id, "x") is None
     # The owner, asking with the wrong space, does not get it either.
     pa, _ = boxes["pupil_admin"]
@@ -168,10 +168,11 @@ async def test_threads_page_by_latest_activity(pool, world, boxes, writer):
     await writer.submit(mail(
         world, boxes, "pupil_admin", ["teacher_member"], thread=firsts[0].thread_id, reply_to=firsts[0].mail_id,
     ))
-    page1 = await store.threads(pool, tm.id, world.space_id, "inbox", None, 3)
+    page1, box = await store.threads(pool, tm.id, world.space_id, "inbox", None, 3)
+    assert box.unread["inbox"] == 6 and box.last_seq == 6
     assert [t.thread_id for t in page1] == [firsts[0].thread_id, firsts[4].thread_id, firsts[3].thread_id]
     assert page1[0].mails == 2 and page1[0].unread == 2
-    page2 = await store.threads(pool, tm.id, world.space_id, "inbox", page1[-1].last.mail_id, 3)
+    page2, _ = await store.threads(pool, tm.id, world.space_id, "inbox", page1[-1].last.mail_id, 3)
     assert [t.thread_id for t in page2] == [firsts[2].thread_id, firsts[1].thread_id]
 
 
