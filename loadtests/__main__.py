@@ -1,4 +1,4 @@
-"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle} [options]`.
+"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from realtime.policy import Role
+
 from .clients import PARSER
 from .report import Progress, fanout_table, machine, table, write_result
-from .scenarios import fanout, idle
+from .scenarios import fanout, idle, mail
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -26,6 +29,11 @@ P99_TARGET_MS = 50.0
 P99_TARGET_LOAD = 20_000  # deliveries/s offered
 IDLE_TARGET_KB = 25.0
 IDLE_TARGET_CONNECTIONS = 5000
+MAIL_TARGET_RATE = 2000.0  # committed mails/s, each to 5 recipients, 1,000 members connected
+MAIL_P99_TARGET_MS = 100.0  # send -> delivery, at MAIL_TARGET_RATE offered
+MAIL_TARGET_MEMBERS = 1000
+MAIL_TARGET_RECIPIENTS = 5
+MAIL_KEPT_UP = 0.99  # open loop: committed/offered at which the server counts as keeping up
 
 
 def _event_loop(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
@@ -140,9 +148,101 @@ async def cmd_idle(args: argparse.Namespace) -> dict[str, Any]:
     return {**figures, "checks": checks}
 
 
+MAIL_ROWS = [
+    ("committed mails/s (ok received)", "mails_per_s"),
+    ("  offered mails/s (open loop)", "offered_mails_per_s"),
+    ("  server: mails committed/s (/metrics)", "commits.server_mails_committed_per_s"),
+    ("deliveries/s (mail.received)", "deliveries_per_s"),
+    ("events per WS message", "events_per_message"),
+    ("send->delivery p50 ms", "latency.p50_ms"),
+    ("send->delivery p99 ms", "latency.p99_ms"),
+    ("send->delivery max ms", "latency.max_ms"),
+    ("send->ok p50 ms", "ack_latency.p50_ms"),
+    ("send->ok p99 ms", "ack_latency.p99_ms"),
+    ("group commits/s (distinct created_at)", "commits.group_commits_per_s"),
+    ("mails per group commit", "commits.mails_per_group_commit"),
+    ("DB rows written/s", "commits.db_rows_written_per_s"),
+    ("hub: gaps filled from the DB /s", "commits.hub_gaps_filled_per_s"),
+    ("WAL KB per mail", "commits.wal_kb_per_mail"),
+    ("server CPU %", "server_cpu_percent"),
+    ("database CPU % (same CPU as the server)", "database_cpu_percent"),
+    ("server CPU us per mail", "server_cpu_us_per_mail"),
+    ("server + DB CPU us per mail", "server_and_db_cpu_us_per_mail"),
+    ("load generator CPU %", "client_cpu_percent"),
+    ("interrupts CPU % (loopback TCP)", "interrupts_cpu_percent"),
+    ("other processes CPU %", "other_processes_cpu_percent"),
+    ("server RSS MB", "server_rss_mb"),
+    ("skipped sends (open loop)", "skipped_sends"),
+]
+
+
+def _mail_params(args: argparse.Namespace) -> mail.MailParams:
+    return mail.MailParams(
+        members=args.members, recipients=args.recipients, windows=tuple(args.window), rates=tuple(args.rate or ()),
+        duration=args.duration, warmup=args.warmup, text_size=args.text_size, client_cpu=args.client_cpu,
+        concurrency=args.concurrency, seed=args.seed,
+    )
+
+
+def _mail_checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The TwinMail targets, where the run's shape is the target's (1,000 members, 5 recipients)."""
+    if figures["members"] < MAIL_TARGET_MEMBERS or figures["recipients_per_mail"] != MAIL_TARGET_RECIPIENTS:
+        return []
+    checks = []
+    if figures["mode"] == "closed loop":
+        best = figures["best_mails_per_s"]
+        checks.append({"target": f">= {MAIL_TARGET_RATE:,.0f} committed mails/s (closed loop, best step: {figures['best_step']})",
+                       "mails_per_s": best, "met": best >= MAIL_TARGET_RATE})
+    for step in figures["steps"]:
+        offered = step.get("offered_mails_per_s")
+        if offered is None or offered < MAIL_TARGET_RATE:
+            continue
+        kept_up = step["mails_per_s"] >= MAIL_KEPT_UP * offered and not step["skipped_sends"]
+        checks.append({"target": f">= {MAIL_TARGET_RATE:,.0f} committed mails/s (open loop {offered:g}/s: committed "
+                                 f">= {MAIL_KEPT_UP:.0%} of offered, no send skipped)",
+                       "mails_per_s": step["mails_per_s"], "met": kept_up})
+        p99 = step["latency"].get("p99_ms")
+        checks.append({"target": f"send->delivery p99 <= {MAIL_P99_TARGET_MS:g} ms at {offered:g} mails/s offered",
+                       "p99_ms": p99, "met": p99 is not None and p99 <= MAIL_P99_TARGET_MS})
+    return checks
+
+
+async def cmd_mail(args: argparse.Namespace) -> dict[str, Any]:
+    p = _mail_params(args)
+    opts = dataclasses.replace(_server_options(args), env=mail.SERVER_ENV)
+    async with twinhub(opts, subscribers=p.members, rooms=1, role=Role.TEACHER_MEMBER) as target:
+        figures = await mail.measure(target, p, Progress())
+    print(f"\nmail: {figures['members']:,} members, {p.recipients} recipients per mail, {figures['mode']}, "
+          f"{p.duration:g} s per step\n")
+    print(fanout_table({s["step"]: s for s in figures["steps"]}, MAIL_ROWS, ratio=False))
+    print()
+    totals = ["mails_acked_total", "refused_sends", "unanswered_after_drain", "undelivered_after_drain",
+              "sent_events_missing", "seq_anomalies", "closed_by_server", "server_rss_peak_mb"]
+    print(table(["whole run", figures["server"]], [[k, figures[k]] for k in totals]))
+    for step in figures["steps"]:
+        _warn_if_noisy({**step, "server": f"{step['server']}, {step['step']}"})
+    return {**figures, "checks": _mail_checks(figures)}
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
     "fanout": cmd_fanout, "baseline-broadcast": cmd_baseline, "compare": cmd_compare, "idle": cmd_idle,
+    "mail": cmd_mail,
 }
+
+
+def _numbers(kind: type) -> Callable[[str], list[Any]]:
+    """An argparse type: one number or a comma-separated list of them ("100,200,400")."""
+
+    def parse(text: str) -> list[Any]:
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__} or a list of them: {text!r}") from None
+        if not values or any(v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"expected positive numbers: {text!r}")
+        return values
+
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
@@ -193,6 +293,20 @@ def parser() -> argparse.ArgumentParser:
                    help="baseline: the websockets.broadcast peer, for reference (default twinhub)")
     i.add_argument("--settle", type=float, default=5.0, help="seconds to wait before each RSS reading (default 5)")
     common(i, database=True, timeout=900, concurrency=200)
+    m = sub.add_parser("mail", help="TwinHub: N members each following their mailbox, each sending mail to R others")
+    m.add_argument("-n", "--members", type=int, default=1000,
+                   help="connected members of one project, teachers, one connection each (default 1000)")
+    m.add_argument("--recipients", type=int, default=5, help="recipients per mail (default 5)")
+    m.add_argument("-w", "--window", type=_numbers(int), default=[200],
+                   help="closed loop: sends in flight, a new one on each answer; a list (100,200,400) "
+                        "measures one step per window on the same server (default 200)")
+    m.add_argument("-r", "--rate", type=_numbers(float),
+                   help="open loop: offered mails per second (overrides --window); a list measures one step each")
+    m.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds per step (default 10)")
+    m.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each step's measurement (default 3)")
+    m.add_argument("--text-size", type=int, default=100, help="characters per mail text (default 100)")
+    m.add_argument("--seed", type=int, default=1, help="seed of the recipients' random draw (default 1)")
+    common(m, database=True, timeout=600, concurrency=100)
     return p
 
 

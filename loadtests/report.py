@@ -151,16 +151,20 @@ def pick(figures: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def fanout_table(results: dict[str, dict[str, Any]]) -> str:
-    """Side by side: one column per server; with two, a ratio column (second / first)."""
+def fanout_table(results: dict[str, dict[str, Any]], rows_spec: Sequence[tuple[str, str]] = FANOUT_ROWS,
+                 *, ratio: bool = True) -> str:
+    """Side by side: one column per server (or per step of a run); with two, a ratio column
+    (second / first) unless `ratio` is False. `rows_spec`: (label, dotted key) per row."""
     names = list(results)
-    header = ["", *names] + ([f"{names[1]} / {names[0]}"] if len(names) == 2 else [])
+    with_ratio = ratio and len(names) == 2
+    header = ["", *names] + ([f"{names[1]} / {names[0]}"] if with_ratio else [])
     rows = []
-    for label, key in FANOUT_ROWS:
+    for label, key in rows_spec:
         values = [pick(results[n], key) for n in names]
-        if len(values) == 2:
+        if with_ratio:
             a, b = values
-            ratio = round(b / a, 2) if isinstance(a, int | float) and isinstance(b, int | float) and a else None
-            values.append(ratio)
+            values.append(
+                round(b / a, 2) if isinstance(a, int | float) and isinstance(b, int | float) and a else None
+            )
         rows.append([label, *values])
     return table(header, rows)

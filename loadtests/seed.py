@@ -1,5 +1,5 @@
 """The database a TwinHub run uses, and what the run needs in it: project spaces with one chat
-room each, a publisher and N subscriber accounts with a live session token each.
+room each, a publisher and N member accounts (each with a mailbox) with a live session token each.
 
 Everything is written through `storage/` (no SQL here). Passwords are hashed once (argon2 is
 slow on purpose) and the hash is shared; session tokens are inserted directly rather than
@@ -34,6 +34,7 @@ from storage.migrate import migrate
 PUBLISHER_NAME = "Load publisher"
 SCHOOL = "Bench"
 _WRITERS = 8  # concurrent transactions while seeding
+_TITLES = {Role.PUPIL_MEMBER: "Pupil", Role.TEACHER_MEMBER: "Teacher"}  # display names: "Pupil 00042"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Database:
 class Seeded:
     channels: list[str]  # "room:<id>", one per space; the publisher posts to the first
     publisher_token: str
-    logins: list[tuple[str, str]]  # per subscriber: (session token, the channel of its space)
+    logins: list[tuple[str, str]]  # per member: (session token, the channel of its space's room)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -70,11 +71,13 @@ async def run_database(server_url: str | None, data_dir: Path) -> AsyncIterator[
         await drop_database(server_url, name)
 
 
-async def seed(db: Database, *, subscribers: int, rooms: int) -> Seeded:
+async def seed(db: Database, *, subscribers: int, rooms: int, role: Role = Role.PUPIL_MEMBER) -> Seeded:
     """Create `rooms` spaces of one chat room each (like classes: a welcome lists only the rooms
-    of one's own spaces), the publisher (a teacher of the first space) and `subscribers` pupils,
-    pupil i in space i % rooms, each with a session token. Starts (and stops) the embedded
-    PostgreSQL when `db.url` is None."""
+    of one's own spaces), the publisher (a teacher of the first space) and `subscribers` members
+    with `role` (pupils unless told: the mail scenario makes them teachers), member i in space
+    i % rooms, each with a session token. Every member has a mailbox in their space
+    (spaces.set_member creates it). Starts (and stops) the embedded PostgreSQL when `db.url` is
+    None."""
     async with contextlib.AsyncExitStack() as stack:
         url = await database_url(Settings(database_url=db.url, data_dir=db.data_dir), stack)
         pool = await create_pool(url, min_size=1, max_size=_WRITERS)
@@ -106,7 +109,7 @@ async def seed(db: Database, *, subscribers: int, rooms: int) -> Seeded:
 
         publisher = await member(f"bench-{tag}-pub", PUBLISHER_NAME, Role.TEACHER_MEMBER, space_ids[0])
         tokens = await asyncio.gather(*(
-            member(f"bench-{tag}-{i}", f"Pupil {i:05d}", Role.PUPIL_MEMBER, space_ids[i % rooms])
+            member(f"bench-{tag}-{i}", f"{_TITLES.get(role, 'Member')} {i:05d}", role, space_ids[i % rooms])
             for i in range(subscribers)
         ))
         return Seeded(channels, publisher, [(token, channels[i % rooms]) for i, token in enumerate(tokens)])

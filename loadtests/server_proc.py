@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -218,3 +219,24 @@ def cpu_percent(a: Usage, b: Usage) -> tuple[float, float]:
     wall = max(b.at - a.at, 1e-9)
     kids = sum(b.children_cpu[pid] - a.children_cpu[pid] for pid in b.children_cpu if pid in a.children_cpu)
     return 100 * (b.cpu - a.cpu) / wall, 100 * kids / wall
+
+
+CLIENT_BOUND_PERCENT = 90.0  # above this the load generator, not the server, may be the limit
+
+
+def cpu_figures(server_a: Usage, server_b: Usage, client_a: Usage, client_b: Usage) -> dict[str, Any]:
+    """The CPU figures of a measurement between two readings of the server (with its helpers)
+    and two of the load generator: % of one core for each, interrupts, everything else."""
+    server_cpu, db_cpu = cpu_percent(server_a, server_b)
+    client_cpu, _ = cpu_percent(client_a, client_b)
+    machine, interrupts = machine_percent(server_a, server_b)
+    others = machine - server_cpu - db_cpu - client_cpu
+    return {
+        "server_cpu_percent": round(server_cpu, 1),
+        "database_cpu_percent": round(db_cpu, 1) if server_b.children_cpu else None,
+        "client_cpu_percent": round(client_cpu, 1),
+        "client_bound": client_cpu >= CLIENT_BOUND_PERCENT,
+        "interrupts_cpu_percent": round(interrupts, 1),
+        # CPU used meanwhile by every other process of the machine: high means a noisy run.
+        "other_processes_cpu_percent": round(max(others, 0.0), 1),
+    }

