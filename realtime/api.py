@@ -229,6 +229,8 @@ async def metrics(request: Request) -> Response:
         "# TYPE twinhub_gaps_filled_total counter", f"twinhub_gaps_filled_total {hub.gaps_filled}",
         "# TYPE twinhub_commit_batches_total counter", f"twinhub_commit_batches_total {writer.batches}",
         "# TYPE twinhub_posts_committed_total counter", f"twinhub_posts_committed_total {writer.committed}",
+        "# TYPE twinhub_mail_commit_batches_total counter",
+        f"twinhub_mail_commit_batches_total {state.mail_writer.batches}",
         "# TYPE twinhub_mails_committed_total counter", f"twinhub_mails_committed_total {state.mail_writer.committed}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

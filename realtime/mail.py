@@ -76,6 +76,30 @@ def item_data(item: MailItem) -> dict[str, Any]:
     }
 
 
+def _send_events(new: NewMail, result: SendResult) -> list[Event]:
+    """The events of a mail just stored, one per holder. The mail's wire form is built once and
+    shared by every recipient's event (events are only read, then encoded)."""
+    assert result.sent is not None
+    core = {
+        "id": result.mail_id, "space": new.space_id, "thread_id": result.thread_id, "reply_to": new.reply_to,
+        "from": _card(new.sender), "to": [_card(p) for p, _ in new.recipients], "subject": new.subject,
+        "text": new.text, "created_at": iso(result.created_at),
+    }
+    sent = {**core, "folder": "sent", "read": True, "state": "visible", "client_id": new.client_id}
+    received = {**core, "folder": "inbox", "read": False, "state": "visible", "client_id": None}
+    d = result.sent
+    events = [Event(mail_channel(d.mailbox_id), d.seq, "mail.sent", {"mail": sent, "unread": _unread(d.unread)})]
+    for d in result.received:
+        events.append(
+            Event(mail_channel(d.mailbox_id), d.seq, "mail.received", {"mail": received, "unread": _unread(d.unread)})
+        )
+    return events
+
+
+def _unread(counts: tuple[int, int, int, int]) -> dict[str, int]:
+    return dict(zip(store.FOLDERS, counts, strict=True))
+
+
 def to_event(e: MailboxEvent) -> Event:
     return Event(mail_channel(e.mailbox_id), e.seq, e.kind, {"mail": item_data(e.item), "unread": e.unread})
 
@@ -233,9 +257,8 @@ class Mail:
         except StorageError:
             raise ServiceError(ErrorCode.INTERNAL, "the mail could not be stored; it was not sent") from None
         if not result.duplicate:
-            assert result.sent is not None
-            for event in (result.sent, *result.received):
-                await self._bus.publish(to_event(event))
+            for event in _send_events(new, result):
+                await self._bus.publish(event)
         return Sent(result.mail_id, result.thread_id, mail_channel(result.sender_mailbox), result.seq, result.duplicate)
 
     def _check_shape(self, viewer: Viewer, to: tuple[int, ...], text: str, subject: str | None) -> None:

@@ -12,9 +12,9 @@ bumps the mailbox's seq, and every event row carries the counts right after it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import asyncpg
@@ -85,11 +85,21 @@ class NewMail:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """A mail just stored, in one holder's mailbox: where it went in the mailbox's log."""
+
+    mailbox_id: int
+    seq: int
+    unread: tuple[int, int, int, int]  # per folder (FOLDERS order), right after this event
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
     mail_id: int
     thread_id: int
-    sent: MailboxEvent | None  # the sender's event; None for a duplicate
-    received: tuple[MailboxEvent, ...]  # one per recipient; empty for a duplicate
+    created_at: datetime | None  # None for a duplicate
+    sent: Delivery | None  # the sender's event; None for a duplicate
+    received: tuple[Delivery, ...]  # one per recipient, in the order given; empty for a duplicate
     seq: int  # the seq of the sender's mail.sent event (the original one for a duplicate)
     sender_mailbox: int  # where that event is (the original's project for a duplicate)
     duplicate: bool
@@ -217,7 +227,7 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
             if key in stored:
                 r = stored[key]
                 results[i] = SendResult(
-                    r["id"], r["thread_id"], None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True
+                    r["id"], r["thread_id"], None, None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True
                 )
             elif key not in first_in_batch:
                 first_in_batch[key] = i
@@ -232,88 +242,88 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
             first = results[first_in_batch[(s.sender.id, s.client_id)]]  # type: ignore[index]
             assert first is not None
             results[i] = SendResult(
-                first.mail_id, first.thread_id, None, (), first.seq, first.sender_mailbox, duplicate=True
+                first.mail_id, first.thread_id, None, None, (), first.seq, first.sender_mailbox, duplicate=True
             )
     return results  # type: ignore[return-value]
 
 
+# One statement stores a whole batch: the mails, every holder's item, each holder mailbox's
+# seq and unread count, and the events — holders, seqs and counts are worked out by PostgreSQL
+# from one row per mail, so the server neither builds nor encodes a row per holder. Within a
+# mailbox, events follow the batch order (pos); a mail's sender holder comes first (k = 0), then
+# its recipients in the order given.
+_SEND_BATCH = """
+WITH n AS MATERIALIZED (
+    SELECT u.pos, nextval(pg_get_serial_sequence('mails', 'id')) AS id, u.space_id, u.sender_id,
+           u.recipients::bigint[] AS recipients, u.thread_id, u.reply_to, u.subject, u.text, u.client_id,
+           u.sender_box, u.boxes::bigint[] AS boxes
+    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+                $8::text[], $9::bigint[], $10::text[])
+         WITH ORDINALITY AS u(space_id, sender_id, recipients, thread_id, reply_to, subject, text, client_id,
+                              sender_box, boxes, pos)
+), holders AS MATERIALIZED (
+    SELECT n.pos, 0::bigint AS k, n.id AS mail_id, coalesce(n.thread_id, n.id) AS thread_id,
+           n.sender_box AS box, 'sent' AS origin
+    FROM n
+    UNION ALL
+    SELECT n.pos, r.k, n.id, coalesce(n.thread_id, n.id), r.box, 'inbox'
+    FROM n CROSS JOIN LATERAL unnest(n.boxes) WITH ORDINALITY AS r(box, k)
+), per_box AS (
+    SELECT box, count(*)::int AS n, (count(*) FILTER (WHERE origin = 'inbox'))::int AS u FROM holders GROUP BY box
+), up AS (
+    UPDATE mailboxes m SET last_seq = m.last_seq + p.n, unread_inbox = m.unread_inbox + p.u
+    FROM per_box p WHERE m.id = p.box
+    RETURNING m.id, m.last_seq, m.unread_inbox, m.unread_sent, m.unread_archive, m.unread_trash, p.n, p.u
+), ev AS MATERIALIZED (
+    SELECT h.pos, h.k, h.box, h.mail_id, h.thread_id, h.origin,
+           up.last_seq - up.n + row_number() OVER w AS seq,
+           (up.unread_inbox - up.u + count(*) FILTER (WHERE h.origin = 'inbox') OVER w)::int AS inbox,
+           up.unread_sent AS sent, up.unread_archive AS archive, up.unread_trash AS trash
+    FROM holders h JOIN up ON up.id = h.box
+    WINDOW w AS (PARTITION BY h.box ORDER BY h.pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), ins_mails AS (
+    INSERT INTO mails (id, space_id, sender_id, recipient_ids, thread_id, reply_to, subject, text, client_id)
+    SELECT id, space_id, sender_id, recipients, coalesce(thread_id, id), reply_to, subject, text, client_id FROM n
+    RETURNING created_at
+), ins_items AS (
+    INSERT INTO mailbox_items (mailbox_id, mail_id, thread_id, origin, folder, read)
+    SELECT box, mail_id, thread_id, origin, origin, origin = 'sent' FROM ev
+), ins_events AS (
+    INSERT INTO mailbox_events (mailbox_id, seq, kind, mail_id, unread)
+    SELECT box, seq, CASE WHEN origin = 'sent' THEN 'mail.sent' ELSE 'mail.received' END, mail_id,
+           ARRAY[inbox, sent, archive, trash]
+    FROM ev
+)
+SELECT (SELECT array_agg(id ORDER BY pos) FROM n) AS ids,
+       (SELECT min(created_at) FROM ins_mails) AS created_at,
+       array_agg(box ORDER BY pos, k) AS boxes, array_agg(seq ORDER BY pos, k) AS seqs,
+       array_agg(inbox ORDER BY pos, k) AS inbox, array_agg(sent ORDER BY pos, k) AS sent,
+       array_agg(archive ORDER BY pos, k) AS archive, array_agg(trash ORDER BY pos, k) AS trash
+FROM ev
+"""
+
+
+def _id_list(ids: Any) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 async def _store(conn: asyncpg.Connection, sends: list[NewMail], where: list[int], results: list[Any]) -> None:
-    ids = sorted(
-        await conn.fetchval(
-            "SELECT array_agg(nextval(pg_get_serial_sequence('mails', 'id'))) FROM generate_series(1, $1)", len(sends)
-        )
+    r = await conn.fetchrow(
+        _SEND_BATCH,
+        [s.space_id for s in sends], [s.sender.id for s in sends],
+        [_id_list(p.id for p, _ in s.recipients) for s in sends],
+        [s.thread_id for s in sends], [s.reply_to for s in sends], [s.subject for s in sends],
+        [s.text for s in sends], [s.client_id for s in sends], [s.sender_mailbox for s in sends],
+        [_id_list(box for _, box in s.recipients) for s in sends],
     )
-    threads = [s.thread_id or mail_id for s, mail_id in zip(sends, ids, strict=True)]
-    created = await conn.fetchval(
-        "WITH ins AS ("
-        "  INSERT INTO mails (id, space_id, sender_id, recipient_ids, thread_id, reply_to, subject, text, client_id)"
-        "  SELECT id, space_id, sender_id, recipients::bigint[], thread_id, reply_to, subject, text, client_id"
-        "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],"
-        "              $7::text[], $8::text[], $9::text[])"
-        "       AS n(id, space_id, sender_id, recipients, thread_id, reply_to, subject, text, client_id)"
-        "  RETURNING created_at"
-        ") SELECT min(created_at) FROM ins",
-        ids, [s.space_id for s in sends], [s.sender.id for s in sends],
-        ["{" + ",".join(str(p.id) for p, _ in s.recipients) + "}" for s in sends],
-        threads, [s.reply_to for s in sends], [s.subject for s in sends], [s.text for s in sends],
-        [s.client_id for s in sends],
-    )
-
-    # Each mailbox's share of the batch: how many events, how many new unread items.
-    events_in: dict[int, int] = defaultdict(int)
-    unread_in: dict[int, int] = defaultdict(int)
-    for s in sends:
-        events_in[s.sender_mailbox] += 1
-        for _, box in s.recipients:
-            events_in[box] += 1
-            unread_in[box] += 1
-    boxes = sorted(events_in)  # one lock order for every batch
-    rows = await conn.fetch(
-        "UPDATE mailboxes SET last_seq = mailboxes.last_seq + c.n, unread_inbox = mailboxes.unread_inbox + c.u"
-        " FROM unnest($1::bigint[], $2::int[], $3::int[]) AS c(id, n, u) WHERE mailboxes.id = c.id"
-        f" RETURNING mailboxes.id, mailboxes.last_seq, {_UNREAD_COLUMNS}",
-        boxes, [events_in[b] for b in boxes], [unread_in[b] for b in boxes],
-    )
-    # Walk the batch in order, giving each event its seq and the counts right after it.
-    next_seq = {r["id"]: r["last_seq"] - events_in[r["id"]] + 1 for r in rows}
-    counts = {r["id"]: [r[f"unread_{f}"] for f in FOLDERS] for r in rows}
-    for box in boxes:
-        counts[box][0] -= unread_in[box]
-
-    item_rows: list[tuple[Any, ...]] = []  # (mailbox, mail, thread, origin, folder, read)
-    event_rows: list[tuple[Any, ...]] = []  # (mailbox, seq, kind, mail, inbox, sent, archive, trash)
-    for s, mail_id, thread_id, i in zip(sends, ids, threads, where, strict=True):
-        recipients = tuple(p for p, _ in s.recipients)
-        made = []
-        for box, origin in [(s.sender_mailbox, "sent"), *((box, "inbox") for _, box in s.recipients)]:
-            seq = next_seq[box]
-            next_seq[box] += 1
-            if origin == "inbox":
-                counts[box][0] += 1
-            kind = "mail.sent" if origin == "sent" else "mail.received"
-            item_rows.append((box, mail_id, thread_id, origin, origin, origin == "sent"))
-            event_rows.append((box, seq, kind, mail_id, *counts[box]))
-            item = MailItem(
-                box, mail_id, s.space_id, thread_id, s.reply_to, s.sender, recipients, s.subject, s.text, created,
-                origin, origin, origin == "sent", False, s.client_id if origin == "sent" else None,
-            )
-            made.append(MailboxEvent(box, seq, kind, item, _unread(counts[box])))
+    holders = zip(r["boxes"], r["seqs"], r["inbox"], r["sent"], r["archive"], r["trash"], strict=True)
+    created = r["created_at"]
+    for s, mail_id, i in zip(sends, r["ids"], where, strict=True):
+        made = [Delivery(box, seq, (a, b, c, d)) for box, seq, a, b, c, d in islice(holders, len(s.recipients) + 1)]
         results[i] = SendResult(
-            mail_id, thread_id, made[0], tuple(made[1:]), made[0].seq, s.sender_mailbox, duplicate=False
+            mail_id, s.thread_id or mail_id, created, made[0], tuple(made[1:]), made[0].seq, s.sender_mailbox,
+            duplicate=False,
         )
-
-    columns = list(zip(*item_rows, strict=True))
-    ev = list(zip(*event_rows, strict=True))
-    await conn.execute(
-        "WITH items AS ("
-        "  INSERT INTO mailbox_items (mailbox_id, mail_id, thread_id, origin, folder, read)"
-        "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bool[])"
-        ") INSERT INTO mailbox_events (mailbox_id, seq, kind, mail_id, unread)"
-        "  SELECT b, s, k, m, ARRAY[u1, u2, u3, u4]"
-        "  FROM unnest($7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::int[], $12::int[], $13::int[],"
-        "              $14::int[]) AS e(b, s, k, m, u1, u2, u3, u4)",
-        *columns, *ev,
-    )
 
 
 # -- one owner's mail -----------------------------------------------------------------------------
@@ -376,9 +386,12 @@ async def change(
         if what.delete:
             # The last holder deleting it erases the words themselves (children's data is kept
             # no longer than someone wants it) — unless it was reported: the report keeps it.
+            # The holders are the sender and the recipients: their items are found by the key.
             await conn.execute(
-                "UPDATE mails SET subject = '', text = '' WHERE id = $1"
-                " AND NOT EXISTS (SELECT 1 FROM mailbox_items WHERE mail_id = $1 AND deleted_at IS NULL)"
+                "UPDATE mails m SET subject = '', text = '' WHERE m.id = $1"
+                " AND NOT EXISTS (SELECT 1 FROM mailboxes b JOIN mailbox_items i ON i.mailbox_id = b.id"
+                "   WHERE b.space_id = m.space_id AND b.owner_id = ANY(m.recipient_ids || m.sender_id)"
+                "   AND i.mail_id = m.id AND i.deleted_at IS NULL)"
                 " AND NOT EXISTS (SELECT 1 FROM mail_reports WHERE mail_id = $1)",
                 mail_id,
             )

@@ -57,15 +57,21 @@ async def test_every_member_has_a_mailbox(pool, world, boxes):
 async def test_send_stores_once_and_logs_each_mailbox(pool, world, boxes, writer):
     sent = await writer.submit(mail(world, boxes, "pupil_member", ["pupil_admin", "teacher_member"]))
     assert not sent.duplicate and sent.thread_id == sent.mail_id
-    assert sent.sent.kind == "mail.sent" and sent.sent.item.folder == "sent" and sent.sent.item.read
-    assert [e.kind for e in sent.received] == ["mail.received", "mail.received"]
-    assert all(e.item.folder == "inbox" and not e.item.read and e.unread["inbox"] == 1 for e in sent.received)
+    assert sent.sent.mailbox_id == boxes["pupil_member"][1] and sent.sent.unread == (0, 0, 0, 0)
+    assert [d.mailbox_id for d in sent.received] == [boxes["pupil_admin"][1], boxes["teacher_member"][1]]
+    assert all(d.unread == (1, 0, 0, 0) for d in sent.received)
     assert await pool.fetchval("SELECT count(*) FROM mails WHERE id = $1", sent.mail_id) == 1
+    # What the batch said it stored is what a replay reads back.
+    p, box = boxes["pupil_member"]
+    [own] = (await store.replay(pool, p.id, box, 0, 10)).events
+    assert (own.seq, own.kind, own.item.folder, own.item.read) == (sent.sent.seq, "mail.sent", "sent", True)
     for who in ("pupil_admin", "teacher_member"):
         p, box = boxes[who]
         replay = await store.replay(pool, p.id, box, 0, 10)
         assert [e.seq for e in replay.events] == [1] and replay.head == 1
         assert replay.events[0].item.recipients == (boxes["pupil_admin"][0], boxes["teacher_member"][0])
+        [e] = replay.events
+        assert (e.kind, e.item.folder, e.item.read, e.unread["inbox"]) == ("mail.received", "inbox", False, 1)
 
 
 async def test_concurrent_sends_give_gap_free_seqs_and_exact_counts(pool, world, boxes, writer):
@@ -80,6 +86,12 @@ async def test_concurrent_sends_give_gap_free_seqs_and_exact_counts(pool, world,
     assert [e.unread["inbox"] for e in replay.events] == list(range(1, 61))
     assert [e.item.text for e in replay.events] == [f"m{i}" for i in range(60)]  # submission order
     assert {r.received[0].seq for r in results} == set(range(1, 61))
+    # Each sender's own log too, and the seqs the batch reported are the ones stored.
+    for who in senders:
+        person, own = boxes[who]
+        logged = {e.item.mail_id: e.seq for e in (await store.replay(pool, person.id, own, 0, 100)).events}
+        assert sorted(logged.values()) == list(range(1, 21))
+        assert all(logged[r.mail_id] == r.sent.seq for r in results if r.sent.mailbox_id == own)
 
 
 async def test_client_id_makes_a_retry_harmless(pool, world, boxes, writer):
@@ -209,3 +221,19 @@ async def test_the_last_holder_deleting_a_mail_erases_its_words_unless_reported(
         await store.change(pool, pa.id, [world.space_id], r.mail_id, Change(delete=True))
     assert await pool.fetchval("SELECT text FROM mails WHERE id = $1", plain.mail_id) == ""
     assert await pool.fetchval("SELECT text FROM mails WHERE id = $1", kept.mail_id) == "report me"
+
+
+async def test_a_batch_where_mailboxes_send_and_receive_keeps_every_log_exact(pool, world, boxes, writer):
+    """Everyone writes to everyone at once: in one batch a mailbox gets sent and received events
+    mixed; its seqs stay gap-free in batch order and its counts match a recount."""
+    who = ["teacher_admin", "teacher_member", "pupil_admin", "pupil_member"]
+    sends = [mail(world, boxes, who[i % 4], [w for w in who if w != who[i % 4]], text=f"m{i}") for i in range(80)]
+    results = await asyncio.gather(*(writer.submit(s) for s in sends))
+    assert writer.batches < 80
+    for w in who:
+        person, box = boxes[w]
+        replay = await store.replay(pool, person.id, box, 0, 200)
+        assert [e.seq for e in replay.events] == list(range(1, 81))  # 20 sent + 60 received
+        reported = {d.seq: (r.mail_id, d.unread) for r in results for d in (r.sent, *r.received) if d.mailbox_id == box}
+        assert {e.seq: (e.item.mail_id, tuple(e.unread.values())) for e in replay.events} == reported
+        assert replay.events[-1].unread == await recount(pool, box)
