@@ -210,48 +210,54 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
     """
     results: list[SendResult | None] = [None] * len(sends)
     first_in_batch: dict[tuple[int, str], int] = {}
-    keyed = [(i, s) for i, s in enumerate(sends) if s.client_id is not None]
-    if keyed:
-        rows = await conn.fetch(
-            "SELECT m.id, m.thread_id, m.sender_id, m.client_id, b.id AS mailbox_id,"
-            " (SELECT e.seq FROM mailbox_events e WHERE e.mailbox_id = b.id"
-            "   AND e.mail_id = m.id AND e.kind = 'mail.sent') AS seq"
-            " FROM mails m JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)"
-            " ON m.sender_id = k.sender_id AND m.client_id = k.client_id"
-            " JOIN mailboxes b ON b.space_id = m.space_id AND b.owner_id = m.sender_id",
-            [s.sender.id for _, s in keyed], [s.client_id for _, s in keyed],
-        )
-        stored = {(r["sender_id"], r["client_id"]): r for r in rows}
-        for i, s in keyed:
-            key = (s.sender.id, s.client_id)
-            if key in stored:
-                r = stored[key]
-                results[i] = SendResult(
-                    r["id"], r["thread_id"], None, None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True
-                )
-            elif key not in first_in_batch:
-                first_in_batch[key] = i
-    fresh = [
-        i for i, s in enumerate(sends)
-        if results[i] is None and (s.client_id is None or first_in_batch.get((s.sender.id, s.client_id)) == i)
-    ]
-    if fresh:
-        await _store(conn, [sends[i] for i in fresh], fresh, results)
+    fresh: list[int] = []
+    repeats: list[int] = []
     for i, s in enumerate(sends):
-        if results[i] is None:  # a repeat of a client_id first seen earlier in this batch
-            first = results[first_in_batch[(s.sender.id, s.client_id)]]  # type: ignore[index]
-            assert first is not None
-            results[i] = SendResult(
-                first.mail_id, first.thread_id, None, None, (), first.seq, first.sender_mailbox, duplicate=True
-            )
+        if s.client_id is not None:
+            key = (s.sender.id, s.client_id)
+            if key in first_in_batch:
+                repeats.append(i)
+                continue
+            first_in_batch[key] = i
+        fresh.append(i)
+    if fresh:
+        stored_before = await _store(conn, [sends[i] for i in fresh], fresh, results)
+        if stored_before:
+            await _originals(conn, sends, stored_before, results)
+    for i in repeats:
+        s = sends[i]
+        first = results[first_in_batch[(s.sender.id, s.client_id)]]  # type: ignore[index]
+        assert first is not None
+        results[i] = SendResult(
+            first.mail_id, first.thread_id, None, None, (), first.seq, first.sender_mailbox, duplicate=True
+        )
     return results  # type: ignore[return-value]
+
+
+async def _originals(conn: asyncpg.Connection, sends: list[NewMail], where: list[int], results: list[Any]) -> None:
+    """The results of sends whose client_id had been used before: the first mail, as a duplicate."""
+    rows = await conn.fetch(
+        "SELECT m.id, m.thread_id, m.sender_id, m.client_id, b.id AS mailbox_id,"
+        " (SELECT e.seq FROM mailbox_events e WHERE e.mailbox_id = b.id"
+        "   AND e.mail_id = m.id AND e.kind = 'mail.sent') AS seq"
+        " FROM mails m JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)"
+        " ON m.sender_id = k.sender_id AND m.client_id = k.client_id"
+        " JOIN mailboxes b ON b.space_id = m.space_id AND b.owner_id = m.sender_id",
+        [sends[i].sender.id for i in where], [sends[i].client_id for i in where],
+    )
+    stored = {(r["sender_id"], r["client_id"]): r for r in rows}
+    for i in where:
+        r = stored[(sends[i].sender.id, sends[i].client_id)]
+        results[i] = SendResult(r["id"], r["thread_id"], None, None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True)
 
 
 # One statement stores a whole batch: the mails, every holder's item, each holder mailbox's
 # seq and unread count, and the events — holders, seqs and counts are worked out by PostgreSQL
 # from one row per mail, so the server neither builds nor encodes a row per holder. Within a
 # mailbox, events follow the batch order (pos); a mail's sender holder comes first (k = 0), then
-# its recipients in the order given.
+# its recipients in the order given. A mail whose (sender, client_id) is already stored is
+# skipped by the insert (ON CONFLICT) and so has no holders: the retry that lost its `ok` costs
+# no extra query unless it happens.
 _SEND_BATCH = """
 WITH n AS MATERIALIZED (
     SELECT u.pos, nextval(pg_get_serial_sequence('mails', 'id')) AS id, u.space_id, u.sender_id,
@@ -261,13 +267,20 @@ WITH n AS MATERIALIZED (
                 $8::text[], $9::bigint[], $10::text[])
          WITH ORDINALITY AS u(space_id, sender_id, recipients, thread_id, reply_to, subject, text, client_id,
                               sender_box, boxes, pos)
+), ins_mails AS (
+    INSERT INTO mails (id, space_id, sender_id, recipient_ids, thread_id, reply_to, subject, text, client_id)
+    SELECT id, space_id, sender_id, recipients, coalesce(thread_id, id), reply_to, subject, text, client_id FROM n
+    ON CONFLICT (sender_id, client_id) DO NOTHING
+    RETURNING id, created_at
+), kept AS MATERIALIZED (
+    SELECT n.* FROM n JOIN ins_mails USING (id)
 ), holders AS MATERIALIZED (
-    SELECT n.pos, 0::bigint AS k, n.id AS mail_id, coalesce(n.thread_id, n.id) AS thread_id,
-           n.sender_box AS box, 'sent' AS origin
-    FROM n
+    SELECT kept.pos, 0::bigint AS k, kept.id AS mail_id, coalesce(kept.thread_id, kept.id) AS thread_id,
+           kept.sender_box AS box, 'sent' AS origin
+    FROM kept
     UNION ALL
-    SELECT n.pos, r.k, n.id, coalesce(n.thread_id, n.id), r.box, 'inbox'
-    FROM n CROSS JOIN LATERAL unnest(n.boxes) WITH ORDINALITY AS r(box, k)
+    SELECT kept.pos, r.k, kept.id, coalesce(kept.thread_id, kept.id), r.box, 'inbox'
+    FROM kept CROSS JOIN LATERAL unnest(kept.boxes) WITH ORDINALITY AS r(box, k)
 ), per_box AS (
     SELECT box, count(*)::int AS n, (count(*) FILTER (WHERE origin = 'inbox'))::int AS u FROM holders GROUP BY box
 ), up AS (
@@ -281,10 +294,6 @@ WITH n AS MATERIALIZED (
            up.unread_sent AS sent, up.unread_archive AS archive, up.unread_trash AS trash
     FROM holders h JOIN up ON up.id = h.box
     WINDOW w AS (PARTITION BY h.box ORDER BY h.pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-), ins_mails AS (
-    INSERT INTO mails (id, space_id, sender_id, recipient_ids, thread_id, reply_to, subject, text, client_id)
-    SELECT id, space_id, sender_id, recipients, coalesce(thread_id, id), reply_to, subject, text, client_id FROM n
-    RETURNING created_at
 ), ins_items AS (
     INSERT INTO mailbox_items (mailbox_id, mail_id, thread_id, origin, folder, read)
     SELECT box, mail_id, thread_id, origin, origin, origin = 'sent' FROM ev
@@ -295,6 +304,7 @@ WITH n AS MATERIALIZED (
     FROM ev
 )
 SELECT (SELECT array_agg(id ORDER BY pos) FROM n) AS ids,
+       (SELECT array_agg(id) FROM ins_mails) AS stored,
        (SELECT min(created_at) FROM ins_mails) AS created_at,
        array_agg(box ORDER BY pos, k) AS boxes, array_agg(seq ORDER BY pos, k) AS seqs,
        array_agg(inbox ORDER BY pos, k) AS inbox, array_agg(sent ORDER BY pos, k) AS sent,
@@ -307,7 +317,9 @@ def _id_list(ids: Any) -> str:
     return "{" + ",".join(map(str, ids)) + "}"
 
 
-async def _store(conn: asyncpg.Connection, sends: list[NewMail], where: list[int], results: list[Any]) -> None:
+async def _store(conn: asyncpg.Connection, sends: list[NewMail], where: list[int], results: list[Any]) -> list[int]:
+    """Store the batch; fill `results` for the mails stored. Returns the positions (from `where`)
+    of the sends whose client_id had been used before: nothing was stored for them."""
     r = await conn.fetchrow(
         _SEND_BATCH,
         [s.space_id for s in sends], [s.sender.id for s in sends],
@@ -316,14 +328,23 @@ async def _store(conn: asyncpg.Connection, sends: list[NewMail], where: list[int
         [s.text for s in sends], [s.client_id for s in sends], [s.sender_mailbox for s in sends],
         [_id_list(box for _, box in s.recipients) for s in sends],
     )
-    holders = zip(r["boxes"], r["seqs"], r["inbox"], r["sent"], r["archive"], r["trash"], strict=True)
+    stored = set(r["stored"] or ())
+    holders = zip(
+        r["boxes"] or (), r["seqs"] or (), r["inbox"] or (), r["sent"] or (), r["archive"] or (), r["trash"] or (),
+        strict=True,
+    )
     created = r["created_at"]
+    skipped = []
     for s, mail_id, i in zip(sends, r["ids"], where, strict=True):
+        if mail_id not in stored:
+            skipped.append(i)
+            continue
         made = [Delivery(box, seq, (a, b, c, d)) for box, seq, a, b, c, d in islice(holders, len(s.recipients) + 1)]
         results[i] = SendResult(
             mail_id, s.thread_id or mail_id, created, made[0], tuple(made[1:]), made[0].seq, s.sender_mailbox,
             duplicate=False,
         )
+    return skipped
 
 
 # -- one owner's mail -----------------------------------------------------------------------------
