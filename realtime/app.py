@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> TwinHub:
             writer = GroupCommitWriter(pool, post_many, name="post")
             writer.start()
             stack.push_async_callback(writer.close)
-            mail_writer = GroupCommitWriter(pool, send_many, name="mail")
+            mail_writer = GroupCommitWriter(pool, send_many, name="mail", atomic=True)
             mail_writer.start()
             stack.push_async_callback(mail_writer.close)
             bus = LocalBus()

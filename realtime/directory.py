@@ -150,6 +150,9 @@ class Directory:
             self._rooms.setdefault(room.id, room)
         return rooms
 
+    def cached_roster(self, space_id: int) -> dict[int, Member] | None:
+        return self._rosters.get(space_id)
+
     async def roster(self, space_id: int) -> dict[int, Member]:
         """The space's members now: user id -> Member."""
         found = self._rosters.get(space_id)

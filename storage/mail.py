@@ -202,8 +202,10 @@ async def roster(pool: asyncpg.Pool, space_id: int) -> list[tuple[Person, str, i
 
 
 async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[SendResult]:
-    """Store `sends` in the caller's transaction: each mail once, an item and an event in the
-    sender's mailbox and in each recipient's. One result per send, in order.
+    """Store `sends`: each mail once, an item and an event in the sender's mailbox and in each
+    recipient's. One result per send, in order. One statement does it all, so `conn` needs no
+    transaction (the writer runs it with atomic=True); only a batch holding a retried client_id
+    reads the originals afterwards.
 
     A send whose (sender, client_id) is already stored, or appears earlier in the batch, is not
     stored again: its result is the original with duplicate=True.

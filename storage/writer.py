@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
-from .db import transaction
+from .db import read, transaction
 from .errors import StorageError, Unavailable
 
 log = logging.getLogger("twinhub.storage")
@@ -48,11 +48,15 @@ class GroupCommitWriter(Generic[T, R]):
         commit_many: Callable[[asyncpg.Connection, list[T]], Awaitable[list[R]]],
         *,
         name: str,
+        atomic: bool = False,
         max_batch: int = 500,
         max_queue: int = 20_000,
     ) -> None:
+        """`atomic`: commit_many stores a batch in one statement, which PostgreSQL makes atomic by
+        itself — no BEGIN and COMMIT round trips around it."""
         self._pool = pool
         self._commit_many = commit_many
+        self._atomic = atomic
         self.name = name
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -95,7 +99,8 @@ class GroupCommitWriter(Generic[T, R]):
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         items = [p for p, _ in batch]
         try:
-            async with transaction(self._pool, f"{self.name}_batch") as conn:
+            scope = read if self._atomic else transaction
+            async with scope(self._pool, f"{self.name}_batch") as conn:
                 results = await self._commit_many(conn, items)
         except Unavailable as exc:
             for _, fut in batch:

@@ -25,7 +25,7 @@ async def boxes(pool, world):
 
 @pytest.fixture
 async def writer(pool):
-    w = GroupCommitWriter(pool, store.send_many, name="mail")
+    w = GroupCommitWriter(pool, store.send_many, name="mail", atomic=True)
     w.start()
     yield w
     await w.close()
