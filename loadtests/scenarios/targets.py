@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from realtime.policy import Role
 
 from ..seed import run_database, seed
@@ -33,6 +35,9 @@ class ServerOptions:
     """How to run the server under test."""
 
     server_cpu: int | None = 0
+    # The embedded PostgreSQL inherits the server's CPU; a CPU here moves it (and every backend it
+    # forks later) there once the server is up.
+    database_cpu: int | None = None
     database_url: str | None = None  # TwinHub: a PostgreSQL server for a throwaway database; None: embedded
     start_timeout: float = 120.0  # seeding plus start-up
     keep: bool = False  # keep the work folder (server log, embedded data) after the run
@@ -157,6 +162,8 @@ async def twinhub(
             with launch("twinhub", argv, env=env, cpu=opts.server_cpu, log=work / "server.log",
                         cwd=REPO, timeout=opts.start_timeout, postmaster_pid=pidfile) as server:
                 await asyncio.to_thread(server.wait_ready, "/readyz", opts.start_timeout)
+                if pidfile is not None and opts.database_cpu is not None:
+                    _pin_database(pidfile, opts.database_cpu)
                 async with _reporting_failures(server):
                     yield Target(
                         "TwinHub", server, f"ws://127.0.0.1:{server.port}/ws", seeded.channels[0],
@@ -164,6 +171,14 @@ async def twinhub(
                         counters=lambda: prometheus_counters(server.http_get("/metrics")),
                         database_url=db.url or _embedded_database_url(db.data_dir / "pgdata"),
                     )
+
+
+def _pin_database(pidfile: Path, cpu: int) -> None:
+    postmaster = psutil.Process(int(pidfile.read_text().split()[0]))
+    for proc in (postmaster, *postmaster.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.cpu_affinity([cpu])
+    print(f"embedded PostgreSQL moved to CPU {cpu}", flush=True)
 
 
 @contextlib.asynccontextmanager
