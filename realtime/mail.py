@@ -36,7 +36,7 @@ from protocol import (
     ReportMail,
     SendMail,
 )
-from storage import Conflict, StorageError, Unavailable
+from storage import Conflict, StorageError, Unavailable, mail_reports
 from storage import mail as store
 from storage.mail import Change, MailboxEvent, MailItem, NewMail, Person, SendResult
 from storage.writer import GroupCommitWriter
@@ -355,14 +355,14 @@ class Mail:
         """Report a mail one received. Works in a closed project too: safeguarding does not wait."""
         if len(note) > self._limits.max_reason_chars:
             raise ServiceError(ErrorCode.TOO_LARGE, f"a note is at most {self._limits.max_reason_chars} characters")
-        found = await database(store.report(self._pool, viewer.user.id, self._spaces(viewer), mail_id, note))
+        found = await database(mail_reports.report(self._pool, viewer.user.id, self._spaces(viewer), mail_id, note))
         if found is None:
             raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(mail_id) + " that you received")
         return {"id": mail_id, "report": found.id, "duplicate": found.duplicate}
 
     async def reports(self, viewer: Viewer, space_id: int, before: int | None, limit: int) -> dict[str, Any]:
         viewer.require(space_id, Action.REVIEW_REPORTS)
-        found, more = await database(store.reports_for_review(self._pool, space_id, viewer.user.id, before, limit))
+        found, more = await database(mail_reports.reports_for_review(self._pool, space_id, viewer.user.id, before, limit))
         return {
             "space": space_id,
             "reports": [

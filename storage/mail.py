@@ -3,8 +3,8 @@
 Privacy is in the shape of the queries: every function that reads or changes a mailbox takes
 the owner's user id (which the caller takes from the authenticated session) and the spaces the
 owner may use; there is no query that opens a mailbox by its id alone, or a mail without the
-owner who holds it. Reports are the one way a mail leaves its mailboxes (`reports_for_review`),
-and each look at them is written to the audit log in the same transaction.
+owner who holds it. Reports (storage/mail_reports.py) are the one way a mail leaves its
+mailboxes, and each look at them is written to the audit log in the same transaction.
 
 Unread counts are kept per mailbox and folder in the `mailboxes` row by the same statement that
 bumps the mailbox's seq, and every event row carries the counts right after it.
@@ -19,7 +19,6 @@ from typing import Any
 
 import asyncpg
 
-from . import audit
 from .db import read, transaction
 from .errors import Conflict
 
@@ -120,17 +119,6 @@ class Thread:
     last: MailItem
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    id: int
-    space_id: int
-    reporter: Person
-    note: str
-    created_at: datetime
-    mail: MailItem  # the reported mail, as its reporter holds it
-    duplicate: bool = False
-
-
 def _unread(values: Any) -> dict[str, int]:
     return dict(zip(FOLDERS, values, strict=True))
 
@@ -139,7 +127,7 @@ _UNREAD_COLUMNS = "unread_inbox, unread_sent, unread_archive, unread_trash"
 
 # An item as its owner sees it. The recipients' names are read with the mail so that a mailbox
 # page is one query; a deleted item keeps its place (for replay) but never its content.
-_ITEM_SELECT = (
+ITEM_SELECT = (
     "SELECT i.mailbox_id, i.mail_id, b.space_id, i.thread_id, m.reply_to,"
     " m.sender_id, su.display_name AS sender_name, su.school AS sender_school, m.recipient_ids,"
     " ARRAY(SELECT u.display_name FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
@@ -155,7 +143,7 @@ _ITEM_SELECT = (
 )
 
 
-def _item(r: asyncpg.Record) -> MailItem:
+def item_from_row(r: asyncpg.Record) -> MailItem:
     recipients = tuple(
         Person(i, n, s)
         for i, n, s in zip(r["recipient_ids"], r["recipient_names"], r["recipient_schools"], strict=True)
@@ -356,11 +344,11 @@ async def get_item(pool: asyncpg.Pool, owner_id: int, space_ids: list[int], mail
     """The owner's copy of `mail_id`, if they hold it (not deleted) in one of `space_ids`."""
     async with read(pool, "get_mail") as conn:
         r = await conn.fetchrow(
-            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = ANY($2::bigint[]) AND i.mail_id = $3"
+            f"{ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = ANY($2::bigint[]) AND i.mail_id = $3"
             " AND i.deleted_at IS NULL",
             owner_id, space_ids, mail_id,
         )
-    return None if r is None else _item(r)
+    return None if r is None else item_from_row(r)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,8 +410,8 @@ async def change(
 
 
 async def _item_in(conn: asyncpg.Connection, box: int, mail_id: int) -> MailItem:
-    r = await conn.fetchrow(f"{_ITEM_SELECT} WHERE i.mailbox_id = $1 AND i.mail_id = $2", box, mail_id)
-    return _item(r)
+    r = await conn.fetchrow(f"{ITEM_SELECT} WHERE i.mailbox_id = $1 AND i.mail_id = $2", box, mail_id)
+    return item_from_row(r)
 
 
 async def _bump(conn: asyncpg.Connection, box: int, mail_id: int, kind: str, delta: list[int]) -> MailboxEvent:
@@ -465,10 +453,10 @@ async def threads(
         if not rows:
             return [], mailbox
         items = await conn.fetch(
-            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.mail_id = ANY($3::bigint[])",
+            f"{ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.mail_id = ANY($3::bigint[])",
             owner_id, space_id, [r["last_id"] for r in rows],
         )
-    last = {r["mail_id"]: _item(r) for r in items}
+    last = {r["mail_id"]: item_from_row(r) for r in items}
     return [Thread(r["thread_id"], r["mails"], r["unread"], last[r["last_id"]]) for r in rows], mailbox
 
 
@@ -479,11 +467,11 @@ async def thread(
     `after` (paging)."""
     async with read(pool, "mail_thread") as conn:
         rows = await conn.fetch(
-            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.thread_id = $3"
+            f"{ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = $2 AND i.thread_id = $3"
             " AND i.deleted_at IS NULL AND ($4::bigint IS NULL OR i.mail_id > $4) ORDER BY i.mail_id LIMIT $5",
             owner_id, space_id, thread_id, after, limit,
         )
-    return [_item(r) for r in rows]
+    return [item_from_row(r) for r in rows]
 
 
 # -- a mailbox as a channel -----------------------------------------------------------------------
@@ -498,13 +486,13 @@ async def replay(pool: asyncpg.Pool, owner_id: int, mailbox_id: int, since: int,
         )
         rows = await conn.fetch(
             "SELECT e.seq AS event_seq, e.kind, e.unread AS event_unread, x.* FROM mailbox_events e"
-            f" CROSS JOIN LATERAL ({_ITEM_SELECT} WHERE i.mailbox_id = e.mailbox_id AND i.mail_id = e.mail_id) x"
+            f" CROSS JOIN LATERAL ({ITEM_SELECT} WHERE i.mailbox_id = e.mailbox_id AND i.mail_id = e.mail_id) x"
             " JOIN mailboxes o ON o.id = e.mailbox_id"
             " WHERE e.mailbox_id = $1 AND o.owner_id = $2 AND e.seq > $3 ORDER BY e.seq LIMIT $4",
             mailbox_id, owner_id, since, limit + 1,
         )
     events = [
-        MailboxEvent(mailbox_id, r["event_seq"], r["kind"], _item(r), _unread(r["event_unread"])) for r in rows[:limit]
+        MailboxEvent(mailbox_id, r["event_seq"], r["kind"], item_from_row(r), _unread(r["event_unread"])) for r in rows[:limit]
     ]
     return Replay(events, head or 0, len(rows) > limit)
 
@@ -515,84 +503,3 @@ async def head(pool: asyncpg.Pool, owner_id: int, mailbox_id: int) -> int:
         return await conn.fetchval(
             "SELECT last_seq FROM mailboxes WHERE id = $1 AND owner_id = $2", mailbox_id, owner_id
         ) or 0
-
-
-# -- reports --------------------------------------------------------------------------------------
-
-
-async def report(
-    pool: asyncpg.Pool, owner_id: int, space_ids: list[int], mail_id: int, note: str
-) -> Report | None:
-    """The owner reports a mail they received. None if they hold no such received mail. Reporting
-    the same mail again changes nothing and returns the first report (duplicate=True)."""
-    async with transaction(pool, "report_mail") as conn:
-        r = await conn.fetchrow(
-            f"{_ITEM_SELECT} WHERE b.owner_id = $1 AND b.space_id = ANY($2::bigint[]) AND i.mail_id = $3"
-            " AND i.deleted_at IS NULL AND i.origin = 'inbox'",
-            owner_id, space_ids, mail_id,
-        )
-        if r is None:
-            return None
-        item = _item(r)
-        row = await conn.fetchrow(
-            "INSERT INTO mail_reports (space_id, mail_id, reporter_id, note) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (mail_id, reporter_id) DO NOTHING RETURNING id, note, created_at",
-            item.space_id, mail_id, owner_id, note,
-        )
-        duplicate = row is None
-        if duplicate:
-            row = await conn.fetchrow(
-                "SELECT id, note, created_at FROM mail_reports WHERE mail_id = $1 AND reporter_id = $2",
-                mail_id, owner_id,
-            )
-        else:
-            await audit.record(
-                conn, space_id=item.space_id, actor_id=owner_id, action="mail.report", target_kind="mail",
-                target_id=mail_id, reason=note, details={"report_id": row["id"]},
-            )
-        reporter = await conn.fetchrow("SELECT id, display_name, school FROM users WHERE id = $1", owner_id)
-    return Report(
-        row["id"], item.space_id, Person(reporter["id"], reporter["display_name"], reporter["school"]),
-        row["note"], row["created_at"], item, duplicate,
-    )
-
-
-async def reports_for_review(
-    pool: asyncpg.Pool, space_id: int, reviewer_id: int, before: int | None, limit: int
-) -> tuple[list[Report], bool]:
-    """A page of the space's mail reports, newest first, each with the one mail reported, and
-    whether more are waiting. Every report returned is written to the audit log as seen by
-    `reviewer_id`, in the same transaction: nobody reads a reported mail without it being on record."""
-    async with transaction(pool, "review_mail_reports") as conn:
-        rows = await conn.fetch(
-            "SELECT p.id AS report_id, p.note, p.created_at AS reported_at,"
-            " ru.id AS reporter_id, ru.display_name AS reporter_name, ru.school AS reporter_school, x.*"
-            " FROM mail_reports p JOIN users ru ON ru.id = p.reporter_id"
-            f" CROSS JOIN LATERAL ({_ITEM_SELECT}"
-            "   WHERE b.owner_id = p.reporter_id AND b.space_id = p.space_id AND i.mail_id = p.mail_id) x"
-            " WHERE p.space_id = $1 AND ($2::bigint IS NULL OR p.id < $2) ORDER BY p.id DESC LIMIT $3",
-            space_id, before, limit + 1,
-        )
-        found = []
-        for r in rows[:limit]:
-            item = _item(r)
-            if item.deleted:  # the reporter deleted their copy since: the report still shows the mail
-                item = await _mail_content(conn, item)
-            found.append(Report(
-                r["report_id"], space_id, Person(r["reporter_id"], r["reporter_name"], r["reporter_school"]),
-                r["note"], r["reported_at"], item,
-            ))
-        for p in found:
-            await audit.record(
-                conn, space_id=space_id, actor_id=reviewer_id, action="mail_report.view", target_kind="mail",
-                target_id=p.mail.mail_id, details={"report_id": p.id},
-            )
-    return found, len(rows) > limit
-
-
-async def _mail_content(conn: asyncpg.Connection, item: MailItem) -> MailItem:
-    r = await conn.fetchrow("SELECT subject, text FROM mails WHERE id = $1", item.mail_id)
-    return MailItem(
-        item.mailbox_id, item.mail_id, item.space_id, item.thread_id, item.reply_to, item.sender, item.recipients,
-        r["subject"], r["text"], item.created_at, item.origin, item.folder, item.read, item.deleted, item.client_id,
-    )

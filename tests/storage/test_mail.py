@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from storage import audit
+from storage import audit, mail_reports
 from storage import mail as store
 from storage.mail import Change, NewMail
 from storage.writer import GroupCommitWriter
@@ -165,7 +165,7 @@ async def test_no_query_opens_a_mailbox_without_its_owner(pool, world, boxes, wr
     assert await store.change(pool, admin.id, [world.space_id], r.mail_id, Change(read=True)) is None
     assert (await store.replay(pool, admin.id, pupil_box, 0, 10)).events == []
     assert await store.thread(pool, admin.id, world.space_id, r.thread_id, None, 10) == []
-    assert await store.report(pool, admin.id, [world.space_id], r.mail_id, "x") is None
+    assert await mail_reports.report(pool, admin.id, [world.space_id], r.mail_id, "x") is None
     # The owner, asking with the wrong space, does not get it either.
     pa, _ = boxes["pupil_admin"]
     assert await store.get_item(pool, pa.id, [], r.mail_id) is None
@@ -192,16 +192,16 @@ async def test_report_shows_one_mail_and_every_look_is_audited(pool, world, boxe
     bad = await writer.submit(mail(world, boxes, "pupil_admin", ["pupil_member"], text="you are stupid"))
     await writer.submit(mail(world, boxes, "pupil_admin", ["pupil_member"], text="another, not reported"))
     pm, _ = boxes["pupil_member"]
-    reported = await store.report(pool, pm.id, [world.space_id], bad.mail_id, "this hurt me")
+    reported = await mail_reports.report(pool, pm.id, [world.space_id], bad.mail_id, "this hurt me")
     assert reported is not None and not reported.duplicate
-    assert (await store.report(pool, pm.id, [world.space_id], bad.mail_id, "again")).duplicate
+    assert (await mail_reports.report(pool, pm.id, [world.space_id], bad.mail_id, "again")).duplicate
     # The sender cannot report their own mail.
     pa, _ = boxes["pupil_admin"]
-    assert await store.report(pool, pa.id, [world.space_id], bad.mail_id, "x") is None
+    assert await mail_reports.report(pool, pa.id, [world.space_id], bad.mail_id, "x") is None
     # Deleting one's copy does not withdraw the report.
     await store.change(pool, pm.id, [world.space_id], bad.mail_id, Change(delete=True))
     admin = boxes["teacher_admin"][0]
-    queue, more = await store.reports_for_review(pool, world.space_id, admin.id, None, 10)
+    queue, more = await mail_reports.reports_for_review(pool, world.space_id, admin.id, None, 10)
     assert not more
     assert [(r.mail.mail_id, r.mail.text, r.note) for r in queue] == [(bad.mail_id, "you are stupid", "this hurt me")]
     log = await audit.entries(pool, world.space_id)
@@ -214,7 +214,7 @@ async def test_the_last_holder_deleting_a_mail_erases_its_words_unless_reported(
     plain = await writer.submit(mail(world, boxes, "pupil_member", ["pupil_admin"], text="forget me"))
     kept = await writer.submit(mail(world, boxes, "pupil_member", ["pupil_admin"], text="report me"))
     pm, pa = boxes["pupil_member"][0], boxes["pupil_admin"][0]
-    await store.report(pool, pa.id, [world.space_id], kept.mail_id, "evidence")
+    await mail_reports.report(pool, pa.id, [world.space_id], kept.mail_id, "evidence")
     for r in (plain, kept):
         await store.change(pool, pm.id, [world.space_id], r.mail_id, Change(delete=True))
         assert await pool.fetchval("SELECT text FROM mails WHERE id = $1", r.mail_id) != ""  # one holder left
