@@ -209,6 +209,26 @@ def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] =
     return endpoint
 
 
+@_handler
+async def mute(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    done = await request.app.state.projects.mute(
+        viewer, space_id, body.get("user_id"), body.get("scope"), body.get("minutes"), body.get("reason", "")
+    )
+    return JSONResponse(done, status_code=201)
+
+
+@_handler
+async def unmute(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    user_id = _int_param_path(request, "user_id")
+    done = await request.app.state.projects.unmute(viewer, space_id, user_id, request.path_params.get("scope"))
+    return JSONResponse(done)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -253,6 +273,8 @@ routes = [
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
+    Route("/api/spaces/{space_id}/mutes", mute, methods=["POST"]),
+    Route("/api/spaces/{space_id}/mutes/{user_id}/{scope}", unmute, methods=["DELETE"]),
     Route("/api/spaces/{space_id}/mail", _mail_route("send_mail", body=True, status=201), methods=["POST"]),
     Route("/api/spaces/{space_id}/mail", _mail_route("mail_threads", query=("folder", "before", "limit"))),
     Route("/api/spaces/{space_id}/mail/threads/{thread_id}", _mail_route("mail_thread", query=("after", "limit"))),

@@ -112,6 +112,7 @@ class Chat:
         already used by this author returns the original (duplicate=True) and publishes nothing."""
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.POST)
+        viewer.require_not_muted(room.space_id, room.area)
         wait = self._post_limiter.take(viewer.user.id)
         if wait:
             raise ServiceError(
@@ -142,6 +143,7 @@ class Chat:
     async def edit(self, viewer: Viewer, channel: str, message_id: int, text: str) -> Event:
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.EDIT_OWN)
+        viewer.require_not_muted(room.space_id, room.area)
         m = await self._own_message(viewer, room, message_id)
         if m.state != "visible":
             raise ServiceError(ErrorCode.FORBIDDEN, "a hidden message cannot be edited")

@@ -16,19 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from protocol import ErrorCode
-from storage import accounts, spaces
+from storage import accounts, mutes, spaces
 from storage import mail as mail_store
 from storage.accounts import User
 from storage.mail import Person
 from storage.spaces import Room, Space
 
 from .errors import ServiceError
-from .policy import Action, Area, Role, decide
+from .policy import Action, Area, Role, decide, muted_until
+from .wire import iso
 
 log = logging.getLogger("twinhub.directory")
 
@@ -39,11 +41,12 @@ class Viewer:
     """A connected user and their roles, kept current by the directory. Shared by all the
     user's connections on this process."""
 
-    __slots__ = ("user", "roles", "refs")
+    __slots__ = ("user", "roles", "mutes", "refs")
 
-    def __init__(self, user: User, roles: dict[int, Role]) -> None:
+    def __init__(self, user: User, roles: dict[int, Role], mutes: dict[int, dict[str, datetime]] | None = None) -> None:
         self.user = user
         self.roles = roles  # space_id -> member role
+        self.mutes = mutes or {}  # space_id -> scope -> end of the mute
         self.refs = 0
 
     @property
@@ -64,6 +67,15 @@ class Viewer:
         refusal = decide(roles, Area.HOME, action)
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message)
+
+    def require_not_muted(self, space_id: int, scope: str) -> None:
+        """Raise `muted` (with when it ends) if the viewer is muted in `scope` of the project now."""
+        until = muted_until(self.mutes.get(space_id), scope, datetime.now(UTC))
+        if until is not None:
+            ends = iso(until)
+            raise ServiceError(
+                ErrorCode.MUTED, f"you are muted here until {ends}", scope=scope, until=ends,
+            )
 
     def card(self) -> dict[str, Any]:
         """How this user appears to others (never more than name and school: pupils' profiles
@@ -107,7 +119,8 @@ class Directory:
         """The live Viewer of `user`; call release() when the connection ends."""
         viewer = self._viewers.get(user.id)
         if viewer is None:
-            viewer = Viewer(user, await self._load_roles(user.id))
+            roles, mutes = await self._load_rights(user.id)
+            viewer = Viewer(user, roles, mutes)
             viewer = self._viewers.setdefault(user.id, viewer)
         viewer.refs += 1
         return viewer
@@ -117,11 +130,15 @@ class Directory:
         if viewer.refs <= 0 and self._viewers.get(viewer.user.id) is viewer:
             del self._viewers[viewer.user.id]
 
-    async def _load_roles(self, user_id: int) -> dict[int, Role]:
+    async def _load_rights(self, user_id: int) -> tuple[dict[int, Role], dict[int, dict[str, datetime]]]:
+        """The user's roles and their mutes (which end by themselves: no reload needed then)."""
         found = await spaces.memberships(self._pool, user_id)
         for m in found:
             self._spaces[m.space.id] = m.space
-        return {m.space.id: Role(m.role) for m in found}
+        muted: dict[int, dict[str, datetime]] = {}
+        for mute in await mutes.active(self._pool, user_id):
+            muted.setdefault(mute.space_id, {})[mute.scope] = mute.until
+        return {m.space.id: Role(m.role) for m in found}, muted
 
     async def room(self, room_id: int) -> Room | None:
         room = self._rooms.get(room_id)
@@ -184,7 +201,7 @@ class Directory:
                 user_id = int(message["user_id"])
                 viewer = self._viewers.get(user_id)
                 if viewer is not None:
-                    viewer.roles = await self._load_roles(user_id)
+                    viewer.roles, viewer.mutes = await self._load_rights(user_id)
                 self._notify(user_id)
             elif kind == "space_changed":
                 space_id = int(message["space_id"])

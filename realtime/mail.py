@@ -231,6 +231,7 @@ class Mail:
             raise ServiceError(ErrorCode.NOT_MEMBER, "you are no longer a member of this project")
         space = self._directory.cached_space(space_id) or await database(self._directory.space(space_id))
         self._check_recipients(role, roster, to, space.closed)
+        viewer.require_not_muted(space_id, "mail")
         thread_id = None
         if reply_to is not None:
             original = await database(store.get_item(self._pool, viewer.user.id, [space_id], reply_to))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from protocol import ErrorCode
@@ -46,6 +47,7 @@ class Action(StrEnum):
     DELETE_OWN = "delete_own"  # erase one's own message: needs READ (one may always take back one's words)
     MANAGE_SPACE = "manage_space"  # close and reopen the project
     REVIEW_REPORTS = "review_reports"  # see what members reported (the one reported mail included)
+    MUTE_MEMBERS = "mute_members"  # silence a member in the project's mail or in all of it
 
 
 R, P, C, M, CR = Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM
@@ -76,6 +78,8 @@ MATRIX: dict[Area, dict[Role, frozenset[Action]]] = {
     },
 }
 
+_AREA_VALUES = frozenset(a.value for a in Area)
+
 AREA_NAMES = {
     Area.HOME: "home page",
     Area.ACTIVITIES: "project activities",
@@ -86,13 +90,21 @@ AREA_NAMES = {
 
 # Rights that are not about an area.
 SPACE_RIGHTS: dict[Role, frozenset[Action]] = {
-    TA: frozenset({Action.MANAGE_SPACE, Action.REVIEW_REPORTS}),
-    MOD: frozenset({Action.REVIEW_REPORTS}),
+    TA: frozenset({Action.MANAGE_SPACE, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS}),
+    MOD: frozenset({Action.REVIEW_REPORTS, Action.MUTE_MEMBERS}),
 }
 _SPACE_REFUSALS = {
     Action.MANAGE_SPACE: "only the project's teacher administrators may do this",
     Action.REVIEW_REPORTS: "only the project's teacher administrators and platform moderators see reports",
+    Action.MUTE_MEMBERS: "only the project's teacher administrators and platform moderators mute in its mail",
 }
+
+# Mutes. A mute's scope is an area (who moderates the area may mute there), the project's mail,
+# or all of the project (both: teacher admins and platform moderators). Only pupils and visitors
+# are muted: teachers are the adults in charge, not moderated by one another (a choice; the
+# seeds give teacher admins moderation of the pupils' corner, not of their colleagues).
+MUTE_SCOPES = (*(a.value for a in Area), "mail", "all")
+MUTABLE = frozenset({PA, PM, V})
 
 # TwinMail: sender's role -> the roles they may write to, within one project. A mailbox is its
 # owner's alone — there is no right to read another member's, for any role (the storage queries
@@ -169,6 +181,34 @@ def decide_mail(sender: Role | None, recipient: Role | None, *, closed: bool = F
     if closed:
         return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: its mail is read-only until it is reopened")
     return None
+
+
+def decide_mute(actor: Iterable[Role], target: Role | None, scope: str) -> Refusal | None:
+    """None when someone with roles `actor` may mute (or unmute) a member with role `target` in
+    `scope`; otherwise why not. A target of None is not a member of the project."""
+    actor = tuple(actor)
+    if not actor:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if scope in _AREA_VALUES:
+        refusal = decide(actor, Area(scope), Action.MODERATE)
+    else:
+        refusal = decide(actor, Area.HOME, Action.MUTE_MEMBERS)
+    if refusal is not None:
+        return refusal
+    if target is None:
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if target not in MUTABLE:
+        return Refusal(ErrorCode.FORBIDDEN, "only pupils and visitors can be muted")
+    return None
+
+
+def muted_until(mutes: dict[str, datetime] | None, scope: str, now: datetime) -> datetime | None:
+    """When the mute that silences someone in `scope` ends (a mute of 'all' counts in every
+    scope); None if they are not muted there now. `mutes`: their mutes in one project."""
+    if not mutes:
+        return None
+    ends = [t for s in (scope, "all") if (t := mutes.get(s)) is not None and t > now]
+    return max(ends) if ends else None
 
 
 def rights(role: Role, area: Area) -> frozenset[Action]:

@@ -1,4 +1,4 @@
-"""The projects service: closing and reopening a space, and changing who belongs to it.
+"""The projects service: closing and reopening a space, changing who belongs to it, muting.
 
 Each change commits, then sends a control message on the bus so that every process's directory
 reloads it and every open socket is re-checked at once.
@@ -6,17 +6,24 @@ reloads it and every open socket is re-checked at once.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import asyncpg
 
 from protocol import ErrorCode
 from storage import NotFound, Unavailable
+from storage import mutes as mutes_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
 from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
-from .policy import Action, Area, Role, decide
+from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mute
+from .wire import database, iso
+
+MAX_MUTE_MINUTES = 30 * 24 * 60
 
 
 class Projects:
@@ -69,6 +76,52 @@ class Projects:
         else:
             await store.set_member(self._pool, space_id, user_id, role.value)
         await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+
+    async def mute(
+        self, viewer: Viewer, space_id: int, user_id: Any, scope: Any, minutes: Any, reason: Any
+    ) -> dict[str, Any]:
+        """Silence a pupil or visitor in `scope` (an area, 'mail' or 'all') for `minutes`. Takes
+        effect on their open sockets at once; muting again replaces the end."""
+        scope, reason = self._mute_fields(user_id, scope, reason)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_MUTE_MINUTES:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"minutes must be an integer from 1 to {MAX_MUTE_MINUTES}")
+        await self._may_mute(viewer, space_id, user_id, scope)
+        until = datetime.now(UTC) + timedelta(minutes=minutes)
+        await database(mutes_store.mute(
+            self._pool, space_id=space_id, user_id=user_id, scope=scope, until=until, actor_id=viewer.user.id,
+            reason=reason,
+        ))
+        await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        return {"space": space_id, "user_id": user_id, "scope": scope, "until": iso(until)}
+
+    async def unmute(self, viewer: Viewer, space_id: int, user_id: Any, scope: Any) -> dict[str, Any]:
+        scope, _ = self._mute_fields(user_id, scope, "")
+        await self._may_mute(viewer, space_id, user_id, scope)
+        lifted = await database(mutes_store.unmute(
+            self._pool, space_id=space_id, user_id=user_id, scope=scope, actor_id=viewer.user.id
+        ))
+        if lifted:
+            await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        return {"space": space_id, "user_id": user_id, "scope": scope, "lifted": lifted}
+
+    @staticmethod
+    def _mute_fields(user_id: Any, scope: Any, reason: Any) -> tuple[str, str]:
+        if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id < 1:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "user_id must be a member's id")
+        if scope not in MUTE_SCOPES:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"scope must be one of {', '.join(MUTE_SCOPES)}")
+        if not isinstance(reason, str) or len(reason) > 500:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "reason must be a string of at most 500 characters")
+        return scope, reason
+
+    async def _may_mute(self, viewer: Viewer, space_id: int, user_id: int, scope: str) -> None:
+        roles = viewer.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        member = (await database(self._directory.roster(space_id))).get(user_id)
+        refusal = decide_mute(roles, member.role if member else None, scope)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
 
     async def _changed(self, message: dict[str, object]) -> None:
         await self._directory.apply(message)  # here at once; then every process

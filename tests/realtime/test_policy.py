@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from protocol import ErrorCode
-from realtime.policy import MATRIX, Action, Area, Role, decide, decide_mail
+from realtime.policy import MATRIX, Action, Area, Role, decide, decide_mail, decide_mute, muted_until
 
 # Transcribed from ../shared/DESIGN.md ("The role matrix"), not from realtime/policy.py, so that a
 # slip in the table fails here. Moderators (platform staff) read and moderate every room area.
@@ -130,3 +132,34 @@ def test_reports_are_for_teacher_admins_and_moderators():
     for role in ROLES:
         allowed = decide([role], Area.HOME, Action.REVIEW_REPORTS) is None
         assert allowed is (role in (Role.TEACHER_ADMIN, Role.MODERATOR))
+
+
+# Mutes: who moderates an area mutes there; the project's mail and all of it are for teacher
+# admins and platform moderators; only pupils and visitors are muted.
+@pytest.mark.parametrize("actor", ROLES)
+@pytest.mark.parametrize("scope", [*(a.value for a in Area), "mail", "all"])
+def test_who_may_mute_where(actor, scope):
+    if scope in ("mail", "all"):
+        may = actor in (Role.TEACHER_ADMIN, Role.MODERATOR)
+    else:
+        may = M in DESIGN[scope][actor.value]
+    refusal = decide_mute([actor], Role.PUPIL_MEMBER, scope)
+    assert (refusal is None) is may, refusal
+
+
+@pytest.mark.parametrize("target", [Role.TEACHER_ADMIN, Role.TEACHER_MEMBER])
+def test_teachers_are_not_muted(target):
+    refusal = decide_mute([Role.TEACHER_ADMIN], target, "chat")
+    assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN
+    assert decide_mute([Role.MODERATOR], None, "all").code is ErrorCode.NOT_FOUND
+
+
+def test_a_mute_ends_by_itself_and_all_covers_every_scope():
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    later, earlier = now + timedelta(hours=1), now - timedelta(seconds=1)
+    assert muted_until({"chat": later}, "chat", now) == later
+    assert muted_until({"chat": later}, "mail", now) is None
+    assert muted_until({"all": later}, "mail", now) == later
+    assert muted_until({"chat": earlier}, "chat", now) is None  # over
+    assert muted_until({"chat": later, "all": later + timedelta(hours=1)}, "chat", now) == later + timedelta(hours=1)
+    assert muted_until(None, "chat", now) is None

@@ -1,0 +1,62 @@
+"""Mutes: who may not post (or send mail) where, until when. Each act is audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from . import audit
+from .db import read, transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    space_id: int
+    user_id: int
+    scope: str  # an area, 'mail', or 'all'
+    until: datetime
+
+
+async def mute(
+    pool: asyncpg.Pool, *, space_id: int, user_id: int, scope: str, until: datetime, actor_id: int, reason: str
+) -> Mute:
+    """Mute `user_id` in `scope` until `until` (replacing an earlier end), and audit it."""
+    async with transaction(pool, "mute") as conn:
+        await conn.execute(
+            "INSERT INTO mutes (space_id, user_id, scope, until, muted_by, reason) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (space_id, user_id, scope)"
+            " DO UPDATE SET until = EXCLUDED.until, muted_by = EXCLUDED.muted_by, reason = EXCLUDED.reason,"
+            " created_at = now()",
+            space_id, user_id, scope, until, actor_id, reason,
+        )
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="member.mute", target_kind="user", target_id=user_id,
+            reason=reason, details={"scope": scope, "until": until.isoformat()},
+        )
+    return Mute(space_id, user_id, scope, until)
+
+
+async def unmute(pool: asyncpg.Pool, *, space_id: int, user_id: int, scope: str, actor_id: int) -> bool:
+    """Lift a mute; False if there was none (nothing is audited then)."""
+    async with transaction(pool, "unmute") as conn:
+        status = await conn.execute(
+            "DELETE FROM mutes WHERE space_id = $1 AND user_id = $2 AND scope = $3", space_id, user_id, scope
+        )
+        if status.endswith(" 0"):
+            return False
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="member.unmute", target_kind="user",
+            target_id=user_id, details={"scope": scope},
+        )
+    return True
+
+
+async def active(pool: asyncpg.Pool, user_id: int) -> list[Mute]:
+    """The user's mutes that have not ended yet, in every space."""
+    async with read(pool, "active_mutes") as conn:
+        rows = await conn.fetch(
+            "SELECT space_id, user_id, scope, until FROM mutes WHERE user_id = $1 AND until > now()", user_id
+        )
+    return [Mute(r["space_id"], r["user_id"], r["scope"], r["until"]) for r in rows]
