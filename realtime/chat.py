@@ -122,7 +122,7 @@ class Chat:
         user = viewer.user
         try:
             result = await self._writer.submit(
-                NewPost(room.space_id, room.id, user.id, user.display_name, user.school, text, client_id)
+                NewPost(room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area)
             )
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the message could not be stored; it was not sent") from None

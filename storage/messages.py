@@ -14,7 +14,8 @@ from datetime import datetime
 
 import asyncpg
 
-from . import audit
+from . import activity, audit
+from .activity import Activity, NewActivity
 from .db import read, transaction
 
 
@@ -59,12 +60,14 @@ class NewPost:
     author_school: str
     text: str
     client_id: str | None
+    area: str  # the room's area: the activity feed shows the post only to who may read it
 
 
 @dataclass(frozen=True, slots=True)
 class PostResult:
     event: RoomEvent
     duplicate: bool  # True: this client_id was already posted; `event` is the original post
+    activity: Activity | None = None  # the feed's record of the post (None for a duplicate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,14 +153,20 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             [posts[i].author_id for i in fresh], [posts[i].text for i in fresh], [posts[i].client_id for i in fresh],
         )
         by_position = {(r["room_id"], r["seq"]): r for r in rows}
+        stored = []
         for i, seq in zip(fresh, seqs, strict=True):
             p = posts[i]
             r = by_position[(p.room_id, seq)]
-            m = Message(
+            stored.append(Message(
                 r["id"], p.room_id, seq, p.author_id, p.author_name, p.author_school, p.text, p.client_id,
                 r["created_at"], None, None, None,
-            )
-            results[i] = PostResult(RoomEvent(p.room_id, seq, "message.posted", m), duplicate=False)
+            ))
+        records = await activity.record(conn, [
+            NewActivity(posts[i].space_id, "message.posted", posts[i].area, m.author_id, m.room_id, m.id)
+            for i, m in zip(fresh, stored, strict=True)
+        ])
+        for i, m, a in zip(fresh, stored, records, strict=True):
+            results[i] = PostResult(RoomEvent(m.room_id, m.seq, "message.posted", m), duplicate=False, activity=a)
 
     for i, p in enumerate(posts):
         if results[i] is None:  # a repeat of a client_id first seen earlier in this batch

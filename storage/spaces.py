@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from . import audit
+from . import activity, audit
+from .activity import NewActivity
 from .db import read, transaction
 from .errors import NotFound
 
@@ -59,6 +60,7 @@ async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description:
             f"INSERT INTO spaces (slug, name, description) VALUES ($1, $2, $3) RETURNING {_SPACE_COLUMNS}",
             slug, name, description,
         )
+        await conn.execute("INSERT INTO feeds (space_id) VALUES ($1)", r["id"])
     return _space(r)
 
 
@@ -77,7 +79,7 @@ async def space_by_slug(pool: asyncpg.Pool, slug: str) -> Space | None:
 
 
 async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool, *, actor_id: int | None) -> Space:
-    """Close (read-only) or reopen a space, and write the act to the audit log."""
+    """Close (read-only) or reopen a space, and write the act to the audit log and the feed."""
     async with transaction(pool, "set_space_closed") as conn:
         r = await conn.fetchrow(
             "UPDATE spaces SET closed_at = CASE WHEN $2 THEN coalesce(closed_at, now()) ELSE NULL END"
@@ -90,27 +92,47 @@ async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool, *, actor_i
             conn, space_id=space_id, actor_id=actor_id, action="space.close" if closed else "space.reopen",
             target_kind="space", target_id=space_id,
         )
+        kind = "space.closed" if closed else "space.reopened"
+        await activity.record(conn, [NewActivity(space_id, kind, None, actor_id)])
     return _space(r)
 
 
-async def set_member(pool: asyncpg.Pool, space_id: int, user_id: int, role: str) -> None:
-    """Add a member with `role` (and their mailbox), or change the role of an existing one."""
+async def set_member(
+    pool: asyncpg.Pool, space_id: int, user_id: int, role: str, *, actor_id: int | None = None
+) -> None:
+    """Add a member with `role` (and their mailbox), or change the role of an existing one; the
+    feed records who joined or whose role changed."""
     async with transaction(pool, "set_member") as conn:
+        old = await conn.fetchval(
+            "SELECT role FROM members WHERE space_id = $1 AND user_id = $2 FOR UPDATE", space_id, user_id
+        )
+        if old == role:
+            return
         await conn.execute(
             "INSERT INTO members (space_id, user_id, role) VALUES ($1, $2, $3)"
             " ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
             space_id, user_id, role,
         )
+        if old is None:
+            change = NewActivity(space_id, "member.joined", None, actor_id, user_id=user_id, details={"role": role})
+        else:
+            change = NewActivity(
+                space_id, "member.role_changed", None, actor_id, user_id=user_id, details={"role": role, "was": old}
+            )
+        await activity.record(conn, [change])
         # Every member has a mailbox in the space, from the moment they join (kept if they leave).
         await conn.execute(
             "INSERT INTO mailboxes (space_id, owner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", space_id, user_id
         )
 
 
-async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int) -> bool:
+async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int, *, actor_id: int | None = None) -> bool:
     async with transaction(pool, "remove_member") as conn:
         status = await conn.execute("DELETE FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id)
-    return not status.endswith(" 0")
+        if status.endswith(" 0"):
+            return False
+        await activity.record(conn, [NewActivity(space_id, "member.removed", None, actor_id, user_id=user_id)])
+    return True
 
 
 async def memberships(pool: asyncpg.Pool, user_id: int) -> list[Membership]:
@@ -137,6 +159,7 @@ async def create_room(
             f"INSERT INTO rooms (space_id, area, name, created_by) VALUES ($1, $2, $3, $4) RETURNING {_ROOM_COLUMNS}",
             space_id, area, name, created_by,
         )
+        await activity.record(conn, [NewActivity(space_id, "room.created", area, created_by, room_id=r["id"])])
     return _room(r)
 
 

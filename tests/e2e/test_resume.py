@@ -134,7 +134,7 @@ async def test_an_event_lost_on_the_bus_is_backfilled_from_postgres(world, conne
     pupil = world.users["pupil_member"]
     # Committed but never published: as if the bus had dropped it.
     lost = await server.app.state.writer.submit(
-        NewPost(world.space_id, world.rooms[Area.CHAT], pupil.id, pupil.display_name, pupil.school, "lost on the bus", None)
+        NewPost(world.space_id, world.rooms[Area.CHAT], pupil.id, pupil.display_name, pupil.school, "lost on the bus", None, "chat")
     )
     await poster.ok(Post(chat, "published"))
     events = await reader.wait_events(chat, 2, timeout=5)

@@ -24,7 +24,7 @@ async def room(pool, world):
 
 def post(world, room, who="pupil_member", text="hi", client_id=None) -> NewPost:
     u = world.users[who]
-    return NewPost(room.space_id, room.id, u.id, u.display_name, u.school, text, client_id)
+    return NewPost(room.space_id, room.id, u.id, u.display_name, u.school, text, client_id, room.area)
 
 
 async def test_migrations_are_numbered_and_idempotent(pool):
@@ -84,7 +84,7 @@ async def test_client_id_is_written_once_across_and_within_batches(pool, world, 
 async def test_a_bad_post_does_not_fail_its_batch(pool, world, room):
     writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
-    bad = NewPost(room.space_id, room.id, 10**12, "ghost", "", "no such author", None)  # foreign key
+    bad = NewPost(room.space_id, room.id, 10**12, "ghost", "", "no such author", None, room.area)  # foreign key
     try:
         results = await asyncio.gather(
             writer.submit(post(world, room, text="a")), writer.submit(bad), writer.submit(post(world, room, text="b")),

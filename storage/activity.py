@@ -1,0 +1,144 @@
+"""The activity feed's records: one per domain action, in the action's own transaction.
+
+`record(conn, items)` is called by the storage functions that carry out actions (posting,
+creating a room, changing a membership, closing a project), inside their transaction: there is
+no action without its record and no record without its action. Each space's records take the
+space's next seqs (gap-free); a reader sees only the areas their role may read, so their feed
+has holes in its seqs, which is expected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .db import read, transaction
+
+
+@dataclass(frozen=True, slots=True)
+class NewActivity:
+    space_id: int
+    kind: str  # message.posted, message.edited, message.hidden, room.created, member.joined, ...
+    area: str | None  # None: the project as a whole (every member sees it)
+    actor_id: int | None
+    room_id: int | None = None
+    message_id: int | None = None
+    user_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    space_id: int
+    seq: int
+    kind: str
+    area: str | None
+    actor: dict[str, Any] | None  # id, name, school, role
+    room: dict[str, Any] | None  # id, name
+    message_id: int | None
+    user: dict[str, Any] | None  # id, name, school
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    activities: list[Activity]
+    head: int
+    more: bool
+
+
+def _select(source: str) -> str:
+    """Records from `source` (the table, or the rows an INSERT returned) with the names they need."""
+    return (
+        "SELECT a.space_id, a.seq, a.kind, a.area, a.actor_id, a.actor_role, au.display_name AS actor_name,"
+        " au.school AS actor_school, a.room_id, r.name AS room_name, a.message_id, a.user_id,"
+        " uu.display_name AS user_name, uu.school AS user_school, a.details, a.created_at"
+        f" FROM {source} a LEFT JOIN users au ON au.id = a.actor_id LEFT JOIN rooms r ON r.id = a.room_id"
+        " LEFT JOIN users uu ON uu.id = a.user_id"
+    )
+
+
+_SELECT = _select("activities")
+
+
+def _activity(r: asyncpg.Record) -> Activity:
+    actor = None
+    if r["actor_id"] is not None:
+        actor = {"id": r["actor_id"], "name": r["actor_name"], "school": r["actor_school"], "role": r["actor_role"]}
+    room = None if r["room_id"] is None else {"id": r["room_id"], "name": r["room_name"]}
+    user = None if r["user_id"] is None else {"id": r["user_id"], "name": r["user_name"], "school": r["user_school"]}
+    return Activity(
+        r["space_id"], r["seq"], r["kind"], r["area"], actor, room, r["message_id"], user, json.loads(r["details"]),
+        r["created_at"],
+    )
+
+
+async def record(conn: asyncpg.Connection, items: list[NewActivity]) -> list[Activity]:
+    """Write `items` in the caller's transaction, each space's in order on its next seqs."""
+    if not items:
+        return []
+    per_space = Counter(a.space_id for a in items)
+    spaces = sorted(per_space)
+    rows = await conn.fetch(
+        "UPDATE feeds SET last_seq = feeds.last_seq + c.n FROM unnest($1::bigint[], $2::bigint[]) AS c(space_id, n)"
+        " WHERE feeds.space_id = c.space_id RETURNING feeds.space_id, feeds.last_seq",
+        spaces, [per_space[s] for s in spaces],
+    )
+    next_seq = {r["space_id"]: r["last_seq"] - per_space[r["space_id"]] + 1 for r in rows}
+    seqs = []
+    for a in items:
+        seqs.append(next_seq[a.space_id])
+        next_seq[a.space_id] += 1
+    rows = await conn.fetch(
+        "WITH ins AS ("
+        "  INSERT INTO activities (space_id, seq, kind, area, actor_id, actor_role, room_id, message_id, user_id, details)"
+        "  SELECT n.space_id, n.seq, n.kind, n.area, n.actor_id, m.role, n.room_id, n.message_id, n.user_id,"
+        "         n.details::jsonb"
+        "  FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],"
+        "              $8::bigint[], $9::text[])"
+        "       AS n(space_id, seq, kind, area, actor_id, room_id, message_id, user_id, details)"
+        "  LEFT JOIN members m ON m.space_id = n.space_id AND m.user_id = n.actor_id"
+        "  RETURNING *"
+        f") {_select('ins')}",
+        [a.space_id for a in items], seqs, [a.kind for a in items], [a.area for a in items],
+        [a.actor_id for a in items], [a.room_id for a in items], [a.message_id for a in items],
+        [a.user_id for a in items], [json.dumps(a.details) for a in items],
+    )
+    by_key = {(r["space_id"], r["seq"]): _activity(r) for r in rows}
+    return [by_key[(a.space_id, seq)] for a, seq in zip(items, seqs, strict=True)]
+
+
+async def replay(pool: asyncpg.Pool, space_id: int, since: int, limit: int, areas: list[str]) -> Page:
+    """Records of the space after `since` whose area is one of `areas` (or the whole project),
+    oldest first, at most `limit`, and the feed's head in the same snapshot."""
+    async with transaction(pool, "feed_replay", isolation="repeatable_read", readonly=True) as conn:
+        head = await conn.fetchval("SELECT last_seq FROM feeds WHERE space_id = $1", space_id) or 0
+        rows = await conn.fetch(
+            f"{_SELECT} WHERE a.space_id = $1 AND a.seq > $2 AND (a.area IS NULL OR a.area = ANY($3::text[]))"
+            " ORDER BY a.seq LIMIT $4",
+            space_id, since, areas, limit + 1,
+        )
+    return Page([_activity(r) for r in rows[:limit]], head, len(rows) > limit)
+
+
+async def recent(pool: asyncpg.Pool, space_id: int, before: int | None, limit: int, areas: list[str]) -> Page:
+    """A page of the space's records the reader may see, newest first, with seq < before."""
+    async with transaction(pool, "feed_page", isolation="repeatable_read", readonly=True) as conn:
+        head = await conn.fetchval("SELECT last_seq FROM feeds WHERE space_id = $1", space_id) or 0
+        rows = await conn.fetch(
+            f"{_SELECT} WHERE a.space_id = $1 AND ($2::bigint IS NULL OR a.seq < $2)"
+            " AND (a.area IS NULL OR a.area = ANY($3::text[])) ORDER BY a.seq DESC LIMIT $4",
+            space_id, before, areas, limit + 1,
+        )
+    return Page([_activity(r) for r in rows[:limit]], head, len(rows) > limit)
+
+
+async def head(pool: asyncpg.Pool, space_id: int) -> int:
+    async with read(pool, "feed_head") as conn:
+        return await conn.fetchval("SELECT last_seq FROM feeds WHERE space_id = $1", space_id) or 0
