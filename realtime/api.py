@@ -210,6 +210,16 @@ def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] =
 
 
 @_handler
+async def activity(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    before = _int_param(request, "before", None, 1, 2**62)
+    limit = _int_param(request, "limit", 50, 1, 200)
+    assert limit is not None
+    return JSONResponse(await request.app.state.services.feed.page(viewer, space_id, before, limit))
+
+
+@_handler
 async def mute(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -273,6 +283,7 @@ routes = [
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
+    Route("/api/spaces/{space_id}/activity", activity),
     Route("/api/spaces/{space_id}/mutes", mute, methods=["POST"]),
     Route("/api/spaces/{space_id}/mutes/{user_id}/{scope}", unmute, methods=["DELETE"]),
     Route("/api/spaces/{space_id}/mail", _mail_route("send_mail", body=True, status=201), methods=["POST"]),

@@ -30,6 +30,7 @@ from .bus import LocalBus
 from .chat import Chat
 from .config import Settings
 from .directory import Directory
+from .feed import Feed
 from .hub import Hub
 from .mail import Mail
 from .presence import PresenceTracker
@@ -111,10 +112,12 @@ def create_app(settings: Settings) -> TwinHub:
             bus.attach(hub.publish, directory.on_control)
             hub.register_backfill("room", chat.backfill)
             hub.register_backfill("mail", mail.backfill)
+            feed = Feed(pool, bus, max_replay=settings.max_replay)
+            hub.register_backfill("feed", feed.backfill)
 
             services = Services(
                 auth=Auth(pool, session_ttl=timedelta(hours=settings.session_hours)),
-                directory=directory, hub=hub, chat=chat, mail=mail, presence=presence, limits=settings.limits,
+                directory=directory, hub=hub, chat=chat, mail=mail, feed=feed, presence=presence, limits=settings.limits,
                 typing_limiter=RateLimiter(0.5, 1),
             )
             app.state.settings = settings
@@ -123,7 +126,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.mail_writer = mail_writer
             app.state.bus = bus
             app.state.services = services
-            app.state.projects = Projects(pool, bus, directory)
+            app.state.projects = Projects(pool, bus, directory, feed)
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url
             seed = getattr(app.state, "seed", None)

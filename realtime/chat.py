@@ -22,6 +22,7 @@ from storage.writer import GroupCommitWriter
 from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
+from .feed import to_event as feed_event
 from .policy import Action, Area, Refusal, decide
 from .ratelimit import RateLimiter
 from .wire import database, iso, parse_channel
@@ -95,6 +96,9 @@ class Chat:
         await self.check(viewer, room, Action.READ)
         return room
 
+    def accepts(self, viewer: Viewer, room: Room) -> None:
+        return None  # every event of the channel goes to every subscriber
+
     def refusal(self, viewer: Viewer, room: Room) -> Refusal | None:
         """Whether the viewer may still read the room, with their roles as they are now."""
         return decide(viewer.roles_in(room.space_id), Area(room.area), Action.READ)
@@ -131,6 +135,8 @@ class Chat:
         event = to_event(result.event)
         if not result.duplicate:
             await self._bus.publish(event)
+            if result.activity is not None:
+                await self._bus.publish(feed_event(result.activity))
         return Posted(event, result.duplicate)
 
     async def _own_message(self, viewer: Viewer, room: Room, message_id: int) -> store.Message:

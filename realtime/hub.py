@@ -41,7 +41,7 @@ class Outlet(Protocol):
 
 
 class Subscription:
-    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta")
+    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts")
 
     def __init__(self, outlet: Outlet, channel: Channel, meta: object = None) -> None:
         self.outlet = outlet
@@ -50,6 +50,12 @@ class Subscription:
         # While replaying: events kept aside as (seq, encoded item). None once live.
         self.pending: list[tuple[int, bytes | str]] | None = []
         self.meta = meta  # the session's own data about this subscription (user, role, …)
+        # The areas whose events this subscriber receives (a feed's reader); None: every event.
+        # An event with no area (data["area"] None or absent) goes to everyone.
+        self.accepts: frozenset[str] | None = None
+
+    def wants(self, area: str | None) -> bool:
+        return area is None or self.accepts is None or area in self.accepts
 
 
 class Channel:
@@ -159,8 +165,11 @@ class Hub:
         seq = event.seq
         channel.last_seq = seq
         items: dict[Encoding, bytes | str] = {}  # the event, encoded once per wire format
+        area = event.data.get("area")  # feed records: only readers of that area get them
         n = 0
         for sub in channel.subs:
+            if area is not None and sub.accepts is not None and area not in sub.accepts:
+                continue  # its seq passes unseen: the reader's feed has a hole there, by design
             outlet = sub.outlet
             item = items.get(outlet.encoding)
             if item is None:
@@ -197,8 +206,9 @@ class Hub:
         for seq in early:
             event = channel.stash.pop(seq)
             encoded = _encoder(event)
+            area = event.data.get("area")
             for other in channel.subs:
-                if other.pending is not None:
+                if other.pending is not None and other.wants(area):
                     other.pending.append((seq, encoded(other.outlet.encoding)))
         self._drain_stash(channel)
         if channel.stash:

@@ -180,6 +180,9 @@ class Mail:
         self._owners[mailbox_id] = viewer.user.id
         return roster_hit
 
+    def accepts(self, viewer: Viewer, box: OwnMailbox) -> None:
+        return None  # every event of the channel goes to every subscriber
+
     def refusal(self, viewer: Viewer, box: OwnMailbox) -> Refusal | None:
         """Whether the viewer may still follow their mailbox (they must still be a member)."""
         if box.space_id not in viewer.roles:

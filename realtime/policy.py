@@ -211,6 +211,12 @@ def muted_until(mutes: dict[str, datetime] | None, scope: str, now: datetime) ->
     return max(ends) if ends else None
 
 
+def readable_areas(roles: Iterable[Role]) -> frozenset[str]:
+    """The areas one of `roles` may read: what their activity feed shows (docs/roles.md)."""
+    roles = tuple(roles)
+    return frozenset(area.value for area in Area if _has(roles, area, R))
+
+
 def rights(role: Role, area: Area) -> frozenset[Action]:
     """The table's cell (for docs and the welcome frame)."""
     return MATRIX[area].get(role, frozenset())

@@ -20,6 +20,7 @@ from storage.spaces import Room, Space
 from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
+from .feed import Feed
 from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mute
 from .wire import database, iso
 
@@ -27,10 +28,11 @@ MAX_MUTE_MINUTES = 30 * 24 * 60
 
 
 class Projects:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, directory: Directory) -> None:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, directory: Directory, feed: Feed) -> None:
         self._pool = pool
         self._bus = bus
         self._directory = directory
+        self._feed = feed
 
     async def set_closed(self, viewer: Viewer, space_id: int, closed: bool) -> Space:
         """Close the project (read-only for everyone) or reopen it. Teacher admins only."""
@@ -42,6 +44,7 @@ class Projects:
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
         await self._changed({"kind": "space_changed", "space_id": space_id})
+        await self._feed.announce(space_id)
         return space
 
     async def create_room(self, viewer: Viewer, space_id: int, area: str, name: str) -> Room:
@@ -59,12 +62,11 @@ class Projects:
         refusal = decide(roles, where, Action.CREATE_ROOM, closed=space.closed)
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message)
-        try:
-            return await store.create_room(
-                self._pool, space_id=space_id, area=where.value, name=name.strip(), created_by=viewer.user.id
-            )
-        except Unavailable:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
+        room = await database(store.create_room(
+            self._pool, space_id=space_id, area=where.value, name=name.strip(), created_by=viewer.user.id
+        ))
+        await self._feed.announce(space_id)
+        return room
 
     async def set_member(self, space_id: int, user_id: int, role: Role | None) -> None:
         """Add, change or (role=None) remove a member, effective on every open socket at once.
@@ -76,6 +78,7 @@ class Projects:
         else:
             await store.set_member(self._pool, space_id, user_id, role.value)
         await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self._feed.announce(space_id)
 
     async def mute(
         self, viewer: Viewer, space_id: int, user_id: Any, scope: Any, minutes: Any, reason: Any

@@ -45,6 +45,7 @@ from .chat import Chat, room_channel
 from .connection import Connection
 from .directory import Directory, Viewer
 from .errors import ServiceError
+from .feed import Feed, feed_channel
 from .hub import Hub, Subscription
 from .mail import Mail, answer_mail
 from .policy import Action, Area, Refusal, rights
@@ -70,6 +71,9 @@ class Stream(Protocol):
 
     def refusal(self, viewer: Viewer, meta: Any) -> Refusal | None: ...
 
+    def accepts(self, viewer: Viewer, meta: Any) -> frozenset[str] | None:
+        """The areas whose events reach this subscriber (None: all of them)."""
+
     async def head(self, meta: Any) -> int: ...
 
     async def replay_page(self, meta: Any, since: int, limit: int) -> tuple[list[Event], int, bool]: ...
@@ -84,6 +88,7 @@ class Services:
     hub: Hub
     chat: Chat
     mail: Mail
+    feed: Feed
     presence: PresenceTracker
     limits: Limits
     typing_limiter: RateLimiter
@@ -94,6 +99,8 @@ class Services:
             return self.chat
         if kind == "mail":
             return self.mail
+        if kind == "feed":
+            return self.feed
         raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
 
 
@@ -199,6 +206,7 @@ class Session:
         # Subscribe first, then read the replay: whatever commits meanwhile is kept aside by the
         # hub and sent after the replay, without gap or duplicate.
         sub = hub.subscribe(self.conn, frame.channel, meta=meta)
+        sub.accepts = stream.accepts(viewer, meta)
         try:
             head, replayed, resync = await self._replay(stream, meta, frame.since)
         except BaseException:
@@ -261,8 +269,11 @@ class Session:
         if viewer is None:
             return
         for channel, sub in list(self.subs.items()):
-            refusal = self.s.stream(channel).refusal(viewer, sub.meta)
-            if refusal is not None:
+            stream = self.s.stream(channel)
+            refusal = stream.refusal(viewer, sub.meta)
+            if refusal is None:
+                sub.accepts = stream.accepts(viewer, sub.meta)  # a new role may see more, or less
+            else:
                 del self.subs[channel]
                 self._drop(channel, sub)
                 self.conn.send(Error(refusal.code.value, refusal.message, data={"channel": channel}))
@@ -307,6 +318,7 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
             "closed": space.closed, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
+            "feed": feed_channel(space_id),
         })
     user = {**viewer.card(), "username": viewer.user.username}
     if viewer.is_moderator:
