@@ -253,6 +253,8 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
             channel=f.channel(),
             text=f.text("text"),
             client_id=f.string("client_id", max_chars=limits.max_client_id_chars, required=False),
+            title=f.string("title", max_chars=limits.max_subject_chars, required=False),
+            parent=f.integer("parent", required=False, minimum=1),
             ref=ref,
         )
     if kind == "subscribe":

@@ -48,11 +48,15 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """Post a message. A retry with the same `client_id` returns the first post's seq."""
+    """Post a message. A retry with the same `client_id` returns the first post's seq. In the
+    project journal, a post with a `title` is an entry, one with a `parent` (an entry's id) a
+    comment on it."""
 
     channel: str
     text: str
     client_id: str | None = None
+    title: str | None = None
+    parent: int | None = None
     ref: Ref = None
     type = "post"
 

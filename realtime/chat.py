@@ -35,7 +35,7 @@ def room_channel(room_id: int) -> str:
 def message_data(m: store.Message) -> dict[str, Any]:
     """The wire form of a message: a hidden or deleted message never carries its text."""
     state = m.state
-    return {
+    data = {
         "id": m.id,
         "seq": m.seq,
         "author": {"id": m.author_id, "name": m.author_name, "school": m.author_school},
@@ -45,6 +45,10 @@ def message_data(m: store.Message) -> dict[str, Any]:
         "edited_at": iso(m.edited_at),
         "client_id": m.client_id,
     }
+    if m.title is not None or m.parent_id is not None:  # the journal's; chat frames stay lean
+        data["title"] = m.title if state == "visible" else None
+        data["parent_id"] = m.parent_id
+    return data
 
 
 def to_event(e: RoomEvent) -> Event:
@@ -111,11 +115,16 @@ class Chat:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def post(self, viewer: Viewer, channel: str, text: str, client_id: str | None) -> Posted:
+    async def post(
+        self, viewer: Viewer, channel: str, text: str, client_id: str | None,
+        title: str | None = None, parent: int | None = None,
+    ) -> Posted:
         """Store a message and publish it. Returns once committed. A retry with a client_id
-        already used by this author returns the original (duplicate=True) and publishes nothing."""
+        already used by this author returns the original (duplicate=True) and publishes nothing.
+        In the journal: with `title`, an entry (needs `post`); with `parent`, a comment on that
+        entry (needs `comment`)."""
         room = await self.room_for(viewer, channel)
-        await self.check(viewer, room, Action.POST)
+        await self._check_journal_shape(viewer, room, title, parent)
         viewer.require_not_muted(room.space_id, room.area)
         wait = self._post_limiter.take(viewer.user.id)
         if wait:
@@ -125,9 +134,10 @@ class Chat:
             )
         user = viewer.user
         try:
-            result = await self._writer.submit(
-                NewPost(room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area)
-            )
+            result = await self._writer.submit(NewPost(
+                room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
+                parent,
+            ))
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the message could not be stored; it was not sent") from None
         except StorageError:
@@ -139,6 +149,25 @@ class Chat:
                 await self._bus.publish(feed_event(result.activity))
         return Posted(event, result.duplicate)
 
+    async def _check_journal_shape(self, viewer: Viewer, room: Room, title: str | None, parent: int | None) -> None:
+        """Entries and comments belong to the journal; everywhere else a post is a plain message."""
+        if room.kind != "journal":
+            if title is not None or parent is not None:
+                raise ServiceError(ErrorCode.INVALID_FIELD, "title and parent are for the project journal")
+            await self.check(viewer, room, Action.POST)
+            return
+        if parent is None:
+            if title is None:
+                raise ServiceError(ErrorCode.INVALID_FIELD, "a journal entry needs a title (or a parent, for a comment)")
+            await self.check(viewer, room, Action.POST)
+            return
+        if title is not None:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "a comment has no title")
+        await self.check(viewer, room, Action.COMMENT)
+        entry = await database(store.get_message(self._pool, room.id, parent))
+        if entry is None or entry.parent_id is not None or entry.state != "visible":
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no journal entry {parent} to comment on")
+
     async def _own_message(self, viewer: Viewer, room: Room, message_id: int) -> store.Message:
         m = await database(store.get_message(self._pool, room.id, message_id))
         # Someone else's message answers like a missing one: a prober learns nothing.
@@ -148,9 +177,10 @@ class Chat:
 
     async def edit(self, viewer: Viewer, channel: str, message_id: int, text: str) -> Event:
         room = await self.room_for(viewer, channel)
-        await self.check(viewer, room, Action.EDIT_OWN)
-        viewer.require_not_muted(room.space_id, room.area)
         m = await self._own_message(viewer, room, message_id)
+        # A journal comment is edited with the right that wrote it.
+        await self.check(viewer, room, Action.COMMENT if m.parent_id is not None else Action.EDIT_OWN)
+        viewer.require_not_muted(room.space_id, room.area)
         if m.state != "visible":
             raise ServiceError(ErrorCode.FORBIDDEN, "a hidden message cannot be edited")
         changed = await database(store.edit(self._pool, room.id, message_id, viewer.user.id, text))

@@ -152,7 +152,7 @@ class Session:
         """Carry out a request; returns the `ok` fields, or None when it answered by itself."""
         chat = self.s.chat
         if isinstance(frame, Post):
-            posted = await chat.post(viewer, frame.channel, frame.text, frame.client_id)
+            posted = await chat.post(viewer, frame.channel, frame.text, frame.client_id, frame.title, frame.parent)
             e = posted.event
             return {"channel": e.channel, "seq": e.seq, "id": e.data["message"]["id"], "duplicate": posted.duplicate}
         if isinstance(frame, Subscribe):
@@ -313,7 +313,7 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
                 continue
             visible.append({
                 "id": room.id, "channel": room_channel(room.id), "name": room.name,
-                "area": room.area, "rights": sorted(a.value for a in may),
+                "area": room.area, "kind": room.kind, "rights": sorted(a.value for a in may),
             })
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,

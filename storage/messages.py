@@ -33,6 +33,8 @@ class Message:
     edited_at: datetime | None
     deleted_at: datetime | None
     hidden_at: datetime | None
+    title: str | None = None  # journal entries
+    parent_id: int | None = None  # journal comments: the entry they are about
 
     @property
     def state(self) -> str:
@@ -61,6 +63,8 @@ class NewPost:
     text: str
     client_id: str | None
     area: str  # the room's area: the activity feed shows the post only to who may read it
+    title: str | None = None  # a journal entry's
+    parent_id: int | None = None  # a journal comment's entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +83,14 @@ class Replay:
 
 _MESSAGE_COLUMNS = (
     "m.id, m.room_id, m.seq, m.author_id, u.display_name AS author_name, u.school AS author_school,"
-    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at"
+    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.title, m.parent_id"
 )
 
 
 def _message(r: asyncpg.Record) -> Message:
     return Message(
         r["id"], r["room_id"], r["seq"], r["author_id"], r["author_name"], r["author_school"], r["text"],
-        r["client_id"], r["created_at"], r["edited_at"], r["deleted_at"], r["hidden_at"],
+        r["client_id"], r["created_at"], r["edited_at"], r["deleted_at"], r["hidden_at"], r["title"], r["parent_id"],
     )
 
 
@@ -142,8 +146,9 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             next_seq[room] += 1
         rows = await conn.fetch(
             "WITH ins AS ("
-            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id)"
-            "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])"
+            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id, title, parent_id)"
+            "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],"
+            "                       $7::text[], $8::bigint[])"
             "  RETURNING id, room_id, seq, created_at"
             "), ev AS ("
             "  INSERT INTO room_events (room_id, seq, kind, message_id, created_at)"
@@ -151,6 +156,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             ") SELECT id, room_id, seq, created_at FROM ins",
             [posts[i].space_id for i in fresh], [posts[i].room_id for i in fresh], seqs,
             [posts[i].author_id for i in fresh], [posts[i].text for i in fresh], [posts[i].client_id for i in fresh],
+            [posts[i].title for i in fresh], [posts[i].parent_id for i in fresh],
         )
         by_position = {(r["room_id"], r["seq"]): r for r in rows}
         stored = []
@@ -159,10 +165,10 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             r = by_position[(p.room_id, seq)]
             stored.append(Message(
                 r["id"], p.room_id, seq, p.author_id, p.author_name, p.author_school, p.text, p.client_id,
-                r["created_at"], None, None, None,
+                r["created_at"], None, None, None, p.title, p.parent_id,
             ))
         records = await activity.record(conn, [
-            NewActivity(posts[i].space_id, "message.posted", posts[i].area, m.author_id, m.room_id, m.id)
+            NewActivity(posts[i].space_id, _activity_kind(posts[i]), posts[i].area, m.author_id, m.room_id, m.id)
             for i, m in zip(fresh, stored, strict=True)
         ])
         for i, m, a in zip(fresh, stored, records, strict=True):
@@ -174,6 +180,12 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             assert first is not None
             results[i] = PostResult(first.event, duplicate=True)
     return results  # type: ignore[return-value]
+
+
+def _activity_kind(p: NewPost) -> str:
+    if p.title is not None:
+        return "journal.entry"
+    return "journal.comment" if p.parent_id is not None else "message.posted"
 
 
 async def get_message(pool: asyncpg.Pool, room_id: int, message_id: int) -> Message | None:

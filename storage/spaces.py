@@ -33,6 +33,7 @@ class Room:
     area: str
     name: str
     last_seq: int
+    kind: str = "room"  # or "journal": the project journal (one per space, in the home area)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class Membership:
 
 
 _SPACE_COLUMNS = "id, slug, name, description, closed_at"
-_ROOM_COLUMNS = "id, space_id, area, name, last_seq"
+_ROOM_COLUMNS = "id, space_id, area, name, last_seq, kind"
 
 
 def _space(r: asyncpg.Record) -> Space:
@@ -50,7 +51,7 @@ def _space(r: asyncpg.Record) -> Space:
 
 
 def _room(r: asyncpg.Record) -> Room:
-    return Room(r["id"], r["space_id"], r["area"], r["name"], r["last_seq"])
+    return Room(r["id"], r["space_id"], r["area"], r["name"], r["last_seq"], r["kind"])
 
 
 async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description: str = "") -> Space:
@@ -61,6 +62,9 @@ async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description:
             slug, name, description,
         )
         await conn.execute("INSERT INTO feeds (space_id) VALUES ($1)", r["id"])
+        await conn.execute(
+            "INSERT INTO rooms (space_id, area, name, kind) VALUES ($1, 'home', 'Project journal', 'journal')", r["id"]
+        )
     return _space(r)
 
 
