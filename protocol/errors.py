@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     SPACE_CLOSED = "space_closed"  # the project is closed: read-only until reopened
     MUTED = "muted"
     RATE_LIMITED = "rate_limited"
+    CONFLICT = "conflict"  # an idempotency key reused for a different request
     UNAVAILABLE = "unavailable"  # the database could not commit; nothing was stored
     INTERNAL = "internal"
 

@@ -210,6 +210,33 @@ def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] =
 
 
 @_handler
+async def create_bot(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    return JSONResponse(await request.app.state.bots.create(viewer, space_id, body.get("name")), status_code=201)
+
+
+@_handler
+async def revoke_bot(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    bot_id = _int_param_path(request, "bot_id")
+    return JSONResponse(await request.app.state.bots.revoke(viewer, space_id, bot_id))
+
+
+@_handler
+async def journal_entry(request: Request) -> Response:
+    """A bot posts a journal entry: `Authorization: Bearer <bot token>`, `Idempotency-Key`."""
+    token, from_cookie = _token(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    key = request.headers.get("idempotency-key")
+    done = await request.app.state.bots.post_entry(None if from_cookie else token, space_id, key, body)
+    return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
+
+
+@_handler
 async def activity(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -284,6 +311,9 @@ routes = [
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
+    Route("/api/spaces/{space_id}/bots", create_bot, methods=["POST"]),
+    Route("/api/spaces/{space_id}/bots/{bot_id}", revoke_bot, methods=["DELETE"]),
+    Route("/api/spaces/{space_id}/journal", journal_entry, methods=["POST"]),
     Route("/api/spaces/{space_id}/mutes", mute, methods=["POST"]),
     Route("/api/spaces/{space_id}/mutes/{user_id}/{scope}", unmute, methods=["DELETE"]),
     Route("/api/spaces/{space_id}/mail", _mail_route("send_mail", body=True, status=201), methods=["POST"]),

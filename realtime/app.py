@@ -26,6 +26,7 @@ from storage.writer import GroupCommitWriter
 
 from . import api
 from .auth import Auth
+from .bots import Bots
 from .bus import LocalBus
 from .chat import Chat
 from .config import Settings
@@ -127,6 +128,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.bus = bus
             app.state.services = services
             app.state.projects = Projects(pool, bus, directory, feed)
+            app.state.bots = Bots(pool, chat, directory, settings.limits, RateLimiter(1.0, 10))
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url
             seed = getattr(app.state, "seed", None)

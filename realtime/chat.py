@@ -15,6 +15,7 @@ import asyncpg
 from protocol import ErrorCode, Event
 from storage import StorageError, Unavailable
 from storage import messages as store
+from storage.accounts import User
 from storage.messages import NewPost, PostResult, RoomEvent
 from storage.spaces import Room
 from storage.writer import GroupCommitWriter
@@ -132,7 +133,14 @@ class Chat:
                 ErrorCode.RATE_LIMITED, f"you are posting too fast; try again in {wait:.1f} s",
                 retry_after_ms=int(wait * 1000) + 1,
             )
-        user = viewer.user
+        return await self.store_and_publish(room, viewer.user, text, client_id, title, parent)
+
+    async def store_and_publish(
+        self, room: Room, user: User, text: str, client_id: str | None, title: str | None = None,
+        parent: int | None = None,
+    ) -> Posted:
+        """Commit a post whose rights were checked by the caller, then publish it and its feed
+        record (sessions through post(); bots through the Bots service)."""
         try:
             result = await self._writer.submit(NewPost(
                 room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,

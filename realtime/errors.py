@@ -33,6 +33,7 @@ HTTP_STATUS = {
     ErrorCode.SPACE_CLOSED: 409,
     ErrorCode.MUTED: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.CONFLICT: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -211,6 +211,14 @@ def muted_until(mutes: dict[str, datetime] | None, scope: str, now: datetime) ->
     return max(ends) if ends else None
 
 
+def decide_bot(bot_space_id: int, space_id: int) -> Refusal | None:
+    """A bot token may post journal entries in its own project, and do nothing else anywhere (the
+    token is not a session: no other route or frame accepts it)."""
+    if bot_space_id != space_id:
+        return Refusal(ErrorCode.FORBIDDEN, "this bot's token is for another project")
+    return None
+
+
 def readable_areas(roles: Iterable[Role]) -> frozenset[str]:
     """The areas one of `roles` may read: what their activity feed shows (docs/roles.md)."""
     roles = tuple(roles)
