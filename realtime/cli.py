@@ -22,12 +22,13 @@ from typing import Any
 
 import asyncpg
 
-from storage import Conflict, accounts, spaces
+from storage import Conflict, accounts, bots, spaces
 from storage.db import create_pool
 from storage.migrate import migrate
 
 from .app import database_url
-from .auth import hash_password
+from .auth import hash_password, token_hash
+from .bots import TOKEN_PREFIX
 from .config import Settings
 from .policy import Area, Role
 
@@ -127,6 +128,17 @@ def cmd_admin(args: argparse.Namespace) -> int:
             space = await _space(pool, args.space)
             room = await spaces.create_room(pool, space_id=space.id, area=Area(args.area).value, name=args.name)
             print(f"room {room.id} created: channel room:{room.id}")
+        elif args.admin == "create-bot":
+            space = await _space(pool, args.space)
+            creator = await accounts.user_by_username(pool, args.by) if args.by else None
+            if args.by and creator is None:
+                raise SystemExit(f"no user '{args.by}'")
+            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+            bot = await bots.create(
+                pool, space_id=space.id, name=args.name, created_by=creator.id if creator else None,
+                token_hash=token_hash(token),
+            )
+            print(f"bot {bot.id} '{bot.name}' of '{space.slug}'; its token (shown once): {token}")
         elif args.admin == "close-space":
             space = await _space(pool, args.space)
             await spaces.set_closed(pool, space.id, not args.reopen, actor_id=None)
@@ -190,10 +202,14 @@ def parser() -> argparse.ArgumentParser:
     cr.add_argument("--space", required=True)
     cr.add_argument("--area", required=True, choices=[a.value for a in Area])
     cr.add_argument("--name", required=True)
+    cb = asub.add_parser("create-bot", help="a token that posts journal entries in one space (printed once)")
+    cb.add_argument("--space", required=True)
+    cb.add_argument("--name", required=True)
+    cb.add_argument("--by", help="username of the teacher it is created for (shown with its entries)")
     cl = asub.add_parser("close-space")
     cl.add_argument("--space", required=True)
     cl.add_argument("--reopen", action="store_true")
-    for leaf in (cs, cu, am, cr, cl):
+    for leaf in (cs, cu, am, cr, cb, cl):
         common(leaf)
     a.set_defaults(func=cmd_admin)
     return p

@@ -82,3 +82,22 @@ async def test_bad_entries_and_the_bots_rate_limit(world, http):
         assert r.json()["error"]["code"] == code, (body, r.text)
     codes = [(await http.post(url, headers=bearer, json={"title": f"t{i}", "text": "x"})).status_code for i in range(12)]
     assert codes[:10] == [201] * 10 and 429 in codes[10:]
+
+
+async def test_the_example_bot_posts_once_a_day(world, http, server):
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    bot = await _bot(http, world, "Example bot")
+    script = Path(__file__).resolve().parents[2] / "examples" / "journal_bot.py"
+    argv = [sys.executable, str(script), "--url", f"http://127.0.0.1:{server.port}", "--space", str(world.space_id),
+            "--token", bot["token"], "--title", "Rain", "--text", "12 mm today"]
+    outputs = []
+    for _ in range(2):
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        outputs.append(out.decode())
+    assert outputs[0].startswith("posted: ") and outputs[1].startswith("already posted: ")

@@ -106,6 +106,8 @@ def test_admin_commands_set_up_a_project(tmp_path):
     twinhub("admin", "add-member", "--space", "river-project", "--username", "t.river", "--role", "teacher_admin")
     out = twinhub("admin", "create-room", "--space", "river-project", "--area", "activities", "--name", "Samples")
     assert "channel room:" in out
+    out = twinhub("admin", "create-bot", "--space", "river-project", "--name", "Sensor bot", "--by", "t.river")
+    assert "token (shown once): twb_" in out
     assert "up to date" in twinhub("migrate")
     done = subprocess.run([*base, "admin", "add-member", "--space", "nope", "--username", "t.river", "--role", "visitor",
                            "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
