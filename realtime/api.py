@@ -210,6 +210,24 @@ def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] =
 
 
 @_handler
+async def public_page(request: Request) -> Response:
+    """No login: the project's name, description and journal, if its public view is on."""
+    before = _int_param(request, "before", None, 1, 2**62)
+    limit = _int_param(request, "limit", 20, 1, 100)
+    assert limit is not None
+    page = await request.app.state.public.page(request.path_params["slug"], before, limit)
+    return JSONResponse(page)
+
+
+@_handler
+async def set_public(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    return JSONResponse(await request.app.state.public.set_public(viewer, space_id, body.get("public")))
+
+
+@_handler
 async def create_bot(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -311,6 +329,8 @@ routes = [
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
+    Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
+    Route("/api/public/{slug}", public_page),
     Route("/api/spaces/{space_id}/bots", create_bot, methods=["POST"]),
     Route("/api/spaces/{space_id}/bots/{bot_id}", revoke_bot, methods=["DELETE"]),
     Route("/api/spaces/{space_id}/journal", journal_entry, methods=["POST"]),

@@ -36,6 +36,7 @@ from .hub import Hub
 from .mail import Mail
 from .presence import PresenceTracker
 from .projects import Projects
+from .public import PublicView
 from .ratelimit import RateLimiter
 from .session import Services
 from .ws import WebSocketEndpoint
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.bus = bus
             app.state.services = services
             app.state.projects = Projects(pool, bus, directory, feed)
+            app.state.public = PublicView(pool, directory, app.state.projects)
             app.state.bots = Bots(pool, chat, directory, settings.limits, RateLimiter(1.0, 10))
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url

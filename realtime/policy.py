@@ -219,6 +219,13 @@ def decide_bot(bot_space_id: int, space_id: int) -> Refusal | None:
     return None
 
 
+def named_in_public(role: Role | None, is_bot: bool) -> bool:
+    """Whether the public view (no login) may show an author's name: teachers' and bots' yes;
+    pupils appear only as "a pupil of <school>", and everyone else without a name (seed: a
+    pupil's profile never leaves the project)."""
+    return is_bot or role in (TA, TM)
+
+
 def readable_areas(roles: Iterable[Role]) -> frozenset[str]:
     """The areas one of `roles` may read: what their activity feed shows (docs/roles.md)."""
     roles = tuple(roles)

@@ -126,6 +126,10 @@ class Projects:
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message)
 
+    async def space_changed(self, space_id: int) -> None:
+        """A space's own settings changed: every process reloads it."""
+        await self._changed({"kind": "space_changed", "space_id": space_id})
+
     async def _changed(self, message: dict[str, object]) -> None:
         await self._directory.apply(message)  # here at once; then every process
         await self._bus.control(message)

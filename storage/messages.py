@@ -276,6 +276,24 @@ async def head(pool: asyncpg.Pool, room_id: int) -> int:
         return await conn.fetchval("SELECT last_seq FROM rooms WHERE id = $1", room_id) or 0
 
 
+async def public_journal(
+    pool: asyncpg.Pool, space_id: int, room_id: int, before_seq: int | None, limit: int
+) -> list[tuple[Message, str | None, bool]]:
+    """A page of a journal's visible entries and comments, newest first, each with its author's
+    role in the space (None: not a member) and whether the author is a bot — what the public
+    view needs to decide whose name it may show."""
+    async with read(pool, "public_journal") as conn:
+        rows = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS}, mb.role AS author_role, u.platform_role = 'bot' AS author_is_bot"
+            " FROM messages m JOIN users u ON u.id = m.author_id"
+            " LEFT JOIN members mb ON mb.space_id = $1 AND mb.user_id = m.author_id"
+            " WHERE m.room_id = $2 AND m.deleted_at IS NULL AND m.hidden_at IS NULL"
+            " AND ($3::bigint IS NULL OR m.seq < $3) ORDER BY m.seq DESC LIMIT $4",
+            space_id, room_id, before_seq, limit,
+        )
+    return [(_message(r), r["author_role"], bool(r["author_is_bot"])) for r in rows]
+
+
 async def history(pool: asyncpg.Pool, room_id: int, before_seq: int | None, limit: int) -> list[Message]:
     """A page of the room's messages (current state), newest first, with seq < before_seq."""
     async with read(pool, "history") as conn:

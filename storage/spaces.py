@@ -20,6 +20,7 @@ class Space:
     name: str
     description: str
     closed_at: datetime | None
+    public: bool = True  # the name, description and journal are shown without login
 
     @property
     def closed(self) -> bool:
@@ -42,12 +43,12 @@ class Membership:
     role: str
 
 
-_SPACE_COLUMNS = "id, slug, name, description, closed_at"
+_SPACE_COLUMNS = "id, slug, name, description, closed_at, public"
 _ROOM_COLUMNS = "id, space_id, area, name, last_seq, kind"
 
 
 def _space(r: asyncpg.Record) -> Space:
-    return Space(r["id"], r["slug"], r["name"], r["description"], r["closed_at"])
+    return Space(r["id"], r["slug"], r["name"], r["description"], r["closed_at"], r["public"])
 
 
 def _room(r: asyncpg.Record) -> Room:
@@ -98,6 +99,21 @@ async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool, *, actor_i
         )
         kind = "space.closed" if closed else "space.reopened"
         await activity.record(conn, [NewActivity(space_id, kind, None, actor_id)])
+    return _space(r)
+
+
+async def set_public(pool: asyncpg.Pool, space_id: int, public: bool, *, actor_id: int | None) -> Space:
+    """Turn the project's public view on or off, and write the act to the audit log."""
+    async with transaction(pool, "set_space_public") as conn:
+        r = await conn.fetchrow(
+            f"UPDATE spaces SET public = $2 WHERE id = $1 RETURNING {_SPACE_COLUMNS}", space_id, public
+        )
+        if r is None:
+            raise NotFound(f"space {space_id}")
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="space.public_on" if public else "space.public_off",
+            target_kind="space", target_id=space_id,
+        )
     return _space(r)
 
 

@@ -1,0 +1,63 @@
+"""The public view over real HTTP, without login: name, description and journal, never a
+pupil's name; nothing else; and it can be turned off."""
+
+from __future__ import annotations
+
+from protocol import Hide, Post
+from realtime.policy import Area
+from tests.conftest import login
+
+
+def journal_of(client, world) -> str:
+    [space] = [s for s in client.welcome.spaces if s["id"] == world.space_id]
+    return next(r["channel"] for r in space["rooms"] if r["kind"] == "journal")
+
+
+async def test_the_public_page_shows_the_journal_and_no_pupil_name(world, connect, http):
+    teacher = await connect(world.users["teacher_admin"])
+    pupil = await connect(world.users["pupil_member"])
+    visitor = await connect(world.users["visitor"])
+    journal = journal_of(teacher, world)
+    entry = await teacher.ok(Post(journal, "Our river in November.", title="Week 5"))
+    await pupil.ok(Post(journal, "I took the photos!", parent=entry.data["id"]))
+    await visitor.ok(Post(journal, "Lovely work", parent=entry.data["id"]))
+    rude = await pupil.ok(Post(journal, "something rude", parent=entry.data["id"]))
+    await teacher.ok(Hide(journal, rude.data["id"]))
+    await pupil.ok(Post(world.channel(Area.PUPILS_CORNER), "corner talk, never public"))
+
+    r = await http.get(f"/api/public/{world.slug}")  # no token, no cookie
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["name"] == f"Project {world.slug[2:]}" and page["slug"] == world.slug
+    texts = [m["text"] for m in page["journal"]]
+    assert texts == ["Lovely work", "I took the photos!", "Our river in November."]  # newest first, no hidden one
+    by_text = {m["text"]: m["author"] for m in page["journal"]}
+    admin = world.users["teacher_admin"]
+    assert by_text["Our river in November."] == {"name": admin.display_name, "school": admin.school}
+    assert by_text["I took the photos!"] == {"name": None, "label": f"a pupil of {world.users['pupil_member'].school}"}
+    assert by_text["Lovely work"] == {"name": None, "label": "a member of the project"}
+    for secret in (world.users["pupil_member"].display_name, world.users["pupil_member"].username,
+                   world.users["visitor"].display_name, "corner talk", "something rude"):
+        assert secret not in r.text
+
+
+async def test_a_teacher_admin_turns_the_public_view_off(world, http):
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    member = {"authorization": f"Bearer {await login(http, world.users['teacher_member'].username)}"}
+    r = await http.post(f"/api/spaces/{world.space_id}/public", headers=member, json={"public": False})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    r = await http.post(f"/api/spaces/{world.space_id}/public", headers=admin, json={"public": False})
+    assert r.json()["public"] is False
+    off = await http.get(f"/api/public/{world.slug}")
+    unknown = await http.get("/api/public/no-such-project")
+    assert off.status_code == unknown.status_code == 404  # off answers like a project that does not exist
+    assert off.json()["error"]["code"] == "not_found"
+    await http.post(f"/api/spaces/{world.space_id}/public", headers=admin, json={"public": True})
+    assert (await http.get(f"/api/public/{world.slug}")).status_code == 200
+
+
+async def test_anonymous_requests_reach_nothing_else(world, http):
+    for path in ("/api/me", f"/api/spaces/{world.space_id}/activity", f"/api/spaces/{world.space_id}/mail",
+                 f"/api/rooms/{world.rooms[Area.HOME]}/messages"):
+        assert (await http.get(path)).status_code == 401, path
+    assert (await http.get("/api/public/../../etc/passwd")).status_code == 404
