@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
@@ -220,6 +220,24 @@ async def public_page(request: Request) -> Response:
 
 
 @_handler
+async def public_events(request: Request) -> Response:
+    """No login: the journal live, as Server-Sent Events; resumes from Last-Event-ID."""
+    public = request.app.state.public
+    space = await public.space(request.path_params["slug"])
+    raw = request.headers.get("last-event-id") or request.query_params.get("since")
+    since = None
+    if raw is not None:
+        try:
+            since = max(int(raw), 0)
+        except ValueError:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "Last-Event-ID must be an event's id (an integer)") from None
+    return StreamingResponse(
+        public.streams.stream(space.id, since), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@_handler
 async def set_public(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -331,6 +349,7 @@ routes = [
     Route("/api/spaces/{space_id}/activity", activity),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),
+    Route("/api/public/{slug}/events", public_events),
     Route("/api/spaces/{space_id}/bots", create_bot, methods=["POST"]),
     Route("/api/spaces/{space_id}/bots/{bot_id}", revoke_bot, methods=["DELETE"]),
     Route("/api/spaces/{space_id}/journal", journal_entry, methods=["POST"]),

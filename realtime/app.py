@@ -37,6 +37,7 @@ from .mail import Mail
 from .presence import PresenceTracker
 from .projects import Projects
 from .public import PublicView
+from .public_stream import PublicStreams
 from .ratelimit import RateLimiter
 from .session import Services
 from .ws import WebSocketEndpoint
@@ -129,7 +130,9 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.bus = bus
             app.state.services = services
             app.state.projects = Projects(pool, bus, directory, feed)
-            app.state.public = PublicView(pool, directory, app.state.projects)
+            app.state.public = PublicView(
+                pool, directory, app.state.projects, PublicStreams(hub, chat, directory, pool)
+            )
             app.state.bots = Bots(pool, chat, directory, settings.limits, RateLimiter(1.0, 10))
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url

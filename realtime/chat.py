@@ -221,6 +221,13 @@ class Chat:
 
     # -- reads -------------------------------------------------------------------------------
 
+    async def journal_room(self, space_id: int) -> Room:
+        """The project's journal (every space has one)."""
+        for room in await database(self._directory.rooms_of([space_id])):
+            if room.kind == "journal":
+                return room
+        raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}")
+
     async def head(self, room: Room) -> int:
         return await database(store.head(self._pool, room.id))
 

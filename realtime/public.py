@@ -23,6 +23,7 @@ from .directory import Directory, Viewer
 from .errors import ServiceError
 from .policy import Action, Role, named_in_public
 from .projects import Projects
+from .public_stream import PublicStreams
 from .wire import database, iso
 
 PUPILS = (Role.PUPIL_ADMIN.value, Role.PUPIL_MEMBER.value)
@@ -44,10 +45,11 @@ def public_message(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]
 
 
 class PublicView:
-    def __init__(self, pool: asyncpg.Pool, directory: Directory, projects: Projects) -> None:
+    def __init__(self, pool: asyncpg.Pool, directory: Directory, projects: Projects, streams: PublicStreams) -> None:
         self._pool = pool
         self._directory = directory
         self._projects = projects
+        self.streams = streams
 
     async def space(self, slug: str) -> Space:
         space = await database(store.space_by_slug(self._pool, slug)) if _slug_ok(slug) else None
@@ -75,6 +77,8 @@ class PublicView:
         except NotFound:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
         await self._projects.space_changed(space_id)
+        if not public:
+            self.streams.end(space_id)
         return {"id": space.id, "slug": space.slug, "public": space.public}
 
 

@@ -69,3 +69,10 @@ async def revoke(pool: asyncpg.Pool, *, space_id: int, bot_id: int, actor_id: in
             conn, space_id=space_id, actor_id=actor_id, action="bot.revoke", target_kind="bot", target_id=bot_id,
         )
     return True
+
+
+async def user_ids(pool: asyncpg.Pool, space_id: int) -> set[int]:
+    """The users the space's bots post as (the public view names them)."""
+    async with read(pool, "bot_user_ids") as conn:
+        rows = await conn.fetch("SELECT user_id FROM bots WHERE space_id = $1", space_id)
+    return {r["user_id"] for r in rows}

@@ -3,6 +3,11 @@ pupil's name; nothing else; and it can be turned off."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+import httpx
+
 from protocol import Hide, Post
 from realtime.policy import Area
 from tests.conftest import login
@@ -61,3 +66,52 @@ async def test_anonymous_requests_reach_nothing_else(world, http):
                  f"/api/rooms/{world.rooms[Area.HOME]}/messages"):
         assert (await http.get(path)).status_code == 401, path
     assert (await http.get("/api/public/../../etc/passwd")).status_code == 404
+
+
+class SseReader:
+    """Reads a text/event-stream response into (id, event, data) tuples."""
+
+    def __init__(self, response) -> None:
+        self.lines = response.aiter_lines()
+
+    async def next(self, timeout: float = 5.0):
+        async def read():
+            fields: dict[str, str] = {}
+            async for line in self.lines:
+                if not line:
+                    if "data" in fields:
+                        return int(fields["id"]), fields["event"], json.loads(fields["data"])
+                    fields = {}
+                    continue
+                name, _, value = line.partition(":")
+                if name:  # a line starting with ':' is a comment (keep-alive)
+                    fields[name] = value.lstrip(" ")
+            raise AssertionError("the stream ended")
+
+        return await asyncio.wait_for(read(), timeout)
+
+
+async def test_the_journal_live_for_anonymous_viewers_with_resume(world, connect, server):
+    teacher = await connect(world.users["teacher_admin"])
+    pupil = await connect(world.users["pupil_member"])
+    journal = journal_of(teacher, world)
+    first = await teacher.ok(Post(journal, "Before anyone watched.", title="Week 6"))
+    url = f"http://127.0.0.1:{server.port}/api/public/{world.slug}/events"
+    async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream("GET", url) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = SseReader(r)
+        seq, kind, data = await events.next()  # the replay
+        assert (kind, data["message"]["title"]) == ("message.posted", "Week 6")
+        comment = await pupil.ok(Post(journal, "Photos from Kraków", parent=first.data["id"]))
+        seq2, _, data = await events.next()  # live
+        assert seq2 == seq + 1 and data["message"]["text"] == "Photos from Kraków"
+        assert data["message"]["author"] == {"name": None, "label": f"a pupil of {world.users['pupil_member'].school}"}
+        await teacher.ok(Hide(journal, comment.data["id"]))
+        _, kind, data = await events.next()
+        assert kind == "message.hidden" and data["message"]["text"] is None
+    await teacher.ok(Post(journal, "While nobody watched.", title="Week 7"))
+    async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream(
+        "GET", url, headers={"Last-Event-ID": str(seq2 + 1)}
+    ) as r:
+        _, _, data = await SseReader(r).next()  # only what was missed
+        assert data["message"]["title"] == "Week 7"

@@ -1,0 +1,143 @@
+"""Live public view: Server-Sent Events of a project's journal for anonymous viewers.
+
+Why SSE and not the WebSocket: a public viewer only listens, and a browser's EventSource
+reconnects by itself and sends `Last-Event-ID` — which is exactly our resume (`since`) — with no
+protocol to implement on the page; no `hello`, no token, no frame a stranger could send.
+
+One relay per project with public viewers holds the project's single hub subscription to the
+journal: each event is made public once (pupils unnamed: policy.named_in_public) and fanned out
+to the viewers' queues. A viewer that does not read (a queue over its bound) is dropped; its
+browser reconnects and resumes from its last id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from protocol import Encoding
+from storage import bots as bots_store
+
+from .chat import Chat, room_channel
+from .directory import Directory
+from .hub import Hub, Subscription
+from .policy import Role, named_in_public
+
+MAX_QUEUED = 500  # events waiting for one viewer before it is dropped
+KEEPALIVE = 20.0  # seconds: a comment line keeps proxies from closing an idle stream
+
+
+def sse(seq: int, kind: str, data: dict[str, Any]) -> str:
+    return f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+class Relay:
+    """The hub's outlet for one project's journal; turns events public once for all viewers."""
+
+    encoding = Encoding.JSON
+
+    def __init__(self, space_id: int, roles: dict[int, Role], bot_ids: set[int]) -> None:
+        self.space_id = space_id
+        self.roles = roles  # author id -> role in the project (refreshed from the directory)
+        self.bot_ids = bot_ids
+        self.viewers: set[asyncio.Queue[tuple[int, str] | None]] = set()
+        self.sub: Subscription | None = None
+
+    def push(self, item: bytes | str) -> None:
+        event = json.loads(item)
+        seq = event["seq"]
+        line = sse(seq, event["kind"], {"seq": seq, "message": self.public(event["message"])})
+        for queue in list(self.viewers):
+            if queue.qsize() >= MAX_QUEUED:
+                self.viewers.discard(queue)
+                queue.put_nowait(None)  # the viewer's stream ends; EventSource reconnects and resumes
+            else:
+                queue.put_nowait((seq, line))
+
+    def public(self, message: dict[str, Any]) -> dict[str, Any]:
+        author = message["author"]
+        role = self.roles.get(author["id"])
+        if named_in_public(role, author["id"] in self.bot_ids):
+            shown = {"name": author["name"], "school": author["school"]}
+        elif role in (Role.PUPIL_ADMIN, Role.PUPIL_MEMBER):
+            shown = {"name": None, "label": f"a pupil of {author['school']}" if author["school"] else "a pupil"}
+        else:
+            shown = {"name": None, "label": "a member of the project"}
+        visible = message["state"] == "visible"
+        return {
+            "id": message["id"], "title": message.get("title") if visible else None,
+            "text": message["text"] if visible else None, "parent_id": message.get("parent_id"),
+            "state": message["state"], "author": shown, "created_at": message["created_at"],
+            "edited_at": message["edited_at"],
+        }
+
+
+class PublicStreams:
+    def __init__(self, hub: Hub, chat: Chat, directory: Directory, pool: Any) -> None:
+        self._hub = hub
+        self._chat = chat
+        self._directory = directory
+        self._pool = pool
+        self._relays: dict[int, Relay] = {}
+
+    async def _relay(self, space_id: int) -> Relay:
+        relay = self._relays.get(space_id)
+        if relay is None:
+            room = await self._chat.journal_room(space_id)
+            roster = await self._directory.roster(space_id)
+            bot_ids = await bots_store.user_ids(self._pool, space_id)
+            relay = self._relays.get(space_id)  # someone may have made it meanwhile
+            if relay is None:
+                relay = self._relays[space_id] = Relay(space_id, {u: m.role for u, m in roster.items()}, bot_ids)
+                # Subscribe first, then read where the journal is: the hub keeps aside what
+                # commits in between (the resume pattern of every channel).
+                relay.sub = self._hub.subscribe(relay, room_channel(room.id), meta=room)
+                self._hub.go_live(relay.sub, await self._chat.head(room))
+        cached = self._directory.cached_roster(space_id)
+        if cached is not None:  # membership changed since: who counts as a pupil follows
+            relay.roles = {u: m.role for u, m in cached.items()}
+        return relay
+
+    def end(self, space_id: int) -> None:
+        """The project's public view was turned off: end its viewers' streams."""
+        relay = self._relays.get(space_id)
+        for queue in list(relay.viewers if relay else ()):
+            queue.put_nowait(None)
+
+    async def stream(self, space_id: int, since: int | None) -> AsyncIterator[str]:
+        """The journal's events after `since` (all of them from the start if None: a public page
+        is small), then live ones, as SSE text."""
+        room = await self._chat.journal_room(space_id)
+        relay = await self._relay(space_id)
+        queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
+        relay.viewers.add(queue)  # before reading the replay: nothing falls between the two
+        try:
+            yield "retry: 3000\n\n"
+            head = since or 0
+            after = since or 0
+            while True:
+                events, head, more = await self._chat.replay_page(room, after, 200)
+                for e in events:
+                    yield sse(e.seq, e.kind, {"seq": e.seq, "message": relay.public(e.data["message"])})
+                if not more or not events:
+                    break
+                after = events[-1].seq
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is None:
+                    return
+                seq, line = item
+                if seq > head:
+                    yield line
+        finally:
+            relay.viewers.discard(queue)
+            if not relay.viewers and self._relays.get(space_id) is relay:
+                del self._relays[space_id]
+                if relay.sub is not None:
+                    self._hub.unsubscribe(relay.sub)
