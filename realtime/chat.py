@@ -217,6 +217,8 @@ class Chat:
             raise ServiceError(ErrorCode.NOT_FOUND, f"no message {message_id} that can be changed in this room")
         event = to_event(changed)
         await self._bus.publish(event)
+        if changed.activity is not None:
+            await self._bus.publish(feed_event(changed.activity))
         return event
 
     # -- reads -------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class RoomEvent:
     seq: int
     kind: str  # message.posted | message.edited | message.deleted | message.hidden
     message: Message
+    activity: Activity | None = None  # the feed's record of a change, when it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +200,15 @@ async def get_message(pool: asyncpg.Pool, room_id: int, message_id: int) -> Mess
     return None if r is None else _message(r)
 
 
-async def _change(conn: asyncpg.Connection, room_id: int, message_id: int, kind: str) -> RoomEvent:
-    seq = await conn.fetchval("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq", room_id)
+# Changes the feed shows (an erasure is not advertised).
+_IN_FEED = ("message.edited", "message.hidden")
+
+
+async def _change(conn: asyncpg.Connection, room_id: int, message_id: int, kind: str, actor_id: int) -> RoomEvent:
+    room = await conn.fetchrow(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, space_id, area", room_id
+    )
+    seq = room["last_seq"]
     await conn.execute(
         "INSERT INTO room_events (room_id, seq, kind, message_id) VALUES ($1, $2, $3, $4)",
         room_id, seq, kind, message_id,
@@ -208,7 +216,12 @@ async def _change(conn: asyncpg.Connection, room_id: int, message_id: int, kind:
     r = await conn.fetchrow(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id WHERE m.id = $1", message_id
     )
-    return RoomEvent(room_id, seq, kind, _message(r))
+    record = None
+    if kind in _IN_FEED:
+        [record] = await activity.record(
+            conn, [NewActivity(room["space_id"], kind, room["area"], actor_id, room_id, message_id)]
+        )
+    return RoomEvent(room_id, seq, kind, _message(r), record)
 
 
 async def edit(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int, text: str) -> RoomEvent | None:
@@ -220,7 +233,7 @@ async def edit(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int
             " RETURNING id",
             message_id, room_id, author_id, text,
         )
-        return None if found is None else await _change(conn, room_id, message_id, "message.edited")
+        return None if found is None else await _change(conn, room_id, message_id, "message.edited", author_id)
 
 
 async def delete(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int) -> RoomEvent | None:
@@ -231,7 +244,7 @@ async def delete(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: i
             " WHERE id = $1 AND room_id = $2 AND author_id = $3 AND deleted_at IS NULL RETURNING id",
             message_id, room_id, author_id,
         )
-        return None if found is None else await _change(conn, room_id, message_id, "message.deleted")
+        return None if found is None else await _change(conn, room_id, message_id, "message.deleted", author_id)
 
 
 async def hide(
@@ -247,7 +260,7 @@ async def hide(
         )
         if found is None:
             return None
-        event = await _change(conn, room_id, message_id, "message.hidden")
+        event = await _change(conn, room_id, message_id, "message.hidden", moderator_id)
         await audit.record(
             conn, space_id=space_id, actor_id=moderator_id, action="message.hide", target_kind="message",
             target_id=message_id, reason=reason, details={"room_id": room_id},

@@ -3,7 +3,7 @@ records of the areas it may read, live and on resume, and follows a role change 
 
 from __future__ import annotations
 
-from protocol import Post, Subscribe
+from protocol import Delete, Edit, Hide, Post, Subscribe
 from realtime.policy import Area, Role
 from tests.conftest import login
 
@@ -103,3 +103,22 @@ async def test_the_feed_over_http_newest_first(world, connect, http):
     outsider = await login(http, world.users["outsider"].username)
     r = await http.get(f"/api/spaces/{world.space_id}/activity", headers={"authorization": f"Bearer {outsider}"})
     assert r.status_code == 404
+
+
+async def test_edits_and_hides_reach_the_feed_but_erasures_do_not(world, connect):
+    reader = await connect(world.users["teacher_member"])
+    channel = f"feed:{world.space_id}"
+    await reader.ok(Subscribe(channel))
+    pupil = await connect(world.users["pupil_member"])
+    admin = await connect(world.users["teacher_admin"])
+    corner = world.channel(Area.PUPILS_CORNER)
+    a = await pupil.ok(Post(corner, "first"))
+    b = await pupil.ok(Post(corner, "second"))
+    await pupil.ok(Edit(corner, a.data["id"], "first, fixed"))
+    await pupil.ok(Delete(corner, b.data["id"]))
+    await admin.ok(Hide(corner, a.data["id"], reason="test"))
+    events = await _until(reader, channel, "message.hidden")
+    assert [(e.kind, e.data["actor"]["id"]) for e in events] == [
+        ("message.posted", world.users["pupil_member"].id), ("message.posted", world.users["pupil_member"].id),
+        ("message.edited", world.users["pupil_member"].id), ("message.hidden", world.users["teacher_admin"].id),
+    ]
