@@ -250,7 +250,8 @@ async def create_bot(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
     body = await _json_body(request)
-    return JSONResponse(await request.app.state.bots.create(viewer, space_id, body.get("name")), status_code=201)
+    bots = request.app.state.bots
+    return JSONResponse(await bots.create(viewer, space_id, body.get("name"), body.get("scope", "journal")), status_code=201)
 
 
 @_handler
@@ -269,6 +270,17 @@ async def journal_entry(request: Request) -> Response:
     body = await _json_body(request)
     key = request.headers.get("idempotency-key")
     done = await request.app.state.bots.post_entry(None if from_cookie else token, space_id, key, body)
+    return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
+
+
+@_handler
+async def service_activity(request: Request) -> Response:
+    """A service (a bot token with scope 'activity') records an action done elsewhere in the space."""
+    token, from_cookie = _token(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    key = request.headers.get("idempotency-key")
+    done = await request.app.state.bots.post_activity(None if from_cookie else token, space_id, key, body)
     return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
 
 
@@ -347,6 +359,7 @@ routes = [
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
+    Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),
     Route("/api/public/{slug}/events", public_events),

@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.public = PublicView(
                 pool, directory, app.state.projects, PublicStreams(hub, chat, directory, pool)
             )
-            app.state.bots = Bots(pool, chat, directory, settings.limits, RateLimiter(1.0, 10))
+            app.state.bots = Bots(pool, chat, directory, settings.limits, RateLimiter(1.0, 10), bus)
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url
             seed = getattr(app.state, "seed", None)

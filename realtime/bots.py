@@ -8,6 +8,7 @@ same key with a different entry is a `conflict`. Each bot has a rate limit of it
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -15,40 +16,51 @@ import asyncpg
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
 from protocol.limits import Limits
+from storage import activity
 from storage import bots as store
 from storage.accounts import User
+from storage.activity import NewActivity
 from storage.spaces import Room
 
 from .auth import token_hash
+from .bus import Bus
 from .chat import Chat, room_channel
 from .directory import Directory, Viewer
 from .errors import ServiceError
-from .policy import Action, decide_bot
+from .feed import to_event as feed_event
+from .policy import BOT_SCOPES, Action, Area, decide_bot
 from .ratelimit import RateLimiter
 from .wire import database
 
+EXTERNAL_KIND = re.compile(r"^(page|document|calendar|forum|blog|wiki|gallery)\.[a-z_]{1,30}$")
+LINK = re.compile(r"^https?://[^\s]+$")
+_AREAS = frozenset(a.value for a in Area)
 TOKEN_PREFIX = "twb_"  # tells a bot token from a session token at a glance (logs, leaked-secret scanners)
 
 
 class Bots:
     def __init__(
-        self, pool: asyncpg.Pool, chat: Chat, directory: Directory, limits: Limits, limiter: RateLimiter
+        self, pool: asyncpg.Pool, chat: Chat, directory: Directory, limits: Limits, limiter: RateLimiter, bus: Bus
     ) -> None:
+        self._bus = bus
         self._pool = pool
         self._chat = chat
         self._directory = directory
         self._limits = limits
         self._limiter = limiter
 
-    async def create(self, viewer: Viewer, space_id: int, name: Any) -> dict[str, Any]:
+    async def create(self, viewer: Viewer, space_id: int, name: Any, scope: Any = "journal") -> dict[str, Any]:
         viewer.require(space_id, Action.MANAGE_SPACE)
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
             raise ServiceError(ErrorCode.INVALID_FIELD, "name must be 1 to 100 characters")
+        if scope not in BOT_SCOPES:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"scope must be one of {', '.join(BOT_SCOPES)}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         bot = await database(store.create(
-            self._pool, space_id=space_id, name=name.strip(), created_by=viewer.user.id, token_hash=token_hash(token)
+            self._pool, space_id=space_id, name=name.strip(), created_by=viewer.user.id, token_hash=token_hash(token),
+            scope=scope,
         ))
-        return {"id": bot.id, "space": space_id, "name": bot.name, "token": token}
+        return {"id": bot.id, "space": space_id, "name": bot.name, "scope": bot.scope, "token": token}
 
     async def revoke(self, viewer: Viewer, space_id: int, bot_id: int) -> dict[str, Any]:
         viewer.require(space_id, Action.MANAGE_SPACE)
@@ -60,12 +72,7 @@ class Bots:
     async def post_entry(
         self, token: str | None, space_id: int, idempotency_key: str | None, body: dict[str, Any]
     ) -> dict[str, Any]:
-        bot = await database(store.by_token(self._pool, token_hash(token))) if token else None
-        if bot is None:
-            raise ServiceError(ErrorCode.UNAUTHENTICATED, "unknown or revoked bot token")
-        refusal = decide_bot(bot.space_id, space_id)
-        if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message)
+        bot = await self._bot(token, space_id, "journal")
         journal = await self._journal(space_id)
         try:
             frame = frame_from_map({
@@ -93,6 +100,58 @@ class Bots:
             "id": message["id"], "channel": posted.event.channel, "seq": posted.event.seq,
             "duplicate": posted.duplicate, "bot": {"id": bot.id, "name": bot.name, "created_by": bot.created_by},
         }
+
+    async def post_activity(
+        self, token: str | None, space_id: int, idempotency_key: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A service records an action done elsewhere in the TwinSpace (a page, a document, the
+        calendar, a forum), so that the feed covers the whole space."""
+        bot = await self._bot(token, space_id, "activity")
+        kind, area, title, link, actor = (body.get(k) for k in ("kind", "area", "title", "link", "actor_id"))
+        if not isinstance(kind, str) or not EXTERNAL_KIND.match(kind):
+            raise ServiceError(
+                ErrorCode.INVALID_FIELD, "kind must look like 'document.added' (page, document, calendar, forum, "
+                "blog, wiki or gallery, a dot, then a word)",
+            )
+        if area not in _AREAS:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "area must be one of home, activities, teachers_room, "
+                               "pupils_corner, chat: it decides who sees the record")
+        if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "title must be 1 to 200 characters")
+        if link is not None and (not isinstance(link, str) or len(link) > 500 or not LINK.match(link)):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "link must be an http(s) URL of at most 500 characters")
+        if actor is not None:
+            if isinstance(actor, bool) or not isinstance(actor, int) or actor not in await database(
+                self._directory.roster(space_id)
+            ):
+                raise ServiceError(ErrorCode.NOT_FOUND, "actor_id is not a member of this project")
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 64:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "Idempotency-Key must be 1 to 64 characters")
+        wait = self._limiter.take(bot.id)
+        if wait:
+            raise ServiceError(
+                ErrorCode.RATE_LIMITED, f"this service is posting too fast; try again in {wait:.1f} s",
+                retry_after_ms=int(wait * 1000) + 1,
+            )
+        details = {"title": title.strip(), "link": link, "by": bot.name}
+        new = NewActivity(space_id, kind, area, actor, details=details, idempotency_key=idempotency_key)
+        record, duplicate = await database(activity.record_once(self._pool, new))
+        if duplicate and (record.kind, record.area, record.details, (record.actor or {}).get("id")) != (
+                kind, area, details, actor
+            ):
+                raise ServiceError(ErrorCode.CONFLICT, "this Idempotency-Key was used for a different record")
+        if not duplicate:
+            await self._bus.publish(feed_event(record))
+        return {"seq": record.seq, "channel": f"feed:{space_id}", "duplicate": duplicate}
+
+    async def _bot(self, token: str | None, space_id: int, scope: str) -> store.Bot:
+        bot = await database(store.by_token(self._pool, token_hash(token))) if token else None
+        if bot is None:
+            raise ServiceError(ErrorCode.UNAUTHENTICATED, "unknown or revoked bot token")
+        refusal = decide_bot(bot.space_id, bot.scope, space_id, scope)
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
+        return bot
 
     async def _journal(self, space_id: int) -> Room:
         rooms = await database(self._directory.rooms_of([space_id]))

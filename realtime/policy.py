@@ -211,11 +211,16 @@ def muted_until(mutes: dict[str, datetime] | None, scope: str, now: datetime) ->
     return max(ends) if ends else None
 
 
-def decide_bot(bot_space_id: int, space_id: int) -> Refusal | None:
-    """A bot token may post journal entries in its own project, and do nothing else anywhere (the
-    token is not a session: no other route or frame accepts it)."""
+BOT_SCOPES = ("journal", "activity")  # post journal entries | post activity records (a service)
+
+
+def decide_bot(bot_space_id: int, bot_scope: str, space_id: int, scope: str) -> Refusal | None:
+    """A bot token does the one thing it was made for (`bot_scope`), in its own project, and
+    nothing else anywhere (it is not a session: no other route or frame accepts it)."""
     if bot_space_id != space_id:
         return Refusal(ErrorCode.FORBIDDEN, "this bot's token is for another project")
+    if bot_scope != scope:
+        return Refusal(ErrorCode.FORBIDDEN, f"this token may only post {bot_scope} items")
     return None
 
 

@@ -30,6 +30,7 @@ class NewActivity:
     message_id: int | None = None
     user_id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None  # records posted by a service over HTTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +98,36 @@ async def record(conn: asyncpg.Connection, items: list[NewActivity]) -> list[Act
         next_seq[a.space_id] += 1
     rows = await conn.fetch(
         "WITH ins AS ("
-        "  INSERT INTO activities (space_id, seq, kind, area, actor_id, actor_role, room_id, message_id, user_id, details)"
+        "  INSERT INTO activities (space_id, seq, kind, area, actor_id, actor_role, room_id, message_id, user_id, details,"
+        "                          idempotency_key)"
         "  SELECT n.space_id, n.seq, n.kind, n.area, n.actor_id, m.role, n.room_id, n.message_id, n.user_id,"
-        "         n.details::jsonb"
+        "         n.details::jsonb, n.idempotency_key"
         "  FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],"
-        "              $8::bigint[], $9::text[])"
-        "       AS n(space_id, seq, kind, area, actor_id, room_id, message_id, user_id, details)"
+        "              $8::bigint[], $9::text[], $10::text[])"
+        "       AS n(space_id, seq, kind, area, actor_id, room_id, message_id, user_id, details, idempotency_key)"
         "  LEFT JOIN members m ON m.space_id = n.space_id AND m.user_id = n.actor_id"
         "  RETURNING *"
         f") {_select('ins')}",
         [a.space_id for a in items], seqs, [a.kind for a in items], [a.area for a in items],
         [a.actor_id for a in items], [a.room_id for a in items], [a.message_id for a in items],
-        [a.user_id for a in items], [json.dumps(a.details) for a in items],
+        [a.user_id for a in items], [json.dumps(a.details) for a in items], [a.idempotency_key for a in items],
     )
     by_key = {(r["space_id"], r["seq"]): _activity(r) for r in rows}
     return [by_key[(a.space_id, seq)] for a, seq in zip(items, seqs, strict=True)]
+
+
+async def record_once(pool: asyncpg.Pool, item: NewActivity) -> tuple[Activity, bool]:
+    """Record `item` (in a transaction of its own) unless a record with its idempotency key
+    exists in the space: then return that one, and True (a duplicate)."""
+    async with transaction(pool, "record_activity") as conn:
+        if item.idempotency_key is not None:
+            r = await conn.fetchrow(
+                f"{_SELECT} WHERE a.space_id = $1 AND a.idempotency_key = $2", item.space_id, item.idempotency_key
+            )
+            if r is not None:
+                return _activity(r), True
+        [done] = await record(conn, [item])
+        return done, False
 
 
 async def replay(pool: asyncpg.Pool, space_id: int, since: int, limit: int, areas: list[str]) -> Page:

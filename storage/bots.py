@@ -20,10 +20,11 @@ class Bot:
     name: str
     created_by: int | None
     created_by_name: str | None
+    scope: str = "journal"  # or "activity": posts activity records for the rest of the TwinSpace
 
 
 async def create(
-    pool: asyncpg.Pool, *, space_id: int, name: str, created_by: int | None, token_hash: bytes
+    pool: asyncpg.Pool, *, space_id: int, name: str, created_by: int | None, token_hash: bytes, scope: str = "journal"
 ) -> Bot:
     """A new bot of `space_id`, posting as a user named `name`."""
     async with transaction(pool, "create_bot") as conn:
@@ -35,26 +36,28 @@ async def create(
             f"bot-{secrets.token_hex(8)}", name, f"bot · {creator}" if creator else "bot",
         )
         bot_id = await conn.fetchval(
-            "INSERT INTO bots (space_id, user_id, token_hash, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
-            space_id, user_id, token_hash, created_by,
+            "INSERT INTO bots (space_id, user_id, token_hash, created_by, scope) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            space_id, user_id, token_hash, created_by, scope,
         )
         await audit.record(
             conn, space_id=space_id, actor_id=created_by, action="bot.create", target_kind="bot", target_id=bot_id,
-            details={"name": name},
+            details={"name": name, "scope": scope},
         )
-    return Bot(bot_id, space_id, user_id, name, created_by, creator)
+    return Bot(bot_id, space_id, user_id, name, created_by, creator, scope)
 
 
 async def by_token(pool: asyncpg.Pool, token_hash: bytes) -> Bot | None:
     """The bot holding this token, unless it was revoked."""
     async with read(pool, "bot_by_token") as conn:
         r = await conn.fetchrow(
-            "SELECT b.id, b.space_id, b.user_id, u.display_name AS name, b.created_by, c.display_name AS creator"
+            "SELECT b.id, b.space_id, b.user_id, u.display_name AS name, b.created_by, c.display_name AS creator, b.scope"
             " FROM bots b JOIN users u ON u.id = b.user_id LEFT JOIN users c ON c.id = b.created_by"
             " WHERE b.token_hash = $1 AND b.revoked_at IS NULL",
             token_hash,
         )
-    return None if r is None else Bot(r["id"], r["space_id"], r["user_id"], r["name"], r["created_by"], r["creator"])
+    if r is None:
+        return None
+    return Bot(r["id"], r["space_id"], r["user_id"], r["name"], r["created_by"], r["creator"], r["scope"])
 
 
 async def revoke(pool: asyncpg.Pool, *, space_id: int, bot_id: int, actor_id: int) -> bool:

@@ -101,3 +101,46 @@ async def test_the_example_bot_posts_once_a_day(world, http, server):
         assert proc.returncode == 0, err.decode()
         outputs.append(out.decode())
     assert outputs[0].startswith("posted: ") and outputs[1].startswith("already posted: ")
+
+
+async def test_a_service_token_posts_activity_records_for_the_rest_of_the_space(world, http, connect):
+    service = await _bot(http, world, "TwinSpace documents")  # a journal bot first: wrong scope below
+    r = await http.post(f"/api/spaces/{world.space_id}/bots", headers=await _auth(http, world, "teacher_admin"),
+                        json={"name": "TwinSpace pages", "scope": "activity"})
+    assert r.status_code == 201 and r.json()["scope"] == "activity"
+    pages = r.json()
+    visitor = await connect(world.users["visitor"])
+    pupil = await connect(world.users["pupil_member"])
+    feed = f"feed:{world.space_id}"
+    for c in (visitor, pupil):
+        await c.ok(Subscribe(feed))
+    url = f"/api/spaces/{world.space_id}/activity"
+    headers = {"authorization": f"Bearer {pages['token']}", "idempotency-key": "doc-17"}
+    record = {"kind": "document.added", "area": "activities", "title": "River map.pdf",
+              "link": "https://twinspace.example/doc/17", "actor_id": world.users["pupil_member"].id}
+    first = await http.post(url, headers=headers, json=record)
+    again = await http.post(url, headers=headers, json=record)
+    assert (first.status_code, again.status_code) == (201, 200), first.text
+    assert again.json()["duplicate"] and again.json()["seq"] == first.json()["seq"]
+    assert (await http.post(url, headers=headers, json={**record, "title": "other"})).status_code == 409
+    secret = {**record, "area": "teachers_room", "title": "Marks.xlsx", "actor_id": None}
+    assert (await http.post(url, headers={"authorization": f"Bearer {pages['token']}"}, json=secret)).status_code == 201
+    [seen] = await visitor.wait_events(feed, 1)
+    assert (seen.kind, seen.data["details"]["title"], seen.data["actor"]["id"]) == (
+        "document.added", "River map.pdf", world.users["pupil_member"].id,
+    )
+    assert seen.data["details"]["link"] == "https://twinspace.example/doc/17"
+    marker = {**record, "title": "after the teachers' file", "actor_id": None}
+    assert (await http.post(url, headers={"authorization": f"Bearer {pages['token']}"}, json=marker)).status_code == 201
+    got = await pupil.wait_events(feed, 2)
+    assert [e.data["details"]["title"] for e in got] == ["River map.pdf", "after the teachers' file"]
+    # Each token does its one thing only.
+    wrong = await http.post(url, headers={"authorization": f"Bearer {service['token']}"}, json=record)
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (403, "forbidden")
+    wrong = await http.post(f"/api/spaces/{world.space_id}/journal", headers={"authorization": f"Bearer {pages['token']}"},
+                            json={"title": "x", "text": "y"})
+    assert wrong.status_code == 403
+    for bad in ({**record, "kind": "message.posted"}, {**record, "area": "mail"}, {**record, "link": "javascript:x"},
+                {**record, "title": ""}):
+        r = await http.post(url, headers={"authorization": f"Bearer {pages['token']}"}, json=bad)
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), bad
