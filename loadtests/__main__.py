@@ -1,4 +1,4 @@
-"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail} [options]`.
+"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
@@ -21,7 +21,7 @@ from realtime.policy import Role
 
 from .clients import PARSER
 from .report import Progress, fanout_table, machine, table, write_result
-from .scenarios import fanout, idle, mail
+from .scenarios import fanout, feed, idle, mail
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -225,9 +225,92 @@ async def cmd_mail(args: argparse.Namespace) -> dict[str, Any]:
     return {**figures, "checks": _mail_checks(figures)}
 
 
+FEED_ROWS = [
+    ("posts/s acknowledged", "posts_per_s"),
+    ("  offered posts/s (open loop)", "offered_posts_per_s"),
+    ("feed deliveries/s", "deliveries_per_s"),
+    ("  expected (mix x areas x rate)", "expected_deliveries_per_s"),
+    ("events per WS message", "events_per_message"),
+    ("post->feed delivery p50 ms", "latency.p50_ms"),
+    ("post->feed delivery p99 ms", "latency.p99_ms"),
+    ("post->feed delivery max ms", "latency.max_ms"),
+    ("post->ok p50 ms", "ack_latency.p50_ms"),
+    ("post->ok p99 ms", "ack_latency.p99_ms"),
+    ("server: events reaching the hub /s", "server_counters.hub_events_per_s"),
+    ("server: frames queued to sockets /s", "server_counters.queued_deliveries_per_s"),
+    ("server: deliveries per event", "server_counters.deliveries_per_event"),
+    ("server: commits/s", "server_counters.commits_per_s"),
+    ("server: posts per commit", "server_counters.posts_per_commit"),
+    ("server: gaps filled from the DB /s", "server_counters.gaps_filled_per_s"),
+    ("server CPU %", "server_cpu_percent"),
+    ("server CPU us per delivery", "server_cpu_us_per_delivery"),
+    ("server CPU us per post", "server_cpu_us_per_post"),
+    ("database CPU % (embedded PostgreSQL)", "database_cpu_percent"),
+    ("load generator CPU %", "client_cpu_percent"),
+    ("interrupts CPU % (loopback TCP)", "interrupts_cpu_percent"),
+    ("other processes CPU %", "other_processes_cpu_percent"),
+    ("server RSS MB (end)", "server_rss_mb"),
+    ("server RSS MB (peak)", "server_rss_peak_mb"),
+    ("skipped sends (open loop)", "skipped_sends"),
+]
+
+
+def _feed_checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """No numeric target for this scenario: the checks are about correctness."""
+    c = figures["correctness"]
+    return [
+        {"target": "feed: each role received exactly the records of the areas it may read (per role, per area, "
+                   "per member); none of the teachers' room reached a pupil or a visitor",
+         "forbidden_deliveries": c["forbidden_deliveries"], "members_with_wrong_records": c["members_with_wrong_records"],
+         "met": c["ok"]},
+        {"target": "feed: every acknowledged post answered, seqs only go up (teachers: without a hole), no socket closed",
+         "seq_anomalies": figures["seq_anomalies"], "closed_by_server": figures["closed_by_server"],
+         "met": not figures["seq_anomalies"] and not figures["closed_by_server"]
+         and not figures["unanswered_after_drain"] and not figures["refused_posts"]},
+    ]
+
+
+async def cmd_feed(args: argparse.Namespace) -> dict[str, Any]:
+    if len(args.mix) != 3:
+        raise SystemExit("--mix: three shares, of teachers, pupils and visitors (e.g. 10,80,10)")
+    p = feed.FeedParams(
+        members=args.members, mix=tuple(args.mix), rate=args.rate, posters=args.posters, duration=args.duration,
+        warmup=args.warmup, text_size=args.text_size, client_cpu=args.client_cpu, concurrency=args.concurrency,
+        seed=args.seed, py_spy=args.py_spy,
+    )
+    roles = feed.member_roles(p)
+    async with twinhub(_server_options(args), subscribers=p.members, rooms=1, roles=roles,
+                       areas=tuple(feed.POSTING)) as target:
+        figures = await feed.measure(target, p, Progress())
+    by_role = figures["members_by_role"]
+    print(f"\nfeed: {figures['members']:,} members ({', '.join(f'{n:,} {r}' for r, n in by_role.items())}), "
+          f"{figures['mode']} over {len(feed.AREAS)} areas, {p.posters} posters per area, {figures['measured_s']} s\n")
+    print(fanout_table({figures["server"]: figures}, FEED_ROWS))
+    c = figures["correctness"]
+    rows = []
+    for role, r in c["by_role"].items():
+        cells = [f"{v['received']:,} / {v['expected']:,}" + ("" if v["ok"] else " !") for v in r["areas"].values()]
+        rows.append([f"{role} x {r['members']:,}", *cells, "yes" if r["ok"] else "NO"])
+    print("\nrecords received / expected after the drain (expected: members x posts acked in the area, "
+          "or 0 where the role may not read):\n")
+    print(table(["role", *(a.value for a in feed.AREAS), "exact"], rows))
+    print()
+    totals = ["posts_acked_total", "refused_posts", "unanswered_after_drain", "seq_anomalies", "closed_by_server",
+              "latency_unmatched", "server_rss_peak_mb"]
+    checks = {k: c[k] for k in ("forbidden_deliveries", "teachers_room_to_pupils_or_visitors",
+                                "members_with_wrong_records", "records_in_wrong_area")}
+    print(table(["whole run", figures["server"]], [[k, figures[k]] for k in totals] + [[k, v] for k, v in checks.items()]))
+    if "profile" in figures:
+        prof = figures["profile"]
+        print(f"\nserver profile while measuring ({prof.get('samples', 0):,} samples at 200/s): "
+              + (", ".join(f"{k} {v}%" for k, v in prof.get("share_percent", {}).items()) or prof.get("error", "")))
+    _warn_if_noisy(figures)
+    return {**figures, "checks": _feed_checks(figures)}
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
     "fanout": cmd_fanout, "baseline-broadcast": cmd_baseline, "compare": cmd_compare, "idle": cmd_idle,
-    "mail": cmd_mail,
+    "mail": cmd_mail, "feed": cmd_feed,
 }
 
 
@@ -311,6 +394,22 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--text-size", type=int, default=100, help="characters per mail text (default 100)")
     m.add_argument("--seed", type=int, default=1, help="seed of the recipients' random draw (default 1)")
     common(m, database=True, timeout=600, concurrency=100)
+    fd = sub.add_parser("feed", help="TwinHub: N members of mixed roles following one project's activity feed")
+    fd.add_argument("-n", "--members", type=int, default=2000,
+                    help="connected members of one project, one connection each, all following its feed (default 2000)")
+    fd.add_argument("--mix", type=_numbers(float), default=[10.0, 80.0, 10.0],
+                    help="shares of teachers, pupils and visitors among them, e.g. 10,80,10 (default)")
+    fd.add_argument("-r", "--rate", type=float, default=200.0,
+                    help="open loop: offered posts per second, areas in turn (default 200)")
+    fd.add_argument("--posters", type=int, default=4, help="members posting in each area, in turn (default 4)")
+    fd.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds (default 10)")
+    fd.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring (default 3)")
+    fd.add_argument("--text-size", type=int, default=100, help="characters per message text (default 100)")
+    fd.add_argument("--seed", type=int, default=1, help="seed of the roles' shuffle (default 1)")
+    fd.add_argument("--py-spy", action="store_true",
+                    help="sample the server with py-spy while measuring and count the samples in the hub's "
+                         "fan-out loop and in encoding (py-spy must be installed)")
+    common(fd, database=True, timeout=600, concurrency=100)
     return p
 
 

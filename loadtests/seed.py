@@ -1,5 +1,6 @@
 """The database a TwinHub run uses, and what the run needs in it: project spaces with one chat
-room each, a publisher and N member accounts (each with a mailbox) with a live session token each.
+room each (or one room per area, for the feed scenario), a publisher and N member accounts (each
+with a mailbox; of one role, or of a given role each) with a live session token each.
 
 Everything is written through `storage/` (no SQL here). Passwords are hashed once (argon2 is
 slow on purpose) and the hash is shared; session tokens are inserted directly rather than
@@ -16,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -34,7 +35,7 @@ from storage.migrate import migrate
 PUBLISHER_NAME = "Load publisher"
 SCHOOL = "Bench"
 _WRITERS = 8  # concurrent transactions while seeding
-_TITLES = {Role.PUPIL_MEMBER: "Pupil", Role.TEACHER_MEMBER: "Teacher"}  # display names: "Pupil 00042"
+_TITLES = {Role.PUPIL_MEMBER: "Pupil", Role.TEACHER_MEMBER: "Teacher", Role.VISITOR: "Visitor"}  # "Pupil 00042"
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,12 @@ class Database:
 
 @dataclass(frozen=True)
 class Seeded:
-    channels: list[str]  # "room:<id>", one per space; the publisher posts to the first
+    channels: list[str]  # "room:<id>", one per space (its first area's room); the publisher posts to the first
     publisher_token: str
     logins: list[tuple[str, str]]  # per member: (session token, the channel of its space's room)
+    roles: list[str] = field(default_factory=list)  # per member (same order as logins): its role
+    rooms: list[tuple[str, str]] = field(default_factory=list)  # the first space's rooms: (channel, area)
+    space_ids: list[int] = field(default_factory=list)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -71,13 +75,20 @@ async def run_database(server_url: str | None, data_dir: Path) -> AsyncIterator[
         await drop_database(server_url, name)
 
 
-async def seed(db: Database, *, subscribers: int, rooms: int, role: Role = Role.PUPIL_MEMBER) -> Seeded:
+async def seed(
+    db: Database, *, subscribers: int, rooms: int, role: Role = Role.PUPIL_MEMBER,
+    roles: Sequence[Role] | None = None, areas: Sequence[Area] = (Area.CHAT,),
+) -> Seeded:
     """Create `rooms` spaces of one chat room each (like classes: a welcome lists only the rooms
     of one's own spaces), the publisher (a teacher of the first space) and `subscribers` members
     with `role` (pupils unless told: the mail scenario makes them teachers), member i in space
     i % rooms, each with a session token. Every member has a mailbox in their space
     (spaces.set_member creates it). Starts (and stops) the embedded PostgreSQL when `db.url` is
-    None."""
+    None.
+
+    `roles`: member i gets roles[i % len(roles)] instead of `role` (a mix: the feed scenario).
+    `areas`: one room per area in each space instead of the chat room alone (the home area's is
+    a plain room, besides the project journal every space has)."""
     async with contextlib.AsyncExitStack() as stack:
         url = await database_url(Settings(database_url=db.url, data_dir=db.data_dir), stack)
         pool = await create_pool(url, min_size=1, max_size=_WRITERS)
@@ -86,12 +97,18 @@ async def seed(db: Database, *, subscribers: int, rooms: int, role: Role = Role.
             await migrate(conn)
 
         tag = secrets.token_hex(3)
-        space_ids, channels = [], []
+        space_ids, channels, first_rooms = [], [], []
         for i in range(rooms):
             space = await spaces.create_space(pool, slug=f"bench-{tag}-{i}", name=f"Load test {tag} #{i}")
-            room = await spaces.create_room(pool, space_id=space.id, area=Area.CHAT.value, name="chat")
+            made = []
+            for area in areas:
+                name = "chat" if area is Area.CHAT else area.value
+                room = await spaces.create_room(pool, space_id=space.id, area=area.value, name=name)
+                made.append((f"room:{room.id}", area.value))
             space_ids.append(space.id)
-            channels.append(f"room:{room.id}")
+            channels.append(made[0][0])
+            if i == 0:
+                first_rooms = made
 
         password_hash = hash_password(secrets.token_urlsafe(12))
         expires = datetime.now(UTC) + timedelta(days=1)
@@ -108,8 +125,13 @@ async def seed(db: Database, *, subscribers: int, rooms: int, role: Role = Role.
                 return token
 
         publisher = await member(f"bench-{tag}-pub", PUBLISHER_NAME, Role.TEACHER_MEMBER, space_ids[0])
+        mix = list(roles) if roles else [role]
+        member_roles = [mix[i % len(mix)] for i in range(subscribers)]
         tokens = await asyncio.gather(*(
-            member(f"bench-{tag}-{i}", f"{_TITLES.get(role, 'Member')} {i:05d}", role, space_ids[i % rooms])
-            for i in range(subscribers)
+            member(f"bench-{tag}-{i}", f"{_TITLES.get(r, 'Member')} {i:05d}", r, space_ids[i % rooms])
+            for i, r in enumerate(member_roles)
         ))
-        return Seeded(channels, publisher, [(token, channels[i % rooms]) for i, token in enumerate(tokens)])
+        return Seeded(
+            channels, publisher, [(token, channels[i % rooms]) for i, token in enumerate(tokens)],
+            roles=[r.value for r in member_roles], rooms=first_rooms, space_ids=space_ids,
+        )

@@ -136,9 +136,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
             token = TOKEN_PREFIX + secrets.token_urlsafe(32)
             bot = await bots.create(
                 pool, space_id=space.id, name=args.name, created_by=creator.id if creator else None,
-                token_hash=token_hash(token),
+                token_hash=token_hash(token), scope=args.scope,
             )
-            print(f"bot {bot.id} '{bot.name}' of '{space.slug}'; its token (shown once): {token}")
+            print(f"bot {bot.id} '{bot.name}' ({bot.scope}) of '{space.slug}'; its token (shown once): {token}")
         elif args.admin == "close-space":
             space = await _space(pool, args.space)
             await spaces.set_closed(pool, space.id, not args.reopen, actor_id=None)
@@ -206,6 +206,8 @@ def parser() -> argparse.ArgumentParser:
     cb.add_argument("--space", required=True)
     cb.add_argument("--name", required=True)
     cb.add_argument("--by", help="username of the teacher it is created for (shown with its entries)")
+    cb.add_argument("--scope", choices=["journal", "activity"], default="journal",
+                    help="journal: posts journal entries (default); activity: posts feed records for the rest of the space")
     cl = asub.add_parser("close-space")
     cl.add_argument("--space", required=True)
     cl.add_argument("--reopen", action="store_true")

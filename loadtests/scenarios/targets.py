@@ -16,13 +16,13 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from realtime.policy import Role
+from realtime.policy import Area, Role
 
 from ..seed import run_database, seed
 from ..server_proc import ServerProcess, launch
@@ -59,6 +59,11 @@ class Target:
     # TwinHub: where the load generator can read the database's statistics (pg_stat_database),
     # the embedded PostgreSQL's or the throwaway database's
     database_url: str | None = None
+    # TwinHub, when seeded with a mix of roles and one room per area (the feed scenario): each
+    # login's role (same order as logins), the first space's rooms as (channel, area), its id
+    roles: list[str] = field(default_factory=list)
+    rooms: list[tuple[str, str]] = field(default_factory=list)
+    space_id: int | None = None
 
 
 _FLAGS = ("TWINHUB_DATABASE_URL", "TWINHUB_DATA_DIR", "TWINHUB_HOST", "TWINHUB_PORT")
@@ -145,14 +150,17 @@ async def _reporting_failures(server: ServerProcess) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def twinhub(
-    opts: ServerOptions, *, subscribers: int, rooms: int, role: Role = Role.PUPIL_MEMBER
+    opts: ServerOptions, *, subscribers: int, rooms: int, role: Role = Role.PUPIL_MEMBER,
+    roles: Sequence[Role] | None = None, areas: Sequence[Area] = (Area.CHAT,),
 ) -> AsyncIterator[Target]:
-    """Seed a fresh database (`subscribers` members with `role`), start `twinhub serve` on it,
-    yield the Target, stop everything."""
+    """Seed a fresh database (`subscribers` members with `role`, or member i with
+    roles[i % len(roles)]; one room per area of `areas` in each space), start `twinhub serve` on
+    it, yield the Target, stop everything."""
     with _workdir(opts.keep) as work:
         async with run_database(opts.database_url, work / "data") as db:
             seeded = await asyncio.wait_for(
-                seed(db, subscribers=subscribers, rooms=rooms, role=role), opts.start_timeout
+                seed(db, subscribers=subscribers, rooms=rooms, role=role, roles=roles, areas=areas),
+                opts.start_timeout,
             )
             argv = [sys.executable, "-m", "realtime", "serve", "--port", "0", "--data-dir", str(db.data_dir)]
             if db.url is not None:
@@ -170,6 +178,7 @@ async def twinhub(
                         seeded.publisher_token, seeded.logins,
                         counters=lambda: prometheus_counters(server.http_get("/metrics")),
                         database_url=db.url or _embedded_database_url(db.data_dir / "pgdata"),
+                        roles=seeded.roles, rooms=seeded.rooms, space_id=seeded.space_ids[0],
                     )
 
 
