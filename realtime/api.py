@@ -262,26 +262,25 @@ async def revoke_bot(request: Request) -> Response:
     return JSONResponse(await request.app.state.bots.revoke(viewer, space_id, bot_id))
 
 
-@_handler
-async def journal_entry(request: Request) -> Response:
-    """A bot posts a journal entry: `Authorization: Bearer <bot token>`, `Idempotency-Key`."""
-    token, from_cookie = _token(request)
-    space_id = _int_param_path(request, "space_id")
-    body = await _json_body(request)
-    key = request.headers.get("idempotency-key")
-    done = await request.app.state.bots.post_entry(None if from_cookie else token, space_id, key, body)
-    return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
+def _bot_route(post: str, doc: str):  # type: ignore[no-untyped-def]
+    """A route for a bot token (never the session cookie): `Authorization: Bearer <token>`, an
+    optional `Idempotency-Key`; 201 when something was created, 200 for a repeat."""
+
+    @_handler
+    async def endpoint(request: Request) -> Response:
+        token, from_cookie = _token(request)
+        space_id = _int_param_path(request, "space_id")
+        body = await _json_body(request)
+        key = request.headers.get("idempotency-key")
+        done = await getattr(request.app.state.bots, post)(None if from_cookie else token, space_id, key, body)
+        return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
+
+    endpoint.__name__, endpoint.__doc__ = post, doc
+    return endpoint
 
 
-@_handler
-async def service_activity(request: Request) -> Response:
-    """A service (a bot token with scope 'activity') records an action done elsewhere in the space."""
-    token, from_cookie = _token(request)
-    space_id = _int_param_path(request, "space_id")
-    body = await _json_body(request)
-    key = request.headers.get("idempotency-key")
-    done = await request.app.state.bots.post_activity(None if from_cookie else token, space_id, key, body)
-    return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
+journal_entry = _bot_route("post_entry", "A bot posts a journal entry.")
+service_activity = _bot_route("post_activity", "A service records an action done elsewhere in the space.")
 
 
 @_handler

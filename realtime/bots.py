@@ -26,7 +26,7 @@ from .auth import token_hash
 from .bus import Bus
 from .chat import Chat, room_channel
 from .directory import Directory, Viewer
-from .errors import ServiceError
+from .errors import ServiceError, rate_limited
 from .feed import to_event as feed_event
 from .policy import BOT_SCOPES, Action, Area, decide_bot
 from .ratelimit import RateLimiter
@@ -83,12 +83,7 @@ class Bots:
             raise ServiceError(exc.code, exc.message) from None
         if frame.title is None:  # type: ignore[union-attr]
             raise ServiceError(ErrorCode.INVALID_FIELD, "a journal entry needs a title")
-        wait = self._limiter.take(bot.id)
-        if wait:
-            raise ServiceError(
-                ErrorCode.RATE_LIMITED, f"this bot is posting too fast; try again in {wait:.1f} s",
-                retry_after_ms=int(wait * 1000) + 1,
-            )
+        rate_limited(self._limiter.take(bot.id), "this bot is posting")
         author = User(bot.user_id, "", bot.name, "bot", f"bot · {bot.created_by_name}" if bot.created_by_name else "bot")
         posted = await self._chat.store_and_publish(
             journal, author, frame.text, frame.client_id, frame.title  # type: ignore[union-attr]
@@ -127,12 +122,7 @@ class Bots:
                 raise ServiceError(ErrorCode.NOT_FOUND, "actor_id is not a member of this project")
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 64:
             raise ServiceError(ErrorCode.INVALID_FIELD, "Idempotency-Key must be 1 to 64 characters")
-        wait = self._limiter.take(bot.id)
-        if wait:
-            raise ServiceError(
-                ErrorCode.RATE_LIMITED, f"this service is posting too fast; try again in {wait:.1f} s",
-                retry_after_ms=int(wait * 1000) + 1,
-            )
+        rate_limited(self._limiter.take(bot.id), "this service is posting")
         details = {"title": title.strip(), "link": link, "by": bot.name}
         new = NewActivity(space_id, kind, area, actor, details=details, idempotency_key=idempotency_key)
         record, duplicate = await database(activity.record_once(self._pool, new))

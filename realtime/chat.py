@@ -22,7 +22,7 @@ from storage.writer import GroupCommitWriter
 
 from .bus import Bus
 from .directory import Directory, Viewer
-from .errors import ServiceError
+from .errors import ServiceError, rate_limited
 from .feed import to_event as feed_event
 from .policy import Action, Area, Refusal, decide
 from .ratelimit import RateLimiter
@@ -127,12 +127,7 @@ class Chat:
         room = await self.room_for(viewer, channel)
         await self._check_journal_shape(viewer, room, title, parent)
         viewer.require_not_muted(room.space_id, room.area)
-        wait = self._post_limiter.take(viewer.user.id)
-        if wait:
-            raise ServiceError(
-                ErrorCode.RATE_LIMITED, f"you are posting too fast; try again in {wait:.1f} s",
-                retry_after_ms=int(wait * 1000) + 1,
-            )
+        rate_limited(self._post_limiter.take(viewer.user.id), "you are posting")
         return await self.store_and_publish(room, viewer.user, text, client_id, title, parent)
 
     async def store_and_publish(

@@ -21,6 +21,14 @@ class ServiceError(Exception):
         self.data = data
 
 
+def rate_limited(wait: float, doing: str) -> None:
+    """Raise `rate_limited` when a limiter asked to `wait` seconds ("you are posting too fast")."""
+    if wait:
+        raise ServiceError(
+            ErrorCode.RATE_LIMITED, f"{doing} too fast; try again in {wait:.1f} s", retry_after_ms=int(wait * 1000) + 1
+        )
+
+
 HTTP_STATUS = {
     ErrorCode.BAD_FRAME: 400,
     ErrorCode.INVALID_FIELD: 400,

@@ -43,7 +43,7 @@ from storage.writer import GroupCommitWriter
 
 from .bus import Bus
 from .directory import Directory, Viewer
-from .errors import ServiceError
+from .errors import ServiceError, rate_limited
 from .policy import Action, Refusal, Role, decide_mail
 from .ratelimit import RateLimiter
 from .wire import database, iso, parse_channel
@@ -247,12 +247,7 @@ class Mail:
         if subject is None or not subject.strip():
             raise ServiceError(ErrorCode.INVALID_FIELD, "a new mail needs a subject")
         limiter = self._teacher_limiter if role in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER) else self._pupil_limiter
-        wait = limiter.take(viewer.user.id)
-        if wait:
-            raise ServiceError(
-                ErrorCode.RATE_LIMITED, f"you are sending mail too fast; try again in {wait:.1f} s",
-                retry_after_ms=int(wait * 1000) + 1,
-            )
+        rate_limited(limiter.take(viewer.user.id), "you are sending mail")
         new = NewMail(
             space_id, sender.person, sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
             subject.strip()[: self._limits.max_subject_chars], text, thread_id, reply_to, client_id,
