@@ -278,13 +278,14 @@ async def cmd_feed(args: argparse.Namespace) -> dict[str, Any]:
         warmup=args.warmup, text_size=args.text_size, client_cpu=args.client_cpu, concurrency=args.concurrency,
         seed=args.seed, py_spy=args.py_spy,
     )
-    roles = feed.member_roles(p)
-    async with twinhub(_server_options(args), subscribers=p.members, rooms=1, roles=roles,
+    roles = feed.member_roles(p) + feed.poster_roles(p)
+    async with twinhub(_server_options(args), subscribers=len(roles), rooms=1, roles=roles,
                        areas=tuple(feed.POSTING)) as target:
         figures = await feed.measure(target, p, Progress())
     by_role = figures["members_by_role"]
     print(f"\nfeed: {figures['members']:,} members ({', '.join(f'{n:,} {r}' for r, n in by_role.items())}), "
-          f"{figures['mode']} over {len(feed.AREAS)} areas, {p.posters} posters per area, {figures['measured_s']} s\n")
+          f"{figures['mode']} over {len(feed.AREAS)} areas, {p.posters} posters per area "
+          f"(members not following the feed), {figures['measured_s']} s\n")
     print(fanout_table({figures["server"]: figures}, FEED_ROWS))
     c = figures["correctness"]
     rows = []
@@ -401,7 +402,8 @@ def parser() -> argparse.ArgumentParser:
                     help="shares of teachers, pupils and visitors among them, e.g. 10,80,10 (default)")
     fd.add_argument("-r", "--rate", type=float, default=200.0,
                     help="open loop: offered posts per second, areas in turn (default 200)")
-    fd.add_argument("--posters", type=int, default=4, help="members posting in each area, in turn (default 4)")
+    fd.add_argument("--posters", type=int, default=4,
+                    help="members posting in each area, in turn, besides the N (they do not follow the feed; default 4)")
     fd.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds (default 10)")
     fd.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring (default 3)")
     fd.add_argument("--text-size", type=int, default=100, help="characters per message text (default 100)")
