@@ -64,6 +64,7 @@ class Encoding(StrEnum):
 
 SUBPROTOCOLS = (Encoding.JSON.value, Encoding.MSGPACK.value)
 CHANNEL_RE = re.compile(r"^[a-z]{1,16}:[1-9][0-9]{0,17}$")
+LINK_RE = re.compile(r"^https?://[^\s\x00-\x1f\"<>]+$")
 MAX_INT = 2**63 - 1
 
 
@@ -233,6 +234,18 @@ class _Fields:
             raise self._fail(name, "must not name the same member twice")
         return tuple(v)
 
+    def links(self) -> tuple[str, ...] | None:
+        """Optional: up to 5 http(s) URLs of at most 500 characters each."""
+        v = self.m.get("links")
+        if v is None:
+            return None
+        if not isinstance(v, list) or len(v) > 5:
+            raise self._fail("links", "must be a list of at most 5 URLs")
+        for url in v:
+            if not isinstance(url, str) or len(url) > 500 or not LINK_RE.match(url):
+                raise self._fail("links", "must hold http(s) URLs of at most 500 characters")
+        return tuple(v)
+
     def channel(self) -> str:
         v = self.m.get("channel")
         if not isinstance(v, str):
@@ -255,6 +268,7 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
             client_id=f.string("client_id", max_chars=limits.max_client_id_chars, required=False),
             title=f.string("title", max_chars=limits.max_subject_chars, required=False),
             parent=f.integer("parent", required=False, minimum=1),
+            links=f.links(),
             ref=ref,
         )
     if kind == "subscribe":

@@ -57,6 +57,7 @@ class Post:
     client_id: str | None = None
     title: str | None = None
     parent: int | None = None
+    links: tuple[str, ...] | None = None  # a journal entry's: up to 5 http(s) URLs
     ref: Ref = None
     type = "post"
 

@@ -77,7 +77,7 @@ class Bots:
         try:
             frame = frame_from_map({
                 "type": "post", "channel": room_channel(journal.id), "title": body.get("title"),
-                "text": body.get("text"), "client_id": idempotency_key,
+                "text": body.get("text"), "links": body.get("links"), "client_id": idempotency_key,
             }, self._limits)
         except ProtocolError as exc:
             raise ServiceError(exc.code, exc.message) from None
@@ -86,10 +86,11 @@ class Bots:
         rate_limited(self._limiter.take(bot.id), "this bot is posting")
         author = User(bot.user_id, "", bot.name, "bot", f"bot · {bot.created_by_name}" if bot.created_by_name else "bot")
         posted = await self._chat.store_and_publish(
-            journal, author, frame.text, frame.client_id, frame.title  # type: ignore[union-attr]
+            journal, author, frame.text, frame.client_id, frame.title, None, frame.links  # type: ignore[union-attr]
         )
         message = posted.event.data["message"]
-        if posted.duplicate and (message["title"], message["text"]) != (frame.title, frame.text):  # type: ignore[union-attr]
+        asked = (frame.title, frame.text, list(frame.links or ()))  # type: ignore[union-attr]
+        if posted.duplicate and (message["title"], message["text"], message["links"]) != asked:
             raise ServiceError(ErrorCode.CONFLICT, "this Idempotency-Key was used for a different entry")
         return {
             "id": message["id"], "channel": posted.event.channel, "seq": posted.event.seq,

@@ -49,6 +49,7 @@ def message_data(m: store.Message) -> dict[str, Any]:
     if m.title is not None or m.parent_id is not None:  # the journal's; chat frames stay lean
         data["title"] = m.title if state == "visible" else None
         data["parent_id"] = m.parent_id
+        data["links"] = list(m.links or ()) if state == "visible" else []
     return data
 
 
@@ -118,28 +119,30 @@ class Chat:
 
     async def post(
         self, viewer: Viewer, channel: str, text: str, client_id: str | None,
-        title: str | None = None, parent: int | None = None,
+        title: str | None = None, parent: int | None = None, links: tuple[str, ...] | None = None,
     ) -> Posted:
         """Store a message and publish it. Returns once committed. A retry with a client_id
         already used by this author returns the original (duplicate=True) and publishes nothing.
         In the journal: with `title`, an entry (needs `post`); with `parent`, a comment on that
         entry (needs `comment`)."""
         room = await self.room_for(viewer, channel)
+        if links is not None and (room.kind != "journal" or title is None):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "links are for journal entries")
         await self._check_journal_shape(viewer, room, title, parent)
         viewer.require_not_muted(room.space_id, room.area)
         rate_limited(self._post_limiter.take(viewer.user.id), "you are posting")
-        return await self.store_and_publish(room, viewer.user, text, client_id, title, parent)
+        return await self.store_and_publish(room, viewer.user, text, client_id, title, parent, links)
 
     async def store_and_publish(
         self, room: Room, user: User, text: str, client_id: str | None, title: str | None = None,
-        parent: int | None = None,
+        parent: int | None = None, links: tuple[str, ...] | None = None,
     ) -> Posted:
         """Commit a post whose rights were checked by the caller, then publish it and its feed
         record (sessions through post(); bots through the Bots service)."""
         try:
             result = await self._writer.submit(NewPost(
                 room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
-                parent,
+                parent, links,
             ))
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the message could not be stored; it was not sent") from None

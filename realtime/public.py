@@ -40,6 +40,7 @@ def public_author(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]:
 def public_message(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]:
     return {
         "id": m.id, "seq": m.seq, "title": m.title, "text": m.text, "parent_id": m.parent_id,
+        "links": list(m.links or ()),
         "author": public_author(m, role, is_bot), "created_at": iso(m.created_at), "edited_at": iso(m.edited_at),
     }
 

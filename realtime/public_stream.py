@@ -69,6 +69,7 @@ class Relay:
         return {
             "id": message["id"], "title": message.get("title") if visible else None,
             "text": message["text"] if visible else None, "parent_id": message.get("parent_id"),
+            "links": message.get("links", []) if visible else [],
             "state": message["state"], "author": shown, "created_at": message["created_at"],
             "edited_at": message["edited_at"],
         }

@@ -152,7 +152,9 @@ class Session:
         """Carry out a request; returns the `ok` fields, or None when it answered by itself."""
         chat = self.s.chat
         if isinstance(frame, Post):
-            posted = await chat.post(viewer, frame.channel, frame.text, frame.client_id, frame.title, frame.parent)
+            posted = await chat.post(
+                viewer, frame.channel, frame.text, frame.client_id, frame.title, frame.parent, frame.links
+            )
             e = posted.event
             return {"channel": e.channel, "seq": e.seq, "id": e.data["message"]["id"], "duplicate": posted.duplicate}
         if isinstance(frame, Subscribe):

@@ -35,6 +35,7 @@ class Message:
     hidden_at: datetime | None
     title: str | None = None  # journal entries
     parent_id: int | None = None  # journal comments: the entry they are about
+    links: tuple[str, ...] | None = None  # journal entries
 
     @property
     def state(self) -> str:
@@ -66,6 +67,7 @@ class NewPost:
     area: str  # the room's area: the activity feed shows the post only to who may read it
     title: str | None = None  # a journal entry's
     parent_id: int | None = None  # a journal comment's entry
+    links: tuple[str, ...] | None = None  # a journal entry's
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ class Replay:
 
 _MESSAGE_COLUMNS = (
     "m.id, m.room_id, m.seq, m.author_id, u.display_name AS author_name, u.school AS author_school,"
-    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.title, m.parent_id"
+    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.title, m.parent_id, m.links"
 )
 
 
@@ -92,6 +94,7 @@ def _message(r: asyncpg.Record) -> Message:
     return Message(
         r["id"], r["room_id"], r["seq"], r["author_id"], r["author_name"], r["author_school"], r["text"],
         r["client_id"], r["created_at"], r["edited_at"], r["deleted_at"], r["hidden_at"], r["title"], r["parent_id"],
+        None if r["links"] is None else tuple(r["links"]),
     )
 
 
@@ -147,9 +150,10 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             next_seq[room] += 1
         rows = await conn.fetch(
             "WITH ins AS ("
-            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id, title, parent_id)"
-            "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],"
-            "                       $7::text[], $8::bigint[])"
+            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id, title, parent_id, links)"
+            "  SELECT s, r, q, a, t, c, ti, p, l::text[] FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
+            "         $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])"
+            "         AS n(s, r, q, a, t, c, ti, p, l)"
             "  RETURNING id, room_id, seq, created_at"
             "), ev AS ("
             "  INSERT INTO room_events (room_id, seq, kind, message_id, created_at)"
@@ -158,6 +162,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             [posts[i].space_id for i in fresh], [posts[i].room_id for i in fresh], seqs,
             [posts[i].author_id for i in fresh], [posts[i].text for i in fresh], [posts[i].client_id for i in fresh],
             [posts[i].title for i in fresh], [posts[i].parent_id for i in fresh],
+            [_text_array(posts[i].links) for i in fresh],
         )
         by_position = {(r["room_id"], r["seq"]): r for r in rows}
         stored = []
@@ -166,7 +171,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             r = by_position[(p.room_id, seq)]
             stored.append(Message(
                 r["id"], p.room_id, seq, p.author_id, p.author_name, p.author_school, p.text, p.client_id,
-                r["created_at"], None, None, None, p.title, p.parent_id,
+                r["created_at"], None, None, None, p.title, p.parent_id, p.links,
             ))
         records = await activity.record(conn, [
             NewActivity(posts[i].space_id, _activity_kind(posts[i]), posts[i].area, m.author_id, m.room_id, m.id)
@@ -181,6 +186,14 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             assert first is not None
             results[i] = PostResult(first.event, duplicate=True)
     return results  # type: ignore[return-value]
+
+
+def _text_array(items: tuple[str, ...] | None) -> str | None:
+    """A text[] literal, for a column of arrays passed through unnest (arrays of arrays must be
+    rectangular; these are not)."""
+    if items is None:
+        return None
+    return "{" + ",".join('"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items) + "}"
 
 
 def _activity_kind(p: NewPost) -> str:

@@ -25,7 +25,7 @@ async def test_a_bot_posts_an_entry_once_and_it_arrives_live(world, http, connec
     [journal] = [r["channel"] for s in pupil.welcome.spaces for r in s["rooms"] if r["kind"] == "journal"]
     await pupil.ok(Subscribe(journal, since=0))
     headers = {"authorization": f"Bearer {bot['token']}", "idempotency-key": "reading-2026-11-22"}
-    entry = {"title": "Rhône at Lyon", "text": "Flow: 620 m3/s, 9 °C"}
+    entry = {"title": "Rhône at Lyon", "text": "Flow: 620 m3/s, 9 °C", "links": ["https://hydro.example/rhone"]}
     first = await http.post(f"/api/spaces/{world.space_id}/journal", headers=headers, json=entry)
     again = await http.post(f"/api/spaces/{world.space_id}/journal", headers=headers, json=entry)
     assert (first.status_code, again.status_code) == (201, 200), (first.text, again.text)
@@ -33,6 +33,7 @@ async def test_a_bot_posts_an_entry_once_and_it_arrives_live(world, http, connec
     [event] = await pupil.wait_events(journal, 1)
     message = event.data["message"]
     assert (message["title"], message["author"]["name"]) == ("Rhône at Lyon", "Weather bot")
+    assert message["links"] == ["https://hydro.example/rhone"]
     assert world.users["teacher_admin"].display_name in message["author"]["school"]  # who created the bot
     clash = await http.post(f"/api/spaces/{world.space_id}/journal", headers=headers,
                             json={"title": "Rhône at Lyon", "text": "a different reading"})

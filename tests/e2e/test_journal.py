@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import Edit, Hide, Post, Subscribe
+from protocol import Edit, Error, Hide, Post, Subscribe
 from realtime.policy import MATRIX, Action, Area, Role
 
 WHO = ["teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor", "moderator", "outsider"]
@@ -76,3 +76,23 @@ async def test_teacher_admins_moderate_comments_and_the_feed_shows_the_journal(w
     await admin.ok(Hide(journal, rude.data["id"], reason="not kind"))
     events = await visitor.wait_events(feed, 2)
     assert [(e.kind, e.data["area"]) for e in events[:2]] == [("journal.entry", "home"), ("journal.comment", "home")]
+
+
+async def test_entries_carry_links_and_only_entries_do(world, connect, http):
+    teacher = await connect(world.users["teacher_admin"])
+    journal = journal_of(teacher, world)
+    links = ("https://padlet.example/river", "https://photos.example/album/3?from=twinhub")
+    entry = await teacher.ok(Post(journal, "Our work is here.", title="Links", links=links))
+    r = await http.get(f"/api/public/{world.slug}")
+    [public] = [m for m in r.json()["journal"] if m["id"] == entry.data["id"]]
+    assert public["links"] == list(links)
+    for frame in (
+        Post(journal, "x", parent=entry.data["id"], links=("https://a.example",)),  # a comment has none
+        Post(world.channel(Area.CHAT), "x", links=("https://a.example",)),  # nor a chat message
+    ):
+        assert (await teacher.error(frame)).code == "invalid_field"
+    too_many = '["https://a.example"' + ',"https://b.example"' * 5 + "]"
+    for bad in ('["javascript:alert(1)"]', '["https://a.example/x y"]', too_many, '"https://a.example"'):
+        await teacher.send_raw(f'{{"type":"post","channel":"{journal}","text":"x","title":"t","links":{bad}}}')
+        reply = await teacher.next_frame(Error)
+        assert reply.code == "invalid_field", bad

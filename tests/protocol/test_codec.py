@@ -55,6 +55,8 @@ CLIENT_FRAMES = [
     Unsubscribe("room:3", ref=2),
     Post("room:5", "Bonjour 🌊", client_id="c-1", ref=3),
     Post("room:5", "no ref"),
+    Post("room:9", "An entry", title="Week 1", links=("https://a.example/x",), ref=15),
+    Post("room:9", "A comment", parent=12),
     Edit("room:5", 7, "fixed", ref=4),
     Delete("room:5", 7),
     Hide("room:5", 7, reason="unkind", ref=5),
