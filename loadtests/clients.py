@@ -361,3 +361,13 @@ async def open_subscribers(
 async def close_all(clients: Iterable[Client], timeout: float) -> None:
     """Close every client; one that does not close within `timeout` is left to the OS."""
     await asyncio.gather(*(c.close(timeout) for c in clients), return_exceptions=True)
+
+
+async def drain(load: Any, seconds: float) -> None:
+    """Wait until every request of `load` was answered (load.in_flight == 0) and its deliveries
+    (load.tally.deliveries) stopped coming, at most `seconds`."""
+    end = time.monotonic() + seconds
+    seen = -1
+    while time.monotonic() < end and (load.in_flight or load.tally.deliveries != seen):
+        seen = load.tally.deliveries
+        await asyncio.sleep(0.25)

@@ -50,7 +50,7 @@ import psutil
 
 from realtime.policy import Area, Role
 
-from ..clients import Client, Tally, close_all, open_clients, pace, post_text
+from ..clients import Client, Tally, close_all, drain, open_clients, pace, post_text
 from ..report import Progress, percentiles
 from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
 from .targets import Target
@@ -342,12 +342,8 @@ class _Run:
             last = now
 
     async def drain(self) -> None:
-        load = self.load
-        end = time.monotonic() + self.p.drain
-        seen = -1
-        while time.monotonic() < end and (load.in_flight or load.tally.deliveries != seen):
-            seen = load.tally.deliveries
-            await asyncio.sleep(0.25)
+        """Wait until every request was answered and deliveries stopped coming (at most p.drain s)."""
+        await drain(self.load, self.p.drain)
 
     async def run(self) -> dict[str, Any]:
         p, target, load = self.p, self.target, self.load

@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-from ..clients import STAMP_DIGITS, Client, Tally, close_all, open_clients, pace, post_text
+from ..clients import STAMP_DIGITS, Client, Tally, close_all, drain, open_clients, pace, post_text
 from ..report import Progress, percentiles
 from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
 from .targets import Target
@@ -266,13 +266,8 @@ class _Run:
             last = now
 
     async def drain(self) -> None:
-        """Wait until every send was answered and deliveries stopped coming (at most p.drain s)."""
-        load = self.load
-        end = time.monotonic() + self.p.drain
-        seen = -1
-        while time.monotonic() < end and (load.in_flight or load.tally.deliveries != seen):
-            seen = load.tally.deliveries
-            await asyncio.sleep(0.25)
+        """Wait until every request was answered and deliveries stopped coming (at most p.drain s)."""
+        await drain(self.load, self.p.drain)
 
     async def step(self, label: str, *, window: int = 0, rate: float | None = None) -> dict[str, Any]:
         """One step at `window` sends in flight, or at `rate` mails/s; its figures."""
