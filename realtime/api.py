@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
@@ -24,6 +24,7 @@ from .auth import SESSION_COOKIE
 from .directory import Viewer
 from .errors import HTTP_STATUS, ServiceError
 from .mail import answer_mail
+from .pupils import logins_csv, logins_sheet
 from .session import welcome
 from .ws import origin_allowed
 
@@ -246,6 +247,36 @@ async def set_public(request: Request) -> Response:
 
 
 @_handler
+async def invite_pupils(request: Request) -> Response:
+    """A class at once: 201 with the logins as JSON, or ?format=csv, or ?format=html (a sheet to
+    print). The passwords are shown this once."""
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    body = await _json_body(request)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv", "html"):
+        raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json, csv or html")
+    logins = await request.app.state.pupils.invite(viewer, space_id, body.get("pupils"), body.get("school"))
+    headers = {"Cache-Control": "no-store"}  # passwords: never kept by a cache
+    if fmt == "csv":
+        return Response(logins_csv(logins), status_code=201, media_type="text/csv; charset=utf-8", headers=headers)
+    if fmt == "html":
+        space = await request.app.state.services.directory.space(space_id)
+        return HTMLResponse(logins_sheet(logins, space.name), status_code=201, headers=headers)
+    return JSONResponse({"pupils": logins}, status_code=201, headers=headers)
+
+
+@_handler
+async def reset_password(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    user_id = _int_param_path(request, "user_id")
+    body = await _json_body(request)
+    done = await request.app.state.pupils.reset_password(viewer, space_id, user_id, body.get("password"))
+    return JSONResponse(done, headers={"Cache-Control": "no-store"})
+
+
+@_handler
 async def create_bot(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -358,6 +389,8 @@ routes = [
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
+    Route("/api/spaces/{space_id}/pupils", invite_pupils, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members/{user_id}/password", reset_password, methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),

@@ -38,6 +38,7 @@ from .presence import PresenceTracker
 from .projects import Projects
 from .public import PublicView
 from .public_stream import PublicStreams
+from .pupils import Pupils
 from .ratelimit import RateLimiter
 from .session import Services
 from .ws import WebSocketEndpoint
@@ -130,6 +131,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.bus = bus
             app.state.services = services
             app.state.projects = Projects(pool, bus, directory, feed)
+            app.state.pupils = Pupils(pool, bus, directory, feed)
             app.state.public = PublicView(
                 pool, directory, app.state.projects, PublicStreams(hub, chat, directory, pool)
             )

@@ -224,6 +224,38 @@ def decide_bot(bot_space_id: int, bot_scope: str, space_id: int, scope: str) -> 
     return None
 
 
+def decide_invite(actor: Iterable[Role], role: Role) -> Refusal | None:
+    """Who adds whom (seed): teacher admins invite anyone with any role; teacher members invite
+    their own pupils (as pupil members); pupils and visitors invite nobody."""
+    actor = tuple(actor)
+    if not actor:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if TA in actor:
+        return None
+    if TM in actor and role is PM:
+        return None
+    if TM in actor:
+        return Refusal(ErrorCode.FORBIDDEN, "teacher members invite pupils only; teacher admins invite the others")
+    return Refusal(ErrorCode.FORBIDDEN, "only teachers invite members")
+
+
+def decide_password_reset(actor: Iterable[Role], actor_id: int, target: Role | None, invited_by: int | None) -> Refusal | None:
+    """Teachers reset pupils' passwords (pupils never change their own, seed): teacher admins any
+    pupil of the project, teacher members the pupils they invited."""
+    actor = tuple(actor)
+    if not actor:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if target is None:
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if target not in (PA, PM):
+        return Refusal(ErrorCode.FORBIDDEN, "teachers reset pupils' passwords only")
+    if TA in actor or (TM in actor and invited_by == actor_id):
+        return None
+    if TM in actor:
+        return Refusal(ErrorCode.FORBIDDEN, "teacher members reset the passwords of the pupils they invited")
+    return Refusal(ErrorCode.FORBIDDEN, "only teachers reset pupils' passwords")
+
+
 def named_in_public(role: Role | None, is_bot: bool) -> bool:
     """Whether the public view (no login) may show an author's name: teachers' and bots' yes;
     pupils appear only as "a pupil of <school>", and everyone else without a name (seed: a

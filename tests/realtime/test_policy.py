@@ -7,7 +7,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from protocol import ErrorCode
-from realtime.policy import MATRIX, Action, Area, Role, decide, decide_mail, decide_mute, muted_until
+from realtime.policy import (
+    MATRIX,
+    Action,
+    Area,
+    Role,
+    decide,
+    decide_invite,
+    decide_mail,
+    decide_mute,
+    decide_password_reset,
+    muted_until,
+)
 
 # Transcribed from ../shared/DESIGN.md ("The role matrix"), not from realtime/policy.py, so that a
 # slip in the table fails here. Moderators (platform staff) read and moderate every room area.
@@ -163,3 +174,21 @@ def test_a_mute_ends_by_itself_and_all_covers_every_scope():
     assert muted_until({"chat": earlier}, "chat", now) is None  # over
     assert muted_until({"chat": later, "all": later + timedelta(hours=1)}, "chat", now) == later + timedelta(hours=1)
     assert muted_until(None, "chat", now) is None
+
+
+def test_who_invites_whom():
+    assert decide_invite([Role.TEACHER_ADMIN], Role.TEACHER_MEMBER) is None
+    assert decide_invite([Role.TEACHER_MEMBER], Role.PUPIL_MEMBER) is None
+    for actor, role in ((Role.TEACHER_MEMBER, Role.VISITOR), (Role.TEACHER_MEMBER, Role.PUPIL_ADMIN),
+                        (Role.PUPIL_ADMIN, Role.PUPIL_MEMBER), (Role.VISITOR, Role.PUPIL_MEMBER)):
+        assert decide_invite([actor], role).code is ErrorCode.FORBIDDEN
+    assert decide_invite([], Role.PUPIL_MEMBER).code is ErrorCode.NOT_MEMBER
+
+
+def test_who_resets_whose_password():
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.PUPIL_MEMBER, invited_by=2) is None
+    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_ADMIN, invited_by=1) is None
+    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=2).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.TEACHER_MEMBER, invited_by=1).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.PUPIL_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=None).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, None, invited_by=None).code is ErrorCode.NOT_FOUND

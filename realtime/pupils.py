@@ -1,0 +1,130 @@
+"""Pupil accounts: teachers invite a class at once and get a sheet of generated logins to print
+(pupils need no e-mail address); teachers reset pupils' passwords; pupils never change their own
+(seed `000_…`). Rights: policy.decide_invite, policy.decide_password_reset."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+import io
+import re
+import secrets
+import unicodedata
+from typing import Any
+
+import asyncpg
+
+from protocol import ErrorCode
+from storage import Conflict
+from storage import pupils as store
+from storage.pupils import NewPupil
+
+from .auth import hash_password
+from .bus import Bus
+from .directory import Directory, Viewer
+from .errors import ServiceError
+from .feed import Feed
+from .policy import Role, decide_invite, decide_password_reset
+from .wire import database
+
+MAX_PUPILS = 100  # per invitation
+# No 0/O, 1/l/I: a pupil copies it from paper.
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_TEACHER_SET = re.compile(r"^\S{5,8}$")  # a teacher may give a pupil a simple 5–8 character password
+
+
+def _generated(n: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def username_for(name: str) -> str:
+    """'Zoé Dupont' -> 'zoe.d-k3f9': readable, ASCII, unique enough with its random tail."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    words = re.findall(r"[a-z]+", ascii_name) or ["pupil"]
+    stem = words[0][:12] + (f".{words[-1][0]}" if len(words) > 1 else "")
+    return f"{stem}-{_generated(4)}"
+
+
+class Pupils:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, directory: Directory, feed: Feed) -> None:
+        self._pool = pool
+        self._bus = bus
+        self._directory = directory
+        self._feed = feed
+
+    async def invite(self, viewer: Viewer, space_id: int, names: Any, school: Any) -> list[dict[str, Any]]:
+        """Create accounts for `names` (one per pupil) as pupil members; returns their logins, the
+        only time the passwords are shown."""
+        refusal = decide_invite(viewer.roles_in(space_id), Role.PUPIL_MEMBER)
+        if refusal is not None:
+            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        if not isinstance(names, list) or not names:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "pupils must be a non-empty list of names")
+        if len(names) > MAX_PUPILS:
+            raise ServiceError(ErrorCode.TOO_LARGE, f"at most {MAX_PUPILS} pupils at a time")
+        if any(not isinstance(n, str) or not 1 <= len(n.strip()) <= 100 for n in names):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "each pupil's name must be 1 to 100 characters")
+        if school is None:
+            school = viewer.user.school
+        if not isinstance(school, str) or len(school) > 200:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "school must be a string of at most 200 characters")
+        logins = [(n.strip(), username_for(n), _generated(8)) for n in names]
+        # argon2 is slow on purpose: hash off the event loop.
+        hashes = await asyncio.to_thread(lambda: [hash_password(p) for _, _, p in logins])
+        pupils = [NewPupil(u, n, school, h) for (n, u, _), h in zip(logins, hashes, strict=True)]
+        try:
+            ids = await database(store.invite(
+                self._pool, space_id=space_id, actor_id=viewer.user.id, role=Role.PUPIL_MEMBER.value, pupils=pupils
+            ))
+        except Conflict:  # a random tail met an existing username: rare; the teacher just asks again
+            raise ServiceError(ErrorCode.UNAVAILABLE, "a generated username was taken; please try again") from None
+        for user_id in ids:
+            await self._directory.apply({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self._feed.announce(space_id)
+        return [
+            {"id": i, "name": n, "username": u, "password": p, "school": school}
+            for i, (n, u, p) in zip(ids, logins, strict=True)
+        ]
+
+    async def reset_password(self, viewer: Viewer, space_id: int, user_id: int, password: Any) -> dict[str, Any]:
+        member = await database(store.membership(self._pool, space_id, user_id))
+        refusal = decide_password_reset(
+            viewer.roles_in(space_id), viewer.user.id, Role(member.role) if member else None,
+            member.invited_by if member else None,
+        )
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
+        if password is None:
+            password = _generated(8)
+        elif not isinstance(password, str) or not _TEACHER_SET.match(password):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "a password set by a teacher has 5 to 8 characters, no spaces")
+        new_hash = await asyncio.to_thread(hash_password, password)
+        await database(store.reset_password(
+            self._pool, space_id=space_id, user_id=user_id, actor_id=viewer.user.id, password_hash=new_hash
+        ))
+        return {"id": user_id, "password": password}
+
+
+def logins_csv(logins: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "username", "password", "school"])
+    for p in logins:
+        writer.writerow([p["name"], p["username"], p["password"], p["school"]])
+    return out.getvalue()
+
+
+def logins_sheet(logins: list[dict[str, Any]], project: str) -> str:
+    """A printable page, one card per pupil to cut out."""
+    cards = "\n".join(
+        f'<div class="card"><b>{html.escape(p["name"])}</b><br>username: <code>{html.escape(p["username"])}</code>'
+        f'<br>password: <code>{html.escape(p["password"])}</code></div>'
+        for p in logins
+    )
+    return (
+        f"<!doctype html><meta charset=utf-8><title>Logins — {html.escape(project)}</title>"
+        "<style>body{font-family:sans-serif}.card{display:inline-block;width:16em;margin:.5em;padding:1em;"
+        "border:1px dashed #888}code{font-size:1.2em}</style>"
+        f"<h1>{html.escape(project)}</h1>\n{cards}\n"
+    )
