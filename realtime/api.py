@@ -266,6 +266,20 @@ async def invite_pupils(request: Request) -> Response:
     return JSONResponse({"pupils": logins}, status_code=201, headers=headers)
 
 
+def _member_change(leave: bool = False, body: bool = False):  # type: ignore[no-untyped-def]
+    @_handler
+    async def endpoint(request: Request) -> Response:
+        viewer = await _viewer(request)
+        space_id = _int_param_path(request, "space_id")
+        user_id = viewer.user.id if leave else _int_param_path(request, "user_id")
+        role = (await _json_body(request)).get("role") if body else None
+        if body and role is None:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "role is required")
+        return JSONResponse(await request.app.state.projects.change_member(viewer, space_id, user_id, role))
+
+    return endpoint
+
+
 @_handler
 async def reset_password(request: Request) -> Response:
     viewer = await _viewer(request)
@@ -391,6 +405,9 @@ routes = [
     Route("/api/spaces/{space_id}/activity", activity),
     Route("/api/spaces/{space_id}/pupils", invite_pupils, methods=["POST"]),
     Route("/api/spaces/{space_id}/members/{user_id}/password", reset_password, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
+    Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),
+    Route("/api/spaces/{space_id}/leave", _member_change(leave=True), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),

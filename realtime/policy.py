@@ -239,6 +239,31 @@ def decide_invite(actor: Iterable[Role], role: Role) -> Refusal | None:
     return Refusal(ErrorCode.FORBIDDEN, "only teachers invite members")
 
 
+def decide_member_change(
+    actor: Iterable[Role], actor_id: int, target_id: int, target: Role | None, invited_by: int | None,
+    new_role: Role | None, *, admins: int,
+) -> Refusal | None:
+    """Changing a member's role (`new_role`) or removing them (None). Teacher admins change and
+    remove anyone; teacher members remove the pupils they invited; anyone may leave. A project
+    always keeps a teacher admin (`admins`: how many it has now)."""
+    actor = tuple(actor)
+    if not actor:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if target is None:
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if target is TA and new_role is not TA and admins <= 1:
+        return Refusal(ErrorCode.FORBIDDEN, "a project keeps at least one teacher admin: name another one first")
+    if actor_id == target_id:
+        if new_role is None:
+            return None  # leaving
+        return Refusal(ErrorCode.FORBIDDEN, "ask another teacher admin to change your own role")
+    if TA in actor:
+        return None
+    if TM in actor and new_role is None and target in (PA, PM) and invited_by == actor_id:
+        return None
+    return Refusal(ErrorCode.FORBIDDEN, "only teacher admins change roles and remove members")
+
+
 def decide_password_reset(actor: Iterable[Role], actor_id: int, target: Role | None, invited_by: int | None) -> Refusal | None:
     """Teachers reset pupils' passwords (pupils never change their own, seed): teacher admins any
     pupil of the project, teacher members the pupils they invited."""

@@ -14,6 +14,7 @@ import asyncpg
 from protocol import ErrorCode
 from storage import NotFound, Unavailable
 from storage import mutes as mutes_store
+from storage import pupils as pupils_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
@@ -21,7 +22,7 @@ from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
 from .feed import Feed
-from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mute
+from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_member_change, decide_mute
 from .wire import database, iso
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
@@ -68,15 +69,39 @@ class Projects:
         await self._feed.announce(space_id)
         return room
 
-    async def set_member(self, space_id: int, user_id: int, role: Role | None) -> None:
-        """Add, change or (role=None) remove a member, effective on every open socket at once.
+    async def change_member(self, viewer: Viewer, space_id: int, user_id: int, role: Any) -> dict[str, Any]:
+        """A new role for a member, or (role None) their removal — or the viewer leaving."""
+        new_role = None
+        if role is not None:
+            try:
+                new_role = Role(role)
+            except ValueError:
+                new_role = None
+            if new_role is None or new_role not in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_ADMIN,
+                                                    Role.PUPIL_MEMBER, Role.VISITOR):
+                raise ServiceError(ErrorCode.INVALID_FIELD, "role must be one of teacher_admin, teacher_member, "
+                                   "pupil_admin, pupil_member, visitor")
+        roles = viewer.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        member = await database(pupils_store.membership(self._pool, space_id, user_id))
+        admins = await database(store.count_role(self._pool, space_id, Role.TEACHER_ADMIN.value))
+        refusal = decide_member_change(
+            roles, viewer.user.id, user_id, Role(member.role) if member else None,
+            member.invited_by if member else None, new_role, admins=admins,
+        )
+        if refusal is not None:
+            raise ServiceError(refusal.code, refusal.message)
+        await database(self.set_member(space_id, user_id, new_role, actor_id=viewer.user.id))
+        return {"space": space_id, "user_id": user_id, "role": new_role.value if new_role else None}
 
-        Who may do this is the members issue's (invitations); today it serves the CLI and tests.
-        """
+    async def set_member(self, space_id: int, user_id: int, role: Role | None, *, actor_id: int | None = None) -> None:
+        """Add, change or (role=None) remove a member, effective on every open socket at once.
+        Rights are the caller's to check (change_member; the CLI and tests call this directly)."""
         if role is None:
-            await store.remove_member(self._pool, space_id, user_id)
+            await store.remove_member(self._pool, space_id, user_id, actor_id=actor_id)
         else:
-            await store.set_member(self._pool, space_id, user_id, role.value)
+            await store.set_member(self._pool, space_id, user_id, role.value, actor_id=actor_id)
         await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
         await self._feed.announce(space_id)
 

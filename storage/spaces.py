@@ -140,6 +140,10 @@ async def set_member(
                 space_id, "member.role_changed", None, actor_id, user_id=user_id, details={"role": role, "was": old}
             )
         await activity.record(conn, [change])
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action=change.kind, target_kind="user", target_id=user_id,
+            details=change.details,
+        )
         # Every member has a mailbox in the space, from the moment they join (kept if they leave).
         await conn.execute(
             "INSERT INTO mailboxes (space_id, owner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", space_id, user_id
@@ -152,7 +156,15 @@ async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int, *, acto
         if status.endswith(" 0"):
             return False
         await activity.record(conn, [NewActivity(space_id, "member.removed", None, actor_id, user_id=user_id)])
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="member.removed", target_kind="user", target_id=user_id,
+        )
     return True
+
+
+async def count_role(pool: asyncpg.Pool, space_id: int, role: str) -> int:
+    async with read(pool, "count_role") as conn:
+        return await conn.fetchval("SELECT count(*) FROM members WHERE space_id = $1 AND role = $2", space_id, role)
 
 
 async def memberships(pool: asyncpg.Pool, user_id: int) -> list[Membership]:

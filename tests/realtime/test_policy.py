@@ -15,6 +15,7 @@ from realtime.policy import (
     decide,
     decide_invite,
     decide_mail,
+    decide_member_change,
     decide_mute,
     decide_password_reset,
     muted_until,
@@ -192,3 +193,16 @@ def test_who_resets_whose_password():
     assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.TEACHER_MEMBER, invited_by=1).code is ErrorCode.FORBIDDEN
     assert decide_password_reset([Role.PUPIL_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=None).code is ErrorCode.FORBIDDEN
     assert decide_password_reset([Role.TEACHER_ADMIN], 1, None, invited_by=None).code is ErrorCode.NOT_FOUND
+
+
+def test_who_changes_or_removes_whom():
+    TA_, TM_, PM_ = Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_MEMBER
+    assert decide_member_change([TA_], 1, 2, TM_, None, None, admins=1) is None  # remove a teacher
+    assert decide_member_change([TA_], 1, 2, PM_, None, Role.PUPIL_ADMIN, admins=1) is None  # promote
+    assert decide_member_change([TM_], 1, 2, PM_, 1, None, admins=1) is None  # their own pupil
+    assert decide_member_change([TM_], 1, 2, PM_, 3, None, admins=1).code is ErrorCode.FORBIDDEN
+    assert decide_member_change([TM_], 1, 2, PM_, 1, Role.PUPIL_ADMIN, admins=1).code is ErrorCode.FORBIDDEN
+    assert decide_member_change([PM_], 2, 2, PM_, None, None, admins=1) is None  # leaving
+    assert decide_member_change([TA_], 1, 1, TA_, None, None, admins=1).code is ErrorCode.FORBIDDEN  # last admin
+    assert decide_member_change([TA_], 1, 1, TA_, None, None, admins=2) is None
+    assert decide_member_change([TA_], 1, 5, None, None, None, admins=1).code is ErrorCode.NOT_FOUND

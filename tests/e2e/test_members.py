@@ -1,0 +1,61 @@
+"""Role changes, removals and leaving over real HTTP, taking effect on open sockets at once."""
+
+from __future__ import annotations
+
+from protocol import Error, Post, Subscribe
+from realtime.policy import Area
+from storage import audit
+from tests.conftest import login
+
+
+async def _auth(http, world, who: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {await login(http, world.users[who].username)}"}
+
+
+async def test_a_teacher_admin_promotes_a_pupil_and_removes_a_partner_teacher(world, http, connect, pool):
+    admin = await _auth(http, world, "teacher_admin")
+    pupil = world.users["pupil_member"]
+    r = await http.patch(f"/api/spaces/{world.space_id}/members/{pupil.id}", headers=admin,
+                         json={"role": "pupil_admin"})
+    assert r.json() == {"space": world.space_id, "user_id": pupil.id, "role": "pupil_admin"}
+    partner = await connect(world.users["teacher_member"])
+    room = world.channel(Area.TEACHERS_ROOM)
+    await partner.ok(Subscribe(room))
+    r = await http.delete(f"/api/spaces/{world.space_id}/members/{world.users['teacher_member'].id}", headers=admin)
+    assert r.status_code == 200
+    ended = await partner.next_frame(Error)  # her open socket stops at once
+    assert ended.code == "not_member" and ended.data["channel"] == room
+    assert (await partner.error(Post(room, "still here?"))).code == "not_found"
+    actions = [e.action for e in await audit.entries(pool, world.space_id)][:2]
+    assert actions == ["member.removed", "member.role_changed"]
+
+
+async def test_who_may_change_whom(world, http):
+    url = f"/api/spaces/{world.space_id}/members/{{}}"
+    tm = await _auth(http, world, "teacher_member")
+    cases = [
+        (tm, "PATCH", world.users["pupil_member"].id, {"role": "pupil_admin"}, 403),  # only admins change roles
+        (tm, "DELETE", world.users["pupil_member"].id, None, 403),  # not a pupil this teacher invited
+        (await _auth(http, world, "pupil_admin"), "DELETE", world.users["pupil_member"].id, None, 403),
+        (await _auth(http, world, "teacher_admin"), "PATCH", world.users["pupil_member"].id, {"role": "boss"}, 400),
+        (await _auth(http, world, "teacher_admin"), "PATCH", world.users["outsider"].id, {"role": "visitor"}, 404),
+        # the project's only teacher admin cannot step down or leave
+        (await _auth(http, world, "teacher_admin"), "PATCH", world.users["teacher_admin"].id,
+         {"role": "teacher_member"}, 403),
+    ]
+    for headers, method, user_id, body, status in cases:
+        r = await http.request(method, url.format(user_id), headers=headers, json=body)
+        assert r.status_code == status, (method, user_id, body, r.text)
+    r = await http.post(f"/api/spaces/{world.space_id}/leave", headers=await _auth(http, world, "teacher_admin"))
+    assert r.status_code == 403
+
+
+async def test_a_teacher_member_removes_a_pupil_they_invited_and_anyone_may_leave(world, http):
+    tm = await _auth(http, world, "teacher_member")
+    mine = (await http.post(f"/api/spaces/{world.space_id}/pupils", headers=tm, json={"pupils": ["Tom"]})).json()
+    r = await http.delete(f"/api/spaces/{world.space_id}/members/{mine['pupils'][0]['id']}", headers=tm)
+    assert r.status_code == 200 and r.json()["role"] is None
+    visitor = await _auth(http, world, "visitor")
+    assert (await http.post(f"/api/spaces/{world.space_id}/leave", headers=visitor)).status_code == 200
+    me = (await http.get("/api/me", headers=visitor)).json()
+    assert all(s["id"] != world.space_id for s in me["spaces"])
