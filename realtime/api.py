@@ -9,6 +9,8 @@ cookie-authenticated POST must come from the server's own origin (no cross-site 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from typing import Any
@@ -18,14 +20,17 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
+from storage import audit
 from storage.db import ping
 
 from .auth import SESSION_COOKIE
 from .directory import Viewer
 from .errors import HTTP_STATUS, ServiceError
 from .mail import answer_mail
+from .policy import Action
 from .pupils import logins_csv, logins_sheet
 from .session import welcome
+from .wire import database, iso
 from .ws import origin_allowed
 
 
@@ -281,6 +286,35 @@ def _member_change(leave: bool = False, body: bool = False):  # type: ignore[no-
 
 
 @_handler
+async def audit_log(request: Request) -> Response:
+    """The project's audit log, newest first: JSON pages (?before=<id>&limit=), or ?format=csv."""
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    viewer.require(space_id, Action.READ_AUDIT)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json or csv")
+    before = _int_param(request, "before", None, 1, 2**62)
+    limit = _int_param(request, "limit", 100 if fmt == "json" else 10_000, 1, 10_000)
+    assert limit is not None
+    found = await database(audit.entries(request.app.state.pool, space_id, limit + 1, before))
+    rows = [
+        {"id": e.id, "at": iso(e.created_at), "actor_id": e.actor_id, "actor": e.actor_name, "action": e.action,
+         "target_kind": e.target_kind, "target_id": e.target_id, "reason": e.reason, "details": e.details}
+        for e in found[:limit]
+    ]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["id", "at", "actor_id", "actor", "action", "target_kind", "target_id", "reason", "details"])
+        for r in rows:
+            writer.writerow([*(r[k] for k in list(r)[:-1]), json.dumps(r["details"], ensure_ascii=False)])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="audit-{space_id}.csv"'})
+    return JSONResponse({"space": space_id, "entries": rows, "more": len(found) > limit})
+
+
+@_handler
 async def reset_password(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -408,6 +442,7 @@ routes = [
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),
     Route("/api/spaces/{space_id}/leave", _member_change(leave=True), methods=["POST"]),
+    Route("/api/spaces/{space_id}/audit", audit_log),
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),

@@ -48,6 +48,7 @@ class Action(StrEnum):
     MANAGE_SPACE = "manage_space"  # close and reopen the project
     REVIEW_REPORTS = "review_reports"  # see what members reported (the one reported mail included)
     MUTE_MEMBERS = "mute_members"  # silence a member in the project's mail or in all of it
+    READ_AUDIT = "read_audit"  # read (and export) the project's audit log
 
 
 R, P, C, M, CR = Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM
@@ -90,13 +91,14 @@ AREA_NAMES = {
 
 # Rights that are not about an area.
 SPACE_RIGHTS: dict[Role, frozenset[Action]] = {
-    TA: frozenset({Action.MANAGE_SPACE, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS}),
-    MOD: frozenset({Action.REVIEW_REPORTS, Action.MUTE_MEMBERS}),
+    TA: frozenset({Action.MANAGE_SPACE, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT}),
+    MOD: frozenset({Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT}),
 }
 _SPACE_REFUSALS = {
     Action.MANAGE_SPACE: "only the project's teacher administrators may do this",
     Action.REVIEW_REPORTS: "only the project's teacher administrators and platform moderators see reports",
     Action.MUTE_MEMBERS: "only the project's teacher administrators and platform moderators mute in its mail",
+    Action.READ_AUDIT: "only the project's teacher administrators and platform moderators read its audit log",
 }
 
 # Mutes. A mute's scope is an area (who moderates the area may mute there), the project's mail,

@@ -27,6 +27,7 @@ class AuditEntry:
     reason: str
     details: dict[str, Any]
     created_at: datetime
+    actor_name: str | None = None
 
 
 async def record(
@@ -48,18 +49,22 @@ async def record(
     )
 
 
-async def entries(pool: asyncpg.Pool, space_id: int, limit: int = 100) -> list[AuditEntry]:
-    """The space's most recent entries, newest first."""
+async def entries(
+    pool: asyncpg.Pool, space_id: int, limit: int = 100, before: int | None = None
+) -> list[AuditEntry]:
+    """The space's most recent entries, newest first (with id < before, to page)."""
     async with read(pool, "audit_entries") as conn:
         rows = await conn.fetch(
-            "SELECT id, space_id, actor_id, action, target_kind, target_id, reason, details, created_at"
-            " FROM audit_log WHERE space_id = $1 ORDER BY id DESC LIMIT $2",
-            space_id, limit,
+            "SELECT a.id, a.space_id, a.actor_id, u.display_name AS actor_name, a.action, a.target_kind,"
+            " a.target_id, a.reason, a.details, a.created_at"
+            " FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id"
+            " WHERE a.space_id = $1 AND ($3::bigint IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $2",
+            space_id, limit, before,
         )
     return [
         AuditEntry(
             r["id"], r["space_id"], r["actor_id"], r["action"], r["target_kind"], r["target_id"], r["reason"],
-            json.loads(r["details"]), r["created_at"],
+            json.loads(r["details"]), r["created_at"], r["actor_name"],
         )
         for r in rows
     ]

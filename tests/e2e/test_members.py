@@ -59,3 +59,24 @@ async def test_a_teacher_member_removes_a_pupil_they_invited_and_anyone_may_leav
     assert (await http.post(f"/api/spaces/{world.space_id}/leave", headers=visitor)).status_code == 200
     me = (await http.get("/api/me", headers=visitor)).json()
     assert all(s["id"] != world.space_id for s in me["spaces"])
+
+
+async def test_the_audit_log_for_teacher_admins_and_moderators_as_json_and_csv(world, http):
+    admin = await _auth(http, world, "teacher_admin")
+    pupil = world.users["pupil_member"]
+    await http.post(f"/api/spaces/{world.space_id}/mutes", headers=admin,
+                    json={"user_id": pupil.id, "scope": "chat", "minutes": 5, "reason": "calm down"})
+    r = await http.get(f"/api/spaces/{world.space_id}/audit?limit=1", headers=admin)
+    assert r.status_code == 200, r.text
+    [entry] = r.json()["entries"]
+    assert (entry["action"], entry["actor"], entry["target_id"], entry["reason"]) == (
+        "member.mute", world.users["teacher_admin"].display_name, pupil.id, "calm down",
+    )
+    assert r.json()["more"] is True  # the world's set-up is audited too
+    csv_text = (await http.get(f"/api/spaces/{world.space_id}/audit?format=csv",
+                               headers=await _auth(http, world, "moderator"))).text
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("id,at,actor_id,actor,action") and "member.mute" in lines[1]
+    for who, status in (("teacher_member", 403), ("pupil_admin", 403), ("outsider", 404)):
+        r = await http.get(f"/api/spaces/{world.space_id}/audit", headers=await _auth(http, world, who))
+        assert r.status_code == status, who
