@@ -133,24 +133,22 @@ async def record_once(pool: asyncpg.Pool, item: NewActivity) -> tuple[Activity, 
 async def replay(pool: asyncpg.Pool, space_id: int, since: int, limit: int, areas: list[str]) -> Page:
     """Records of the space after `since` whose area is one of `areas` (or the whole project),
     oldest first, at most `limit`, and the feed's head in the same snapshot."""
-    async with transaction(pool, "feed_replay", isolation="repeatable_read", readonly=True) as conn:
-        head = await conn.fetchval("SELECT last_seq FROM feeds WHERE space_id = $1", space_id) or 0
-        rows = await conn.fetch(
-            f"{_SELECT} WHERE a.space_id = $1 AND a.seq > $2 AND (a.area IS NULL OR a.area = ANY($3::text[]))"
-            " ORDER BY a.seq LIMIT $4",
-            space_id, since, areas, limit + 1,
-        )
-    return Page([_activity(r) for r in rows[:limit]], head, len(rows) > limit)
+    return await _page(pool, space_id, "a.seq > $2 ORDER BY a.seq", since, limit, areas)
 
 
 async def recent(pool: asyncpg.Pool, space_id: int, before: int | None, limit: int, areas: list[str]) -> Page:
     """A page of the space's records the reader may see, newest first, with seq < before."""
+    return await _page(pool, space_id, "($2::bigint IS NULL OR a.seq < $2) ORDER BY a.seq DESC", before, limit, areas)
+
+
+async def _page(pool: asyncpg.Pool, space_id: int, where_order: str, bound: int | None, limit: int,
+                areas: list[str]) -> Page:
     async with transaction(pool, "feed_page", isolation="repeatable_read", readonly=True) as conn:
         head = await conn.fetchval("SELECT last_seq FROM feeds WHERE space_id = $1", space_id) or 0
         rows = await conn.fetch(
-            f"{_SELECT} WHERE a.space_id = $1 AND ($2::bigint IS NULL OR a.seq < $2)"
-            " AND (a.area IS NULL OR a.area = ANY($3::text[])) ORDER BY a.seq DESC LIMIT $4",
-            space_id, before, areas, limit + 1,
+            f"{_SELECT} WHERE a.space_id = $1 AND (a.area IS NULL OR a.area = ANY($3::text[])) AND {where_order}"
+            " LIMIT $4",
+            space_id, bound, areas, limit + 1,
         )
     return Page([_activity(r) for r in rows[:limit]], head, len(rows) > limit)
 
