@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
-from storage import audit
+from storage import accounts, audit
 from storage.db import ping
 
 from .auth import SESSION_COOKIE
@@ -117,6 +117,17 @@ async def logout(request: Request) -> Response:
     if token:
         await request.app.state.services.auth.logout(token)
     response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@_handler
+async def logout_everywhere(request: Request) -> Response:
+    """End every session of the caller — other browsers, lost phones — and close their sockets."""
+    viewer = await _viewer(request)
+    ended = await database(accounts.revoke_all_sessions(request.app.state.pool, viewer.user.id))
+    await request.app.state.projects.changed({"kind": "sessions_revoked", "user_id": viewer.user.id})
+    response = JSONResponse({"ok": True, "sessions_ended": ended})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -431,6 +442,7 @@ routes = [
     Route("/", index),
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/logout/everywhere", logout_everywhere, methods=["POST"]),
     Route("/api/me", me),
     Route("/api/rooms/{room_id}/messages", room_messages),
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),

@@ -41,13 +41,14 @@ class Viewer:
     """A connected user and their roles, kept current by the directory. Shared by all the
     user's connections on this process."""
 
-    __slots__ = ("user", "roles", "mutes", "refs")
+    __slots__ = ("user", "roles", "mutes", "refs", "epoch")
 
     def __init__(self, user: User, roles: dict[int, Role], mutes: dict[int, dict[str, datetime]] | None = None) -> None:
         self.user = user
         self.roles = roles  # space_id -> member role
         self.mutes = mutes or {}  # space_id -> scope -> end of the mute
         self.refs = 0
+        self.epoch = 0  # bumped when all the user's sessions are revoked: older sockets must go
 
     @property
     def is_moderator(self) -> bool:
@@ -209,6 +210,12 @@ class Directory:
             elif kind == "space_changed":
                 space_id = int(message["space_id"])
                 self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+            elif kind == "sessions_revoked":
+                user_id = int(message["user_id"])
+                viewer = self._viewers.get(user_id)
+                if viewer is not None:
+                    viewer.epoch += 1
+                self._notify(user_id)
             elif kind == "user_changed":
                 self._roster_generation += 1
                 self._rosters.clear()  # a name or school changed: it may be on any roster

@@ -44,7 +44,7 @@ class Projects:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
-        await self._changed({"kind": "space_changed", "space_id": space_id})
+        await self.changed({"kind": "space_changed", "space_id": space_id})
         await self._feed.announce(space_id)
         return space
 
@@ -102,7 +102,7 @@ class Projects:
             await store.remove_member(self._pool, space_id, user_id, actor_id=actor_id)
         else:
             await store.set_member(self._pool, space_id, user_id, role.value, actor_id=actor_id)
-        await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self.changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
         await self._feed.announce(space_id)
 
     async def mute(
@@ -119,7 +119,7 @@ class Projects:
             self._pool, space_id=space_id, user_id=user_id, scope=scope, until=until, actor_id=viewer.user.id,
             reason=reason,
         ))
-        await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self.changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
         return {"space": space_id, "user_id": user_id, "scope": scope, "until": iso(until)}
 
     async def unmute(self, viewer: Viewer, space_id: int, user_id: Any, scope: Any) -> dict[str, Any]:
@@ -129,7 +129,7 @@ class Projects:
             self._pool, space_id=space_id, user_id=user_id, scope=scope, actor_id=viewer.user.id
         ))
         if lifted:
-            await self._changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+            await self.changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
         return {"space": space_id, "user_id": user_id, "scope": scope, "lifted": lifted}
 
     @staticmethod
@@ -153,8 +153,8 @@ class Projects:
 
     async def space_changed(self, space_id: int) -> None:
         """A space's own settings changed: every process reloads it."""
-        await self._changed({"kind": "space_changed", "space_id": space_id})
+        await self.changed({"kind": "space_changed", "space_id": space_id})
 
-    async def _changed(self, message: dict[str, object]) -> None:
+    async def changed(self, message: dict[str, object]) -> None:
         await self._directory.apply(message)  # here at once; then every process
         await self._bus.control(message)

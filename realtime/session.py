@@ -112,6 +112,7 @@ class Session:
         self.subs: dict[str, Subscription] = {}
         self._cookie_token = cookie_token
         self._posts: set[asyncio.Task[None]] = set()
+        self._epoch = 0  # the viewer's epoch at hello (see _rights_changed)
         self.hello_received = False  # the auth deadline is for sending hello, not for our checking it
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -192,6 +193,7 @@ class Session:
             self.conn.close(CloseCode.AUTH_FAILED, "authentication failed")
             return
         self.viewer = await self.s.directory.acquire(user)
+        self._epoch = self.viewer.epoch
         self.s.directory.listen(user.id, self._rights_changed)
         self.conn.send(await welcome(self.s, self.viewer, frame.ref))
 
@@ -269,6 +271,10 @@ class Session:
         """The directory reloaded this user's roles: end subscriptions they may no longer read."""
         viewer = self.viewer
         if viewer is None:
+            return
+        if viewer.epoch != self._epoch:  # the user logged out everywhere: this socket's session is over
+            self.conn.send(Error(ErrorCode.UNAUTHENTICATED.value, "your sessions were ended; log in again"))
+            self.conn.close(CloseCode.AUTH_FAILED, "session revoked")
             return
         for channel, sub in list(self.subs.items()):
             stream = self.s.stream(channel)

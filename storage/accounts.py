@@ -104,6 +104,15 @@ async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, dat
     return None if r is None else (_user(r), r["expires_at"])
 
 
+async def revoke_all_sessions(pool: asyncpg.Pool, user_id: int) -> int:
+    """End every session of the user ("log out everywhere"); how many there were."""
+    async with transaction(pool, "revoke_all_sessions") as conn:
+        status = await conn.execute(
+            "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id
+        )
+    return int(status.split()[-1])
+
+
 async def revoke_session(pool: asyncpg.Pool, token_hash: bytes) -> None:
     async with transaction(pool, "revoke_session") as conn:
         await conn.execute(

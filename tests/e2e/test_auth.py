@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import websockets
 
-from protocol import CloseCode, Hello
+from protocol import CloseCode, Hello, Ping
 from tests.client import Client
 from tests.conftest import PASSWORD, login
 
@@ -131,3 +131,18 @@ async def test_health_and_readiness(http):
     assert r.status_code == 200 and r.json()["status"] == "ready"
     metrics = (await http.get("/metrics")).text
     assert "twinhub_websockets_open" in metrics and "twinhub_posts_committed_total" in metrics
+
+
+async def test_log_out_everywhere_ends_every_session_and_closes_their_sockets(world, http, server):
+    user = world.users["teacher_member"]
+    phone, laptop = await login(http, user.username), await login(http, user.username)
+    socket = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", phone)
+    r = await http.post("/api/logout/everywhere", headers={"authorization": f"Bearer {laptop}"})
+    assert r.status_code == 200 and r.json()["sessions_ended"] >= 2
+    assert await socket.closed() == CloseCode.AUTH_FAILED  # the phone's open socket, at once
+    for token in (phone, laptop):
+        assert (await http.get("/api/me", headers={"authorization": f"Bearer {token}"})).status_code == 401
+    fresh = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", await login(http, user.username))
+    assert fresh.welcome is not None  # logging in again works, and is not caught by the old revocation
+    assert (await fresh.request(Ping())).type == "pong"
+    await fresh.close()

@@ -61,7 +61,7 @@ async def test_a_mute_ends_by_itself(world, connect, pool, server):
         "INSERT INTO mutes (space_id, user_id, scope, until) VALUES ($1, $2, 'chat', now() + interval '1 second')",
         world.space_id, who,
     )
-    await server.app.state.projects._changed({"kind": "member_changed", "space_id": world.space_id, "user_id": who})
+    await server.app.state.projects.changed({"kind": "member_changed", "space_id": world.space_id, "user_id": who})
     refused = await pupil.error(Post(world.channel(Area.CHAT), "now"))
     assert refused.code == "muted"
     await asyncio.sleep(1.2)  # the mute's own length: nothing reloads it, its end was known
