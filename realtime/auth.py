@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from protocol import ErrorCode
-from storage import accounts
+from storage import accounts, audit
 from storage.accounts import User
 
 from .errors import ServiceError
@@ -77,16 +77,19 @@ class LoginThrottle:
         self._locked_until.pop(key, None)
         return 0.0
 
-    def fail(self, key: str, now: float) -> None:
+    def fail(self, key: str, now: float) -> bool:
+        """Count a failure; True when this one locked the key."""
         recent = [t for t in self._failures.get(key, []) if now - t < self.window]
         recent.append(now)
         self._failures[key] = recent
-        if len(recent) >= self.limit:
+        locked = len(recent) >= self.limit
+        if locked:
             self._locked_until[key] = now + self.lockout
             self._failures.pop(key, None)
             log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
         if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
             self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
+        return locked
 
     def succeed(self, key: str) -> None:
         self._failures.pop(key, None)
@@ -112,8 +115,13 @@ class Auth:
         creds = await accounts.credentials(self._pool, username)
         ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
         if not ok or creds is None:
-            self.per_user.fail(user_key, now)
+            locked = self.per_user.fail(user_key, now)
             self.per_address.fail(addr_key, now)
+            if locked and creds is not None:
+                # Someone is trying passwords on a real account: its teachers should know.
+                await audit.record_lockout(
+                    self._pool, user_id=creds.user.id, failures=self.per_user.limit, seconds=self.per_user.lockout
+                )
             raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
         self.per_user.succeed(user_key)
         token = secrets.token_urlsafe(32)

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from .db import read
+from .db import read, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,17 @@ async def record(
         " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
         space_id, actor_id, action, target_kind, target_id, reason, json.dumps(details or {}),
     )
+
+
+async def record_lockout(pool: asyncpg.Pool, *, user_id: int, failures: int, seconds: float) -> None:
+    """A login was locked after repeated failures: one entry in each project the user is in, so
+    that its teacher admins see it in their log."""
+    async with transaction(pool, "record_lockout") as conn:
+        await conn.execute(
+            "INSERT INTO audit_log (space_id, actor_id, action, target_kind, target_id, details)"
+            " SELECT space_id, NULL, 'login.locked', 'user', $1, $2::jsonb FROM members WHERE user_id = $1",
+            user_id, json.dumps({"failures": failures, "locked_seconds": seconds}),
+        )
 
 
 async def entries(

@@ -40,6 +40,11 @@ async def test_brute_force_is_locked_out_even_with_the_right_password(http, worl
     r = await http.post("/api/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
     assert int(r.headers["retry-after"]) > 0
+    # The pupil's teacher admins see it happened, in their project's audit log.
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    log = (await http.get(f"/api/spaces/{world.space_id}/audit", headers=admin)).json()["entries"]
+    locked = [e for e in log if e["action"] == "login.locked"]
+    assert [(e["target_id"], e["details"]["failures"]) for e in locked] == [(world.users["pupil_admin"].id, 5)]
 
 
 async def test_me_needs_a_session(http, world):
