@@ -20,7 +20,7 @@ from typing import Any
 from realtime.policy import Role
 
 from .clients import PARSER
-from .report import Progress, fanout_table, machine, table, write_result
+from .report import RESOURCE_ROWS, Progress, fanout_table, machine, table, write_result
 from .scenarios import fanout, feed, idle, mail
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
@@ -245,12 +245,7 @@ FEED_ROWS = [
     ("server CPU %", "server_cpu_percent"),
     ("server CPU us per delivery", "server_cpu_us_per_delivery"),
     ("server CPU us per post", "server_cpu_us_per_post"),
-    ("database CPU % (embedded PostgreSQL)", "database_cpu_percent"),
-    ("load generator CPU %", "client_cpu_percent"),
-    ("interrupts CPU % (loopback TCP)", "interrupts_cpu_percent"),
-    ("other processes CPU %", "other_processes_cpu_percent"),
-    ("server RSS MB (end)", "server_rss_mb"),
-    ("server RSS MB (peak)", "server_rss_peak_mb"),
+    *RESOURCE_ROWS,
     ("skipped sends (open loop)", "skipped_sends"),
 ]
 

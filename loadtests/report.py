@@ -119,6 +119,16 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+# The rows every scenario's table ends its figures with: what the machine spent (label, key).
+RESOURCE_ROWS = (
+    ("database CPU % (embedded PostgreSQL)", "database_cpu_percent"),
+    ("load generator CPU %", "client_cpu_percent"),
+    ("interrupts CPU % (loopback TCP)", "interrupts_cpu_percent"),
+    ("other processes CPU %", "other_processes_cpu_percent"),
+    ("server RSS MB (end)", "server_rss_mb"),
+    ("server RSS MB (peak)", "server_rss_peak_mb"),
+)
+
 FANOUT_ROWS = [
     ("deliveries/s", "deliveries_per_s"),
     ("posts/s (acked)", "posts_per_s"),
@@ -129,12 +139,7 @@ FANOUT_ROWS = [
     ("ack p50 ms", "ack_latency.p50_ms"),
     ("ack p99 ms", "ack_latency.p99_ms"),
     ("server CPU %", "server_cpu_percent"),
-    ("database CPU % (embedded PostgreSQL)", "database_cpu_percent"),
-    ("load generator CPU %", "client_cpu_percent"),
-    ("interrupts CPU % (loopback TCP)", "interrupts_cpu_percent"),
-    ("other processes CPU %", "other_processes_cpu_percent"),
-    ("server RSS MB (end)", "server_rss_mb"),
-    ("server RSS MB (peak)", "server_rss_peak_mb"),
+    *RESOURCE_ROWS,
     ("seq gaps/duplicates", "seq_anomalies"),
     ("undelivered after drain", "undelivered_after_drain"),
     ("closed by server", "closed_by_server"),
