@@ -25,6 +25,9 @@ import msgpack
 from .errors import ErrorCode, ProtocolError
 from .frames import (
     MAIL_FOLDERS,
+    MUTE_SCOPE_NAMES,
+    REPORT_OUTCOMES,
+    REPORT_STATUSES,
     ClientFrame,
     Delete,
     DeleteMail,
@@ -35,22 +38,28 @@ from .frames import (
     GetThread,
     Hello,
     Hide,
+    ListModeration,
     ListRecipients,
     ListReports,
     ListThreads,
     MarkMail,
     MoveMail,
+    Mute,
     Ok,
     Ping,
     Pong,
     Post,
     Presence,
+    Report,
     ReportMail,
+    ResolveReport,
     SendMail,
     ServerFrame,
     Subscribe,
     Typing,
     TypingNotice,
+    Unhide,
+    Unmute,
     Unsubscribe,
     Welcome,
 )
@@ -63,7 +72,8 @@ class Encoding(StrEnum):
 
 
 SUBPROTOCOLS = (Encoding.JSON.value, Encoding.MSGPACK.value)
-CHANNEL_RE = re.compile(r"^[a-z]{1,16}:[1-9][0-9]{0,17}$")
+# Ids are positive; the one platform-wide channel is `moderation:0` (every project's reports).
+CHANNEL_RE = re.compile(r"^(?:[a-z]{1,16}:[1-9][0-9]{0,17}|moderation:0)$")
 LINK_RE = re.compile(r"^https?://[^\s\x00-\x1f\"<>]+$")
 MAX_INT = 2**63 - 1
 
@@ -280,12 +290,13 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
     if kind == "edit":
         return Edit(channel=f.channel(), id=f.integer("id", minimum=1), text=f.text("text"), ref=ref)
     if kind == "delete":
-        return Delete(channel=f.channel(), id=f.integer("id", minimum=1), ref=ref)
+        return Delete(channel=f.channel(), id=f.integer("id", minimum=1), reason=_reason(f), ref=ref)
     if kind == "hide":
-        reason = f.string("reason", max_chars=limits.max_reason_chars, required=False, allow_empty=True)
-        return Hide(channel=f.channel(), id=f.integer("id", minimum=1), reason=reason or "", ref=ref)
+        return Hide(channel=f.channel(), id=f.integer("id", minimum=1), reason=_reason(f), ref=ref)
     if kind in _MAIL_DECODERS:
         return _MAIL_DECODERS[kind](f, ref)
+    if kind in _MODERATION_DECODERS:
+        return _MODERATION_DECODERS[kind](f, ref)
     if kind == "hello":
         return Hello(token=f.string("token", max_chars=limits.max_token_chars, required=False), ref=ref)
     if kind == "ping":
@@ -312,6 +323,10 @@ def _note(f: _Fields) -> str:
     return f.string("note", max_chars=f.limits.max_reason_chars, required=False, allow_empty=True) or ""
 
 
+def _reason(f: _Fields) -> str:
+    return f.string("reason", max_chars=f.limits.max_reason_chars, required=False, allow_empty=True) or ""
+
+
 _MAIL_DECODERS: dict[str, Any] = {
     "send_mail": _send_mail,
     "mark_mail": lambda f, ref: MarkMail(id=f.integer("id", minimum=1), read=f.boolean("read"), ref=ref),
@@ -331,6 +346,29 @@ _MAIL_DECODERS: dict[str, Any] = {
     "mail_reports": lambda f, ref: ListReports(
         space=f.integer("space", minimum=1), before=f.integer("before", required=False, minimum=1),
         limit=f.page_limit(20), ref=ref,
+    ),
+}
+
+
+_MODERATION_DECODERS: dict[str, Any] = {
+    "unhide": lambda f, ref: Unhide(channel=f.channel(), id=f.integer("id", minimum=1), reason=_reason(f), ref=ref),
+    "report": lambda f, ref: Report(channel=f.channel(), id=f.integer("id", minimum=1), note=_note(f), ref=ref),
+    "resolve_report": lambda f, ref: ResolveReport(
+        id=f.integer("id", minimum=1), outcome=f.choice("outcome", REPORT_OUTCOMES), note=_note(f), ref=ref,
+    ),
+    "reports": lambda f, ref: ListModeration(
+        space=f.integer("space", required=False, minimum=1),
+        status=None if f.m.get("status") is None else f.choice("status", REPORT_STATUSES),
+        before=f.integer("before", required=False, minimum=1), limit=f.page_limit(20), ref=ref,
+    ),
+    "mute": lambda f, ref: Mute(
+        space=f.integer("space", minimum=1), user_id=f.integer("user_id", minimum=1),
+        scope=f.choice("scope", MUTE_SCOPE_NAMES), minutes=f.integer("minutes", minimum=1),
+        reason=_reason(f), ref=ref,
+    ),
+    "unmute": lambda f, ref: Unmute(
+        space=f.integer("space", minimum=1), user_id=f.integer("user_id", minimum=1),
+        scope=f.choice("scope", MUTE_SCOPE_NAMES), ref=ref,
     ),
 }
 

@@ -73,8 +73,11 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Delete:
+    """Erase a message: one's own, or (a moderator of the room's area) anyone's, with a reason."""
+
     channel: str
     id: int
+    reason: str = ""
     ref: Ref = None
     type = "delete"
 
@@ -214,11 +217,91 @@ class ListReports:
     type = "mail_reports"
 
 
+# -- moderation (client → server). Reports name a message by its room channel and id; a
+# reviewer's frames name reports by id, and a member by user id within a project.
+
+REPORT_STATUSES = ("open", "resolved", "dismissed")
+REPORT_OUTCOMES = ("resolved", "dismissed")
+MUTE_SCOPE_NAMES = ("home", "activities", "teachers_room", "pupils_corner", "chat", "mail", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Unhide:
+    """Moderation: show a hidden message again."""
+
+    channel: str
+    id: int
+    reason: str = ""
+    ref: Ref = None
+    type = "unhide"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Report a message you can read (not your own) to the project's reviewers."""
+
+    channel: str
+    id: int
+    note: str = ""
+    ref: Ref = None
+    type = "report"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveReport:
+    """Reviewers: close an open report as resolved or dismissed, with a note."""
+
+    id: int
+    outcome: str
+    note: str = ""
+    ref: Ref = None
+    type = "resolve_report"
+
+
+@dataclass(frozen=True, slots=True)
+class ListModeration:
+    """Reviewers: a page of reports, newest first — of project `space`, or (platform moderators,
+    no `space`) of every project."""
+
+    space: int | None = None
+    status: str | None = None
+    before: int | None = None
+    limit: int = 20
+    ref: Ref = None
+    type = "reports"
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """Silence a member of project `space` in `scope` (an area, `mail` or `all`) for `minutes`."""
+
+    space: int
+    user_id: int
+    scope: str
+    minutes: int
+    reason: str = ""
+    ref: Ref = None
+    type = "mute"
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    space: int
+    user_id: int
+    scope: str
+    ref: Ref = None
+    type = "unmute"
+
+
+ModerationFrame = Report | ResolveReport | ListModeration | Mute | Unmute
+
 MailFrame = (
     SendMail | MarkMail | MoveMail | DeleteMail | ReportMail | GetMail | ListThreads | GetThread | ListRecipients
     | ListReports
 )
-ClientFrame = Hello | Subscribe | Unsubscribe | Post | Edit | Delete | Hide | Typing | Ping | MailFrame
+ClientFrame = (
+    Hello | Subscribe | Unsubscribe | Post | Edit | Delete | Hide | Unhide | Typing | Ping | MailFrame | ModerationFrame
+)
 
 
 # -- server → client --------------------------------------------------------------------------

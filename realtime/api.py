@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from protocol import ErrorCode, ProtocolError, frame_from_map
+from protocol import ErrorCode, MailFrame, ModerationFrame, ProtocolError, frame_from_map
 from storage import accounts, audit
 from storage.db import ping
 
@@ -27,6 +27,7 @@ from .auth import SESSION_COOKIE
 from .directory import Viewer
 from .errors import HTTP_STATUS, ServiceError
 from .mail import answer_mail
+from .moderation import answer_moderation
 from .policy import Action
 from .pupils import logins_csv, logins_sheet
 from .session import welcome
@@ -195,11 +196,17 @@ async def create_room(request: Request) -> Response:
     )
 
 
-def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] = (), status: int = 200):  # type: ignore[no-untyped-def]
-    """An HTTP route for a mail operation: path parameters, query parameters and the JSON body
-    become the same frame a WebSocket client sends (decoded with the same checks), answered by
-    the same code. `{space_id}` is the frame's `space`, `{mail_id}` its `id`, `{thread_id}` its
-    `thread`."""
+_PATH_FIELDS = (("space_id", "space"), ("mail_id", "id"), ("thread_id", "thread"), ("message_id", "id"),
+                ("report_id", "id"))
+_TEXT_QUERIES = frozenset({"folder", "status", "reason"})
+
+
+def _frame_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] = (), status: int = 200):  # type: ignore[no-untyped-def]
+    """An HTTP route for a request that is also a WebSocket frame: path parameters, query
+    parameters and the JSON body become the frame a WebSocket client sends (decoded with the
+    same checks), answered by the same code. `{space_id}` is the frame's `space`, `{mail_id}`,
+    `{message_id}` and `{report_id}` its `id`, `{thread_id}` its `thread`, `{room_id}` its
+    `channel` (room:<id>)."""
 
     @_handler
     async def endpoint(request: Request) -> Response:
@@ -208,22 +215,35 @@ def _mail_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] =
         for name in query:
             raw = request.query_params.get(name)
             if raw is not None:
-                fields[name] = _int_param(request, name, None, -(2**62), 2**62) if name != "folder" else raw
-        for param, field in (("space_id", "space"), ("mail_id", "id"), ("thread_id", "thread")):
+                fields[name] = raw if name in _TEXT_QUERIES else _int_param(request, name, None, -(2**62), 2**62)
+        for param, field in _PATH_FIELDS:
             if param in request.path_params:
                 fields[field] = _int_param_path(request, param)
+        if "room_id" in request.path_params:
+            fields["channel"] = f"room:{_int_param_path(request, 'room_id')}"
         fields["type"] = frame_type
         fields.pop("ref", None)
         try:
             frame = frame_from_map(fields, request.app.state.settings.limits)
         except ProtocolError as exc:
             raise ServiceError(exc.code, exc.message) from None
-        data = await answer_mail(request.app.state.services.mail, viewer, frame)  # type: ignore[arg-type]
+        data = await _answer(request, viewer, frame)
         # A retried send answers what the first one did, but it created nothing this time.
         return JSONResponse(data, status_code=200 if data.get("duplicate") else status)
 
     endpoint.__name__ = frame_type
     return endpoint
+
+
+async def _answer(request: Request, viewer: Viewer, frame: Any) -> dict[str, Any]:
+    services = request.app.state.services
+    if isinstance(frame, MailFrame):
+        return await answer_mail(services.mail, viewer, frame)
+    if isinstance(frame, ModerationFrame):
+        return await answer_moderation(services.moderation, services.projects, viewer, frame)
+    act = {"hide": services.chat.hide, "unhide": services.chat.unhide, "delete": services.chat.delete}[frame.type]
+    e = await act(viewer, frame.channel, frame.id, frame.reason)
+    return {"channel": e.channel, "seq": e.seq, "id": frame.id}
 
 
 @_handler
@@ -464,16 +484,24 @@ routes = [
     Route("/api/spaces/{space_id}/journal", journal_entry, methods=["POST"]),
     Route("/api/spaces/{space_id}/mutes", mute, methods=["POST"]),
     Route("/api/spaces/{space_id}/mutes/{user_id}/{scope}", unmute, methods=["DELETE"]),
-    Route("/api/spaces/{space_id}/mail", _mail_route("send_mail", body=True, status=201), methods=["POST"]),
-    Route("/api/spaces/{space_id}/mail", _mail_route("mail_threads", query=("folder", "before", "limit"))),
-    Route("/api/spaces/{space_id}/mail/threads/{thread_id}", _mail_route("mail_thread", query=("after", "limit"))),
-    Route("/api/spaces/{space_id}/mail/recipients", _mail_route("mail_recipients")),
-    Route("/api/spaces/{space_id}/mail/reports", _mail_route("mail_reports", query=("before", "limit"))),
-    Route("/api/mail/{mail_id}", _mail_route("get_mail")),
-    Route("/api/mail/{mail_id}", _mail_route("delete_mail"), methods=["DELETE"]),
-    Route("/api/mail/{mail_id}/read", _mail_route("mark_mail", body=True), methods=["POST"]),
-    Route("/api/mail/{mail_id}/move", _mail_route("move_mail", body=True), methods=["POST"]),
-    Route("/api/mail/{mail_id}/report", _mail_route("report_mail", body=True), methods=["POST"]),
+    Route("/api/spaces/{space_id}/mail", _frame_route("send_mail", body=True, status=201), methods=["POST"]),
+    Route("/api/spaces/{space_id}/mail", _frame_route("mail_threads", query=("folder", "before", "limit"))),
+    Route("/api/spaces/{space_id}/mail/threads/{thread_id}", _frame_route("mail_thread", query=("after", "limit"))),
+    Route("/api/spaces/{space_id}/mail/recipients", _frame_route("mail_recipients")),
+    Route("/api/spaces/{space_id}/mail/reports", _frame_route("mail_reports", query=("before", "limit"))),
+    Route("/api/mail/{mail_id}", _frame_route("get_mail")),
+    Route("/api/mail/{mail_id}", _frame_route("delete_mail"), methods=["DELETE"]),
+    Route("/api/mail/{mail_id}/read", _frame_route("mark_mail", body=True), methods=["POST"]),
+    Route("/api/mail/{mail_id}/move", _frame_route("move_mail", body=True), methods=["POST"]),
+    Route("/api/mail/{mail_id}/report", _frame_route("report_mail", body=True), methods=["POST"]),
+    Route("/api/rooms/{room_id}/messages/{message_id}/report", _frame_route("report", body=True, status=201),
+          methods=["POST"]),
+    Route("/api/rooms/{room_id}/messages/{message_id}/hide", _frame_route("hide", body=True), methods=["POST"]),
+    Route("/api/rooms/{room_id}/messages/{message_id}/unhide", _frame_route("unhide", body=True), methods=["POST"]),
+    Route("/api/rooms/{room_id}/messages/{message_id}", _frame_route("delete", query=("reason",)), methods=["DELETE"]),
+    Route("/api/spaces/{space_id}/reports", _frame_route("reports", query=("status", "before", "limit"))),
+    Route("/api/moderation/reports", _frame_route("reports", query=("status", "before", "limit"))),
+    Route("/api/reports/{report_id}/resolve", _frame_route("resolve_report", body=True), methods=["POST"]),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/metrics", metrics),

@@ -34,6 +34,7 @@ from .directory import Directory
 from .feed import Feed
 from .hub import Hub
 from .mail import Mail
+from .moderation import Moderation
 from .presence import PresenceTracker
 from .projects import Projects
 from .public import PublicView
@@ -118,11 +119,15 @@ def create_app(settings: Settings) -> TwinHub:
             hub.register_backfill("mail", mail.backfill)
             feed = Feed(pool, bus, max_replay=settings.max_replay)
             hub.register_backfill("feed", feed.backfill)
+            # Reports are rare: ten at once, then one every ten seconds (a flood is itself a signal).
+            moderation = Moderation(pool, bus, chat, RateLimiter(0.1, 10), max_replay=settings.max_replay)
+            hub.register_backfill("moderation", moderation.backfill)
+            projects = Projects(pool, bus, directory, feed)
 
             services = Services(
                 auth=Auth(pool, session_ttl=timedelta(hours=settings.session_hours)),
-                directory=directory, hub=hub, chat=chat, mail=mail, feed=feed, presence=presence, limits=settings.limits,
-                typing_limiter=RateLimiter(0.5, 1),
+                directory=directory, hub=hub, chat=chat, mail=mail, feed=feed, moderation=moderation, projects=projects,
+                presence=presence, limits=settings.limits, typing_limiter=RateLimiter(0.5, 1),
             )
             app.state.settings = settings
             app.state.pool = pool
@@ -130,7 +135,8 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.mail_writer = mail_writer
             app.state.bus = bus
             app.state.services = services
-            app.state.projects = Projects(pool, bus, directory, feed)
+            app.state.projects = projects
+            app.state.moderation = moderation
             app.state.pupils = Pupils(pool, bus, directory, feed)
             app.state.public = PublicView(
                 pool, directory, app.state.projects, PublicStreams(hub, chat, directory, pool)

@@ -175,7 +175,7 @@ class Chat:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no journal entry {parent} to comment on")
 
     async def _own_message(self, viewer: Viewer, room: Room, message_id: int) -> store.Message:
-        m = await database(store.get_message(self._pool, room.id, message_id))
+        m = await self.message(room, message_id)
         # Someone else's message answers like a missing one: a prober learns nothing.
         if m is None or m.author_id != viewer.user.id or m.state == "deleted":
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no message {message_id} in this room")
@@ -192,11 +192,25 @@ class Chat:
         changed = await database(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
         return await self._published(changed, message_id)
 
-    async def delete(self, viewer: Viewer, channel: str, message_id: int) -> Event:
+    async def delete(self, viewer: Viewer, channel: str, message_id: int, reason: str = "") -> Event:
+        """Erase a message: one's own (its words gone for good, unless a report of it is open),
+        or — a moderator of the room's area — anyone's, with a reason, audited."""
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.DELETE_OWN)
-        await self._own_message(viewer, room, message_id)
-        changed = await database(store.delete(self._pool, room.id, message_id, viewer.user.id))
+        m = await self.message(room, message_id)
+        if m is not None and m.author_id == viewer.user.id:
+            if m.state == "deleted":
+                raise ServiceError(ErrorCode.NOT_FOUND, f"you have no message {message_id} in this room")
+            changed = await database(store.delete(self._pool, room.id, message_id, viewer.user.id))
+            return await self._published(changed, message_id)
+        space = self._directory.cached_space(room.space_id) or await database(self._directory.space(room.space_id))
+        if decide(viewer.roles_in(room.space_id), Area(room.area), Action.MODERATE, closed=space.closed) is not None:
+            # Someone else's message answers like a missing one: a prober learns nothing.
+            raise ServiceError(ErrorCode.NOT_FOUND, f"you have no message {message_id} in this room")
+        changed = await database(store.moderator_delete(
+            self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
+            moderator_id=viewer.user.id, reason=reason,
+        ))
         return await self._published(changed, message_id)
 
     async def hide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
@@ -209,6 +223,20 @@ class Chat:
             )
         )
         return await self._published(changed, message_id)
+
+    async def unhide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
+        room = await self.room_for(viewer, channel)
+        await self.check(viewer, room, Action.MODERATE)
+        changed = await database(
+            store.unhide(
+                self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
+                moderator_id=viewer.user.id, reason=reason,
+            )
+        )
+        return await self._published(changed, message_id)
+
+    async def message(self, room: Room, message_id: int) -> store.Message | None:
+        return await database(store.get_message(self._pool, room.id, message_id))
 
     async def _published(self, changed: RoomEvent | None, message_id: int) -> Event:
         if changed is None:

@@ -44,6 +44,7 @@ from storage.writer import GroupCommitWriter
 from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError, rate_limited
+from .moderation import to_event as queue_event
 from .policy import Action, Refusal, Role, decide_mail
 from .ratelimit import RateLimiter
 from .wire import database, iso, parse_channel
@@ -357,6 +358,8 @@ class Mail:
         found = await database(mail_reports.report(self._pool, viewer.user.id, self._spaces(viewer), mail_id, note))
         if found is None:
             raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(mail_id) + " that you received")
+        for e in found.events:
+            await self._bus.publish(queue_event(e))
         return {"id": mail_id, "report": found.id, "duplicate": found.duplicate}
 
     async def reports(self, viewer: Viewer, space_id: int, before: int | None, limit: int) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class Action(StrEnum):
     REVIEW_REPORTS = "review_reports"  # see what members reported (the one reported mail included)
     MUTE_MEMBERS = "mute_members"  # silence a member in the project's mail or in all of it
     READ_AUDIT = "read_audit"  # read (and export) the project's audit log
+    REPORT = "report"  # report a message to the project's reviewers: needs READ where it stands
 
 
 R, P, C, M, CR = Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM
@@ -128,7 +129,7 @@ _MAIL_REFUSALS = {
 }
 
 # What each derived action needs in the table.
-_NEEDS = {Action.EDIT_OWN: P, Action.DELETE_OWN: R}
+_NEEDS = {Action.EDIT_OWN: P, Action.DELETE_OWN: R, Action.REPORT: R}
 
 # In a closed project only these still work. Moderation stays possible: safeguarding does not
 # wait for the next school year (a choice; docs/roles.md says so).
@@ -183,6 +184,24 @@ def decide_mail(sender: Role | None, recipient: Role | None, *, closed: bool = F
     if closed:
         return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: its mail is read-only until it is reopened")
     return None
+
+
+def decide_report(roles: Iterable[Role], area: Area, *, own: bool) -> Refusal | None:
+    """Anyone who may read a message may report it — in a closed project too (safeguarding does
+    not wait) — except its author."""
+    refusal = decide(roles, area, Action.REPORT)
+    if refusal is None and own:
+        return Refusal(ErrorCode.FORBIDDEN, "you cannot report your own message; delete it instead")
+    return refusal
+
+
+def decide_queue(roles: Iterable[Role], *, platform: bool) -> Refusal | None:
+    """Who follows a moderation queue: a project's, its reviewers (teacher admins, platform
+    moderators); the platform's (every project), platform moderators alone."""
+    roles = tuple(roles)
+    if platform:
+        return None if MOD in roles else Refusal(ErrorCode.FORBIDDEN, "only platform moderators see every project's reports")
+    return decide(roles, Area.HOME, Action.REVIEW_REPORTS)
 
 
 def decide_mute(actor: Iterable[Role], target: Role | None, scope: str) -> Refusal | None:

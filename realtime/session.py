@@ -27,6 +27,7 @@ from protocol import (
     Hello,
     Hide,
     MailFrame,
+    ModerationFrame,
     Ok,
     Ping,
     Pong,
@@ -35,10 +36,12 @@ from protocol import (
     Subscribe,
     Typing,
     TypingNotice,
+    Unhide,
     Unsubscribe,
     Welcome,
 )
 from protocol.limits import Limits
+from storage.reports import PLATFORM_QUEUE
 
 from .auth import Auth
 from .chat import Chat, room_channel
@@ -48,8 +51,10 @@ from .errors import ServiceError
 from .feed import Feed, feed_channel
 from .hub import Hub, Subscription
 from .mail import Mail, answer_mail
-from .policy import Action, Area, Refusal, rights
+from .moderation import Moderation, answer_moderation, queue_channel
+from .policy import Action, Area, Refusal, decide_queue, rights
 from .presence import PresenceTracker
+from .projects import Projects
 from .ratelimit import RateLimiter
 from .wire import parse_channel
 
@@ -89,6 +94,8 @@ class Services:
     chat: Chat
     mail: Mail
     feed: Feed
+    moderation: Moderation
+    projects: Projects
     presence: PresenceTracker
     limits: Limits
     typing_limiter: RateLimiter
@@ -101,6 +108,8 @@ class Services:
             return self.mail
         if kind == "feed":
             return self.feed
+        if kind == "moderation":
+            return self.moderation
         raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
 
 
@@ -172,13 +181,18 @@ class Session:
             e = await chat.edit(viewer, frame.channel, frame.id, frame.text)
             return {"channel": e.channel, "seq": e.seq, "id": frame.id}
         if isinstance(frame, Delete):
-            e = await chat.delete(viewer, frame.channel, frame.id)
+            e = await chat.delete(viewer, frame.channel, frame.id, frame.reason)
             return {"channel": e.channel, "seq": e.seq, "id": frame.id}
         if isinstance(frame, Hide):
             e = await chat.hide(viewer, frame.channel, frame.id, frame.reason)
             return {"channel": e.channel, "seq": e.seq, "id": frame.id}
+        if isinstance(frame, Unhide):
+            e = await chat.unhide(viewer, frame.channel, frame.id, frame.reason)
+            return {"channel": e.channel, "seq": e.seq, "id": frame.id}
         if isinstance(frame, MailFrame):
             return await answer_mail(self.s.mail, viewer, frame)
+        if isinstance(frame, ModerationFrame):
+            return await answer_moderation(self.s.moderation, self.s.projects, viewer, frame)
         raise ServiceError(ErrorCode.UNKNOWN_TYPE, f"frame type {frame.type} is not handled")  # pragma: no cover
 
     # -- hello -------------------------------------------------------------------------------
@@ -323,14 +337,16 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
                 "id": room.id, "channel": room_channel(room.id), "name": room.name,
                 "area": room.area, "kind": room.kind, "rights": sorted(a.value for a in may),
             })
+        reviews = decide_queue(viewer.roles_in(space_id), platform=False) is None
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
             "closed": space.closed, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
-            "feed": feed_channel(space_id),
+            "feed": feed_channel(space_id), "moderation": queue_channel(space_id) if reviews else None,
         })
     user = {**viewer.card(), "username": viewer.user.username}
     if viewer.is_moderator:
         user["platform_role"] = "moderator"
+        user["moderation"] = queue_channel(PLATFORM_QUEUE)
     lim = services.limits
     limits = {
         "max_frame_bytes": lim.max_frame_bytes, "max_text_chars": lim.max_text_chars,

@@ -403,7 +403,7 @@ async def change(
                 " AND NOT EXISTS (SELECT 1 FROM mailboxes b JOIN mailbox_items i ON i.mailbox_id = b.id"
                 "   WHERE b.space_id = m.space_id AND b.owner_id = ANY(m.recipient_ids || m.sender_id)"
                 "   AND i.mail_id = m.id AND i.deleted_at IS NULL)"
-                " AND NOT EXISTS (SELECT 1 FROM mail_reports WHERE mail_id = $1)",
+                " AND NOT EXISTS (SELECT 1 FROM reports WHERE mail_id = $1)",
                 mail_id,
             )
         return event.item, event

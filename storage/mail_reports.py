@@ -10,9 +10,10 @@ from datetime import datetime
 
 import asyncpg
 
-from . import audit
+from . import audit, reports
 from .db import transaction
 from .mail import ITEM_SELECT, MailItem, Person, item_from_row
+from .reports import QueueEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Report:
     created_at: datetime
     mail: MailItem  # the reported mail, as its reporter holds it
     duplicate: bool = False
+    events: tuple[QueueEvent, ...] = ()  # the report's place on the moderation queues (a new report)
 
 
 async def report(
@@ -41,14 +43,15 @@ async def report(
             return None
         item = item_from_row(r)
         row = await conn.fetchrow(
-            "INSERT INTO mail_reports (space_id, mail_id, reporter_id, note) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO reports (space_id, kind, mail_id, reporter_id, note) VALUES ($1, 'mail', $2, $3, $4)"
             " ON CONFLICT (mail_id, reporter_id) DO NOTHING RETURNING id, note, created_at",
             item.space_id, mail_id, owner_id, note,
         )
         duplicate = row is None
+        events: list[QueueEvent] = []
         if duplicate:
             row = await conn.fetchrow(
-                "SELECT id, note, created_at FROM mail_reports WHERE mail_id = $1 AND reporter_id = $2",
+                "SELECT id, note, created_at FROM reports WHERE mail_id = $1 AND reporter_id = $2",
                 mail_id, owner_id,
             )
         else:
@@ -56,10 +59,11 @@ async def report(
                 conn, space_id=item.space_id, actor_id=owner_id, action="mail.report", target_kind="mail",
                 target_id=mail_id, reason=note, details={"report_id": row["id"]},
             )
+            events = await reports.enqueue(conn, item.space_id, "report.opened", row["id"])
         reporter = await conn.fetchrow("SELECT id, display_name, school FROM users WHERE id = $1", owner_id)
     return Report(
         row["id"], item.space_id, Person(reporter["id"], reporter["display_name"], reporter["school"]),
-        row["note"], row["created_at"], item, duplicate,
+        row["note"], row["created_at"], item, duplicate, tuple(events),
     )
 
 
@@ -73,10 +77,10 @@ async def reports_for_review(
         rows = await conn.fetch(
             "SELECT p.id AS report_id, p.note, p.created_at AS reported_at,"
             " ru.id AS reporter_id, ru.display_name AS reporter_name, ru.school AS reporter_school, x.*"
-            " FROM mail_reports p JOIN users ru ON ru.id = p.reporter_id"
+            " FROM reports p JOIN users ru ON ru.id = p.reporter_id"
             f" CROSS JOIN LATERAL ({ITEM_SELECT}"
             "   WHERE b.owner_id = p.reporter_id AND b.space_id = p.space_id AND i.mail_id = p.mail_id) x"
-            " WHERE p.space_id = $1 AND ($2::bigint IS NULL OR p.id < $2) ORDER BY p.id DESC LIMIT $3",
+            " WHERE p.space_id = $1 AND p.kind = 'mail' AND ($2::bigint IS NULL OR p.id < $2) ORDER BY p.id DESC LIMIT $3",
             space_id, before, limit + 1,
         )
         found = []

@@ -93,11 +93,12 @@ async def test_edit_and_delete_own_message(world, connect):
 
 async def test_nobody_edits_or_deletes_someone_elses_message(world, connect):
     author = await connect(world.users["pupil_member"])
-    teacher = await connect(world.users["teacher_admin"])
+    admin = await connect(world.users["teacher_admin"])
+    teacher = await connect(world.users["teacher_member"])  # does not moderate the chat
     chat = world.channel(Area.CHAT)
     posted = await author.ok(Post(chat, "my words"))
-    for frame in (Edit(chat, posted.data["id"], "your words"), Delete(chat, posted.data["id"])):
-        err = await teacher.error(frame)
+    for client, frame in ((admin, Edit(chat, posted.data["id"], "your words")), (teacher, Delete(chat, posted.data["id"]))):
+        err = await client.error(frame)
         assert err.code == "not_found"  # like a message that does not exist: nothing revealed
     missing = await author.error(Edit(chat, 10**12, "x"))
     assert missing.code == "not_found"

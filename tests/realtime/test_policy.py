@@ -18,6 +18,8 @@ from realtime.policy import (
     decide_member_change,
     decide_mute,
     decide_password_reset,
+    decide_queue,
+    decide_report,
     muted_until,
 )
 
@@ -144,6 +146,22 @@ def test_reports_are_for_teacher_admins_and_moderators():
     for role in ROLES:
         allowed = decide([role], Area.HOME, Action.REVIEW_REPORTS) is None
         assert allowed is (role in (Role.TEACHER_ADMIN, Role.MODERATOR))
+
+
+@pytest.mark.parametrize("area", list(Area))
+@pytest.mark.parametrize("role", ROLES)
+def test_whoever_reads_a_message_may_report_it_but_not_their_own(role, area):
+    reads = R in DESIGN[area.value].get(role.value, set())
+    assert (decide_report([role], area, own=False) is None) is reads
+    own = decide_report([role], area, own=True)
+    assert own is not None and own.code is ErrorCode.FORBIDDEN
+
+
+def test_who_follows_the_moderation_queues():
+    for role in ROLES:
+        assert (decide_queue([role], platform=False) is None) is (role in (Role.TEACHER_ADMIN, Role.MODERATOR))
+        assert (decide_queue([role], platform=True) is None) is (role is Role.MODERATOR)
+    assert decide_queue([], platform=False).code is ErrorCode.NOT_MEMBER
 
 
 # Mutes: who moderates an area mutes there; the project's mail and all of it are for teacher
