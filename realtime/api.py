@@ -302,6 +302,52 @@ async def invite_pupils(request: Request) -> Response:
     return JSONResponse({"pupils": logins}, status_code=201, headers=headers)
 
 
+@_handler
+async def invitations_of_space(request: Request) -> Response:
+    viewer = await _viewer(request)
+    space_id = _int_param_path(request, "space_id")
+    invitations = request.app.state.invitations
+    if request.method == "POST":
+        return JSONResponse(
+            await invitations.invite(viewer, space_id, await _json_body(request)), status_code=201,
+            headers={"Cache-Control": "no-store"},  # a code is shown this once
+        )
+    return JSONResponse(await invitations.of_space(viewer, space_id))
+
+
+@_handler
+async def revoke_invitation(request: Request) -> Response:
+    viewer = await _viewer(request)
+    done = await request.app.state.invitations.revoke(
+        viewer, _int_param_path(request, "space_id"), _int_param_path(request, "invitation_id")
+    )
+    return JSONResponse(done)
+
+
+@_handler
+async def my_invitations(request: Request) -> Response:
+    return JSONResponse(await request.app.state.invitations.mine(await _viewer(request)))
+
+
+def _answer_invitation(accept: bool):  # type: ignore[no-untyped-def]
+    @_handler
+    async def endpoint(request: Request) -> Response:
+        viewer = await _viewer(request)
+        done = await request.app.state.invitations.answer(viewer, _int_param_path(request, "invitation_id"), accept)
+        return JSONResponse(done)
+
+    return endpoint
+
+
+@_handler
+async def redeem_invitation(request: Request) -> Response:
+    """With a session: join with one's account. Without: make an account with the code."""
+    token, _ = _token(request)
+    viewer = await _viewer(request) if token else None
+    done = await request.app.state.invitations.redeem(viewer, await _json_body(request))
+    return JSONResponse(done, status_code=201 if viewer is None else 200)
+
+
 def _member_change(leave: bool = False, body: bool = False):  # type: ignore[no-untyped-def]
     @_handler
     async def endpoint(request: Request) -> Response:
@@ -474,6 +520,12 @@ routes = [
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),
     Route("/api/spaces/{space_id}/leave", _member_change(leave=True), methods=["POST"]),
+    Route("/api/spaces/{space_id}/invitations", invitations_of_space, methods=["GET", "POST"]),
+    Route("/api/spaces/{space_id}/invitations/{invitation_id}", revoke_invitation, methods=["DELETE"]),
+    Route("/api/invitations", my_invitations),
+    Route("/api/invitations/{invitation_id}/accept", _answer_invitation(True), methods=["POST"]),
+    Route("/api/invitations/{invitation_id}/decline", _answer_invitation(False), methods=["POST"]),
+    Route("/api/invitations/redeem", redeem_invitation, methods=["POST"]),
     Route("/api/spaces/{space_id}/audit", audit_log),
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),

@@ -33,6 +33,7 @@ from .config import Settings
 from .directory import Directory
 from .feed import Feed
 from .hub import Hub
+from .invitations import Invitations
 from .mail import Mail
 from .moderation import Moderation
 from .presence import PresenceTracker
@@ -138,6 +139,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.projects = projects
             app.state.moderation = moderation
             app.state.pupils = Pupils(pool, bus, directory, feed)
+            app.state.invitations = Invitations(pool, projects, feed)
             app.state.public = PublicView(
                 pool, directory, app.state.projects, PublicStreams(hub, chat, directory, pool)
             )

@@ -33,7 +33,7 @@ class Credentials:
 _USER_COLUMNS = "id, username, display_name, platform_role, school"
 
 
-def _user(r: asyncpg.Record) -> User:
+def user_from_row(r: asyncpg.Record) -> User:
     return User(r["id"], r["username"], r["display_name"], r["platform_role"], r["school"])
 
 
@@ -53,14 +53,14 @@ async def create_user(
             f" VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}",
             username, display_name, password_hash, school, platform_role,
         )
-    return _user(r)
+    return user_from_row(r)
 
 
 async def credentials(pool: asyncpg.Pool, username: str) -> Credentials | None:
     """The user and password hash for a login attempt, or None for an unknown username."""
     async with read(pool, "credentials") as conn:
         r = await conn.fetchrow(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username)
-    return None if r is None else Credentials(_user(r), r["password_hash"])
+    return None if r is None else Credentials(user_from_row(r), r["password_hash"])
 
 
 async def get_user(pool: asyncpg.Pool, user_id: int) -> User:
@@ -68,13 +68,13 @@ async def get_user(pool: asyncpg.Pool, user_id: int) -> User:
         r = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
     if r is None:
         raise NotFound(f"user {user_id}")
-    return _user(r)
+    return user_from_row(r)
 
 
 async def user_by_username(pool: asyncpg.Pool, username: str) -> User | None:
     async with read(pool, "user_by_username") as conn:
         r = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username = $1", username)
-    return None if r is None else _user(r)
+    return None if r is None else user_from_row(r)
 
 
 async def set_password_hash(pool: asyncpg.Pool, user_id: int, password_hash: str) -> None:
@@ -101,7 +101,7 @@ async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, dat
             " WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
             token_hash,
         )
-    return None if r is None else (_user(r), r["expires_at"])
+    return None if r is None else (user_from_row(r), r["expires_at"])
 
 
 async def revoke_all_sessions(pool: asyncpg.Pool, user_id: int) -> int:

@@ -123,31 +123,39 @@ async def set_member(
     """Add a member with `role` (and their mailbox), or change the role of an existing one; the
     feed records who joined or whose role changed."""
     async with transaction(pool, "set_member") as conn:
-        old = await conn.fetchval(
-            "SELECT role FROM members WHERE space_id = $1 AND user_id = $2 FOR UPDATE", space_id, user_id
+        await put_member(conn, space_id, user_id, role, actor_id=actor_id)
+
+
+async def put_member(
+    conn: asyncpg.Connection, space_id: int, user_id: int, role: str, *, actor_id: int | None,
+    invited_by: int | None = None,
+) -> None:
+    """set_member in the caller's transaction (an accepted invitation joins in its own)."""
+    old = await conn.fetchval(
+        "SELECT role FROM members WHERE space_id = $1 AND user_id = $2 FOR UPDATE", space_id, user_id
+    )
+    if old == role:
+        return
+    await conn.execute(
+        "INSERT INTO members (space_id, user_id, role, invited_by) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+        space_id, user_id, role, invited_by,
+    )
+    if old is None:
+        change = NewActivity(space_id, "member.joined", None, actor_id, user_id=user_id, details={"role": role})
+    else:
+        change = NewActivity(
+            space_id, "member.role_changed", None, actor_id, user_id=user_id, details={"role": role, "was": old}
         )
-        if old == role:
-            return
-        await conn.execute(
-            "INSERT INTO members (space_id, user_id, role) VALUES ($1, $2, $3)"
-            " ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-            space_id, user_id, role,
-        )
-        if old is None:
-            change = NewActivity(space_id, "member.joined", None, actor_id, user_id=user_id, details={"role": role})
-        else:
-            change = NewActivity(
-                space_id, "member.role_changed", None, actor_id, user_id=user_id, details={"role": role, "was": old}
-            )
-        await activity.record(conn, [change])
-        await audit.record(
-            conn, space_id=space_id, actor_id=actor_id, action=change.kind, target_kind="user", target_id=user_id,
-            details=change.details,
-        )
-        # Every member has a mailbox in the space, from the moment they join (kept if they leave).
-        await conn.execute(
-            "INSERT INTO mailboxes (space_id, owner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", space_id, user_id
-        )
+    await activity.record(conn, [change])
+    await audit.record(
+        conn, space_id=space_id, actor_id=actor_id, action=change.kind, target_kind="user", target_id=user_id,
+        details=change.details,
+    )
+    # Every member has a mailbox in the space, from the moment they join (kept if they leave).
+    await conn.execute(
+        "INSERT INTO mailboxes (space_id, owner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", space_id, user_id
+    )
 
 
 async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int, *, actor_id: int | None = None) -> bool:

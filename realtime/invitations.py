@@ -1,0 +1,168 @@
+"""Invitations of teachers and visitors (seed: teacher admins invite members and choose their
+role; an invited teacher accepts). Two ways in:
+
+- an existing account, by its username: it appears in the invitee's pending invitations
+  (`GET /api/invitations`) until they accept or decline it;
+- a one-time code, for someone without an account (a parent, a head teacher, a teacher from a
+  country outside eTwinning), handed over by the teacher: with it they make their account and
+  join in one step, or join with the account they have.
+
+Pupils are not invited this way: teachers make their accounts (realtime/pupils.py). Rights:
+policy.decide_invite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from protocol import ErrorCode
+from storage import Conflict, NotFound
+from storage import invitations as store
+from storage.invitations import Invitation
+
+from .auth import hash_password, token_hash
+from .directory import Viewer
+from .errors import ServiceError
+from .feed import Feed
+from .policy import Role, decide_invite
+from .projects import Projects
+from .wire import database, iso
+
+INVITABLE = (Role.TEACHER_ADMIN.value, Role.TEACHER_MEMBER.value, Role.VISITOR.value)
+INVITATION_DAYS = 30
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+MIN_ADULT_PASSWORD = 10  # accounts made with a code are adults' (teachers, parents): no 5-character ones
+
+
+def invitation_data(i: Invitation) -> dict[str, Any]:
+    return {
+        "id": i.id, "space": {"id": i.space_id, "name": i.space_name}, "role": i.role, "invitee": i.invitee,
+        "label": i.label, "note": i.note, "invited_by": i.invited_by, "status": i.status,
+        "created_at": iso(i.created_at), "expires_at": iso(i.expires_at), "answered_at": iso(i.answered_at),
+    }
+
+
+def _text(value: Any, name: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ServiceError(ErrorCode.INVALID_FIELD, f"{name} must be a string of at most {limit} characters")
+    return value.strip()
+
+
+class Invitations:
+    def __init__(self, pool: asyncpg.Pool, projects: Projects, feed: Feed) -> None:
+        self._pool = pool
+        self._projects = projects
+        self._feed = feed
+
+    async def invite(self, viewer: Viewer, space_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A teacher admin invites `username` with `role`, or (no username) makes a one-time code,
+        shown in this answer only."""
+        role = body.get("role")
+        if role not in INVITABLE:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"role must be one of {', '.join(INVITABLE)}")
+        refusal = decide_invite(viewer.roles_in(space_id), Role(role))
+        if refusal is not None:
+            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        note = _text(body.get("note"), "note", 500)
+        expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
+        username = body.get("username")
+        if username is not None:
+            if not isinstance(username, str) or not 1 <= len(username) <= 64:
+                raise ServiceError(ErrorCode.INVALID_FIELD, "username must be an account's username")
+            try:
+                done = await database(store.invite_account(
+                    self._pool, space_id=space_id, role=role, username=username, invited_by=viewer.user.id,
+                    note=note, expires_at=expires_at,
+                ))
+            except NotFound:
+                raise ServiceError(ErrorCode.NOT_FOUND, f"there is no account {username!r} to invite") from None
+            except Conflict as exc:
+                raise ServiceError(ErrorCode.CONFLICT, f"{username} is {exc}") from None
+            return {"invitation": invitation_data(done)}
+        code = secrets.token_urlsafe(18)
+        done = await database(store.invite_by_code(
+            self._pool, space_id=space_id, role=role, code_hash=token_hash(code),
+            label=_text(body.get("label"), "label", 200), invited_by=viewer.user.id, note=note, expires_at=expires_at,
+        ))
+        return {"invitation": invitation_data(done), "code": code}
+
+    async def of_space(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
+        refusal = decide_invite(viewer.roles_in(space_id), Role.TEACHER_ADMIN)
+        if refusal is not None:
+            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        found = await database(store.of_space(self._pool, space_id))
+        return {"space": space_id, "invitations": [invitation_data(i) for i in found]}
+
+    async def revoke(self, viewer: Viewer, space_id: int, invitation_id: int) -> dict[str, Any]:
+        refusal = decide_invite(viewer.roles_in(space_id), Role.TEACHER_ADMIN)
+        if refusal is not None:
+            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        done = await database(store.revoke(self._pool, space_id, invitation_id, viewer.user.id))
+        if done is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no pending invitation {invitation_id} in this project")
+        return {"invitation": invitation_data(done)}
+
+    async def mine(self, viewer: Viewer) -> dict[str, Any]:
+        found = await database(store.pending_for(self._pool, viewer.user.id))
+        return {"invitations": [invitation_data(i) for i in found]}
+
+    async def answer(self, viewer: Viewer, invitation_id: int, accept: bool) -> dict[str, Any]:
+        done = await database(store.answer(self._pool, invitation_id, viewer.user.id, accept))
+        if done is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"you have no pending invitation {invitation_id}")
+        if accept:
+            await self._joined(done, viewer.user.id)
+        return {"invitation": invitation_data(done)}
+
+    async def redeem(self, viewer: Viewer | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Accept a code: signed in, with one's account; otherwise with a new account made from
+        `username`, `name`, `password` (and `school`)."""
+        code = body.get("code")
+        if not isinstance(code, str) or not 8 <= len(code) <= 100:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "code must be the invitation code you were given")
+        unknown = ServiceError(ErrorCode.NOT_FOUND, "this invitation code is unknown, used, withdrawn or expired")
+        if viewer is not None:
+            try:
+                done = await database(store.redeem(self._pool, token_hash(code), viewer.user.id))
+            except Conflict:
+                raise ServiceError(ErrorCode.CONFLICT, "you are already a member of this project") from None
+            if done is None:
+                raise unknown
+            await self._joined(done, viewer.user.id)
+            return {"invitation": invitation_data(done), "user": {"id": viewer.user.id}}
+        username, name, password = body.get("username"), body.get("name"), body.get("password")
+        if not isinstance(username, str) or not USERNAME.match(username):
+            raise ServiceError(
+                ErrorCode.INVALID_FIELD, "username: 3 to 64 lowercase letters, digits, dots, dashes or underscores"
+            )
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "name must be 1 to 100 characters")
+        if not isinstance(password, str) or not MIN_ADULT_PASSWORD <= len(password) <= 200:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"password must have {MIN_ADULT_PASSWORD} to 200 characters")
+        school = _text(body.get("school"), "school", 200)
+        password_hash = await asyncio.to_thread(hash_password, password)
+        try:
+            made = await database(store.redeem_new_account(
+                self._pool, token_hash(code), username=username, display_name=name.strip(),
+                password_hash=password_hash, school=school,
+            ))
+        except Conflict:
+            raise ServiceError(ErrorCode.CONFLICT, f"the username {username} is taken; choose another") from None
+        if made is None:
+            raise unknown
+        done, user = made
+        await self._joined(done, user.id)
+        return {"invitation": invitation_data(done), "user": {"id": user.id, "username": user.username}}
+
+    async def _joined(self, done: Invitation, user_id: int) -> None:
+        # Their open sockets may follow the project's channels at once (every process).
+        await self._projects.changed({"kind": "member_changed", "space_id": done.space_id, "user_id": user_id})
+        await self._feed.announce(done.space_id)
