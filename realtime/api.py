@@ -303,6 +303,12 @@ async def invite_pupils(request: Request) -> Response:
 
 
 @_handler
+async def members(request: Request) -> Response:
+    viewer = await _viewer(request)
+    return JSONResponse(await request.app.state.projects.members(viewer, _int_param_path(request, "space_id")))
+
+
+@_handler
 async def invitations_of_space(request: Request) -> Response:
     viewer = await _viewer(request)
     space_id = _int_param_path(request, "space_id")
@@ -516,6 +522,7 @@ routes = [
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
     Route("/api/spaces/{space_id}/pupils", invite_pupils, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members", members),
     Route("/api/spaces/{space_id}/members/{user_id}/password", reset_password, methods=["POST"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),

@@ -50,6 +50,7 @@ class Action(StrEnum):
     MUTE_MEMBERS = "mute_members"  # silence a member in the project's mail or in all of it
     READ_AUDIT = "read_audit"  # read (and export) the project's audit log
     REPORT = "report"  # report a message to the project's reviewers: needs READ where it stands
+    SEE_LOGINS = "see_logins"  # members' usernames and login lockouts (to help a pupil log in)
 
 
 R, P, C, M, CR = Action.READ, Action.POST, Action.COMMENT, Action.MODERATE, Action.CREATE_ROOM
@@ -92,14 +93,18 @@ AREA_NAMES = {
 
 # Rights that are not about an area.
 SPACE_RIGHTS: dict[Role, frozenset[Action]] = {
-    TA: frozenset({Action.MANAGE_SPACE, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT}),
-    MOD: frozenset({Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT}),
+    TA: frozenset({
+        Action.MANAGE_SPACE, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT, Action.SEE_LOGINS,
+    }),
+    TM: frozenset({Action.SEE_LOGINS}),
+    MOD: frozenset({Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT, Action.SEE_LOGINS}),
 }
 _SPACE_REFUSALS = {
     Action.MANAGE_SPACE: "only the project's teacher administrators may do this",
     Action.REVIEW_REPORTS: "only the project's teacher administrators and platform moderators see reports",
     Action.MUTE_MEMBERS: "only the project's teacher administrators and platform moderators mute in its mail",
     Action.READ_AUDIT: "only the project's teacher administrators and platform moderators read its audit log",
+    Action.SEE_LOGINS: "only teachers see members' usernames and login lockouts",
 }
 
 # Mutes. A mute's scope is an area (who moderates the area may mute there), the project's mail,

@@ -13,6 +13,7 @@ import asyncpg
 
 from protocol import ErrorCode
 from storage import NotFound, Unavailable
+from storage import members as members_store
 from storage import mutes as mutes_store
 from storage import pupils as pupils_store
 from storage import spaces as store
@@ -22,7 +23,7 @@ from .bus import Bus
 from .directory import Directory, Viewer
 from .errors import ServiceError
 from .feed import Feed
-from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_member_change, decide_mute
+from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
 from .wire import database, iso
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
@@ -150,6 +151,30 @@ class Projects:
         refusal = decide_mute(roles, member.role if member else None, scope)
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message)
+
+    async def members(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
+        """The project's member list. Teachers (and moderators) see everyone with their username,
+        who invited them and their login lockouts (a pupil who cannot log in, or someone trying
+        passwords on a pupil's account, shows here); pupils and visitors see the members they may
+        write to (docs/roles.md)."""
+        roles = viewer.roles_in(space_id)
+        if not roles:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
+        full = decide(roles, Area.HOME, Action.SEE_LOGINS) is None
+        mine = viewer.roles.get(space_id)
+        found = []
+        for m in await database(members_store.member_list(self._pool, space_id)):
+            role = Role(m.role)
+            if not full and m.id != viewer.user.id and decide_mail(mine, role) is not None:
+                continue
+            item: dict[str, Any] = {"id": m.id, "name": m.name, "school": m.school, "role": m.role}
+            if full:
+                item.update(
+                    username=m.username, invited_by=m.invited_by, joined_at=iso(m.joined_at),
+                    locked_at=iso(m.locked_at), lockouts=m.lockouts,
+                )
+            found.append(item)
+        return {"space": space_id, "members": found}
 
     async def space_changed(self, space_id: int) -> None:
         """A space's own settings changed: every process reloads it."""

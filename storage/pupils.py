@@ -76,3 +76,4 @@ async def reset_password(pool: asyncpg.Pool, *, space_id: int, user_id: int, act
             conn, space_id=space_id, actor_id=actor_id, action="member.password_reset", target_kind="user",
             target_id=user_id,
         )
+

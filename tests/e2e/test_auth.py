@@ -45,6 +45,13 @@ async def test_brute_force_is_locked_out_even_with_the_right_password(http, worl
     log = (await http.get(f"/api/spaces/{world.space_id}/audit", headers=admin)).json()["entries"]
     locked = [e for e in log if e["action"] == "login.locked"]
     assert [(e["target_id"], e["details"]["failures"]) for e in locked] == [(world.users["pupil_admin"].id, 5)]
+    # So do the teacher members, on the member list (the pupil may have been theirs).
+    teacher = {"authorization": f"Bearer {await login(http, world.users['teacher_member'].username)}"}
+    members = (await http.get(f"/api/spaces/{world.space_id}/members", headers=teacher)).json()["members"]
+    by_id = {m["id"]: m for m in members}
+    assert by_id[world.users["pupil_admin"].id]["lockouts"] == 1
+    assert by_id[world.users["pupil_admin"].id]["locked_at"] is not None
+    assert by_id[world.users["pupil_member"].id]["lockouts"] == 0
 
 
 async def test_me_needs_a_session(http, world):

@@ -80,3 +80,23 @@ async def test_the_audit_log_for_teacher_admins_and_moderators_as_json_and_csv(w
     for who, status in (("teacher_member", 403), ("pupil_admin", 403), ("outsider", 404)):
         r = await http.get(f"/api/spaces/{world.space_id}/audit", headers=await _auth(http, world, who))
         assert r.status_code == status, who
+
+
+async def test_the_member_list_shows_each_role_what_it_may_see(world, http):
+    url = f"/api/spaces/{world.space_id}/members"
+    teacher = (await http.get(url, headers=await _auth(http, world, "teacher_member"))).json()["members"]
+    assert [m["role"] for m in teacher] == [
+        "teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor",
+    ]
+    pupil_row = next(m for m in teacher if m["role"] == "pupil_member")
+    assert pupil_row["username"] == world.users["pupil_member"].username and pupil_row["lockouts"] == 0
+
+    pupil = (await http.get(url, headers=await _auth(http, world, "pupil_member"))).json()["members"]
+    assert [m["role"] for m in pupil] == ["teacher_admin", "teacher_member", "pupil_admin", "pupil_member"]
+    assert all(set(m) == {"id", "name", "school", "role"} for m in pupil)  # no usernames, no lockouts
+    visitor = (await http.get(url, headers=await _auth(http, world, "visitor"))).json()["members"]
+    assert [m["role"] for m in visitor] == ["teacher_admin", "teacher_member", "visitor"]  # no pupils
+    outsider = await http.get(url, headers=await _auth(http, world, "outsider"))
+    assert outsider.status_code == 404
+    moderator = (await http.get(url, headers=await _auth(http, world, "moderator"))).json()["members"]
+    assert len(moderator) == 5 and all("username" in m for m in moderator)

@@ -1,0 +1,48 @@
+"""The member list of a project, as its members and teachers see it (realtime/projects.py
+decides who sees which columns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from .db import read
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    id: int
+    username: str
+    name: str
+    school: str
+    role: str
+    invited_by: int | None
+    joined_at: datetime
+    locked_at: datetime | None  # the last time repeated failed logins locked this account
+    lockouts: int  # how many times in the last 30 days
+
+
+async def member_list(pool: asyncpg.Pool, space_id: int) -> list[MemberRow]:
+    """The project's members by role then name, each with the lockouts of their login (the audit
+    rows written in this project when repeated failures locked it)."""
+    async with read(pool, "member_list") as conn:
+        rows = await conn.fetch(
+            "SELECT u.id, u.username, u.display_name, u.school, m.role, m.invited_by, m.joined_at,"
+            " l.locked_at, coalesce(l.lockouts, 0) AS lockouts"
+            " FROM members m JOIN users u ON u.id = m.user_id"
+            " LEFT JOIN LATERAL (SELECT max(a.created_at) AS locked_at,"
+            "   count(*) FILTER (WHERE a.created_at > now() - interval '30 days') AS lockouts"
+            "   FROM audit_log a WHERE a.space_id = m.space_id AND a.action = 'login.locked' AND a.target_id = m.user_id"
+            " ) l ON true"
+            " WHERE m.space_id = $1"
+            " ORDER BY array_position(ARRAY['teacher_admin','teacher_member','pupil_admin','pupil_member','visitor'],"
+            "   m.role), u.display_name, u.id",
+            space_id,
+        )
+    return [
+        MemberRow(r["id"], r["username"], r["display_name"], r["school"], r["role"], r["invited_by"], r["joined_at"],
+                  r["locked_at"], r["lockouts"])
+        for r in rows
+    ]
