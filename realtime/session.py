@@ -122,6 +122,7 @@ class Session:
         self._cookie_token = cookie_token
         self._posts: set[asyncio.Task[None]] = set()
         self._epoch = 0  # the viewer's epoch at hello (see _rights_changed)
+        self._rewelcome: asyncio.Task[None] | None = None
         self.hello_received = False  # the auth deadline is for sending hello, not for our checking it
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -299,6 +300,20 @@ class Session:
                 del self.subs[channel]
                 self._drop(channel, sub)
                 self.conn.send(Error(refusal.code.value, refusal.message, data={"channel": channel}))
+        # Then tell the client what it may do now (a new project, a new role, rooms it lost):
+        # a fresh `welcome`, one at a time however many changes arrive together.
+        if self._rewelcome is None or self._rewelcome.done():
+            self._rewelcome = asyncio.create_task(self._send_welcome())
+
+    async def _send_welcome(self) -> None:
+        await asyncio.sleep(0)  # changes applied in the same tick share one welcome
+        viewer = self.viewer
+        if viewer is None or self.conn.closing:
+            return
+        try:
+            self.conn.send(await welcome(self.s, viewer))
+        except Exception:  # the database is away: the client still has its last welcome
+            log.warning("could not send a fresh welcome", exc_info=True)
 
     async def close(self) -> None:
         # Posts already queued commit anyway; let them finish so that they are also published
@@ -308,6 +323,8 @@ class Session:
             await asyncio.wait(self._posts, timeout=5)
         for task in list(self._posts):
             task.cancel()
+        if self._rewelcome is not None:
+            self._rewelcome.cancel()
         for channel, sub in list(self.subs.items()):
             self._drop(channel, sub)
         self.subs.clear()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from protocol import Subscribe
+from protocol import Subscribe, Welcome
 from realtime.policy import Area
 from storage import audit
 from tests.conftest import PASSWORD, login
@@ -45,6 +45,8 @@ async def test_a_partner_teacher_accepts_and_her_open_socket_joins_at_once(world
     ok = await http.post(f"/api/invitations/{invitation['id']}/accept", headers=mine)
     assert ok.status_code == 200 and ok.json()["invitation"]["status"] == "accepted"
     assert (await _members(pool, world.space_id))[partner.id] == ("teacher_member", world.users["teacher_admin"].id)
+    fresh = await socket.next_frame(Welcome, timeout=2)  # the project appears on her open socket
+    assert [(sp["id"], sp["role"]) for sp in fresh.spaces] == [(world.space_id, "teacher_member")]
     await socket.ok(Subscribe(teachers_room))  # the same socket, no reconnect
     assert (await http.get("/api/invitations", headers=mine)).json()["invitations"] == []
     again = await http.post(f"/api/invitations/{invitation['id']}/accept", headers=mine)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol import Error, Post, Subscribe
+from protocol import Error, Post, Subscribe, Welcome
 from realtime.policy import Area
 from storage import audit
 from tests.conftest import login
@@ -100,3 +100,17 @@ async def test_the_member_list_shows_each_role_what_it_may_see(world, http):
     assert outsider.status_code == 404
     moderator = (await http.get(url, headers=await _auth(http, world, "moderator"))).json()["members"]
     assert len(moderator) == 5 and all("username" in m for m in moderator)
+
+
+async def test_a_promoted_pupil_gets_a_fresh_welcome_with_the_new_rights(world, http, connect):
+    pupil = await connect(world.users["pupil_member"])
+    assert pupil.welcome.spaces[0]["role"] == "pupil_member"
+    admin = await _auth(http, world, "teacher_admin")
+    r = await http.patch(f"/api/spaces/{world.space_id}/members/{world.users['pupil_member'].id}", headers=admin,
+                         json={"role": "pupil_admin"})
+    assert r.status_code == 200
+    fresh = await pupil.next_frame(Welcome, timeout=2)
+    [space] = fresh.spaces
+    assert space["role"] == "pupil_admin"
+    activities = next(room for room in space["rooms"] if room["area"] == "activities")
+    assert "create_room" in activities["rights"]
