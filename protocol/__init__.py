@@ -20,6 +20,7 @@ from .codec import (
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .frames import (
     MAIL_FOLDERS,
+    MEMBER_ROLE_NAMES,
     MUTE_SCOPE_NAMES,
     REPORT_OUTCOMES,
     REPORT_STATUSES,
@@ -47,11 +48,13 @@ from .frames import (
     Pong,
     Post,
     Presence,
+    RemoveMember,
     Report,
     ReportMail,
     ResolveReport,
     SendMail,
     ServerFrame,
+    SetRole,
     Subscribe,
     Typing,
     TypingNotice,
@@ -71,5 +74,5 @@ __all__ = [
     "MAIL_FOLDERS", "DeleteMail", "GetMail", "GetThread", "ListRecipients", "ListReports", "ListThreads",
     "MailFrame", "MarkMail", "MoveMail", "ReportMail", "SendMail", "frame_from_map",
     "MUTE_SCOPE_NAMES", "REPORT_OUTCOMES", "REPORT_STATUSES", "ListModeration", "ModerationFrame", "Mute", "Report",
-    "ResolveReport", "Unhide", "Unmute",
+    "ResolveReport", "Unhide", "Unmute", "MEMBER_ROLE_NAMES", "RemoveMember", "SetRole",
 ]

@@ -25,6 +25,7 @@ import msgpack
 from .errors import ErrorCode, ProtocolError
 from .frames import (
     MAIL_FOLDERS,
+    MEMBER_ROLE_NAMES,
     MUTE_SCOPE_NAMES,
     REPORT_OUTCOMES,
     REPORT_STATUSES,
@@ -50,11 +51,13 @@ from .frames import (
     Pong,
     Post,
     Presence,
+    RemoveMember,
     Report,
     ReportMail,
     ResolveReport,
     SendMail,
     ServerFrame,
+    SetRole,
     Subscribe,
     Typing,
     TypingNotice,
@@ -365,6 +368,13 @@ _MODERATION_DECODERS: dict[str, Any] = {
         space=f.integer("space", minimum=1), user_id=f.integer("user_id", minimum=1),
         scope=f.choice("scope", MUTE_SCOPE_NAMES), minutes=f.integer("minutes", minimum=1),
         reason=_reason(f), ref=ref,
+    ),
+    "set_role": lambda f, ref: SetRole(
+        space=f.integer("space", minimum=1), user_id=f.integer("user_id", minimum=1),
+        role=f.choice("role", MEMBER_ROLE_NAMES), ref=ref,
+    ),
+    "remove_member": lambda f, ref: RemoveMember(
+        space=f.integer("space", minimum=1), user_id=f.integer("user_id", minimum=1), ref=ref,
     ),
     "unmute": lambda f, ref: Unmute(
         space=f.integer("space", minimum=1), user_id=f.integer("user_id", minimum=1),

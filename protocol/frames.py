@@ -293,7 +293,32 @@ class Unmute:
     type = "unmute"
 
 
-ModerationFrame = Report | ResolveReport | ListModeration | Mute | Unmute
+MEMBER_ROLE_NAMES = ("teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor")
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole:
+    """Teacher admins: give a member of project `space` another role (effective at once)."""
+
+    space: int
+    user_id: int
+    role: str
+    ref: Ref = None
+    type = "set_role"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    """Remove a member from project `space` (teacher admins; teacher members: pupils they
+    invited); your own id: leave the project."""
+
+    space: int
+    user_id: int
+    ref: Ref = None
+    type = "remove_member"
+
+
+ModerationFrame = Report | ResolveReport | ListModeration | Mute | Unmute | SetRole | RemoveMember
 
 MailFrame = (
     SendMail | MarkMail | MoveMail | DeleteMail | ReportMail | GetMail | ListThreads | GetThread | ListRecipients

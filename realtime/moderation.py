@@ -18,7 +18,18 @@ from typing import Any
 
 import asyncpg
 
-from protocol import ErrorCode, Event, ListModeration, ModerationFrame, Mute, Report, ResolveReport, Unmute
+from protocol import (
+    ErrorCode,
+    Event,
+    ListModeration,
+    ModerationFrame,
+    Mute,
+    RemoveMember,
+    Report,
+    ResolveReport,
+    SetRole,
+    Unmute,
+)
 from storage import reports as store
 from storage.reports import PLATFORM_QUEUE, QueueEvent, ReportView
 
@@ -174,7 +185,8 @@ class Moderation:
 async def answer_moderation(
     moderation: Moderation, projects: Projects, viewer: Viewer, frame: ModerationFrame
 ) -> dict[str, Any]:
-    """Carry out a moderation request — a WebSocket frame or an HTTP request decoded into one."""
+    """Carry out a moderation or membership request — a WebSocket frame or an HTTP request
+    decoded into one."""
     if isinstance(frame, Report):
         return await moderation.report(viewer, frame.channel, frame.id, frame.note)
     if isinstance(frame, ResolveReport):
@@ -185,4 +197,8 @@ async def answer_moderation(
         return await projects.mute(viewer, frame.space, frame.user_id, frame.scope, frame.minutes, frame.reason)
     if isinstance(frame, Unmute):
         return await projects.unmute(viewer, frame.space, frame.user_id, frame.scope)
+    if isinstance(frame, SetRole):
+        return await projects.change_member(viewer, frame.space, frame.user_id, frame.role)
+    if isinstance(frame, RemoveMember):
+        return await projects.change_member(viewer, frame.space, frame.user_id, None)
     raise ServiceError(ErrorCode.UNKNOWN_TYPE, f"frame type {frame.type} is not handled")  # pragma: no cover

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from protocol import Error, Post, Subscribe, Welcome
+import json
+
+from protocol import Error, Post, RemoveMember, SetRole, Subscribe, Welcome
 from realtime.policy import Area
 from storage import audit
 from tests.conftest import login
@@ -114,3 +116,27 @@ async def test_a_promoted_pupil_gets_a_fresh_welcome_with_the_new_rights(world, 
     assert space["role"] == "pupil_admin"
     activities = next(room for room in space["rooms"] if room["area"] == "activities")
     assert "create_room" in activities["rights"]
+
+
+async def test_role_changes_and_removals_as_frames(world, connect, pool):
+    admin = await connect(world.users["teacher_admin"])
+    teacher = await connect(world.users["teacher_member"])
+    pupil = await connect(world.users["pupil_admin"])
+    space, pupil_id = world.space_id, world.users["pupil_member"].id
+    assert (await pupil.error(SetRole(space, pupil_id, "pupil_admin"))).code == "forbidden"
+    assert (await teacher.error(SetRole(space, pupil_id, "pupil_admin"))).code == "forbidden"
+    assert (await teacher.error(RemoveMember(space, pupil_id))).code == "forbidden"  # not a pupil she invited
+    assert (await admin.error(RemoveMember(space, world.users["teacher_admin"].id))).code == "forbidden"  # last one
+    assert (await admin.error(SetRole(space, world.users["outsider"].id, "visitor"))).code == "not_found"
+    await admin.send_raw(json.dumps({"type": "set_role", "space": space, "user_id": pupil_id, "role": "king", "ref": 1}))
+    assert (await admin.next_frame(Error)).code == "invalid_field"
+    roles = dict(await pool.fetch("SELECT user_id, role FROM members WHERE space_id = $1", space))
+    assert roles[pupil_id] == "pupil_member"  # nothing changed
+
+    done = await admin.ok(SetRole(space, pupil_id, "pupil_admin"))
+    assert done.data == {"space": space, "user_id": pupil_id, "role": "pupil_admin"}
+    await admin.ok(RemoveMember(space, pupil_id))
+    left = await pupil.ok(RemoveMember(space, world.users["pupil_admin"].id))  # leaving
+    assert left.data["role"] is None
+    roles = dict(await pool.fetch("SELECT user_id, role FROM members WHERE space_id = $1", space))
+    assert pupil_id not in roles and world.users["pupil_admin"].id not in roles

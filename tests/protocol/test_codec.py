@@ -34,10 +34,12 @@ from protocol import (
     Post,
     Presence,
     ProtocolError,
+    RemoveMember,
     Report,
     ReportMail,
     ResolveReport,
     SendMail,
+    SetRole,
     Subscribe,
     Typing,
     TypingNotice,
@@ -88,6 +90,8 @@ CLIENT_FRAMES = [
     Mute(3, 8, "pupils_corner", 1440, reason="unkind", ref=17),
     Unmute(3, 8, "all"),
     Subscribe("moderation:0", since=4),
+    SetRole(3, 8, "pupil_admin", ref=18),
+    RemoveMember(3, 8),
 ]
 
 SERVER_FRAMES = [
