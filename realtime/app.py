@@ -126,7 +126,9 @@ def create_app(settings: Settings) -> TwinHub:
             projects = Projects(pool, bus, directory, feed)
 
             services = Services(
-                auth=Auth(pool, session_ttl=timedelta(hours=settings.session_hours)),
+                auth=Auth(
+                    pool, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff
+                ),
                 directory=directory, hub=hub, chat=chat, mail=mail, feed=feed, moderation=moderation, projects=projects,
                 presence=presence, limits=settings.limits, typing_limiter=RateLimiter(0.5, 1),
             )

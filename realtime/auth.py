@@ -61,14 +61,18 @@ class Login:
 
 
 class LoginThrottle:
-    """Failures per key within `window` s; at `limit` failures the key is locked for `lockout` s."""
+    """Failures per key within `window` s. After `free` failures each further attempt must wait
+    (`backoff` s, doubling: the attempts are slowed); at `limit` failures the key is locked for
+    `lockout` s (refused)."""
 
-    def __init__(self, *, limit: int, window: float, lockout: float) -> None:
+    def __init__(self, *, limit: int, window: float, lockout: float, backoff: float = 0.0, free: int = 2) -> None:
         self.limit = limit
         self.window = window
         self.lockout = lockout
+        self.backoff = backoff
+        self.free = free
         self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}
+        self._locked_until: dict[str, float] = {}  # the lockout, or the back-off before the next try
 
     def retry_after(self, key: str, now: float) -> float:
         until = self._locked_until.get(key, 0.0)
@@ -87,6 +91,8 @@ class LoginThrottle:
             self._locked_until[key] = now + self.lockout
             self._failures.pop(key, None)
             log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
+        elif self.backoff and len(recent) > self.free:
+            self._locked_until[key] = now + self.backoff * 2 ** (len(recent) - self.free - 1)
         if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
             self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
         return locked
@@ -96,10 +102,14 @@ class LoginThrottle:
 
 
 class Auth:
-    def __init__(self, pool: asyncpg.Pool, *, session_ttl: timedelta = timedelta(hours=12)) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, session_ttl: timedelta = timedelta(hours=12), login_backoff: float = 1.0
+    ) -> None:
         self._pool = pool
         self._ttl = session_ttl
-        self.per_user = LoginThrottle(limit=5, window=900, lockout=300)
+        # Per username: two free mistakes, then 1 s, 2 s between tries, then locked for 5 minutes.
+        # Per address, no back-off and a high limit: a whole class logs in from one school address.
+        self.per_user = LoginThrottle(limit=5, window=900, lockout=300, backoff=login_backoff)
         self.per_address = LoginThrottle(limit=50, window=900, lockout=900)
 
     async def login(self, username: str, password: str, address: str) -> Login:

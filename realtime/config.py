@@ -32,6 +32,7 @@ class Settings:
     outbox_bytes: int = 1024 * 1024  # encoded frames waiting for one socket before it is closed as slow
     max_replay: int = 5000  # events replayed on subscribe before answering `resync`
     auth_timeout: float = 10.0  # seconds to send hello
+    login_backoff: float = 1.0  # seconds a username waits after its third failed login (doubling)
     db_pool_size: int = 20
     log_level: str = "info"
     # permessage-deflate compresses every frame once per recipient: off unless asked for
@@ -59,7 +60,7 @@ class Settings:
 def _parse(name: str, raw: str) -> object:
     if name in ("port", "post_burst", "mail_burst", "pupil_mail_burst", "outbox_bytes", "max_replay", "db_pool_size"):
         return int(raw)
-    if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout"):
+    if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout", "login_backoff"):
         return float(raw)
     if name == "allowed_origins":
         return tuple(o.strip() for o in raw.split(",") if o.strip())

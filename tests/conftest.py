@@ -137,7 +137,7 @@ async def world(make_world) -> World:
 async def server(database_url: str) -> AsyncIterator[RunningServer]:
     settings = Settings(
         database_url=database_url, port=0, post_rate=1000.0, post_burst=1000, log_level="warning",
-        mail_rate=1000.0, mail_burst=1000, pupil_mail_rate=0.01, pupil_mail_burst=8,
+        mail_rate=1000.0, mail_burst=1000, pupil_mail_rate=0.01, pupil_mail_burst=8, login_backoff=0.2,
     )
     running = RunningServer(settings)
     await running.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import websockets
 
@@ -32,14 +34,24 @@ async def test_wrong_password_and_unknown_user_look_the_same(http, world):
     assert a.json() == b.json()
 
 
-async def test_brute_force_is_locked_out_even_with_the_right_password(http, world):
+async def test_brute_force_is_slowed_then_locked_out_even_with_the_right_password(http, world):
     username = world.users["pupil_admin"].username
-    codes = [(await http.post("/api/login", json={"username": username, "password": f"guess{i}"})).status_code
-             for i in range(7)]
-    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+
+    async def attempt(i: int):
+        return await http.post("/api/login", json={"username": username, "password": f"guess{i}"})
+
+    assert [(await attempt(i)).status_code for i in range(3)] == [401, 401, 401]  # two free mistakes, a third
+    slowed = await attempt(3)  # at once: it must wait (the test server's back-off is 0.2 s, doubling)
+    assert slowed.status_code == 429 and slowed.json()["error"]["code"] == "rate_limited"
+    assert 0 < slowed.json()["error"]["retry_after_ms"] <= 200
+    await asyncio.sleep(0.25)
+    assert (await attempt(4)).status_code == 401  # the fourth failure: 0.4 s now
+    assert (await attempt(5)).status_code == 429
+    await asyncio.sleep(0.45)
+    assert (await attempt(6)).status_code == 401  # the fifth: locked for five minutes
     r = await http.post("/api/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
-    assert int(r.headers["retry-after"]) > 0
+    assert 290 <= int(r.headers["retry-after"]) <= 301
     # The pupil's teacher admins see it happened, in their project's audit log.
     admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
     log = (await http.get(f"/api/spaces/{world.space_id}/audit", headers=admin)).json()["entries"]

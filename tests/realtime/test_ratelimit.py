@@ -1,3 +1,4 @@
+from realtime.auth import LoginThrottle
 from realtime.ratelimit import RateLimiter
 
 
@@ -29,3 +30,26 @@ def test_keys_are_independent_and_idle_keys_are_forgotten():
     clock.now += 120
     limiter.take("c")
     assert set(limiter._buckets) == {"c"}
+
+
+def test_login_throttle_slows_then_locks_a_username():
+    t = LoginThrottle(limit=5, window=900, lockout=300, backoff=1.0)
+    now = 1000.0
+    assert not t.fail("u", now) and t.retry_after("u", now) == 0  # free mistakes
+    assert not t.fail("u", now) and t.retry_after("u", now) == 0
+    assert not t.fail("u", now) and t.retry_after("u", now) == 1.0  # slowed: 1 s
+    now += 1.0
+    assert not t.fail("u", now) and t.retry_after("u", now) == 2.0  # then 2 s
+    now += 2.0
+    assert t.fail("u", now) and t.retry_after("u", now) == 300  # then refused for a while
+    assert t.retry_after("u", now + 301) == 0 and t.retry_after("other", now) == 0
+    now += 301
+    assert not t.fail("u", now) and t.retry_after("u", now) == 0  # the count started again
+
+
+def test_login_throttle_per_address_is_not_slowed():
+    t = LoginThrottle(limit=50, window=900, lockout=900)
+    for _ in range(49):
+        assert not t.fail("addr", 0.0)
+    assert t.retry_after("addr", 0.0) == 0  # a class behind one school address keeps logging in
+    assert t.fail("addr", 0.0) and t.retry_after("addr", 0.0) == 900
