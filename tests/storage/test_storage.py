@@ -129,6 +129,14 @@ async def test_audit_log_refuses_updates_and_deletes(pool, world):
                 await conn.execute(sql)
 
 
+async def test_the_owner_of_the_audit_log_holds_no_update_or_delete_privilege(pool):
+    granted = {r["privilege_type"] for r in await pool.fetch(
+        "SELECT a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
+        " WHERE c.oid = 'audit_log'::regclass AND a.grantee = c.relowner"
+    )}
+    assert {"INSERT", "SELECT"} <= granted and not granted & {"UPDATE", "DELETE", "TRUNCATE"}
+
+
 async def test_unknown_username_and_duplicate_username(pool, world):
     assert await accounts.credentials(pool, "nobody-here") is None
     with pytest.raises(Conflict):
