@@ -89,3 +89,20 @@ async def test_who_may_mute_whom(world, http):
     r = await http.post(f"/api/spaces/{world.space_id}/mutes", headers=moderator,
                         json={"user_id": target, "scope": "all", "minutes": 5, "reason": "platform safeguarding"})
     assert r.status_code == 201
+
+
+async def test_unmuting_in_another_project_changes_nothing(world, make_world, connect, http):
+    other = await make_world()
+    pupil = await connect(world.users["pupil_member"])
+    target = world.users["pupil_member"].id
+    admin = await _auth(http, world, "teacher_admin")
+    r = await http.post(f"/api/spaces/{world.space_id}/mutes", headers=admin,
+                        json={"user_id": target, "scope": "chat", "minutes": 30})
+    assert r.status_code == 201
+    # The other project's teacher admin: the pupil is not their member; their own project is not this one.
+    foreign = await _auth(http, other, "teacher_admin")
+    wrong = await http.delete(f"/api/spaces/{other.space_id}/mutes/{target}/chat", headers=foreign)
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (404, "not_found")
+    here = await http.delete(f"/api/spaces/{world.space_id}/mutes/{target}/chat", headers=foreign)
+    assert (here.status_code, here.json()["error"]["code"]) == (404, "not_found")
+    assert (await pupil.error(Post(world.channel(Area.CHAT), "still muted"))).code == "muted"
