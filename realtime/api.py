@@ -347,9 +347,12 @@ def _answer_invitation(accept: bool):  # type: ignore[no-untyped-def]
 
 @_handler
 async def redeem_invitation(request: Request) -> Response:
-    """With a session: join with one's account. Without: make an account with the code."""
-    token, _ = _token(request)
-    viewer = await _viewer(request) if token else None
+    """With a session: join with one's account. Without: make an account with the code (a stale
+    cookie left by an earlier visit counts as no session)."""
+    token, from_cookie = _token(request)
+    viewer = None
+    if token and (not from_cookie or await request.app.state.services.auth.user_for(token) is not None):
+        viewer = await _viewer(request)
     done = await request.app.state.invitations.redeem(viewer, await _json_body(request))
     return JSONResponse(done, status_code=201 if viewer is None else 200)
 

@@ -45,6 +45,7 @@ def invitation_data(i: Invitation) -> dict[str, Any]:
         "id": i.id, "space": {"id": i.space_id, "name": i.space_name}, "role": i.role, "invitee": i.invitee,
         "label": i.label, "note": i.note, "invited_by": i.invited_by, "status": i.status,
         "created_at": iso(i.created_at), "expires_at": iso(i.expires_at), "answered_at": iso(i.answered_at),
+        "answered_by": i.answered_by,
     }
 
 
@@ -115,7 +116,10 @@ class Invitations:
         return {"invitations": [invitation_data(i) for i in found]}
 
     async def answer(self, viewer: Viewer, invitation_id: int, accept: bool) -> dict[str, Any]:
-        done = await database(store.answer(self._pool, invitation_id, viewer.user.id, accept))
+        try:
+            done = await database(store.answer(self._pool, invitation_id, viewer.user.id, accept))
+        except Conflict:
+            raise ServiceError(ErrorCode.CONFLICT, "you are already a member of this project") from None
         if done is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no pending invitation {invitation_id}")
         if accept:
@@ -130,6 +134,8 @@ class Invitations:
             raise ServiceError(ErrorCode.INVALID_FIELD, "code must be the invitation code you were given")
         unknown = ServiceError(ErrorCode.NOT_FOUND, "this invitation code is unknown, used, withdrawn or expired")
         if viewer is not None:
+            if viewer.is_moderator:
+                raise ServiceError(ErrorCode.FORBIDDEN, "platform moderators are in every project without joining one")
             try:
                 done = await database(store.redeem(self._pool, token_hash(code), viewer.user.id))
             except Conflict:

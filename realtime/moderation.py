@@ -53,7 +53,9 @@ def report_data(r: ReportView) -> dict[str, Any]:
         "note": r.note, "created_at": iso(r.created_at), "resolution": None,
     }
     if r.message is not None:
-        data["message"] = {**r.message, "created_at": iso(r.message["created_at"])}
+        data["message"] = {
+            **r.message, "created_at": iso(r.message["created_at"]), "edited_at": iso(r.message["edited_at"]),
+        }
     if r.mail_id is not None:
         data["mail"] = {"id": r.mail_id}
     if r.resolution is not None:
@@ -149,12 +151,6 @@ class Moderation:
         view, events = done
         await self.publish(events)
         return {"report": report_data(view)}
-
-    async def get(self, viewer: Viewer, report_id: int) -> dict[str, Any]:
-        await self._reviewable(viewer, report_id)
-        found = await database(store.get(self._pool, report_id))
-        assert found is not None  # reports are never deleted
-        return {"report": report_data(found)}
 
     async def page(
         self, viewer: Viewer, space_id: int | None, status: str | None, before: int | None, limit: int

@@ -139,8 +139,10 @@ class Projects:
             raise ServiceError(ErrorCode.INVALID_FIELD, "user_id must be a member's id")
         if scope not in MUTE_SCOPES:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"scope must be one of {', '.join(MUTE_SCOPES)}")
-        if not isinstance(reason, str) or len(reason) > 500:
-            raise ServiceError(ErrorCode.INVALID_FIELD, "reason must be a string of at most 500 characters")
+        if not isinstance(reason, str):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "reason must be a string")
+        if len(reason) > 500:  # the same code as the frame's decoder gives
+            raise ServiceError(ErrorCode.TOO_LARGE, "a reason is at most 500 characters")
         return scope, reason
 
     async def _may_mute(self, viewer: Viewer, space_id: int, user_id: int, scope: str) -> None:

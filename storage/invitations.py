@@ -30,10 +30,11 @@ class Invitation:
     label: str
     note: str
     invited_by: dict[str, object]  # id, name, school
-    status: str  # pending | accepted | declined | revoked
+    status: str  # pending | accepted | declined | revoked | expired
     created_at: datetime
     expires_at: datetime
     answered_at: datetime | None
+    answered_by: dict[str, object] | None  # id, name: who answered (for a code, who joined with it)
 
     @property
     def by_code(self) -> bool:
@@ -41,10 +42,11 @@ class Invitation:
 
 
 _SELECT = (
-    "SELECT i.*, s.name AS space_name, iu.username AS invitee_username, iu.display_name AS invitee_name,"
-    " bu.display_name AS inviter_name, bu.school AS inviter_school"
+    "SELECT i.*, CASE WHEN i.status = 'pending' AND i.expires_at <= now() THEN 'expired' ELSE i.status END"
+    " AS state, s.name AS space_name, iu.username AS invitee_username, iu.display_name AS invitee_name,"
+    " bu.display_name AS inviter_name, bu.school AS inviter_school, au.display_name AS answerer_name"
     " FROM invitations i JOIN spaces s ON s.id = i.space_id JOIN users bu ON bu.id = i.invited_by"
-    " LEFT JOIN users iu ON iu.id = i.invitee_id"
+    " LEFT JOIN users iu ON iu.id = i.invitee_id LEFT JOIN users au ON au.id = i.answered_by"
 )
 
 
@@ -55,7 +57,8 @@ def _invitation(r: asyncpg.Record) -> Invitation:
     return Invitation(
         r["id"], r["space_id"], r["space_name"], r["role"], invitee, r["label"], r["note"],
         {"id": r["invited_by"], "name": r["inviter_name"], "school": r["inviter_school"]},
-        r["status"], r["created_at"], r["expires_at"], r["answered_at"],
+        r["state"], r["created_at"], r["expires_at"], r["answered_at"],
+        None if r["answered_by"] is None else {"id": r["answered_by"], "name": r["answerer_name"]},
     )
 
 
@@ -70,6 +73,12 @@ async def invite_account(
             raise NotFound(f"account {username}")
         if await conn.fetchval("SELECT 1 FROM members WHERE space_id = $1 AND user_id = $2", space_id, invitee):
             raise Conflict("already a member")
+        # One that expired unanswered does not stand in the way of a new one.
+        await conn.execute(
+            "UPDATE invitations SET status = 'expired' WHERE space_id = $1 AND invitee_id = $2"
+            " AND status = 'pending' AND expires_at <= now()",
+            space_id, invitee,
+        )
         invitation_id = await conn.fetchval(
             "INSERT INTO invitations (space_id, role, invitee_id, invited_by, note, expires_at)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
@@ -135,14 +144,22 @@ async def _answer(conn: asyncpg.Connection, row: asyncpg.Record, user_id: int, a
 
 async def answer(pool: asyncpg.Pool, invitation_id: int, user_id: int, accept: bool) -> Invitation | None:
     """The invitee accepts or declines their pending invitation. None if they have no such
-    pending invitation (someone else's answers the same)."""
+    pending invitation (someone else's answers the same). Raises Conflict when accepting while
+    already a member (they joined another way meanwhile: their role stays theirs to change by
+    the project's teacher admins, not by an old invitation)."""
     async with transaction(pool, "answer_invitation") as conn:
         row = await conn.fetchrow(
             "SELECT * FROM invitations WHERE id = $1 AND invitee_id = $2 AND status = 'pending' AND expires_at > now()"
             " FOR UPDATE",
             invitation_id, user_id,
         )
-        return None if row is None else await _answer(conn, row, user_id, accept)
+        if row is None:
+            return None
+        if accept and await conn.fetchval(
+            "SELECT 1 FROM members WHERE space_id = $1 AND user_id = $2", row["space_id"], user_id
+        ):
+            raise Conflict("already a member")
+        return await _answer(conn, row, user_id, accept)
 
 
 async def _pending_code(conn: asyncpg.Connection, code_hash: bytes) -> asyncpg.Record | None:

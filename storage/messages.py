@@ -27,7 +27,7 @@ class Message:
     author_id: int
     author_name: str
     author_school: str
-    text: str | None  # None once erased; kept for reviewers while hidden or reported, never sent then
+    text: str | None  # None once erased; kept (for reviewers) but never sent while hidden
     client_id: str | None
     created_at: datetime
     edited_at: datetime | None
@@ -250,31 +250,23 @@ async def edit(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int
 
 
 async def delete(pool: asyncpg.Pool, room_id: int, message_id: int, author_id: int) -> RoomEvent | None:
-    """Erase the author's own message: its text is gone for good — unless a report of it is open:
-    then the words stay stored for the reviewers (never sent to anyone else) until it is closed.
-    None if there is no such message."""
+    """Erase the author's own message: its words are gone for good (a report of it kept what
+    was reported, storage/reports.py). None if there is no such message."""
     async with transaction(pool, "delete_message") as conn:
         found = await conn.fetchval(
-            f"UPDATE messages SET text = {_ERASED_UNLESS_REPORTED}, deleted_at = now()"
+            "UPDATE messages SET text = NULL, title = NULL, links = NULL, deleted_at = now()"
             " WHERE id = $1 AND room_id = $2 AND author_id = $3 AND deleted_at IS NULL RETURNING id",
             message_id, room_id, author_id,
         )
         return None if found is None else await _change(conn, room_id, message_id, "message.deleted", author_id)
 
 
-# An author erasing a message under an open report must not erase the evidence.
-_ERASED_UNLESS_REPORTED = (
-    "CASE WHEN EXISTS (SELECT 1 FROM reports WHERE message_id = messages.id AND status = 'open')"
-    " THEN text ELSE NULL END"
-)
-
-
 async def moderator_delete(
     pool: asyncpg.Pool, *, space_id: int, room_id: int, message_id: int, moderator_id: int, reason: str
 ) -> RoomEvent | None:
     """A moderator erases someone's message for good (what must not stay stored at all, such as a
-    pupil's address); the act, not the words, goes to the audit log. None if there is no such
-    message (or it is already erased)."""
+    pupil's address), including the words its reports quoted; the act, not the words, goes to
+    the audit log. None if there is no such message (or it is already erased)."""
     async with transaction(pool, "moderator_delete_message") as conn:
         author = await conn.fetchval(
             "UPDATE messages SET text = NULL, title = NULL, links = NULL, deleted_at = now()"
@@ -283,6 +275,9 @@ async def moderator_delete(
         )
         if author is None:
             return None
+        await conn.execute(
+            "UPDATE reports SET reported_text = NULL, reported_title = NULL WHERE message_id = $1", message_id
+        )
         event = await _change(conn, room_id, message_id, "message.deleted", moderator_id)
         await audit.record(
             conn, space_id=space_id, actor_id=moderator_id, action="message.delete", target_kind="message",

@@ -28,9 +28,9 @@ _AUDIT_ACTION = {"resolved": "report.resolve", "dismissed": "report.dismiss"}
 
 @dataclass(frozen=True, slots=True)
 class ReportView:
-    """A report as reviewers see it. For a message, the message as it is now (its words kept
-    while it is hidden, or erased by its author under an open report); for a mail, only its id:
-    its words are read through the audited mail report listing."""
+    """A report as reviewers see it. For a message, its words as they were when reported (an
+    edit or its author's erasure since does not change them) and its state now; for a mail,
+    only its id: its words are read through the audited mail report listing."""
 
     id: int
     space_id: int
@@ -63,7 +63,8 @@ _SELECT = (
     "SELECT p.id, p.space_id, p.kind, p.status, p.note, p.created_at, p.mail_id, p.message_id, p.room_id,"
     " p.resolution, p.resolved_at, p.resolved_by, ru.display_name AS reporter_name, ru.school AS reporter_school,"
     " p.reporter_id, vu.display_name AS resolver_name, r.name AS room_name, r.area AS room_area,"
-    " m.author_id, au.display_name AS author_name, au.school AS author_school, m.text, m.title, m.created_at AS"
+    " m.author_id, au.display_name AS author_name, au.school AS author_school, p.reported_text, p.reported_title,"
+    " m.edited_at, m.created_at AS"
     " message_at, m.deleted_at, m.hidden_at"
     " FROM reports p JOIN users ru ON ru.id = p.reporter_id LEFT JOIN users vu ON vu.id = p.resolved_by"
     " LEFT JOIN messages m ON m.id = p.message_id LEFT JOIN rooms r ON r.id = p.room_id"
@@ -78,7 +79,8 @@ def _view(r: asyncpg.Record) -> ReportView:
         message = {
             "id": r["message_id"], "room": {"id": r["room_id"], "name": r["room_name"], "area": r["room_area"]},
             "author": {"id": r["author_id"], "name": r["author_name"], "school": r["author_school"]},
-            "text": r["text"], "title": r["title"], "state": state, "created_at": r["message_at"],
+            "text": r["reported_text"], "title": r["reported_title"], "state": state,
+            "created_at": r["message_at"], "edited_at": r["edited_at"],
         }
     resolution = None
     if r["status"] != "open":
@@ -123,16 +125,17 @@ async def report_message(
     """Report a visible message of the room. None if there is none (or it is already hidden or
     erased). Reporting it again returns the first report and changes nothing."""
     async with transaction(pool, "report_message") as conn:
-        found = await conn.fetchval(
-            "SELECT id FROM messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND hidden_at IS NULL",
+        found = await conn.fetchrow(
+            "SELECT text, title FROM messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND hidden_at IS NULL",
             message_id, room_id,
         )
         if found is None:
             return None
         report_id = await conn.fetchval(
-            "INSERT INTO reports (space_id, kind, message_id, room_id, reporter_id, note)"
-            " VALUES ($1, 'message', $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING RETURNING id",
-            space_id, message_id, room_id, reporter_id, note,
+            "INSERT INTO reports (space_id, kind, message_id, room_id, reporter_id, note, reported_text, reported_title)"
+            " VALUES ($1, 'message', $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id, reporter_id) DO NOTHING"
+            " RETURNING id",
+            space_id, message_id, room_id, reporter_id, note, found["text"], found["title"],
         )
         if report_id is None:
             first = await conn.fetchval(

@@ -14,6 +14,10 @@ ALTER TABLE reports
     ADD COLUMN resolved_by bigint REFERENCES users (id),
     ADD COLUMN resolution text NOT NULL DEFAULT '',
     ADD COLUMN resolved_at timestamptz,
+    -- a message's words as they were when reported: an edit or an erasure by its author does
+    -- not change what the reviewers see (a moderator's erasure clears them too)
+    ADD COLUMN reported_text text,
+    ADD COLUMN reported_title text,
     ADD CONSTRAINT reports_names_one_thing CHECK (
         (kind = 'mail' AND mail_id IS NOT NULL AND message_id IS NULL)
         OR (kind = 'message' AND message_id IS NOT NULL AND room_id IS NOT NULL AND mail_id IS NULL)
@@ -21,8 +25,6 @@ ALTER TABLE reports
     ADD CONSTRAINT reports_once_per_reporter UNIQUE (message_id, reporter_id);
 ALTER TABLE reports ALTER COLUMN kind DROP DEFAULT;
 CREATE INDEX reports_open ON reports (id) WHERE status = 'open';
--- "is this message under an open report?" (its author's erasure keeps the words while it is)
-CREATE INDEX reports_by_message ON reports (message_id) WHERE message_id IS NOT NULL;
 
 -- A hidden message can be shown again.
 ALTER TABLE room_events DROP CONSTRAINT room_events_kind_check;

@@ -13,11 +13,12 @@ CREATE TABLE invitations (
     label        text NOT NULL DEFAULT '',  -- whom a code is for ("Mme Martin, head teacher")
     note         text NOT NULL DEFAULT '',
     invited_by   bigint NOT NULL REFERENCES users (id),
-    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'declined', 'revoked')),
+    -- 'expired' is written when a pending one past expires_at stands in the way of a new one
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'declined', 'revoked', 'expired')),
     created_at   timestamptz NOT NULL DEFAULT now(),
     expires_at   timestamptz NOT NULL,
     answered_at  timestamptz,
-    answered_by  bigint REFERENCES users (id),
+    answered_by  bigint REFERENCES users (id),  -- who accepted, declined or revoked (a code's redeemer)
     CHECK ((invitee_id IS NULL) <> (code_hash IS NULL))
 );
 CREATE UNIQUE INDEX invitations_pending_once ON invitations (space_id, invitee_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from protocol import Subscribe, Welcome
-from realtime.policy import Area
+from realtime.policy import Area, Role
 from storage import audit
 from tests.conftest import PASSWORD, login
 
@@ -117,10 +117,13 @@ async def test_someone_without_an_account_joins_with_a_code(world, http, pool):
         "password": "a long enough phrase",
     })
     assert taken.status_code == 409  # the code stays usable
+    http.cookies.set("twinhub_session", "stale-token-from-an-earlier-visit")  # counts as no session
     made = await http.post("/api/invitations/redeem", json={
         "code": code, "username": "c.martin", "name": "C. Martin", "password": "a long enough phrase", "school": "",
     })
+    http.cookies.clear()
     assert made.status_code == 201, made.text
+    assert made.json()["invitation"]["answered_by"] == {"id": made.json()["user"]["id"], "name": "C. Martin"}
     user_id = made.json()["user"]["id"]
     assert (await _members(pool, world.space_id))[user_id] == ("visitor", world.users["teacher_admin"].id)
     assert (await http.post("/api/login", json={"username": "c.martin", "password": "a long enough phrase"})).status_code == 200
@@ -161,6 +164,33 @@ async def test_an_expired_invitation_cannot_be_accepted(world, http, pool):
     mine = await _auth(http, world, "outsider")
     assert (await http.get("/api/invitations", headers=mine)).json()["invitations"] == []
     assert (await http.post(f"/api/invitations/{invitation_id}/accept", headers=mine)).status_code == 404
+    listed = (await http.get(f"/api/spaces/{world.space_id}/invitations", headers=admin)).json()["invitations"]
+    assert listed[0]["status"] == "expired"
+    # It does not stand in the way of a new one.
+    again = await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                            json={"username": world.users["outsider"].username, "role": "visitor"})
+    assert again.status_code == 201, again.text
+
+
+async def test_an_old_invitation_does_not_change_the_role_of_someone_who_joined_since(world, http, pool, server):
+    admin = await _auth(http, world, "teacher_admin")
+    r = await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                        json={"username": world.users["outsider"].username, "role": "teacher_admin"})
+    await server.app.state.projects.set_member(world.space_id, world.users["outsider"].id, Role.VISITOR)
+    mine = await _auth(http, world, "outsider")
+    late = await http.post(f"/api/invitations/{r.json()['invitation']['id']}/accept", headers=mine)
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "conflict")
+    assert (await _members(pool, world.space_id))[world.users["outsider"].id][0] == "visitor"
+
+
+async def test_platform_moderators_do_not_join_with_a_code(world, http, pool):
+    admin = await _auth(http, world, "teacher_admin")
+    code = (await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                            json={"role": "teacher_admin"})).json()["code"]
+    moderator = await _auth(http, world, "moderator")
+    r = await http.post("/api/invitations/redeem", headers=moderator, json={"code": code})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    assert world.users["moderator"].id not in await _members(pool, world.space_id)
 
 
 async def test_passwords_of_new_accounts_are_argon2(world, http, pool):
