@@ -27,7 +27,7 @@ from storage.writer import GroupCommitWriter
 from . import api
 from .auth import Auth
 from .bots import Bots
-from .bus import LocalBus
+from .bus import Bus, LocalBus
 from .chat import Chat
 from .config import Settings
 from .directory import Directory
@@ -42,6 +42,7 @@ from .public import PublicView
 from .public_stream import PublicStreams
 from .pupils import Pupils
 from .ratelimit import RateLimiter
+from .redis_bus import RedisBus
 from .session import Services
 from .ws import WebSocketEndpoint
 
@@ -97,11 +98,18 @@ def create_app(settings: Settings) -> TwinHub:
             mail_writer = GroupCommitWriter(pool, send_many, name="mail", atomic=True)
             mail_writer.start()
             stack.push_async_callback(mail_writer.close)
-            bus = LocalBus()
+            hub = Hub()
+            bus: Bus
+            if settings.redis_url:
+                bus = RedisBus(
+                    settings.redis_url, prefix=settings.redis_prefix, sharded=settings.redis_sharded,
+                    on_resync=hub.catch_up,
+                )
+            else:
+                bus = LocalBus()
             await bus.start()
             stack.push_async_callback(bus.close)
 
-            hub = Hub()
             directory = Directory(pool)
             chat = Chat(
                 pool, writer, bus, directory, RateLimiter(settings.post_rate, settings.post_burst),

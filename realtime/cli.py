@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         host=getattr(args, "host", None), port=getattr(args, "port", None),
         data_dir=getattr(args, "data_dir", None), database_url=getattr(args, "database_url", None),
+        redis_url=getattr(args, "redis_url", None),
     )
 
 
@@ -57,6 +59,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import bind, make_server, tune_gc
 
     settings = _settings(args)
+    if args.workers > 1 and args.fd is None:
+        from .workers import serve_workers
+
+        return serve_workers(settings, args.workers, demo=args.demo)
     tune_gc()
     server = make_server(settings)
     if args.demo:
@@ -67,8 +73,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(logins_table(await ensure_demo(pool), base), flush=True)
 
         app.state.seed = seed
-    sock = bind(settings.host, settings.port)
-    print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws)", flush=True)
+    if args.fd is not None:  # a worker: the supervisor bound the socket (realtime/workers.py)
+        sock = socket.socket(fileno=args.fd)
+        sock.setblocking(False)
+    else:
+        sock = bind(settings.host, settings.port)
+        print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws)", flush=True)
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:
         runner.run(server.serve(sockets=[sock]))
     return 0
@@ -171,6 +181,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (TWINHUB_HOST, default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (TWINHUB_PORT, default 8000)")
     s.add_argument("--demo", action="store_true", help="create the demo project and print its logins")
+    s.add_argument("--workers", type=int, default=1,
+                   help="processes sharing the port, e.g. one per core (needs Redis; without "
+                        "TWINHUB_REDIS_URL a throwaway Redis-compatible server is started)")
+    s.add_argument("--redis-url", help="Redis for several processes or machines (TWINHUB_REDIS_URL)")
+    s.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's inherited socket
     common(s)
     s.set_defaults(func=cmd_serve)
 

@@ -20,6 +20,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir/pgdata
+    # With a Redis URL, processes share events, presence and limits over Redis (docs/scaling.md);
+    # without one the bus is in-process: one process, which is all a class or a school needs.
+    redis_url: str | None = None
+    redis_sharded: bool = False  # Redis Cluster: SPUBLISH/SSUBSCRIBE on the shard channels
+    redis_prefix: str = "twinhub"  # two installations sharing one Redis need different prefixes
     data_dir: Path = field(default_factory=_default_data_dir)
     allowed_origins: tuple[str, ...] = ()  # extra origins for cookie-authenticated WebSockets
     session_hours: float = 12.0
@@ -64,8 +69,8 @@ def _parse(name: str, raw: str) -> object:
         return float(raw)
     if name == "allowed_origins":
         return tuple(o.strip() for o in raw.split(",") if o.strip())
-    if name == "database_url":
+    if name in ("database_url", "redis_url"):
         return raw or None
-    if name == "ws_deflate":
+    if name in ("ws_deflate", "redis_sharded"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -227,6 +227,35 @@ class Hub:
             channel._backfilling = True
             asyncio.get_running_loop().create_task(self._backfill(channel), name=f"backfill {channel.name}")
 
+    async def catch_up(self, span: int = 10_000) -> int:
+        """Fetch from PostgreSQL whatever this process may have missed on every channel it
+        serves (the bus lost messages: Redis restarted, a connection dropped). Returns the number
+        of events delivered. A channel more than `span` events behind gets the first `span`; the
+        rest arrive through the usual gap repair."""
+        delivered = 0
+        for channel in list(self.channels.values()):
+            kind = channel.name.split(":", 1)[0]
+            fetch = self._backfills.get(kind)
+            if fetch is None or channel.last_seq is None or channel._backfilling:
+                continue
+            channel._backfilling = True
+            try:
+                events = await fetch(channel.name, channel.last_seq, channel.last_seq + span)
+                for event in events:
+                    if channel.last_seq is not None and event.seq == channel.last_seq + 1:
+                        self._deliver(channel, event)
+                        delivered += 1
+                self._drain_stash(channel)
+            except Exception:
+                log.exception("catching up %s failed", channel.name)
+            finally:
+                channel._backfilling = False
+                if channel.stash:
+                    self._arm_gap_timer(channel)
+        if delivered:
+            log.info("caught up %d events from PostgreSQL", delivered)
+        return delivered
+
     async def _backfill(self, channel: Channel) -> None:
         try:
             kind = channel.name.split(":", 1)[0]

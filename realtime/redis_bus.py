@@ -1,0 +1,226 @@
+"""The bus over Redis pub/sub: many TwinHub processes (one machine's cores, or many machines)
+behave as one.
+
+    publish(event) ─▶ this process's hub at once (no Redis round trip for local subscribers)
+                  └▶ outbox ─▶ writer task: one pipelined PUBLISH batch per loop turn
+    Redis ─▶ reader task ─▶ every other process's hub (its own messages come back and are skipped)
+
+Channels: events go to one of `shards` Redis channels, `twinhub:ev:{n}` with n = crc32(channel)
+mod shards, so that a channel's events stay in order on one Redis channel; control messages
+(membership changed, resync) go to `twinhub:ctl`. With Redis Cluster (`sharded=True`), the same
+names are used with SPUBLISH/SSUBSCRIBE: each `{n}` is a hash tag, so the shards spread over the
+cluster's nodes and a channel's events always take the same node (docs/scaling.md).
+
+Nothing here is the truth: PostgreSQL is. Every event carries its channel's `seq`, so a process
+that misses some (Redis restarted, a connection dropped, the outbox overflowed) gets them back
+from PostgreSQL: on reconnecting it catches up every channel it serves (`on_resync`), and a
+process whose outgoing messages were lost tells every other process to do the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from protocol import Event
+
+from .bus import ControlSink, EventSink
+
+log = logging.getLogger("twinhub.bus")
+
+MAX_OUTBOX = 100_000  # messages waiting for Redis; past this they are dropped and a resync is owed
+MAX_BATCH = 2_000  # messages per pipelined batch
+RESYNC = {"kind": "resync"}
+
+
+def shard_of(channel: str, shards: int) -> int:
+    return zlib.crc32(channel.encode()) % shards
+
+
+class RedisBus:
+    def __init__(
+        self, url: str, *, prefix: str = "twinhub", shards: int = 16, sharded: bool = False,
+        on_resync: Callable[[], Awaitable[None]] | None = None, retry_delay: float = 0.2,
+    ) -> None:
+        self._url = url
+        # Pub/sub ignores Redis's numbered databases: two installations sharing one Redis keep
+        # apart by their prefix.
+        self._shard_names = [f"{prefix}:ev:{{{n}}}" for n in range(shards)]
+        self._control = f"{prefix}:ctl"
+        self._shards = shards
+        self._sharded = sharded
+        self.on_resync = on_resync
+        self._retry_delay = retry_delay
+        self.origin = secrets.token_bytes(8)  # this process: its own messages come back, skipped
+        self._event_sinks: list[EventSink] = []
+        self._control_sinks: list[ControlSink] = []
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._owe_resync = False  # our messages were lost: the others must catch up from PostgreSQL
+        self._client: redis.Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+        self.published = 0
+        self.received = 0
+        self.dropped = 0
+        self.connected = False
+
+    # -- the Bus interface -------------------------------------------------------------------
+
+    def attach(self, on_event: EventSink, on_control: ControlSink) -> None:
+        self._event_sinks.append(on_event)
+        self._control_sinks.append(on_control)
+
+    async def publish(self, event: Event) -> None:
+        """Hand the event to this process's hub now, and queue it for the others. Never waits
+        for Redis: a post is acknowledged once committed, whatever Redis is doing."""
+        self.published += 1
+        for sink in self._event_sinks:
+            sink(event)
+        payload = msgpack.packb([self.origin, 0, event.channel, event.seq, event.kind, event.data])
+        self._queue(self._shard_names[shard_of(event.channel, self._shards)], payload)
+
+    async def control(self, message: dict[str, Any]) -> None:
+        for sink in self._control_sinks:
+            sink(message)
+        self._queue(self._control, msgpack.packb([self.origin, 1, message]))
+
+    async def start(self) -> None:
+        self._client = redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
+        self._tasks = [
+            asyncio.create_task(self._read(), name="redis bus reader"),
+            asyncio.create_task(self._write(), name="redis bus writer"),
+        ]
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), 10)
+        except TimeoutError:
+            await self.close()
+            raise ConnectionError(f"cannot subscribe to Redis at {_safe(self._url)}") from None
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._event_sinks.clear()
+        self._control_sinks.clear()
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    def _queue(self, channel: str, payload: bytes) -> None:
+        if len(self._outbox) >= MAX_OUTBOX:
+            self.dropped += 1
+            self._owe_resync = True
+            return
+        self._outbox.append((channel, payload))
+        self._wake.set()
+
+    async def _write(self) -> None:
+        assert self._client is not None
+        publish = "spublish" if self._sharded else "publish"
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox or self._owe_resync:
+                batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), MAX_BATCH))]
+                if self._owe_resync and not batch:
+                    batch = [(self._control, msgpack.packb([self.origin, 1, RESYNC]))]
+                try:
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for channel, payload in batch:
+                            getattr(pipe, publish)(channel, payload)
+                        await pipe.execute()
+                    if batch[-1][0] == self._control and self._owe_resync and len(batch) == 1:
+                        self._owe_resync = False
+                        log.info("told the other processes to catch up from PostgreSQL")
+                except (RedisError, OSError) as exc:
+                    # Lost: the other processes will not see these; they catch up once we can
+                    # tell them to (the events are committed, PostgreSQL has them).
+                    self.dropped += len(batch)
+                    if not self._owe_resync:
+                        log.warning("Redis publish failed (%s): %d messages lost, resync owed", type(exc).__name__,
+                                    len(batch))
+                    self._owe_resync = True
+                    await asyncio.sleep(self._retry_delay)
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self._client is not None
+        channels = self._shard_names
+        first = True
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                if self._sharded:
+                    await pubsub.ssubscribe(*channels)
+                    await pubsub.subscribe(self._control)
+                else:
+                    await pubsub.subscribe(self._control, *channels)
+                self.connected = True
+                self._subscribed.set()
+                if not first:
+                    log.info("Redis bus reconnected; catching up from PostgreSQL")
+                    await self._resync()
+                first = False
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._receive(message["data"])
+            except (RedisError, OSError) as exc:
+                if self.connected:
+                    log.warning("Redis bus disconnected (%s); retrying", type(exc).__name__)
+                self.connected = False
+                first = first and not self._subscribed.is_set()
+                await asyncio.sleep(self._retry_delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _receive(self, data: bytes) -> None:
+        try:
+            m = msgpack.unpackb(data)
+            if m[0] == self.origin:
+                return
+            self.received += 1
+            if m[1] == 0:
+                event = Event(m[2], m[3], m[4], m[5])
+                for sink in self._event_sinks:
+                    sink(event)
+            elif m[2] == RESYNC:
+                asyncio.get_running_loop().create_task(self._resync())
+            else:
+                for control in self._control_sinks:
+                    control(m[2])
+        except Exception:  # one bad message must not stop the reader
+            log.exception("dropped an unreadable bus message")
+
+    async def _resync(self) -> None:
+        if self.on_resync is not None:
+            try:
+                await self.on_resync()
+            except Exception:
+                log.exception("catching up from PostgreSQL failed")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password (secrets are never logged)."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"

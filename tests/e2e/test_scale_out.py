@@ -1,0 +1,226 @@
+"""Three TwinHub processes on three ports, one PostgreSQL, one real Redis: they behave as one.
+Each test bounds its waits; every process started here is stopped by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from protocol import Error, Post, Subscribe, Welcome
+from realtime.policy import Area
+from tests.client import Client
+from tests.conftest import login
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """One `twinhub serve` process."""
+
+    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url,
+            "TWINHUB_REDIS_PREFIX": prefix, "TWINHUB_POST_RATE": "1000", "TWINHUB_POST_BURST": "1000",
+            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env=env, cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"twinhub exited with {self.proc.returncode}")
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    if (await http.get(f"{self.url}/readyz", timeout=1)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise RuntimeError("twinhub did not become ready")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+async def cluster(database_url, redis_url):
+    prefix = f"twinhub-cluster-{os.getpid()}"
+    processes = [Process(database_url, redis_url, prefix) for _ in range(3)]
+    try:
+        await asyncio.gather(*(p.ready() for p in processes))
+        yield processes
+    finally:
+        for p in processes:
+            p.stop()
+
+
+async def _client(process: Process, user) -> Client:
+    async with httpx.AsyncClient(base_url=process.url) as http:
+        token = await login(http, user.username)
+    return await Client.connect(process.ws, token)
+
+
+async def test_a_post_on_one_process_reaches_subscribers_on_the_others(cluster, world):
+    a, b, c = cluster
+    chat = world.channel(Area.CHAT)
+    readers = [await _client(p, world.users[who]) for p, who in ((a, "pupil_member"), (c, "teacher_admin"))]
+    writer = await _client(b, world.users["pupil_admin"])
+    try:
+        for r in readers:
+            await r.ok(Subscribe(chat))
+        sent = [(await writer.ok(Post(chat, f"from B #{i}"))).data["seq"] for i in range(20)]
+        for r in readers:
+            events = await r.wait_events(chat, 20)
+            assert [e.seq for e in events] == sent  # every one, in order, once
+            assert events[0].data["message"]["text"] == "from B #0"
+    finally:
+        for cl in (*readers, writer):
+            await cl.close()
+
+
+async def test_a_role_change_on_one_process_holds_on_the_others_sockets(cluster, world):
+    a, b, _ = cluster
+    chat = world.channel(Area.CHAT)
+    pupil = await _client(a, world.users["pupil_member"])
+    try:
+        await pupil.ok(Subscribe(chat))
+        async with httpx.AsyncClient(base_url=b.url) as http:
+            token = await login(http, world.users["teacher_admin"].username)
+            r = await http.patch(f"/api/spaces/{world.space_id}/members/{world.users['pupil_member'].id}",
+                                 headers={"authorization": f"Bearer {token}"}, json={"role": "visitor"})
+            assert r.status_code == 200, r.text
+        ended = await pupil.next_frame(Error, timeout=3)  # visitors have no chat
+        assert ended.code == "forbidden" and ended.data["channel"] == chat
+        fresh = await pupil.next_frame(Welcome, timeout=3)
+        assert fresh.spaces[0]["role"] == "visitor"
+    finally:
+        await pupil.close()
+
+
+async def test_a_killed_process_loses_no_acknowledged_message(database_url, redis_url, world):
+    """kill -9 one of three processes while its clients post: they reconnect to another one and
+    resume from their last seq; every acknowledged post is there exactly once, in order."""
+    prefix = f"twinhub-kill-{os.getpid()}"
+    processes = [Process(database_url, redis_url, prefix) for _ in range(3)]
+    chat = world.channel(Area.CHAT)
+    clients: list[Client] = []
+    try:
+        await asyncio.gather(*(p.ready() for p in processes))
+        victim, survivor, _ = processes
+        reader = await _client(victim, world.users["teacher_member"])
+        writer = await _client(survivor, world.users["pupil_admin"])
+        clients += [reader, writer]
+        await reader.ok(Subscribe(chat, since=0))
+        acked: list[int] = []
+
+        async def post_steadily() -> None:
+            for i in range(60):
+                reply = await writer.request(Post(chat, f"steady #{i}", client_id=f"steady-{i}"))
+                if not isinstance(reply, Error):
+                    acked.append(reply.data["seq"])
+                await asyncio.sleep(0.01)
+
+        posting = asyncio.create_task(post_steadily())
+        await asyncio.sleep(0.2)
+        victim.kill()  # SIGKILL: no goodbye
+        assert await reader.closed(timeout=5) is not None
+        seen = [e.seq for e in reader.events.get(chat, [])]
+        last = seen[-1] if seen else 0
+        await posting
+        # The reader's client reconnects to another process and resumes from its last seq.
+        again = await _client(processes[2], world.users["teacher_member"])
+        clients.append(again)
+        await again.ok(Subscribe(chat, since=last))
+        await again.wait_events(chat, len([s for s in acked if s > last]), timeout=5)
+        resumed = [e.seq for e in again.events[chat]]
+        assert seen + resumed == sorted(set(seen + resumed))  # nothing twice, in order
+        assert set(acked) <= set(seen + resumed)  # nothing acknowledged is lost
+    finally:
+        for cl in clients:
+            await cl.close()
+        for p in processes:
+            p.stop()
+
+
+async def test_serve_workers_shares_one_port_and_stops_cleanly(database_url, world):
+    """`twinhub serve --workers 2` with no Redis configured: it starts its own Redis-compatible
+    server, two workers accept on one port, and SIGTERM stops every process it started."""
+    import psutil
+
+    port = _free_port()
+    env = {**os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_LOG_LEVEL": "warning"}
+    env.pop("TWINHUB_REDIS_URL", None)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "serve", "--workers", "2", "--port", str(port)], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        started: list[psutil.Process] = []
+        while time.monotonic() < deadline:
+            started = psutil.Process(parent.pid).children(recursive=True)
+            if len([p for p in started if "realtime" in " ".join(p.cmdline())]) == 2:
+                break
+            await asyncio.sleep(0.1)
+        workers = [p for p in started if "realtime" in " ".join(p.cmdline())]
+        assert len(workers) == 2 and any("server" in p.name() for p in started)  # + the Redis server
+        process = Process.__new__(Process)
+        process.port, process.proc = port, parent
+        await process.ready()
+        chat = world.channel(Area.CHAT)
+        clients = [await _client(process, world.users[w]) for w in ("pupil_member", "teacher_admin", "pupil_admin")]
+        try:
+            for cl in clients[:2]:
+                await cl.ok(Subscribe(chat))
+            await clients[2].ok(Post(chat, "to whichever worker you are on"))
+            for cl in clients[:2]:
+                assert (await cl.wait_events(chat, 1))[0].data["message"]["text"] == "to whichever worker you are on"
+        finally:
+            for cl in clients:
+                await cl.close()
+        parent.terminate()
+        parent.wait(20)
+        await asyncio.sleep(0.2)
+        assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
