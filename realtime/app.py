@@ -121,7 +121,12 @@ def create_app(settings: Settings) -> TwinHub:
                 pupil_limiter=RateLimiter(settings.pupil_mail_rate, settings.pupil_mail_burst),
                 max_replay=settings.max_replay,
             )
-            presence = PresenceTracker(hub)
+            shared = isinstance(bus, RedisBus)  # other processes to tell about presence and typing
+            presence = PresenceTracker(
+                hub, share=bus.share if shared else None, origin=bus.origin if isinstance(bus, RedisBus) else b"",
+            )
+            bus.attach_ephemeral(presence.on_remote)
+            presence.start()
             stack.callback(presence.close)
             bus.attach(hub.publish, directory.on_control)
             hub.register_backfill("room", chat.backfill)

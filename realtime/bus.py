@@ -10,7 +10,8 @@ Contract, for every implementation (tests/realtime/test_bus_contract.py runs aga
   order published; the hub re-orders by seq and backfills any gap from PostgreSQL, so a bus
   may lose or reorder under failure without a subscriber ever seeing a hole;
 - publish raises BusError when it cannot hand the event on — it never logs-and-drops;
-- control messages (membership changed, space closed) travel the same way, to every process.
+- control messages (membership changed, space closed) travel the same way, to every process;
+- ephemeral messages (presence, typing) go to the other processes only, best effort.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from protocol import Event
 
 EventSink = Callable[[Event], None]
 ControlSink = Callable[[dict[str, Any]], None]
+EphemeralSink = Callable[[bytes, dict[str, Any]], None]  # (the sending process, the message)
 
 
 class BusError(Exception):
@@ -35,6 +37,12 @@ class Bus(Protocol):
     async def publish(self, event: Event) -> None: ...
 
     async def control(self, message: dict[str, Any]) -> None: ...
+
+    def attach_ephemeral(self, on_ephemeral: EphemeralSink) -> None: ...
+
+    def share(self, message: dict[str, Any]) -> None:
+        """Tell the *other* processes something that is not stored (presence, typing): best
+        effort, never waits, may be lost."""
 
     async def start(self) -> None: ...
 
@@ -62,6 +70,12 @@ class LocalBus:
     async def control(self, message: dict[str, Any]) -> None:
         for sink in self._control_sinks:
             sink(message)
+
+    def attach_ephemeral(self, on_ephemeral: EphemeralSink) -> None:
+        return None  # there is no other process
+
+    def share(self, message: dict[str, Any]) -> None:
+        return None
 
     async def start(self) -> None:
         return None

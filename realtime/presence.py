@@ -1,38 +1,61 @@
-"""Who is in each room now, on this process, and the coalesced `presence` frames.
+"""Who is in each room now — on every process — and the coalesced `presence` frames.
 
 A subscriber gets the list once; everyone else gets the changes, gathered for up to `interval`
 seconds per channel, so that a class of thirty joining at once costs each socket one frame
 instead of thirty (O(n) frames per interval rather than O(n²)). Lists are capped at LIST_CAP
 entries and always come with the total `count`: a class-sized room gets exact lists, an
 assembly of thousands gets counts, and neither costs O(n²) bytes. A user with several sockets
-is in the room while at least one of them is.
+is in the room while at least one of them is — on any process.
+
+Several processes (the Redis bus): each tells the others when a user arrives in a room on it or
+leaves it (`share`), and that it is alive, every `alive_every` seconds. A process not heard for
+`expire_after` seconds is taken for dead: the users only it had in a room leave that room, so a
+killed process's sockets vanish from presence within seconds. A process that hears a new one
+tells it whom it has, so a process that starts late knows everyone. Typing notices travel the
+same way. None of this is stored: presence is what the live processes say now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
-from protocol import Presence
+from protocol import Presence, TypingNotice
 
-from .hub import Hub
+from .hub import Hub, Outlet
 
 LIST_CAP = 100
 
+Share = Callable[[dict[str, Any]], None]
+
 
 class PresenceTracker:
-    def __init__(self, hub: Hub, *, interval: float = 1.0) -> None:
+    def __init__(
+        self, hub: Hub, *, interval: float = 1.0, share: Share | None = None, origin: bytes = b"",
+        alive_every: float = 2.0, expire_after: float = 6.0,
+    ) -> None:
         self._hub = hub
+        self._origin = origin  # this process, as the others know it
         self._interval = interval
-        self._here: dict[str, dict[int, list[Any]]] = {}  # channel -> user_id -> [card, sockets]
+        self._share = share
+        self._alive_every = alive_every
+        self._expire_after = expire_after
+        self._here: dict[str, dict[int, list[Any]]] = {}  # channel -> user_id -> [card, sockets] (this process)
+        self._remote: dict[str, dict[bytes, dict[int, Any]]] = {}  # channel -> process -> user_id -> card
+        self._heard: dict[bytes, float] = {}  # process -> when it was last heard
         self._changes: dict[str, tuple[dict[int, Any], dict[int, Any]]] = {}  # joined, left
         self._timer: asyncio.TimerHandle | None = None
+        self._alive_timer: asyncio.TimerHandle | None = None
+
+    # -- this process's sockets ----------------------------------------------------------------
 
     def snapshot(self, channel: str) -> Presence:
         """The frame a new subscriber gets: up to LIST_CAP members and the total count."""
-        here = self._here.get(channel, {})
-        members = [entry[0] for _, entry in zip(range(LIST_CAP), here.values(), strict=False)]
-        return Presence(channel, members=members, count=len(here))
+        everyone = self._everyone(channel)
+        members = [c for _, c in zip(range(LIST_CAP), everyone.values(), strict=False)]
+        return Presence(channel, members=members, count=len(everyone))
 
     def join(self, channel: str, card: dict[str, Any]) -> None:
         here = self._here.setdefault(channel, {})
@@ -40,11 +63,12 @@ class PresenceTracker:
         if entry is not None:
             entry[1] += 1
             return
+        elsewhere = self._remotely(channel, card["id"])
         here[card["id"]] = [card, 1]
-        joined, left = self._changes.setdefault(channel, ({}, {}))
-        if left.pop(card["id"], None) is None:
-            joined[card["id"]] = card
-        self._arm()
+        if self._share is not None:
+            self._share({"k": "join", "c": channel, "u": card})
+        if not elsewhere:
+            self._joined(channel, card)
 
     def leave(self, channel: str, user_id: int) -> None:
         here = self._here.get(channel)
@@ -57,6 +81,103 @@ class PresenceTracker:
         del here[user_id]  # type: ignore[union-attr]
         if not here:
             del self._here[channel]
+        if self._share is not None:
+            self._share({"k": "leave", "c": channel, "u": user_id})
+        if not self._remotely(channel, user_id):
+            self._left(channel, user_id)
+
+    def typing(self, channel: str, card: dict[str, Any], *, exclude: Outlet | None = None) -> None:
+        self._hub.send_ephemeral(channel, TypingNotice(channel, card), exclude=exclude)
+        if self._share is not None:
+            self._share({"k": "typing", "c": channel, "u": card})
+
+    # -- the other processes -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin telling the other processes we are alive (and hearing who is not)."""
+        if self._share is not None and self._alive_timer is None:
+            self._alive()
+
+    def on_remote(self, origin: bytes, message: dict[str, Any]) -> None:
+        kind = message.get("k")
+        newcomer = origin not in self._heard
+        self._heard[origin] = time.monotonic()
+        if newcomer and self._share is not None:
+            self._share({"k": "sync", "to": origin, "here": self._local_lists()})  # tell it whom we have
+        if kind == "join":
+            self._remote_join(origin, message["c"], message["u"])
+        elif kind == "leave":
+            self._remote_leave(origin, message["c"], message["u"])
+        elif kind == "typing":
+            self._hub.send_ephemeral(message["c"], TypingNotice(message["c"], message["u"]))
+        elif kind == "sync" and message.get("to") == self._origin:
+            for channel, cards in message["here"].items():
+                for card in cards:
+                    self._remote_join(origin, channel, card)
+
+    def _remote_join(self, origin: bytes, channel: str, card: dict[str, Any]) -> None:
+        users = self._remote.setdefault(channel, {}).setdefault(origin, {})
+        if card["id"] in users:
+            return
+        present = self._present(channel, card["id"])
+        users[card["id"]] = card
+        if not present:
+            self._joined(channel, card)
+
+    def _remote_leave(self, origin: bytes, channel: str, user_id: int) -> None:
+        procs = self._remote.get(channel)
+        users = procs.get(origin) if procs else None
+        if users is None or users.pop(user_id, None) is None:
+            return
+        if not users:
+            del procs[origin]  # type: ignore[union-attr]
+            if not procs:
+                del self._remote[channel]
+        if not self._present(channel, user_id):
+            self._left(channel, user_id)
+
+    def _alive(self) -> None:
+        assert self._share is not None
+        self._share({"k": "alive"})
+        now = time.monotonic()
+        for origin, heard in list(self._heard.items()):
+            if now - heard > self._expire_after:
+                self._forget(origin)
+        self._alive_timer = asyncio.get_running_loop().call_later(self._alive_every, self._alive)
+
+    def _forget(self, origin: bytes) -> None:
+        """A process not heard for a while is gone: its users leave where nobody else has them."""
+        del self._heard[origin]
+        for channel in list(self._remote):
+            users = self._remote[channel].get(origin)
+            for user_id in list(users or ()):
+                self._remote_leave(origin, channel, user_id)
+
+    # -- the view --------------------------------------------------------------------------------
+
+    def _local_lists(self) -> dict[str, list[Any]]:
+        return {channel: [entry[0] for entry in here.values()] for channel, here in self._here.items()}
+
+    def _remotely(self, channel: str, user_id: int) -> bool:
+        return any(user_id in users for users in self._remote.get(channel, {}).values())
+
+    def _present(self, channel: str, user_id: int) -> bool:
+        return user_id in self._here.get(channel, ()) or self._remotely(channel, user_id)
+
+    def _everyone(self, channel: str) -> dict[int, Any]:
+        found = {uid: entry[0] for uid, entry in self._here.get(channel, {}).items()}
+        for users in self._remote.get(channel, {}).values():
+            for uid, card in users.items():
+                found.setdefault(uid, card)
+        return found
+
+    def _joined(self, channel: str, card: dict[str, Any]) -> None:
+        joined, left = self._changes.setdefault(channel, ({}, {}))
+        if left.pop(card["id"], None) is None:
+            joined[card["id"]] = card
+        self._arm()
+
+    def _left(self, channel: str, user_id: int) -> None:
         joined, left = self._changes.setdefault(channel, ({}, {}))
         if joined.pop(user_id, None) is None:
             left[user_id] = {"id": user_id}
@@ -72,7 +193,7 @@ class PresenceTracker:
         for channel, (joined, left) in changes.items():
             if not (joined or left):
                 continue
-            count = len(self._here.get(channel, ()))
+            count = len(self._everyone(channel))
             if len(joined) + len(left) <= LIST_CAP:
                 frame = Presence(channel, joined=list(joined.values()), left=list(left.values()), count=count)
             else:
@@ -80,6 +201,7 @@ class PresenceTracker:
             self._hub.send_ephemeral(channel, frame)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._alive_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._alive_timer = None

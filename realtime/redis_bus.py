@@ -7,7 +7,7 @@ behave as one.
 
 Channels: events go to one of `shards` Redis channels, `twinhub:ev:{n}` with n = crc32(channel)
 mod shards, so that a channel's events stay in order on one Redis channel; control messages
-(membership changed, resync) go to `twinhub:ctl`. With Redis Cluster (`sharded=True`), the same
+(membership changed, resync) go to `twinhub:ctl`; presence and typing (`share`) to `twinhub:eph`. With Redis Cluster (`sharded=True`), the same
 names are used with SPUBLISH/SSUBSCRIBE: each `{n}` is a hash tag, so the shards spread over the
 cluster's nodes and a channel's events always take the same node (docs/scaling.md).
 
@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from protocol import Event
 
-from .bus import ControlSink, EventSink
+from .bus import ControlSink, EphemeralSink, EventSink
 
 log = logging.getLogger("twinhub.bus")
 
@@ -57,6 +57,7 @@ class RedisBus:
         # apart by their prefix.
         self._shard_names = [f"{prefix}:ev:{{{n}}}" for n in range(shards)]
         self._control = f"{prefix}:ctl"
+        self._ephemeral = f"{prefix}:eph"
         self._shards = shards
         self._sharded = sharded
         self.on_resync = on_resync
@@ -64,6 +65,7 @@ class RedisBus:
         self.origin = secrets.token_bytes(8)  # this process: its own messages come back, skipped
         self._event_sinks: list[EventSink] = []
         self._control_sinks: list[ControlSink] = []
+        self._ephemeral_sinks: list[EphemeralSink] = []
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
         self._owe_resync = False  # our messages were lost: the others must catch up from PostgreSQL
@@ -95,6 +97,14 @@ class RedisBus:
             sink(message)
         self._queue(self._control, msgpack.packb([self.origin, 1, message]))
 
+    def attach_ephemeral(self, on_ephemeral: EphemeralSink) -> None:
+        self._ephemeral_sinks.append(on_ephemeral)
+
+    def share(self, message: dict[str, Any]) -> None:
+        if len(self._outbox) < MAX_OUTBOX:  # best effort: never owes a resync
+            self._outbox.append((self._ephemeral, msgpack.packb([self.origin, 2, message])))
+            self._wake.set()
+
     async def start(self) -> None:
         self._client = redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
         self._tasks = [
@@ -119,6 +129,7 @@ class RedisBus:
             self._client = None
         self._event_sinks.clear()
         self._control_sinks.clear()
+        self._ephemeral_sinks.clear()
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -169,9 +180,9 @@ class RedisBus:
             try:
                 if self._sharded:
                     await pubsub.ssubscribe(*channels)
-                    await pubsub.subscribe(self._control)
+                    await pubsub.subscribe(self._control, self._ephemeral)
                 else:
-                    await pubsub.subscribe(self._control, *channels)
+                    await pubsub.subscribe(self._control, self._ephemeral, *channels)
                 self.connected = True
                 self._subscribed.set()
                 if not first:
@@ -202,6 +213,9 @@ class RedisBus:
                 event = Event(m[2], m[3], m[4], m[5])
                 for sink in self._event_sinks:
                     sink(event)
+            elif m[1] == 2:
+                for ephemeral in self._ephemeral_sinks:
+                    ephemeral(m[0], m[2])
             elif m[2] == RESYNC:
                 asyncio.get_running_loop().create_task(self._resync())
             else:

@@ -35,7 +35,6 @@ from protocol import (
     SendMail,
     Subscribe,
     Typing,
-    TypingNotice,
     Unhide,
     Unsubscribe,
     Welcome,
@@ -279,7 +278,7 @@ class Session:
         await self.s.chat.check(viewer, room, Action.POST)
         # Typing notices are advisory: extra ones are dropped silently, never refused.
         if not self.s.typing_limiter.take((viewer.user.id, frame.channel)):
-            self.s.hub.send_ephemeral(frame.channel, TypingNotice(frame.channel, viewer.card()), exclude=self.conn)
+            self.s.presence.typing(frame.channel, viewer.card(), exclude=self.conn)
         return {"channel": frame.channel}
 
     def _rights_changed(self, user_id: int) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from protocol import Error, Post, Subscribe, Welcome
+from protocol import Error, Post, Presence, Subscribe, Typing, TypingNotice, Welcome
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import login
@@ -224,3 +224,55 @@ async def test_serve_workers_shares_one_port_and_stops_cleanly(database_url, wor
         if parent.poll() is None:
             parent.kill()
             parent.wait(5)
+
+
+async def _presence_until(client: Client, channel: str, check, timeout: float) -> None:
+    """Wait (bounded) until the presence the client was told about satisfies `check(ids)`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        here: set[int] = set()
+        for frame in list(client.unsolicited):
+            here = _apply(here, frame, channel)
+        if check(here):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"presence on {channel} is {sorted(here)}")
+        await asyncio.sleep(0.05)
+
+
+def _apply(here: set[int], frame, channel: str) -> set[int]:
+    if not isinstance(frame, Presence) or frame.channel != channel:
+        return here
+    if frame.members is not None:
+        return {m["id"] for m in frame.members}
+    return (here | {m["id"] for m in frame.joined or ()}) - {m["id"] for m in frame.left or ()}
+
+
+async def test_presence_and_typing_span_processes_and_a_dead_one_vanishes(database_url, redis_url, world):
+    prefix = f"twinhub-presence-{os.getpid()}"
+    a, b = (Process(database_url, redis_url, prefix) for _ in range(2))
+    chat = world.channel(Area.CHAT)
+    clients: list[Client] = []
+    try:
+        await asyncio.gather(a.ready(), b.ready())
+        await asyncio.sleep(0.5)  # they hear each other's first heartbeat
+        ana = await _client(a, world.users["pupil_member"])
+        ola = await _client(b, world.users["pupil_admin"])
+        clients += [ana, ola]
+        await ana.ok(Subscribe(chat))
+        await ola.ok(Subscribe(chat))
+        ana_id, ola_id = world.users["pupil_member"].id, world.users["pupil_admin"].id
+        await _presence_until(ana, chat, lambda ids: ids == {ana_id, ola_id}, timeout=5)
+        await _presence_until(ola, chat, lambda ids: ids == {ana_id, ola_id}, timeout=5)
+        await ola.ok(Typing(chat))
+        notice = await ana.next_frame(TypingNotice, timeout=3)
+        assert notice.user["id"] == ola_id
+        b.kill()  # Ola's process dies without a word: she leaves Ana's room within seconds
+        started = time.monotonic()
+        await _presence_until(ana, chat, lambda ids: ids == {ana_id}, timeout=12)
+        assert time.monotonic() - started < 12
+    finally:
+        for cl in clients:
+            await cl.close()
+        for p in (a, b):
+            p.stop()
