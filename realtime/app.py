@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from storage.migrate import migrate
 from storage.writer import GroupCommitWriter
 
 from . import api
-from .auth import Auth
+from .auth import Auth, LoginThrottle
 from .bots import Bots
 from .bus import Bus, LocalBus
 from .chat import Chat
@@ -41,9 +41,10 @@ from .projects import Projects
 from .public import PublicView
 from .public_stream import PublicStreams
 from .pupils import Pupils
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter
 from .redis_bus import RedisBus
 from .session import Services
+from .shared_limits import SharedLimits
 from .ws import WebSocketEndpoint
 
 log = logging.getLogger("twinhub")
@@ -80,6 +81,10 @@ async def database_url(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     return embedded.url(DATABASE)
 
 
+def _local_limiter(name: str, rate: float, burst: int) -> Limiter:
+    return RateLimiter(rate, burst)
+
+
 def create_app(settings: Settings) -> TwinHub:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -99,6 +104,14 @@ def create_app(settings: Settings) -> TwinHub:
             mail_writer.start()
             stack.push_async_callback(mail_writer.close)
             hub = Hub()
+            # Members' limits: counted in Redis when there are several processes, else here.
+            limiter: Callable[[str, float, int], Limiter] = _local_limiter
+            shared_limits: SharedLimits | None = None
+            if settings.redis_url:
+                shared_limits = SharedLimits(settings.redis_url, prefix=settings.redis_prefix)
+                shared_limits.start()
+                stack.push_async_callback(shared_limits.close)
+                limiter = shared_limits.limiter
             bus: Bus
             if settings.redis_url:
                 bus = RedisBus(
@@ -112,13 +125,13 @@ def create_app(settings: Settings) -> TwinHub:
 
             directory = Directory(pool)
             chat = Chat(
-                pool, writer, bus, directory, RateLimiter(settings.post_rate, settings.post_burst),
+                pool, writer, bus, directory, limiter("post", settings.post_rate, settings.post_burst),
                 max_replay=settings.max_replay,
             )
             mail = Mail(
                 pool, mail_writer, bus, directory, settings.limits,
-                teacher_limiter=RateLimiter(settings.mail_rate, settings.mail_burst),
-                pupil_limiter=RateLimiter(settings.pupil_mail_rate, settings.pupil_mail_burst),
+                teacher_limiter=limiter("mail", settings.mail_rate, settings.mail_burst),
+                pupil_limiter=limiter("pupil_mail", settings.pupil_mail_rate, settings.pupil_mail_burst),
                 max_replay=settings.max_replay,
             )
             shared = isinstance(bus, RedisBus)  # other processes to tell about presence and typing
@@ -134,13 +147,14 @@ def create_app(settings: Settings) -> TwinHub:
             feed = Feed(pool, bus, max_replay=settings.max_replay)
             hub.register_backfill("feed", feed.backfill)
             # Reports are rare: ten at once, then one every ten seconds (a flood is itself a signal).
-            moderation = Moderation(pool, bus, chat, RateLimiter(0.1, 10), max_replay=settings.max_replay)
+            moderation = Moderation(pool, bus, chat, limiter("report", 0.1, 10), max_replay=settings.max_replay)
             hub.register_backfill("moderation", moderation.backfill)
             projects = Projects(pool, bus, directory, feed)
 
             services = Services(
                 auth=Auth(
-                    pool, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff
+                    pool, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff,
+                    throttle=shared_limits.login_throttle if shared_limits is not None else LoginThrottle,
                 ),
                 directory=directory, hub=hub, chat=chat, mail=mail, feed=feed, moderation=moderation, projects=projects,
                 presence=presence, limits=settings.limits, typing_limiter=RateLimiter(0.5, 1),
@@ -158,7 +172,7 @@ def create_app(settings: Settings) -> TwinHub:
             app.state.public = PublicView(
                 pool, directory, app.state.projects, PublicStreams(hub, chat, directory, pool)
             )
-            app.state.bots = Bots(pool, chat, directory, settings.limits, RateLimiter(1.0, 10), bus)
+            app.state.bots = Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus)
             app.state.ws_endpoint = WebSocketEndpoint(services, settings)
             app.state.database_url = url
             seed = getattr(app.state, "seed", None)

@@ -15,8 +15,10 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -65,7 +67,9 @@ class LoginThrottle:
     (`backoff` s, doubling: the attempts are slowed); at `limit` failures the key is locked for
     `lockout` s (refused)."""
 
-    def __init__(self, *, limit: int, window: float, lockout: float, backoff: float = 0.0, free: int = 2) -> None:
+    def __init__(
+        self, *, limit: int, window: float, lockout: float, backoff: float = 0.0, free: int = 2, name: str = "",
+    ) -> None:
         self.limit = limit
         self.window = window
         self.lockout = lockout
@@ -100,23 +104,48 @@ class LoginThrottle:
     def succeed(self, key: str) -> None:
         self._failures.pop(key, None)
 
+    # The interface Auth uses, shared with the Redis-backed throttle (realtime/shared_limits.py).
+
+    async def wait(self, key: str) -> float:
+        return self.retry_after(key, time.monotonic())
+
+    async def failed(self, key: str) -> bool:
+        return self.fail(key, time.monotonic())
+
+    async def cleared(self, key: str) -> None:
+        self.succeed(key)
+
+
+class Throttle(Protocol):
+    limit: int
+    lockout: float
+
+    async def wait(self, key: str) -> float:
+        """Seconds before `key` may try again (0: now)."""
+
+    async def failed(self, key: str) -> bool:
+        """Count a failure; True when it locked the key."""
+
+    async def cleared(self, key: str) -> None: ...
+
 
 class Auth:
     def __init__(
-        self, pool: asyncpg.Pool, *, session_ttl: timedelta = timedelta(hours=12), login_backoff: float = 1.0
+        self, pool: asyncpg.Pool, *, session_ttl: timedelta = timedelta(hours=12), login_backoff: float = 1.0,
+        throttle: Callable[..., Throttle] = LoginThrottle,
     ) -> None:
         self._pool = pool
         self._ttl = session_ttl
         # Per username: two free mistakes, then 1 s, 2 s between tries, then locked for 5 minutes.
         # Per address, no back-off and a high limit: a whole class logs in from one school address.
-        self.per_user = LoginThrottle(limit=5, window=900, lockout=300, backoff=login_backoff)
-        self.per_address = LoginThrottle(limit=50, window=900, lockout=900)
+        # `throttle` makes them: in this process's memory, or counted in Redis across processes.
+        self.per_user = throttle(name="user", limit=5, window=900, lockout=300, backoff=login_backoff)
+        self.per_address = throttle(name="addr", limit=50, window=900, lockout=900)
 
     async def login(self, username: str, password: str, address: str) -> Login:
         """A new session for these credentials. Raises ServiceError(unauthenticated|rate_limited)."""
-        now = time.monotonic()
         user_key, addr_key = f"user:{username.lower()}", f"addr:{address}"
-        wait = max(self.per_user.retry_after(user_key, now), self.per_address.retry_after(addr_key, now))
+        wait = max(await self.per_user.wait(user_key), await self.per_address.wait(addr_key))
         if wait:
             raise ServiceError(
                 ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {int(wait) + 1} s",
@@ -125,15 +154,15 @@ class Auth:
         creds = await accounts.credentials(self._pool, username)
         ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
         if not ok or creds is None:
-            locked = self.per_user.fail(user_key, now)
-            self.per_address.fail(addr_key, now)
+            locked = await self.per_user.failed(user_key)
+            await self.per_address.failed(addr_key)
             if locked and creds is not None:
                 # Someone is trying passwords on a real account: its teachers should know.
                 await audit.record_lockout(
                     self._pool, user_id=creds.user.id, failures=self.per_user.limit, seconds=self.per_user.lockout
                 )
             raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
-        self.per_user.succeed(user_key)
+        await self.per_user.cleared(user_key)
         token = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + self._ttl
         await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)

@@ -29,7 +29,7 @@ from .directory import Directory, Viewer
 from .errors import ServiceError, rate_limited
 from .feed import to_event as feed_event
 from .policy import BOT_SCOPES, Action, Area, decide_bot
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .wire import database
 
 EXTERNAL_KIND = re.compile(r"^(page|document|calendar|forum|blog|wiki|gallery)\.[a-z_]{1,30}$")
@@ -40,7 +40,7 @@ TOKEN_PREFIX = "twb_"  # tells a bot token from a session token at a glance (log
 
 class Bots:
     def __init__(
-        self, pool: asyncpg.Pool, chat: Chat, directory: Directory, limits: Limits, limiter: RateLimiter, bus: Bus
+        self, pool: asyncpg.Pool, chat: Chat, directory: Directory, limits: Limits, limiter: Limiter, bus: Bus
     ) -> None:
         self._bus = bus
         self._pool = pool
@@ -83,7 +83,7 @@ class Bots:
             raise ServiceError(exc.code, exc.message) from None
         if frame.title is None:  # type: ignore[union-attr]
             raise ServiceError(ErrorCode.INVALID_FIELD, "a journal entry needs a title")
-        rate_limited(self._limiter.take(bot.id), "this bot is posting")
+        rate_limited(await self._limiter.acquire(bot.id), "this bot is posting")
         author = User(bot.user_id, "", bot.name, "bot", f"bot · {bot.created_by_name}" if bot.created_by_name else "bot")
         posted = await self._chat.store_and_publish(
             journal, author, frame.text, frame.client_id, frame.title, None, frame.links  # type: ignore[union-attr]
@@ -123,7 +123,7 @@ class Bots:
                 raise ServiceError(ErrorCode.NOT_FOUND, "actor_id is not a member of this project")
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 64:
             raise ServiceError(ErrorCode.INVALID_FIELD, "Idempotency-Key must be 1 to 64 characters")
-        rate_limited(self._limiter.take(bot.id), "this service is posting")
+        rate_limited(await self._limiter.acquire(bot.id), "this service is posting")
         details = {"title": title.strip(), "link": link, "by": bot.name}
         new = NewActivity(space_id, kind, area, actor, details=details, idempotency_key=idempotency_key)
         record, duplicate = await database(activity.record_once(self._pool, new))

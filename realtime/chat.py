@@ -25,7 +25,7 @@ from .directory import Directory, Viewer
 from .errors import ServiceError, rate_limited
 from .feed import to_event as feed_event
 from .policy import Action, Area, Refusal, decide
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .wire import database, iso, parse_channel
 
 
@@ -72,7 +72,7 @@ class Chat:
         writer: GroupCommitWriter[NewPost, PostResult],
         bus: Bus,
         directory: Directory,
-        post_limiter: RateLimiter,
+        post_limiter: Limiter,
         *,
         max_replay: int = 5000,
     ) -> None:
@@ -130,7 +130,7 @@ class Chat:
             raise ServiceError(ErrorCode.INVALID_FIELD, "links are for journal entries")
         await self._check_journal_shape(viewer, room, title, parent)
         viewer.require_not_muted(room.space_id, room.area)
-        rate_limited(self._post_limiter.take(viewer.user.id), "you are posting")
+        rate_limited(await self._post_limiter.acquire(viewer.user.id), "you are posting")
         return await self.store_and_publish(room, viewer.user, text, client_id, title, parent, links)
 
     async def store_and_publish(

@@ -46,7 +46,7 @@ from .directory import Directory, Viewer
 from .errors import ServiceError, rate_limited
 from .moderation import to_event as queue_event
 from .policy import Action, Refusal, Role, decide_mail
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .wire import database, iso, parse_channel
 
 
@@ -137,8 +137,8 @@ class Mail:
         directory: Directory,
         limits: Limits,
         *,
-        teacher_limiter: RateLimiter,
-        pupil_limiter: RateLimiter,
+        teacher_limiter: Limiter,
+        pupil_limiter: Limiter,
         max_replay: int = 5000,
     ) -> None:
         self._pool = pool
@@ -248,7 +248,7 @@ class Mail:
         if subject is None or not subject.strip():
             raise ServiceError(ErrorCode.INVALID_FIELD, "a new mail needs a subject")
         limiter = self._teacher_limiter if role in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER) else self._pupil_limiter
-        rate_limited(limiter.take(viewer.user.id), "you are sending mail")
+        rate_limited(await limiter.acquire(viewer.user.id), "you are sending mail")
         new = NewMail(
             space_id, sender.person, sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
             subject.strip()[: self._limits.max_subject_chars], text, thread_id, reply_to, client_id,

@@ -39,7 +39,7 @@ from .directory import Viewer
 from .errors import ServiceError, rate_limited
 from .policy import Action, Area, Refusal, decide_queue, decide_report
 from .projects import Projects
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .wire import database, iso, parse_channel
 
 
@@ -76,7 +76,7 @@ class Moderation:
     presence = False
 
     def __init__(
-        self, pool: asyncpg.Pool, bus: Bus, chat: Chat, report_limiter: RateLimiter, *, max_replay: int = 5000
+        self, pool: asyncpg.Pool, bus: Bus, chat: Chat, report_limiter: Limiter, *, max_replay: int = 5000
     ) -> None:
         self._pool = pool
         self._bus = bus
@@ -131,7 +131,7 @@ class Moderation:
             raise ServiceError(refusal.code, refusal.message, channel=channel)
         if message is None or message.state != "visible":
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no message {message_id} to report in this room")
-        rate_limited(self._report_limiter.take(viewer.user.id), "you are reporting")
+        rate_limited(await self._report_limiter.acquire(viewer.user.id), "you are reporting")
         done = await database(store.report_message(
             self._pool, reporter_id=viewer.user.id, space_id=room.space_id, room_id=room.id, message_id=message_id,
             note=note,

@@ -2,13 +2,20 @@
 
 A bucket holds up to `burst` tokens and refills at `rate` per second; each action takes one.
 Buckets idle long enough to be full again are forgotten, so memory follows active keys only.
-(Shared limits across processes come with the Redis bus — the scale-out issue.)
+Several processes count members' limits together in Redis instead (realtime/shared_limits.py);
+both kinds answer `acquire`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    async def acquire(self, key: Hashable) -> float:
+        """Take one token for `key`: 0.0 if allowed, else the seconds until one is available."""
 
 
 class RateLimiter:
@@ -33,6 +40,10 @@ class RateLimiter:
         if now - self._last_sweep > 60:
             self._sweep(now)
         return 0.0
+
+    async def acquire(self, key: Hashable) -> float:
+        """`take` behind the interface the shared limiter has (never suspends)."""
+        return self.take(key)
 
     def _sweep(self, now: float) -> None:
         full_after = self.burst / self.rate

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from protocol import Error, Post, Presence, Subscribe, Typing, TypingNotice, Welcome
+from protocol import Error, Post, Presence, SendMail, Subscribe, Typing, TypingNotice, Welcome
 from realtime.policy import Area
 from tests.client import Client
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ class Process:
         env = {
             **os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url,
             "TWINHUB_REDIS_PREFIX": prefix, "TWINHUB_POST_RATE": "1000", "TWINHUB_POST_BURST": "1000",
-            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5",
+            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2",
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env=env, cwd=ROOT,
@@ -276,3 +276,47 @@ async def test_presence_and_typing_span_processes_and_a_dead_one_vanishes(databa
             await cl.close()
         for p in (a, b):
             p.stop()
+
+
+async def test_a_members_rate_limit_holds_across_processes(cluster, world):
+    """A pupil may send 5 mails at once, then one every 10 s (the default): sending through
+    two processes does not double that."""
+    a, b, _ = cluster
+    to = (world.users["teacher_admin"].id,)
+    via_a = await _client(a, world.users["pupil_member"])
+    via_b = await _client(b, world.users["pupil_member"])
+    try:
+        answers = []
+        for i in range(8):
+            client = via_a if i % 2 == 0 else via_b
+            answers.append(await client.request(SendMail(world.space_id, to, f"mail {i}", subject="hi")))
+        codes = [a.code if isinstance(a, Error) else "ok" for a in answers]
+        assert codes == ["ok"] * 5 + ["rate_limited"] * 3
+    finally:
+        await via_a.close()
+        await via_b.close()
+
+
+async def test_password_guesses_spread_over_processes_are_counted_together(cluster, world):
+    """Five wrong passwords for one username, sent round-robin to three processes (honouring
+    the back-off), lock it on all of them."""
+    username = world.users["visitor"].username
+    clients = [httpx.AsyncClient(base_url=p.url) for p in cluster]
+    try:
+        failures = 0
+        for i in range(20):
+            if failures == 5:
+                break
+            r = await clients[i % 3].post("/api/login", json={"username": username, "password": f"guess{i}"})
+            if r.status_code == 429:
+                await asyncio.sleep(r.json()["error"]["retry_after_ms"] / 1000)
+            else:
+                assert r.status_code == 401
+                failures += 1
+        assert failures == 5
+        for c in clients:  # locked everywhere, the right password included
+            r = await c.post("/api/login", json={"username": username, "password": PASSWORD})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 200
+    finally:
+        for c in clients:
+            await c.aclose()

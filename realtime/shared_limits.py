@@ -1,0 +1,185 @@
+"""Rate limits counted in Redis, so that they hold across processes: a member posting through
+three processes at once gets the same 5 posts a second as through one.
+
+Each check is one token-bucket step in a Lua script (atomic, on Redis's own clock). Checks are
+sent in batches, one pipeline per loop turn, over one connection, and answered in the order they
+were asked: a session's posts, checked in order, stay in order (realtime/session.py relies on it).
+
+Redis not answering within `timeout`: the check falls back to this process's own bucket (limits
+still hold per process) and says so in the log once; service does not stop for a limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Hashable
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from .auth import LoginThrottle
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("twinhub.limits")
+
+# KEYS[1]: the bucket; ARGV: rate per second, burst. Returns the wait in seconds, as a string
+# (a Lua number returned as is would be truncated to an integer).
+_TOKEN_BUCKET = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 't', 'a')
+local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(now - at, 0) * rate)
+local wait = 0
+if tokens < 1 then wait = (1 - tokens) / rate else tokens = tokens - 1 end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'a', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+# KEYS[1]: the key's recent failures (a sorted set), KEYS[2]: its lock (a key that expires);
+# ARGV: window, limit, lockout, backoff, free, a unique member. Returns 1 when this failure locked.
+_LOGIN_FAILED = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local window, limit, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local backoff, free = tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[6])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then
+  redis.call('SET', KEYS[2], 'locked', 'PX', math.ceil(lockout * 1000))
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if backoff > 0 and n > free then
+  redis.call('SET', KEYS[2], 'slowed', 'PX', math.ceil(backoff * 2 ^ (n - free - 1) * 1000))
+end
+return 0
+"""
+
+
+class SharedLimits:
+    """One connection and one ordered batch of checks for every shared limiter of a process."""
+
+    def __init__(self, url: str, *, prefix: str = "twinhub", timeout: float = 0.5) -> None:
+        self.client = redis.from_url(url, socket_connect_timeout=1, socket_timeout=timeout)
+        self.prefix = prefix
+        self._timeout = timeout
+        self._queue: list[tuple[str, float, int, asyncio.Future[float]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._script = self.client.register_script(_TOKEN_BUCKET)
+        self._degraded = False
+
+    def limiter(self, name: str, rate: float, burst: int) -> SharedRateLimiter:
+        return SharedRateLimiter(self, name, rate, burst)
+
+    def login_throttle(self, *, name: str, limit: int, window: float, lockout: float, backoff: float = 0.0,
+                       free: int = 2) -> SharedLoginThrottle:
+        return SharedLoginThrottle(self, name, limit=limit, window=window, lockout=lockout, backoff=backoff, free=free)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="shared rate limits")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.client.aclose()
+
+    def ask(self, key: str, rate: float, burst: int) -> asyncio.Future[float]:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._queue.append((f"{self.prefix}:rl:{key}", rate, burst, fut))
+        self._wake.set()
+        return fut
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for key, rate, burst, _ in batch:
+                        await self._script(keys=[key], args=[rate, burst], client=pipe)
+                    answers = await asyncio.wait_for(pipe.execute(), self._timeout)
+                if self._degraded:
+                    log.info("shared rate limits are back in Redis")
+                    self._degraded = False
+                for (_, _, _, fut), wait in zip(batch, answers, strict=True):
+                    if not fut.done():
+                        fut.set_result(float(wait))
+            except (RedisError, OSError, TimeoutError) as exc:
+                if not self._degraded:
+                    log.warning("Redis does not answer rate-limit checks (%s): limits are per process "
+                                "until it is back", type(exc).__name__)
+                    self._degraded = True
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+
+
+class SharedRateLimiter:
+    def __init__(self, shared: SharedLimits, name: str, rate: float, burst: int) -> None:
+        self._shared = shared
+        self._name = name
+        self.rate = rate
+        self.burst = burst
+        self._local = RateLimiter(rate, burst)  # when Redis does not answer
+
+    async def acquire(self, key: Hashable) -> float:
+        """Take one token from the bucket of `key`, counted across processes. Returns 0.0 if
+        allowed, else the seconds until one is available."""
+        try:
+            return await self._shared.ask(f"{self._name}:{key}", self.rate, self.burst)
+        except (RedisError, OSError, TimeoutError):
+            return self._local.take(key)
+
+
+class SharedLoginThrottle:
+    """realtime/auth.LoginThrottle counted in Redis: an attacker spreading password guesses over
+    the processes gets no more tries than through one. Redis not answering: this process's own
+    count (never an open door, never a locked one for nothing)."""
+
+    def __init__(self, shared: SharedLimits, name: str, *, limit: int, window: float, lockout: float,
+                 backoff: float, free: int) -> None:
+        self._shared = shared
+        self._name = name
+        self.limit = limit
+        self.lockout = lockout
+        self._args = [window, limit, lockout, backoff, free]
+        self._local = LoginThrottle(limit=limit, window=window, lockout=lockout, backoff=backoff, free=free)
+        self._script = shared.client.register_script(_LOGIN_FAILED)
+
+    def _keys(self, key: str) -> list[str]:
+        base = f"{self._shared.prefix}:login:{self._name}:{key}"
+        return [f"{base}:failures", f"{base}:lock"]
+
+    async def wait(self, key: str) -> float:
+        try:
+            ms = await self._shared.client.pttl(self._keys(key)[1])
+        except (RedisError, OSError, TimeoutError):
+            return await self._local.wait(key)
+        return max(ms, 0) / 1000
+
+    async def failed(self, key: str) -> bool:
+        try:
+            return bool(await self._script(keys=self._keys(key), args=[*self._args, secrets.token_hex(8)]))
+        except (RedisError, OSError, TimeoutError):
+            return await self._local.failed(key)
+
+    async def cleared(self, key: str) -> None:
+        try:
+            await self._shared.client.delete(self._keys(key)[0])
+        except (RedisError, OSError, TimeoutError):
+            await self._local.cleared(key)

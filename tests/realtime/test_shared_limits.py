@@ -1,0 +1,78 @@
+"""Rate limits counted in a real Redis: two processes (two SharedLimits) share each member's
+bucket; order of answers is order of asking; no Redis means per-process limits, not an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from realtime.shared_limits import SharedLimits
+
+
+async def test_two_processes_share_one_bucket(redis_url, redis_prefix):
+    a, b = SharedLimits(redis_url, prefix=redis_prefix), SharedLimits(redis_url, prefix=redis_prefix)
+    a.start()
+    b.start()
+    try:
+        la, lb = a.limiter("post", 1.0, 4), b.limiter("post", 1.0, 4)
+        waits = [await la.acquire(7), await lb.acquire(7), await la.acquire(7), await lb.acquire(7)]
+        assert waits == [0.0] * 4
+        refused = await lb.acquire(7)
+        assert 0.5 < refused <= 1.0  # the fifth, whichever process it comes through
+        assert await la.acquire(8) == 0.0  # another member has their own bucket
+        assert await a.limiter("mail", 1.0, 4).acquire(7) == 0.0  # and another limit its own
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_answers_come_in_the_order_asked(redis_url, redis_prefix):
+    shared = SharedLimits(redis_url, prefix=redis_prefix)
+    shared.start()
+    try:
+        limiter = shared.limiter("post", 0.001, 10)
+        order: list[int] = []
+
+        async def ask(i: int) -> float:
+            wait = await limiter.acquire(1)
+            order.append(i)
+            return wait
+
+        waits = await asyncio.gather(*(ask(i) for i in range(15)))
+        assert order == list(range(15))
+        assert waits[:10] == [0.0] * 10 and all(w > 0 for w in waits[10:])
+    finally:
+        await shared.close()
+
+
+async def test_without_redis_the_limit_holds_per_process():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    shared = SharedLimits(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    shared.start()
+    try:
+        limiter = shared.limiter("post", 1.0, 2)
+        waits = [await limiter.acquire(1) for _ in range(3)]
+        assert waits[:2] == [0.0, 0.0] and waits[2] > 0
+    finally:
+        await shared.close()
+
+
+async def test_login_failures_count_across_processes(redis_url, redis_prefix):
+    a, b = SharedLimits(redis_url, prefix=redis_prefix), SharedLimits(redis_url, prefix=redis_prefix)
+    try:
+        ta = a.login_throttle(name="user", limit=4, window=60, lockout=30, backoff=0.05, free=2)
+        tb = b.login_throttle(name="user", limit=4, window=60, lockout=30, backoff=0.05, free=2)
+        assert not await ta.failed("ana") and not await tb.failed("ana")  # two free mistakes
+        assert await ta.wait("ana") == 0 and await tb.wait("ana") == 0
+        assert not await tb.failed("ana")  # the third: slowed, on both
+        assert 0 < await ta.wait("ana") <= 0.05
+        await asyncio.sleep(0.06)
+        assert await ta.failed("ana")  # the fourth, through the other process: locked
+        assert 29 < await tb.wait("ana") <= 30
+        assert await ta.wait("ola") == 0  # someone else is not
+        await tb.cleared("ola")
+    finally:
+        await a.close()
+        await b.close()
