@@ -143,7 +143,7 @@ class RedisBus:
 
     async def _write(self) -> None:
         assert self._client is not None
-        publish = "spublish" if self._sharded else "publish"
+        sharded = frozenset(self._shard_names) if self._sharded else frozenset()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -154,7 +154,12 @@ class RedisBus:
                 try:
                     async with self._client.pipeline(transaction=False) as pipe:
                         for channel, payload in batch:
-                            getattr(pipe, publish)(channel, payload)
+                            # Shard channels are sharded pub/sub in a cluster; control and
+                            # ephemeral messages stay on classic pub/sub, heard by every node.
+                            if channel in sharded:
+                                pipe.spublish(channel, payload)
+                            else:
+                                pipe.publish(channel, payload)
                         await pipe.execute()
                     if batch[-1][0] == self._control and self._owe_resync and len(batch) == 1:
                         self._owe_resync = False

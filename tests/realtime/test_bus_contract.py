@@ -23,7 +23,7 @@ async def until(check, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "redis-sharded"])
 async def buses(request, redis_url, redis_prefix):
     """(the publishing process's bus, every process's bus)."""
     if request.param == "local":
@@ -32,8 +32,9 @@ async def buses(request, redis_url, redis_prefix):
         yield bus, [bus]
         await bus.close()
         return
-    a = RedisBus(redis_url, prefix=redis_prefix, shards=4)
-    b = RedisBus(redis_url, prefix=redis_prefix, shards=4)
+    sharded = request.param == "redis-sharded"  # SPUBLISH/SSUBSCRIBE: Redis 7 takes them standalone too
+    a = RedisBus(redis_url, prefix=redis_prefix, shards=4, sharded=sharded)
+    b = RedisBus(redis_url, prefix=redis_prefix, shards=4, sharded=sharded)
     await a.start()
     await b.start()
     yield a, [a, b]
