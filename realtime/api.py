@@ -13,11 +13,20 @@ import csv
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from protocol import ErrorCode, MailFrame, ModerationFrame, ProtocolError, frame_from_map
 from storage import accounts, audit
@@ -505,16 +514,17 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
+STATIC = Path(__file__).parent / "static"
+
+
 async def index(request: Request) -> Response:
-    return PlainTextResponse(
-        "TwinHub is running.\nWebSocket: /ws (subprotocols twinhub.v1.json, twinhub.v1.msgpack)\n"
-        "HTTP: POST /api/login, GET /api/me, GET /api/rooms/{id}/messages, /api/spaces/{id}/mail, /api/mail/{id},"
-        " /healthz, /readyz, /metrics\n"
-    )
+    """The browser client (realtime/static/): one page, its ES modules and its stylesheet."""
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 routes = [
     Route("/", index),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/logout/everywhere", logout_everywhere, methods=["POST"]),

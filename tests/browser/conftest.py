@@ -1,0 +1,55 @@
+"""Browser tests: Playwright driving the machine's Chromium (no browser download: schools and
+CI machines filter the internet). Without Chromium they are skipped with the command that
+installs it — unless TWINHUB_REQUIRE_BROWSER=1 (CI sets it), then they fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+SCREENSHOTS = Path(os.environ.get("TWINHUB_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".twinhub-screenshots"))
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("TWINHUB_CHROMIUM") or next(filter(None, map(shutil.which, CANDIDATES)), None)
+
+
+def _missing(what: str) -> None:
+    message = (
+        f"browser tests need {what}: on Debian or Ubuntu `sudo apt-get install chromium` "
+        "(or set TWINHUB_CHROMIUM to a Chrome/Chromium binary); `python3 dev.py test` installs Playwright itself"
+    )
+    if os.environ.get("TWINHUB_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+async def browser():
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _missing("the playwright package (pip install playwright)")
+    path = chromium_path()
+    if path is None:
+        _missing("Chromium")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+def screenshot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    async def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=False)
+        return path
+
+    return take

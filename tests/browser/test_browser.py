@@ -1,0 +1,191 @@
+"""The browser client in a real Chromium, against a real server: a pupil and a teacher chatting
+live, what each may see, moderation reaching the pupil's screen, a reconnect that loses and
+doubles nothing, hostile text shown as text, the user's language, an ended session."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from protocol import Post, Subscribe
+from realtime.policy import Area
+from realtime.server import RunningServer
+from tests.client import Client
+from tests.conftest import PASSWORD, login
+
+TIMEOUT = 10_000  # ms, for each wait on the page
+
+
+async def open_page(browser, port: int, user, *, lang: str = "en-GB", answers: str | None = "because"):
+    context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale=lang)
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.dialogs = []  # type: ignore[attr-defined]
+
+    def on_dialog(dialog):
+        page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        asyncio.ensure_future(dialog.accept(answers) if answers is not None else dialog.dismiss())
+
+    page.on("dialog", on_dialog)
+    await page.goto(f"http://127.0.0.1:{port}/")
+    await page.fill("#username", user.username)
+    await page.fill("#password", PASSWORD)
+    await page.click("form.login button[type=submit]")
+    await page.wait_for_selector('[data-testid=status][data-state="online"]')
+    return page
+
+
+async def open_room(page, channel: str) -> None:
+    await page.click(f'nav [data-channel="{channel}"]')
+    await page.wait_for_selector(f'[data-testid=room][data-channel="{channel}"]')
+    await page.wait_for_timeout(300)  # its subscription answered (history and presence in)
+
+
+async def send(page, text: str) -> None:
+    await page.fill("#composer", text)
+    await page.press("#composer", "Enter")
+
+
+def message(page, text: str):
+    return page.locator("[data-testid=messages] .message", has_text=text)
+
+
+async def test_a_pupil_and_a_teacher_chat_live(browser, server, world, screenshot):
+    chat, teachers = world.channel(Area.CHAT), world.channel(Area.TEACHERS_ROOM)
+    pupil = await open_page(browser, server.port, world.users["pupil_member"])
+    teacher = await open_page(browser, server.port, world.users["teacher_admin"])
+    # The pupil has no teachers' room; the teacher does.
+    assert await pupil.locator(f'nav [data-channel="{teachers}"]').count() == 0
+    assert await teacher.locator(f'nav [data-channel="{teachers}"]').count() == 1
+    await open_room(pupil, chat)
+    await open_room(teacher, chat)
+    teacher_here = f'[data-testid=presence] li[data-user="{world.users["teacher_admin"].id}"]'
+    await pupil.wait_for_selector(teacher_here)  # presence changes come gathered, within a second
+    assert await pupil.text_content(teacher_here) == world.users["teacher_admin"].display_name
+
+    await teacher.fill("#composer", "Bonj")  # typing…
+    await pupil.wait_for_selector("[data-testid=typing]:has-text('typing')")
+    await send(teacher, "Bonjour la classe !")
+    await message(pupil, "Bonjour la classe !").wait_for()
+    await send(pupil, "Hello from Kraków")
+    await message(teacher, "Hello from Kraków").wait_for()
+    assert await message(pupil, "Hello from Kraków").count() == 1  # the optimistic one was replaced
+    await screenshot(pupil, "pupil-chat")
+    await teacher.context.close()
+    await pupil.context.close()
+
+
+async def test_hiding_reaches_the_pupils_screen_and_reports_fill_the_queue_live(browser, server, world, screenshot):
+    corner = world.channel(Area.PUPILS_CORNER)
+    author = await open_page(browser, server.port, world.users["pupil_member"])
+    classmate = await open_page(browser, server.port, world.users["pupil_admin"])
+    admin = await open_page(browser, server.port, world.users["teacher_admin"])
+    await admin.click("[data-testid=nav-moderation]")
+    await admin.wait_for_selector("[data-testid=reports]")
+    for page in (author, classmate):
+        await open_room(page, corner)
+    await send(author, "nobody wants you in the team")
+    await message(classmate, "nobody wants you in the team").wait_for()
+    await message(classmate, "nobody wants you in the team").locator("[data-action=report]").click()
+    await admin.wait_for_selector("[data-testid=reports] .report.open:has-text('nobody wants you in the team')")
+    await screenshot(admin, "teacher-moderation-queue")
+
+    await open_room(admin, corner)
+    assert await admin.locator("#composer").count() == 0  # teacher admins read the corner, they do not post
+    await message(admin, "nobody wants you in the team").locator("[data-action=hide]").click()
+    for page in (author, classmate):
+        await page.wait_for_selector("[data-testid=messages] .message[data-state=hidden]")
+        assert await message(page, "nobody wants you in the team").count() == 0  # gone from the screen
+    await screenshot(admin, "teacher-pupils-corner")
+    for page in (author, classmate, admin):
+        await page.context.close()
+
+
+async def test_hostile_text_is_shown_as_text(browser, server, world):
+    chat = world.channel(Area.CHAT)
+    attack = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    pupil = await open_page(browser, server.port, world.users["pupil_member"])
+    teacher = await open_page(browser, server.port, world.users["teacher_member"], answers=None)
+    await open_room(pupil, chat)
+    await open_room(teacher, chat)
+    await send(pupil, attack)
+    await message(teacher, "onerror=alert(1)").wait_for()
+    text = await message(teacher, "onerror=alert(1)").locator(".text").text_content()
+    assert text == attack
+    assert await teacher.locator("[data-testid=messages] img, [data-testid=messages] script").count() == 0
+    await teacher.wait_for_timeout(300)
+    assert teacher.dialogs == []  # type: ignore[attr-defined]  # nothing ran
+    for page in (pupil, teacher):
+        await page.context.close()
+
+
+async def test_reconnect_after_a_server_restart_loses_and_doubles_nothing(browser, server, world, http):
+    chat = world.channel(Area.CHAT)
+    own = RunningServer(dataclasses.replace(server.settings, port=0))
+    await own.start()
+    port = own.port
+    pupil = await open_page(browser, port, world.users["pupil_member"])
+    await open_room(pupil, chat)
+    await own.stop()
+    await pupil.wait_for_selector('[data-testid=status][data-state="offline"]')
+    await send(pupil, "typed while offline")  # kept, and sent once the socket is back
+    restarted = RunningServer(dataclasses.replace(server.settings, port=port))
+    await restarted.start()
+    try:
+        token = await login(http, world.users["teacher_admin"].username)
+        teacher = await Client.connect(f"ws://127.0.0.1:{port}/ws", token)
+        await teacher.ok(Subscribe(chat))
+        for i in range(3):
+            await teacher.ok(Post(chat, f"sent meanwhile #{i}"))
+        await pupil.wait_for_selector('[data-testid=status][data-state="online"]', timeout=20_000)
+        for text in ("sent meanwhile #0", "sent meanwhile #1", "sent meanwhile #2", "typed while offline"):
+            await message(pupil, text).wait_for()
+        await pupil.wait_for_timeout(500)
+        for text in ("sent meanwhile #0", "sent meanwhile #1", "sent meanwhile #2", "typed while offline"):
+            assert await message(pupil, text).count() == 1, text
+        stored = await teacher.wait_events(chat, 4)
+        assert [e.data["message"]["text"] for e in stored].count("typed while offline") == 1
+        await teacher.close()
+    finally:
+        await pupil.context.close()
+        await restarted.stop()
+
+
+async def test_errors_are_shown_in_the_users_language(browser, server, world, http):
+    chat = world.channel(Area.CHAT)
+    pupil = await open_page(browser, server.port, world.users["pupil_admin"], lang="fr-FR")
+    assert "Salles" in await pupil.text_content("nav")  # French from the browser's language
+    await open_room(pupil, chat)
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    r = await http.post(f"/api/spaces/{world.space_id}/mutes", headers=admin,
+                        json={"user_id": world.users["pupil_admin"].id, "scope": "chat", "minutes": 30})
+    assert r.status_code == 201
+    await send(pupil, "encore moi")
+    await pupil.wait_for_selector("[data-testid=toasts] p:has-text('Vous êtes muet ici')")
+    assert await pupil.input_value("#composer") == "encore moi"  # the words are given back
+    await pupil.click("[data-testid=lang]")
+    assert "Rooms" in await pupil.text_content("nav")
+    await pupil.context.close()
+
+
+async def test_an_ended_session_goes_back_to_the_login_page(browser, server, world, http, screenshot):
+    pupil = await open_page(browser, server.port, world.users["visitor"])
+    token = await login(http, world.users["visitor"].username)
+    r = await http.post("/api/logout/everywhere", headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    await pupil.wait_for_selector("form.login")
+    assert "session has ended" in await pupil.text_content("#login-error")
+    await screenshot(pupil, "login")
+    await pupil.context.close()
+
+
+async def test_the_page_sets_a_strict_content_security_policy(http):
+    r = await http.get("/")
+    assert r.status_code == 200 and "<script type=\"module\" src=\"/static/app.js\">" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    js = await http.get("/static/app.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert "innerHTML" not in js.text and "innerHTML" not in (await http.get("/static/dom.js")).text
+    assert (await http.get("/static/../app.py")).status_code == 404
