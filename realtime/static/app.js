@@ -59,7 +59,7 @@ function start(me) {
   state.me = me;
   state.live = new Live({
     onStatus: (s) => { state.status = s; renderStatus(); },
-    onWelcome: (w) => { state.me = w; renderNav(); state.view?.rightsChanged?.(); },
+    onWelcome: (w) => { state.me = w; followMailboxes(); renderNav(); state.view?.rightsChanged?.(); },
     onEvent: (e) => routeEvent(e),
     onFrame: (f) => routeFrame(f),
     onSessionEnded: () => showLogin(t("login.expired")),
@@ -68,7 +68,7 @@ function start(me) {
   state.live.start();
   const first = me.spaces[0];
   const firstRoom = first?.rooms.find((r) => r.kind === "room") || first?.rooms[0];
-  if (firstRoom) open(roomView(first, firstRoom));
+  if (firstRoom) open(roomView(first, firstRoom), { focus: false });
 }
 
 // -- the shell ------------------------------------------------------------------------------
@@ -127,11 +127,12 @@ function renderNav() {
   replace(shell.nav, items);
 }
 
-function open(view) {
+function open(view, { focus = true } = {}) {
   state.view?.dispose?.();
   state.view = view;
   replace(shell.main, view.el);
   view.start?.();
+  if (focus) shell.main.focus(); // keyboard and screen-reader users land on what they opened
 }
 
 function toast(text) {
@@ -160,6 +161,13 @@ function routeFrame(frame) {
     return;
   }
   state.view?.onFrame?.(frame);
+}
+
+// Every mailbox is followed from the start, so the unread counts in the menu stay live.
+function followMailboxes() {
+  for (const space of state.me.spaces) {
+    if (space.mailbox) state.live.subscribe(space.mailbox.channel, space.mailbox.seq).catch(() => {});
+  }
 }
 
 function mailboxEvent(frame) {
@@ -232,7 +240,9 @@ function roomView(space, room) {
       } else if (atTop) {
         list.insertBefore(el, list.firstChild);
       } else {
+        const following = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
         list.appendChild(el);
+        if (following) list.scrollTop = list.scrollHeight; // keep up with the conversation
       }
     }
     byId.set(m.id, { el, message: m });
@@ -258,19 +268,29 @@ function roomView(space, room) {
       for (const frame of live.pendingFor(room.channel)) showPending(frame);
       const ok = await live.subscribe(room.channel, top);
       if (ok?.resync) return load();
-      list.lastElementChild?.scrollIntoView?.({ block: "end" });
+      list.scrollTop = list.scrollHeight;
     } catch (err) {
       fail(err);
     }
   }
 
+  // Scrolling to the top loads the older messages, as the button does (for the keyboard).
+  list.addEventListener("scroll", () => {
+    if (list.scrollTop < 40 && !older.hidden && !older.disabled) older.click();
+  });
+
   older.addEventListener("click", async () => {
+    older.disabled = true;
     try {
       const page = await api("GET", `/api/rooms/${room.id}/messages?limit=50&before=${oldestSeq}`);
+      const before = list.scrollHeight;
       for (const m of page.messages) show(m, { atTop: true });
+      list.scrollTop += list.scrollHeight - before; // the reader stays where they were
       older.hidden = !page.more;
     } catch (err) {
       fail(err);
+    } finally {
+      older.disabled = false;
     }
   });
 
@@ -503,7 +523,6 @@ function mailView(space) {
   };
   view.render();
   view.start = () => {
-    if (space.mailbox) live.subscribe(space.mailbox.channel).catch(() => {});
     refresh();
   };
   view.onEvent = (e) => {

@@ -189,3 +189,63 @@ async def test_the_page_sets_a_strict_content_security_policy(http):
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert "innerHTML" not in js.text and "innerHTML" not in (await http.get("/static/dom.js")).text
     assert (await http.get("/static/../app.py")).status_code == 404
+
+
+async def test_history_loads_when_scrolling_up(browser, server, world, pool):
+    from storage.messages import NewPost, post_many
+
+    chat = world.channel(Area.CHAT)
+    author = world.users["teacher_member"]
+    async with pool.acquire() as conn, conn.transaction():
+        await post_many(conn, [
+            NewPost(world.space_id, world.rooms[Area.CHAT], author.id, author.display_name, author.school,
+                    f"old message {i:03}", None, "chat")
+            for i in range(120)
+        ])
+    pupil = await open_page(browser, server.port, world.users["pupil_member"])
+    await open_room(pupil, chat)
+    await message(pupil, "old message 119").wait_for()
+    assert await message(pupil, "old message 000").count() == 0  # the newest 50 first
+    for _ in range(5):
+        await pupil.eval_on_selector("[data-testid=messages]", "el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+        await pupil.wait_for_timeout(300)
+    await message(pupil, "old message 000").wait_for()
+    assert await pupil.locator("[data-testid=messages] .message").count() == 120
+    await pupil.context.close()
+
+
+async def test_mail_between_a_pupil_and_a_teacher(browser, server, world):
+    pupil = await open_page(browser, server.port, world.users["pupil_member"])
+    teacher = await open_page(browser, server.port, world.users["teacher_admin"])
+    await pupil.click("[data-testid=nav-mail]")
+    await pupil.click("text=New mail")
+    await pupil.check(f'.recipient:has-text("{world.users["teacher_admin"].display_name}") input')
+    await pupil.fill("#mail-subject", "Our water project")
+    await pupil.fill("#mail-text", "Here is our survey, Madame.")
+    await pupil.click("text=Send mail")
+    await pupil.wait_for_selector("[data-testid=toasts] p:has-text('Mail sent')")
+    await teacher.wait_for_selector("[data-testid=unread]")  # the unread count arrives live
+    await teacher.click("[data-testid=nav-mail]")
+    await teacher.click("[data-testid=threads] button:has-text('Our water project')")
+    await teacher.wait_for_selector(".mail .text:has-text('Here is our survey, Madame.')")
+    for page in (pupil, teacher):
+        await page.context.close()
+
+
+async def test_usable_on_a_phone_sized_screen(browser, server, world, screenshot):
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR", is_mobile=True)
+    page = await context.new_page()
+    await page.goto(f"http://127.0.0.1:{server.port}/")
+    await page.fill("#username", world.users["pupil_admin"].username)
+    await page.fill("#password", PASSWORD)
+    await page.press("#password", "Enter")  # the keyboard alone logs in
+    await page.wait_for_selector('[data-testid=status][data-state="online"]')
+    await open_room(page, world.channel(Area.CHAT))
+    overflow = await page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0  # nothing wider than the screen
+    unlabelled = await page.evaluate(
+        "[...document.querySelectorAll('input, textarea')].filter(e => !e.labels?.length && !e.getAttribute('aria-label')).length"
+    )
+    assert unlabelled == 0
+    await screenshot(page, "phone-chat-fr")
+    await context.close()
