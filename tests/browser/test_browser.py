@@ -97,6 +97,11 @@ async def test_hiding_reaches_the_pupils_screen_and_reports_fill_the_queue_live(
         await page.wait_for_selector("[data-testid=messages] .message[data-state=hidden]")
         assert await message(page, "nobody wants you in the team").count() == 0  # gone from the screen
     await screenshot(admin, "teacher-pupils-corner")
+    # Mute the author for 24 hours from the same screen: her next post is refused at once.
+    await message(admin, "").filter(has=admin.locator("[data-action=mute]")).first.locator("[data-action=mute]").click()
+    await admin.wait_for_selector("[data-testid=toasts] p:has-text('Muted until')")
+    await send(author, "again")
+    await author.wait_for_selector("[data-testid=toasts] p:has-text('You are muted here until')")
     for page in (author, classmate, admin):
         await page.context.close()
 
