@@ -1,9 +1,18 @@
-"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed} [options]`.
+"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
 against the project's targets, writes loadtests/results/<scenario>-<time>.json, and stops every
 process it started — also on error, time-out (--timeout) or Ctrl-C.
+
+`scaleout` (loadtests/scenarios/scaleout.py) runs the fan-out against TwinHub as 1, 2 or 4
+`serve` processes on ports of their own, sharing one PostgreSQL and one Redis
+(`--processes 1,2,4`: subscribers spread evenly, the publisher on the first process), then the
+Redis hop (`--hop`, on by default): one process on the in-process bus against two over Redis with
+the publisher on A and every subscriber on B, in closed loop (`--window`) and open loop
+(`--hop-rate`). Server process i is pinned to `--server-cpus[i mod len]` (default 0,1); the load
+generator, PostgreSQL and Redis run on every CPU unless `--client-cpus`/`--services-cpus` say
+otherwise.
 """
 
 from __future__ import annotations
@@ -15,13 +24,14 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from realtime.policy import Role
 
 from .clients import PARSER
 from .report import RESOURCE_ROWS, Progress, fanout_table, machine, table, write_result
-from .scenarios import fanout, feed, idle, mail
+from .scenarios import fanout, feed, idle, mail, scaleout
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -34,6 +44,8 @@ MAIL_P99_TARGET_MS = 100.0  # send -> delivery, at MAIL_TARGET_RATE offered
 MAIL_TARGET_MEMBERS = 1000
 MAIL_TARGET_RECIPIENTS = 5
 MAIL_KEPT_UP = 0.99  # open loop: committed/offered at which the server counts as keeping up
+SCALE_OUT_TARGET = 1.6  # 2 processes: deliveries/s at least this many times one process's (2 cores)
+HOP_P99_TARGET = 2.0  # p99 with the Redis hop (publisher on A, subscribers on B) / one process's p99
 
 
 def _event_loop(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
@@ -304,9 +316,59 @@ async def cmd_feed(args: argparse.Namespace) -> dict[str, Any]:
     return {**figures, "checks": _feed_checks(figures)}
 
 
+def _scaleout_checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    steps, summary = figures["steps"], figures["summary"]
+    checks = []
+    scale = summary.get("scale_out", {})
+    if "1" in scale and "2" in scale:
+        ratio = scale["2"]["ratio_to_1_process_of_means"]
+        checks.append({"target": f"2 processes deliver >= {SCALE_OUT_TARGET:g}x one process's deliveries/s "
+                                 f"({steps['p2']['mode']}, mean of {len(scale['2']['deliveries_per_s_each_round'])} "
+                                 f"round(s) in the same run; load generator on the same {len(scaleout.ALL_CPUS)} CPUs)",
+                       "one_process": scale["1"]["deliveries_per_s_mean"],
+                       "two_processes": scale["2"]["deliveries_per_s_mean"],
+                       "ratio": ratio, "met": ratio is not None and ratio >= SCALE_OUT_TARGET})
+    for key, s in summary.items():
+        if key.startswith("hop_"):
+            ratio = s["p99_ratio_hop_to_1_process"]
+            checks.append({"target": f"p99 with the Redis hop within {HOP_P99_TARGET:g}x of one process's ({s['mode']})",
+                           "ratio": ratio, "met": ratio is not None and ratio <= HOP_P99_TARGET})
+    bad = {name: {k: r[k] for k in ("seq_anomalies", "undelivered_after_drain", "closed_by_server", "refused_posts")}
+           for name, r in steps.items()
+           if r["seq_anomalies"] or r["undelivered_after_drain"] or r["closed_by_server"] or r["refused_posts"]}
+    checks.append({"target": "every acknowledged post reached every subscriber once, in seq order; no socket closed, "
+                             "no post refused (every step)", "failures": bad, "met": not bad})
+    return checks
+
+
+async def cmd_scaleout(args: argparse.Namespace) -> dict[str, Any]:
+    p = scaleout.ScaleoutParams(
+        subscribers=args.subscribers, processes=tuple(args.processes), rounds=args.rounds, window=args.window,
+        publishers=args.publishers, hop=args.hop,
+        hop_rate=args.hop_rate or None, duration=args.duration, warmup=args.warmup, text_size=args.text_size,
+        server_cpus=args.server_cpus, client_cpus=args.client_cpus, services_cpus=args.services_cpus,
+        database_url=args.database_url, redis_url=args.redis_url, concurrency=args.concurrency,
+        py_spy=args.py_spy, keep=args.keep, window_on_delivery=args.window_on == "delivery",
+        quiet_wait=args.quiet_wait, database_dir=args.database_dir,
+    )
+    figures = await scaleout.measure(p, Progress())
+    print("\n" + scaleout.tables(figures))
+    for r in figures["steps"].values():
+        _warn_if_noisy({**r, "server": r["step"]})
+        if r.get("machine_busy_percent_of_all_cpus", 0) >= 95:
+            print(f"note: [{r['step']}] the machine was {r['machine_busy_percent_of_all_cpus']:.0f}% busy "
+                  "(all CPUs): the figures are bound by the CPUs the servers and the load generator share")
+        for k, prof in enumerate(r.get("profiles", [])):
+            share = prof.get("share_percent", {})
+            print(f"profile [{r['step']}] process #{k} (pid {r['servers'][k]['pid']}), "
+                  f"{prof.get('samples', 0):,} samples: "
+                  + (", ".join(f"{k} {v}%" for k, v in share.items() if v) or prof.get("error", "")))
+    return {**figures, "checks": _scaleout_checks(figures)}
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
     "fanout": cmd_fanout, "baseline-broadcast": cmd_baseline, "compare": cmd_compare, "idle": cmd_idle,
-    "mail": cmd_mail, "feed": cmd_feed,
+    "mail": cmd_mail, "feed": cmd_feed, "scaleout": cmd_scaleout,
 }
 
 
@@ -323,6 +385,19 @@ def _numbers(kind: type) -> Callable[[str], list[Any]]:
         return values
 
     return parse
+
+
+def _cpus(text: str) -> tuple[int, ...] | None:
+    """An argparse type: "none" (not pinned: every CPU) or a comma-separated list of CPUs ("0,1")."""
+    if text.strip().lower() in ("none", "all", ""):
+        return None
+    try:
+        cpus = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of CPUs: {text!r}") from None
+    if not cpus or any(c < 0 for c in cpus):
+        raise argparse.ArgumentTypeError(f"not a list of CPUs: {text!r}")
+    return cpus
 
 
 def parser() -> argparse.ArgumentParser:
@@ -407,6 +482,68 @@ def parser() -> argparse.ArgumentParser:
                     help="sample the server with py-spy while measuring and count the samples in the hub's "
                          "fan-out loop and in encoding (py-spy must be installed)")
     common(fd, database=True, timeout=600, concurrency=100)
+    so = sub.add_parser(
+        "scaleout", help="TwinHub as 1, 2, 4 processes over Redis (fan-out, subscribers spread), and the Redis hop",
+        description="The fan-out against TwinHub run as N separate `serve` processes on ports of their own, "
+                    "sharing one PostgreSQL and one Redis (started once for the run; not `serve --workers`, "
+                    "whose shared port leaves the spread to the kernel). Scale-out steps (closed loop): "
+                    "1 process on the in-process bus, then N processes over Redis with the subscribers "
+                    "spread evenly (subscriber i on process i mod N) and the publisher on process 0. Hop "
+                    "steps (--hop): 1 process on the in-process bus, 1 process with the Redis bus, and 2 "
+                    "processes with the publisher on A and every subscriber on B, in closed loop and in "
+                    "open loop (--hop-rate). Targets: 2 processes >= 1.6x one process's deliveries/s; "
+                    "p99 with the hop within 2x of one process's. About 4.5 minutes with the defaults on a quiet "
+                    "machine (each step first waits, up to --quiet-wait s, for the machine to be under 10% busy).")
+    so.add_argument("-c", "--subscribers", type=int, default=1000, help="subscribers in the room (default 1000)")
+    so.add_argument("--processes", type=_numbers(int), default=[1, 2, 4],
+                    help="scale-out steps: server processes in each (default 1,2,4; 1 is the in-process bus)")
+    so.add_argument("--rounds", type=int, default=2,
+                    help="run the scale-out steps this many times, every other round in reverse order "
+                         "(1,2,4 then 4,2,1; default 2); the ratios are of the means")
+    so.add_argument("-w", "--window", type=int, default=200,
+                    help="closed loop: posts in flight (default 200: at 50 one process is bound by the window, "
+                         "not by its CPU)")
+    so.add_argument("--window-on", choices=["delivery", "ok"], default="delivery",
+                    help="closed loop: a post leaves the window once delivered to every subscriber (default: the "
+                         "loop closes over the Redis hop and the slowest process too) or once answered (as fanout)")
+    so.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="before each step, wait up to this many seconds for the machine to be under 10%% busy "
+                         "(default 60)")
+    so.add_argument("--publishers", type=int, default=4,
+                    help="publisher connections (distinct members), all posting through process 0, the window "
+                         "split between them (default 4: one session takes at most 64 posts at a time)")
+    so.add_argument("--hop", action=argparse.BooleanOptionalAction, default=True,
+                    help="also measure the Redis hop: publisher on A, every subscriber on B (default on)")
+    so.add_argument("--hop-rate", type=float, default=20.0,
+                    help="hop steps in open loop too, at this many posts/s (default 20: 20,000 deliveries/s "
+                         "with 1,000 subscribers, the p99 target's load; 0: closed loop only)")
+    so.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds per step (default 10)")
+    so.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each measurement (default 3)")
+    so.add_argument("--text-size", type=int, default=100, help="characters per message text (default 100)")
+    so.add_argument("--server-cpus", type=_cpus, default=(0, 1) if two_cpus else None,
+                    help="server process i runs on CPU server_cpus[i mod len] (default 0,1; none: not pinned)")
+    so.add_argument("--client-cpus", type=_cpus, default=None,
+                    help="CPUs of the load generator (default none: every CPU, shared with the servers)")
+    so.add_argument("--services-cpus", type=_cpus, default=None,
+                    help="CPUs of the embedded PostgreSQL and Redis (default none: every CPU)")
+    so.add_argument("--database-url", default=os.environ.get("TWINHUB_DATABASE_URL") or None,
+                    help="PostgreSQL server on which the run creates (and drops) a throwaway database; "
+                         "default: an embedded PostgreSQL in a temporary folder, started once for all steps")
+    so.add_argument("--database-dir", type=Path, default=None,
+                    help="folder for the embedded PostgreSQL's data (default: the run's temporary folder, on "
+                         "disk); e.g. /dev/shm to take the disk's fsync stalls out of the latencies")
+    so.add_argument("--redis-url", default=None,
+                    help="an existing Redis (each step uses a fresh TWINHUB_REDIS_PREFIX); default: a throwaway "
+                         "Redis-compatible server (realtime.embedded_redis), started once for all steps")
+    so.add_argument("--py-spy", action="store_true",
+                    help="sample every server process with py-spy while measuring (costs CPU: profile in a "
+                         "separate run from the one whose figures you keep)")
+    so.add_argument("--concurrency", type=int, default=100,
+                    help="connections being opened at a time, over all processes (default 100)")
+    so.add_argument("--timeout", type=float, default=900, help="bound on the whole run, s (default 900)")
+    so.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                    help="load generator's event loop (auto: uvloop if installed)")
+    so.add_argument("--keep", action="store_true", help="keep the work folder (server logs, data, profiles)")
     return p
 
 
@@ -448,8 +585,10 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ninterrupted; servers stopped", file=sys.stderr)
         return 130
-    params = {k: v for k, v in vars(args).items() if k != "database_url"}
+    params = {k: v for k, v in vars(args).items() if k not in ("database_url", "redis_url")}
     params["database"] = "url" if getattr(args, "database_url", None) else "embedded"
+    if args.scenario == "scaleout":
+        params["redis"] = "url" if args.redis_url else "embedded"
     params["event_loop"] = loop_name
     params["json_parser"] = PARSER
     for check in figures.get("checks", []):

@@ -1,2 +1,2 @@
-"""Scenarios: what load to put on a server and what to measure (fanout, idle, mail, feed), and the
+"""Scenarios: what load to put on a server and what to measure (fanout, idle, mail, feed, scaleout), and the
 servers they run against (targets)."""

@@ -1,0 +1,116 @@
+"""What the Redis bus costs per event, without sockets: `python -m loadtests.bus_cost [-n 20000]`.
+
+Two processes, each with a realtime.redis_bus.RedisBus on a throwaway Redis-compatible server
+(realtime.embedded_redis): this one publishes N chat events (a message of 100 characters, as the
+load tests post) in bursts of 50, the other only receives them and hands them to a sink that counts.
+Printed: CPU per event of the receiving process (from its first event to its last: redis-py's
+pub/sub read and parse, msgpack, the Event), and of the publishing process (pack, pipelined
+PUBLISH, and reading back its own events, which Redis sends it too and the bus skips), and which
+RESP parser redis-py used (hiredis, in C, if installed; else its pure-Python one).
+Both processes run on uvloop, as the server does. Every process started is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+
+from protocol import Event
+from realtime.redis_bus import RedisBus
+
+PREFIX = "buscost"
+DATA = {
+    "message": {"id": 1, "text": "x" * 100, "author": {"id": 7, "name": "Pupil 00001", "school": "Bench"},
+                "at": "2026-11-22T07:00:00Z"},
+}
+
+
+def _parser() -> str:
+    try:
+        import hiredis  # noqa: F401
+
+        return "hiredis (C)"
+    except ImportError:
+        return "redis-py's pure-Python RESP parser (hiredis not installed)"
+
+
+async def _receive(url: str, n: int) -> None:
+    bus = RedisBus(url, prefix=PREFIX)
+    seen = [0, 0.0]
+    done = asyncio.Event()
+
+    def sink(event: Event) -> None:
+        if seen[0] == 0:
+            seen[1] = time.process_time()
+        seen[0] += 1
+        if seen[0] == n:
+            done.set()
+
+    bus.attach(sink, lambda message: None)
+    await bus.start()
+    print("ready", flush=True)
+    try:
+        await asyncio.wait_for(done.wait(), 120)
+    finally:
+        cpu = time.process_time() - seen[1]
+        print(f"{seen[0]} {cpu:.6f}", flush=True)
+        await bus.close()
+
+
+async def _publish(url: str, n: int) -> float:
+    bus = RedisBus(url, prefix=PREFIX)
+    bus.attach(lambda event: None, lambda message: None)
+    await bus.start()
+    start = time.process_time()
+    for i in range(n):
+        await bus.publish(Event("room:1", i + 1, "message", DATA))
+        if i % 50 == 49:
+            await asyncio.sleep(0.001)  # bursts, as a group commit publishes
+    await asyncio.sleep(1.0)  # its own events come back: read them too
+    cpu = time.process_time() - start
+    await bus.close()
+    return cpu
+
+
+def main() -> int:
+    import uvloop
+
+    from realtime.embedded_redis import EmbeddedRedis
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
+        uvloop.run(_receive(sys.argv[2], int(sys.argv[3])))
+        return 0
+    ap = argparse.ArgumentParser(prog="python -m loadtests.bus_cost", description=__doc__.split("\n")[0])
+    ap.add_argument("-n", "--events", type=int, default=20000, help="events to publish (default 20000)")
+    args = ap.parse_args()
+    redis = EmbeddedRedis()
+    url = redis.start()
+    receiver = None
+    try:
+        receiver = subprocess.Popen(  # noqa: S603 — our own interpreter and module
+            [sys.executable, "-m", "loadtests.bus_cost", "--receiver", url, str(args.events)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert receiver.stdout is not None
+        if receiver.stdout.readline().strip() != "ready":
+            raise RuntimeError("the receiving process did not start")
+        sent_cpu = uvloop.run(_publish(url, args.events))
+        got, cpu = receiver.stdout.readline().split()
+        receiver.wait(30)
+    finally:
+        if receiver is not None and receiver.poll() is None:
+            receiver.kill()
+            receiver.wait(5)
+        redis.stop()
+    print(f"RESP parser: {_parser()}")
+    print(f"receiving process: {int(got):,} events, {1e6 * float(cpu) / max(int(got) - 1, 1):.1f} us of CPU per event")
+    print(f"publishing process: {args.events:,} events, {1e6 * sent_cpu / args.events:.1f} us of CPU per event "
+          "(its own events read back included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
