@@ -66,7 +66,9 @@ class RedisBus:
         self._event_sinks: list[EventSink] = []
         self._control_sinks: list[ControlSink] = []
         self._ephemeral_sinks: list[EphemeralSink] = []
-        self._outbox: deque[tuple[str, bytes]] = deque()
+        # (Redis channel, packed message) — or, for an event, (shard channel, its unpacked item):
+        # the writer packs each shard's events of one turn into one message.
+        self._outbox: deque[tuple[str, bytes | list[Any]]] = deque()
         self._wake = asyncio.Event()
         self._owe_resync = False  # our messages were lost: the others must catch up from PostgreSQL
         self._client: redis.Redis | None = None
@@ -89,8 +91,9 @@ class RedisBus:
         self.published += 1
         for sink in self._event_sinks:
             sink(event)
-        payload = msgpack.packb([self.origin, 0, event.channel, event.seq, event.kind, event.data])
-        self._queue(self._shard_names[shard_of(event.channel, self._shards)], payload)
+        self._queue(
+            self._shard_names[shard_of(event.channel, self._shards)], [event.channel, event.seq, event.kind, event.data]
+        )
 
     async def control(self, message: dict[str, Any]) -> None:
         for sink in self._control_sinks:
@@ -133,7 +136,7 @@ class RedisBus:
 
     # -- outgoing ------------------------------------------------------------------------------
 
-    def _queue(self, channel: str, payload: bytes) -> None:
+    def _queue(self, channel: str, payload: bytes | list[Any]) -> None:
         if len(self._outbox) >= MAX_OUTBOX:
             self.dropped += 1
             self._owe_resync = True
@@ -153,7 +156,7 @@ class RedisBus:
                     batch = [(self._control, msgpack.packb([self.origin, 1, RESYNC]))]
                 try:
                     async with self._client.pipeline(transaction=False) as pipe:
-                        for channel, payload in batch:
+                        for channel, payload in self._pack(batch):
                             # Shard channels are sharded pub/sub in a cluster; control and
                             # ephemeral messages stay on classic pub/sub, heard by every node.
                             if channel in sharded:
@@ -173,6 +176,25 @@ class RedisBus:
                                     len(batch))
                     self._owe_resync = True
                     await asyncio.sleep(self._retry_delay)
+
+    def _pack(self, batch: list[tuple[str, bytes | list[Any]]]) -> list[tuple[str, bytes]]:
+        """One Redis message per shard for the events of this turn (in their order; a shard's
+        message goes where its first event was): every process parses one reply per shard and
+        turn instead of one per event, which is most of what the bus costs (docs/performance.md)."""
+        out: list[tuple[str, bytes | list[Any]]] = []
+        shards: dict[str, list[Any]] = {}
+        for channel, payload in batch:
+            if isinstance(payload, bytes):
+                out.append((channel, payload))
+            elif channel in shards:
+                shards[channel].append(payload)
+            else:
+                shards[channel] = [payload]
+                out.append((channel, shards[channel]))
+        return [
+            (channel, payload if isinstance(payload, bytes) else msgpack.packb([self.origin, 3, payload]))
+            for channel, payload in out
+        ]
 
     # -- incoming ------------------------------------------------------------------------------
 
@@ -214,7 +236,12 @@ class RedisBus:
             if m[0] == self.origin:
                 return
             self.received += 1
-            if m[1] == 0:
+            if m[1] == 3:
+                for channel, seq, kind, data in m[2]:
+                    event = Event(channel, seq, kind, data)
+                    for sink in self._event_sinks:
+                        sink(event)
+            elif m[1] == 0:  # one event a message (before batching): still understood
                 event = Event(m[2], m[3], m[4], m[5])
                 for sink in self._event_sinks:
                     sink(event)
