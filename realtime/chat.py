@@ -216,25 +216,20 @@ class Chat:
         return await self._published(changed, message_id)
 
     async def hide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
-        room = await self.room_for(viewer, channel)
-        await self.check(viewer, room, Action.MODERATE)
-        changed = await database(
-            store.hide(
-                self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
-                moderator_id=viewer.user.id, reason=reason,
-            )
-        )
-        return await self._published(changed, message_id)
+        return await self._moderate(viewer, channel, message_id, reason, store.hide)
 
     async def unhide(self, viewer: Viewer, channel: str, message_id: int, reason: str) -> Event:
+        return await self._moderate(viewer, channel, message_id, reason, store.unhide)
+
+    async def _moderate(self, viewer: Viewer, channel: str, message_id: int, reason: str, act: Any) -> Event:
+        """A moderator's act on a message (hide, unhide): the `moderate` right in the room's
+        area, the act and its audit row in one transaction, then published."""
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.MODERATE)
-        changed = await database(
-            store.unhide(
-                self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
-                moderator_id=viewer.user.id, reason=reason,
-            )
-        )
+        changed = await database(act(
+            self._pool, space_id=room.space_id, room_id=room.id, message_id=message_id,
+            moderator_id=viewer.user.id, reason=reason,
+        ))
         return await self._published(changed, message_id)
 
     async def message(self, room: Room, message_id: int) -> store.Message | None:
