@@ -1,0 +1,189 @@
+"""HTTP routes for the people of a project: pupil accounts, invitations, the member list, role
+changes, password resets, mutes and the audit log (docs/protocol.md, "Pupil accounts" to
+"Mutes"). Rights are the services' and the policy's; these only translate HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from protocol import ErrorCode
+from storage import audit
+
+from .errors import ServiceError
+from .http import handler, int_param, int_param_path, json_body, token_of, viewer_of
+from .policy import Action
+from .pupils import logins_csv, logins_sheet
+from .wire import database, iso
+
+
+@handler
+async def invite_pupils(request: Request) -> Response:
+    """A class at once: 201 with the logins as JSON, or ?format=csv, or ?format=html (a sheet to
+    print). The passwords are shown this once."""
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    body = await json_body(request)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv", "html"):
+        raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json, csv or html")
+    logins = await request.app.state.pupils.invite(viewer, space_id, body.get("pupils"), body.get("school"))
+    headers = {"Cache-Control": "no-store"}  # passwords: never kept by a cache
+    if fmt == "csv":
+        return Response(logins_csv(logins), status_code=201, media_type="text/csv; charset=utf-8", headers=headers)
+    if fmt == "html":
+        space = await request.app.state.services.directory.space(space_id)
+        return HTMLResponse(logins_sheet(logins, space.name), status_code=201, headers=headers)
+    return JSONResponse({"pupils": logins}, status_code=201, headers=headers)
+
+
+@handler
+async def members(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    return JSONResponse(await request.app.state.projects.members(viewer, int_param_path(request, "space_id")))
+
+
+@handler
+async def invitations_of_space(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    invitations = request.app.state.invitations
+    if request.method == "POST":
+        return JSONResponse(
+            await invitations.invite(viewer, space_id, await json_body(request)), status_code=201,
+            headers={"Cache-Control": "no-store"},  # a code is shown this once
+        )
+    return JSONResponse(await invitations.of_space(viewer, space_id))
+
+
+@handler
+async def revoke_invitation(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    done = await request.app.state.invitations.revoke(
+        viewer, int_param_path(request, "space_id"), int_param_path(request, "invitation_id")
+    )
+    return JSONResponse(done)
+
+
+@handler
+async def my_invitations(request: Request) -> Response:
+    return JSONResponse(await request.app.state.invitations.mine(await viewer_of(request)))
+
+
+def _answer_invitation(accept: bool):  # type: ignore[no-untyped-def]
+    @handler
+    async def endpoint(request: Request) -> Response:
+        viewer = await viewer_of(request)
+        done = await request.app.state.invitations.answer(viewer, int_param_path(request, "invitation_id"), accept)
+        return JSONResponse(done)
+
+    return endpoint
+
+
+@handler
+async def redeem_invitation(request: Request) -> Response:
+    """With a session: join with one's account. Without: make an account with the code (a stale
+    cookie left by an earlier visit counts as no session)."""
+    token, from_cookie = token_of(request)
+    viewer = None
+    if token and (not from_cookie or await request.app.state.services.auth.user_for(token) is not None):
+        viewer = await viewer_of(request)
+    done = await request.app.state.invitations.redeem(viewer, await json_body(request))
+    return JSONResponse(done, status_code=201 if viewer is None else 200)
+
+
+def _member_change(leave: bool = False, body: bool = False):  # type: ignore[no-untyped-def]
+    @handler
+    async def endpoint(request: Request) -> Response:
+        viewer = await viewer_of(request)
+        space_id = int_param_path(request, "space_id")
+        user_id = viewer.user.id if leave else int_param_path(request, "user_id")
+        role = (await json_body(request)).get("role") if body else None
+        if body and role is None:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "role is required")
+        return JSONResponse(await request.app.state.projects.change_member(viewer, space_id, user_id, role))
+
+    return endpoint
+
+
+@handler
+async def audit_log(request: Request) -> Response:
+    """The project's audit log, newest first: JSON pages (?before=<id>&limit=), or ?format=csv."""
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    viewer.require(space_id, Action.READ_AUDIT)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json or csv")
+    before = int_param(request, "before", None, 1, 2**62)
+    limit = int_param(request, "limit", 100 if fmt == "json" else 10_000, 1, 10_000)
+    assert limit is not None
+    found = await database(audit.entries(request.app.state.pool, space_id, limit + 1, before))
+    rows = [
+        {"id": e.id, "at": iso(e.created_at), "actor_id": e.actor_id, "actor": e.actor_name, "action": e.action,
+         "target_kind": e.target_kind, "target_id": e.target_id, "reason": e.reason, "details": e.details}
+        for e in found[:limit]
+    ]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["id", "at", "actor_id", "actor", "action", "target_kind", "target_id", "reason", "details"])
+        for r in rows:
+            writer.writerow([*(r[k] for k in list(r)[:-1]), json.dumps(r["details"], ensure_ascii=False)])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="audit-{space_id}.csv"'})
+    return JSONResponse({"space": space_id, "entries": rows, "more": len(found) > limit})
+
+
+@handler
+async def reset_password(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    user_id = int_param_path(request, "user_id")
+    body = await json_body(request)
+    done = await request.app.state.pupils.reset_password(viewer, space_id, user_id, body.get("password"))
+    return JSONResponse(done, headers={"Cache-Control": "no-store"})
+
+
+@handler
+async def mute(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    body = await json_body(request)
+    done = await request.app.state.projects.mute(
+        viewer, space_id, body.get("user_id"), body.get("scope"), body.get("minutes"), body.get("reason", "")
+    )
+    return JSONResponse(done, status_code=201)
+
+
+@handler
+async def unmute(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    user_id = int_param_path(request, "user_id")
+    done = await request.app.state.projects.unmute(viewer, space_id, user_id, request.path_params.get("scope"))
+    return JSONResponse(done)
+
+
+routes = [
+    Route("/api/spaces/{space_id}/pupils", invite_pupils, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members", members),
+    Route("/api/spaces/{space_id}/members/{user_id}/password", reset_password, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
+    Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),
+    Route("/api/spaces/{space_id}/leave", _member_change(leave=True), methods=["POST"]),
+    Route("/api/spaces/{space_id}/invitations", invitations_of_space, methods=["GET", "POST"]),
+    Route("/api/spaces/{space_id}/invitations/{invitation_id}", revoke_invitation, methods=["DELETE"]),
+    Route("/api/invitations", my_invitations),
+    Route("/api/invitations/{invitation_id}/accept", _answer_invitation(True), methods=["POST"]),
+    Route("/api/invitations/{invitation_id}/decline", _answer_invitation(False), methods=["POST"]),
+    Route("/api/invitations/redeem", redeem_invitation, methods=["POST"]),
+    Route("/api/spaces/{space_id}/audit", audit_log),
+    Route("/api/spaces/{space_id}/mutes", mute, methods=["POST"]),
+    Route("/api/spaces/{space_id}/mutes/{user_id}/{scope}", unmute, methods=["DELETE"]),
+]
