@@ -291,20 +291,7 @@ async def unhide(
 ) -> RoomEvent | None:
     """Show a hidden message again (a hide that was a mistake), audited. None if there is no
     hidden message with that id in the room."""
-    async with transaction(pool, "unhide_message") as conn:
-        found = await conn.fetchval(
-            "UPDATE messages SET hidden_at = NULL, hidden_by = NULL"
-            " WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND hidden_at IS NOT NULL RETURNING id",
-            message_id, room_id,
-        )
-        if found is None:
-            return None
-        event = await _change(conn, room_id, message_id, "message.unhidden", moderator_id)
-        await audit.record(
-            conn, space_id=space_id, actor_id=moderator_id, action="message.unhide", target_kind="message",
-            target_id=message_id, reason=reason, details={"room_id": room_id},
-        )
-        return event
+    return await _set_hidden(pool, False, space_id, room_id, message_id, moderator_id, reason)
 
 
 async def hide(
@@ -312,18 +299,26 @@ async def hide(
 ) -> RoomEvent | None:
     """Hide a message from everyone and write the act to the audit log, in one transaction.
     The text stays stored for the audit; it is never sent. None if there is no such message."""
-    async with transaction(pool, "hide_message") as conn:
+    return await _set_hidden(pool, True, space_id, room_id, message_id, moderator_id, reason)
+
+
+async def _set_hidden(
+    pool: asyncpg.Pool, hidden: bool, space_id: int, room_id: int, message_id: int, moderator_id: int, reason: str
+) -> RoomEvent | None:
+    """Hide or show again: the message's state, its room event and the audit row, in one
+    transaction. None if the message is not in the other state (or not in the room)."""
+    async with transaction(pool, "hide_message" if hidden else "unhide_message") as conn:
         found = await conn.fetchval(
-            "UPDATE messages SET hidden_at = now(), hidden_by = $3"
-            " WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND hidden_at IS NULL RETURNING id",
-            message_id, room_id, moderator_id,
+            "UPDATE messages SET hidden_at = CASE WHEN $3 THEN now() END, hidden_by = CASE WHEN $3 THEN $4::bigint END"
+            " WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND (hidden_at IS NULL) = $3 RETURNING id",
+            message_id, room_id, hidden, moderator_id,
         )
         if found is None:
             return None
-        event = await _change(conn, room_id, message_id, "message.hidden", moderator_id)
+        event = await _change(conn, room_id, message_id, "message.hidden" if hidden else "message.unhidden", moderator_id)
         await audit.record(
-            conn, space_id=space_id, actor_id=moderator_id, action="message.hide", target_kind="message",
-            target_id=message_id, reason=reason, details={"room_id": room_id},
+            conn, space_id=space_id, actor_id=moderator_id, action="message.hide" if hidden else "message.unhide",
+            target_kind="message", target_id=message_id, reason=reason, details={"room_id": room_id},
         )
         return event
 
