@@ -9,6 +9,12 @@ permessage-deflate as browsers do, and inflate what the server compressed.
 A delivery's latency is its receive time minus the send time that the publisher wrote at the
 start of the message text. Publisher and subscribers live in this process, so both times come
 from the same monotonic clock.
+
+A LeanSubscriber parses nothing when a message holds only events: it counts them and checks their
+seqs on the raw bytes, so its CPU goes per message (the server batches many events per message)
+rather than per delivery, and it records no latency. The scale-out scenario uses it for most of
+its subscribers, leaving latencies to a sample of full Subscribers, so that the load generator
+costs less than the servers it measures.
 """
 
 from __future__ import annotations
@@ -51,11 +57,14 @@ def post_text(stamp_ns: int, size: int) -> str:
 class Tally:
     """What all the subscribers of a run received. Latencies are kept only while `recording`."""
 
-    __slots__ = ("deliveries", "messages", "seq_anomalies", "errors", "closes", "latencies", "recording")
+    __slots__ = ("deliveries", "messages", "seq_anomalies", "errors", "closes", "latencies", "recording",
+                 "lean_messages", "lean_fallbacks")
 
     def __init__(self) -> None:
         self.deliveries = 0  # event frames
         self.messages = 0  # WebSocket messages (arrays of frames)
+        self.lean_messages = 0  # of which checked by a LeanSubscriber without parsing them
+        self.lean_fallbacks = 0  # messages a LeanSubscriber parsed whole (not only events, or a seq amiss)
         self.seq_anomalies = 0  # an event whose seq is not the previous one + 1 (gap or duplicate)
         self.errors: Counter[str] = Counter()  # error frames by code
         self.closes: Counter[int] = Counter()  # close frames from the server, by code
@@ -101,7 +110,7 @@ class Client(WSListener):
                 if self._inflate is None:
                     self._inflate = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
                 payload = self._inflate.decompress(payload + _DEFLATE_TAIL)
-            self.on_frames(_loads(payload), time.monotonic_ns())
+            self.on_message(payload)
         elif kind is WSMsgType.CLOSE:
             code = int(frame.get_close_code())
             self.tally.closes[code] += 1
@@ -116,6 +125,10 @@ class Client(WSListener):
         self._answers.clear()
 
     # -- protocol ------------------------------------------------------------------------------
+
+    def on_message(self, payload: bytes) -> None:
+        """One whole WebSocket message from the server (inflated): parsed whole, then on_frames()."""
+        self.on_frames(_loads(payload), time.monotonic_ns())
 
     def on_frames(self, frames: list[dict[str, Any]], now_ns: int) -> None:
         for frame in frames:
@@ -187,6 +200,57 @@ class Subscriber(Client):
                 self.answer(frame)
         tally.deliveries += events
         tally.messages += 1
+
+
+_EVENT_HEAD = b'{"type":"event","channel":"'  # how every event frame starts (protocol/codec.py server_to_map)
+_FIRST_EVENT = b"[" + _EVENT_HEAD
+_ANY_FRAME = b'"type":'
+_SEQ_AFTER_CHANNEL = b'","seq":'  # the channel's closing quote, then the event's own seq
+
+
+class LeanSubscriber(Subscriber):
+    """A Subscriber whose CPU is spent per WebSocket message rather than per delivery: a message
+    made only of event frames is checked on its bytes, without parsing it, and records no latency.
+
+    The server batches the events waiting for a socket into one message, a JSON array of frames
+    each encoded as `{"type":"event","channel":"room:2","seq":41,"kind":...,"message":{...}}`
+    (`protocol/codec.py` `server_to_map`: the keys in that order, no spaces). A message is lean
+    when it starts with an event and every `"type":` in it opens an event (`"type":` is the
+    frames' first key, and a chat message's own fields hold none; inside a JSON string a quote is
+    always escaped, so a text cannot fake a key). Then: its events are counted with
+    `bytes.count`, the first event's seq and the last one's are read where they stand (after
+    the channel, before `"kind"`: the `"seq"` of the `message` inside comes later), and the
+    message passes when first = the previous message's last + 1 and last - first + 1 = the count.
+
+    Anything else is handed to Subscriber's full parse, which answers requests, counts errors
+    and counts every seq out of order exactly as a Subscriber would: a message holding anything
+    but events (ok, error, presence...), or one whose seqs do not follow on. The check is
+    complete if the seqs inside a message increase, which is how the server writes them; what
+    it cannot see is a gap and a duplicate in the *same* message that cancel out (41, 43, 43:
+    three events, 41 to 43). A Subscriber (the latency sample) checks every seq.
+    """
+
+    def on_message(self, payload: bytes) -> None:
+        count = payload.count(_EVENT_HEAD)
+        if count and payload.startswith(_FIRST_EVENT) and payload.count(_ANY_FRAME) == count:
+            try:
+                at = payload.index(_SEQ_AFTER_CHANNEL, len(_FIRST_EVENT)) + len(_SEQ_AFTER_CHANNEL)
+                first = int(payload[at: payload.index(b",", at)])
+                at = payload.index(_SEQ_AFTER_CHANNEL, payload.rindex(_EVENT_HEAD) + len(_EVENT_HEAD))
+                at += len(_SEQ_AFTER_CHANNEL)
+                last = int(payload[at: payload.index(b",", at)])
+            except ValueError:  # not shaped as expected: let the parser say what it is
+                pass
+            else:
+                if first == self.last_seq + 1 and last - first + 1 == count:
+                    self.last_seq = last
+                    tally = self.tally
+                    tally.deliveries += count
+                    tally.messages += 1
+                    tally.lean_messages += 1
+                    return
+        self.tally.lean_fallbacks += 1
+        super().on_message(payload)
 
 
 class Publisher(Client):
