@@ -349,7 +349,7 @@ async def cmd_scaleout(args: argparse.Namespace) -> dict[str, Any]:
         server_cpus=args.server_cpus, client_cpus=args.client_cpus, services_cpus=args.services_cpus,
         database_url=args.database_url, redis_url=args.redis_url, concurrency=args.concurrency,
         py_spy=args.py_spy, keep=args.keep, window_on_delivery=args.window_on == "delivery",
-        quiet_wait=args.quiet_wait, database_dir=args.database_dir,
+        quiet_wait=args.quiet_wait, database_dir=args.database_dir, lean=args.lean, latency_every=args.latency_every,
     )
     figures = await scaleout.measure(p, Progress())
     print("\n" + scaleout.tables(figures))
@@ -512,6 +512,13 @@ def parser() -> argparse.ArgumentParser:
     so.add_argument("--publishers", type=int, default=4,
                     help="publisher connections (distinct members), all posting through process 0, the window "
                          "split between them (default 4: one session takes at most 64 posts at a time)")
+    so.add_argument("--lean", action=argparse.BooleanOptionalAction, default=True,
+                    help="subscribers check each message of events on its bytes (count, first and last seq) "
+                         "instead of parsing it, but 1 in --latency-every, which parse fully and record every "
+                         "delivery's latency (default on; --no-lean: every subscriber parses fully, as fanout's)")
+    so.add_argument("--latency-every", type=int, default=10,
+                    help="with --lean: 1 subscriber in this many on each process parses fully and records "
+                         "latencies (default 10: 100 of 1,000)")
     so.add_argument("--hop", action=argparse.BooleanOptionalAction, default=True,
                     help="also measure the Redis hop: publisher on A, every subscriber on B (default on)")
     so.add_argument("--hop-rate", type=float, default=20.0,

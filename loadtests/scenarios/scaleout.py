@@ -43,6 +43,14 @@ Steps:
                       on B, so every delivery crossed Redis (A publishes, B's reader hands the
                       event to B's hub)
 
+Subscribers (--lean, on by default): 9 in 10 on each process are clients.LeanSubscriber, which
+count a message's events and check their seqs on its bytes without parsing it (the load
+generator's CPU then goes per WebSocket message, not per delivery); 1 in --latency-every (10)
+parses every message whole and records every delivery's latency, as `fanout`'s subscribers do.
+Latencies, and open loop's per-post figures, come from that sample; counts and seq checks from
+every subscriber. The time spent in each kind's message handler is reported per delivery.
+--no-lean: every subscriber parses fully (as before, the load generator then costs ~2 us per delivery).
+
 Measured per step as `fanout` measures (deliveries/s, latency from the send time written in the
 text, ack latency, the same checks after the drain: every acknowledged post reached every
 subscriber once, in seq order), and also:
@@ -86,7 +94,18 @@ from typing import Any
 
 import psutil
 
-from ..clients import STAMP_DIGITS, Publisher, Subscriber, Tally, close_all, connect, join, open_clients, pace
+from ..clients import (
+    STAMP_DIGITS,
+    LeanSubscriber,
+    Publisher,
+    Subscriber,
+    Tally,
+    close_all,
+    connect,
+    join,
+    open_clients,
+    pace,
+)
 from ..report import Progress, table
 from ..seed import Database, Seeded, run_database, seed
 from ..server_proc import ServerProcess, launch, raise_open_files_limit
@@ -124,6 +143,8 @@ class ScaleoutParams:
     keep: bool = False
     quiet_percent: float = 10.0  # before each step: wait until the machine is less busy than this (% of all CPUs)
     quiet_wait: float = 60.0  # ... for at most this long, then go on (and say so)
+    lean: bool = True  # subscribers check event messages on their bytes (LeanSubscriber), but the latency sample
+    latency_every: int = 10  # lean: 1 subscriber in this many (on each process) parses fully and records latency
 
 
 @dataclass(frozen=True)
@@ -298,6 +319,8 @@ class _Reading:
     at: float
     deliveries: list[int]  # per server, what its subscribers received
     messages: list[int]
+    lean: int  # messages lean subscribers checked on their bytes
+    lean_fallbacks: int  # ... and those they parsed whole
     acked: int
     servers: list[float]  # CPU seconds per server process
     rss: list[int]
@@ -378,6 +401,41 @@ class _StampedPublisher(Publisher):
             self.on_answered()
 
 
+class HandlerCost:
+    """Time spent in the subscribers' message handlers while recording, and what they received:
+    per delivery, what a kind of subscriber costs (the picows reading and the kernel left out)."""
+
+    __slots__ = ("ns", "deliveries", "messages", "subscribers")
+
+    def __init__(self) -> None:
+        self.ns = self.deliveries = self.messages = self.subscribers = 0
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "subscribers": self.subscribers, "messages": self.messages, "deliveries": self.deliveries,
+            "us_per_delivery": round(self.ns / 1e3 / self.deliveries, 3) if self.deliveries else None,
+            "us_per_message": round(self.ns / 1e3 / self.messages, 2) if self.messages else None,
+        }
+
+
+class _Timed(Subscriber):
+    """Times each message's handling (perf_counter_ns: a handler never waits) into `cost`."""
+
+    cost: HandlerCost
+
+    def on_message(self, payload: bytes) -> None:
+        tally = self.tally
+        if not tally.recording:
+            super().on_message(payload)
+            return
+        before, start = tally.deliveries, time.perf_counter_ns()
+        super().on_message(payload)
+        cost = self.cost
+        cost.ns += time.perf_counter_ns() - start
+        cost.deliveries += tally.deliveries - before
+        cost.messages += 1
+
+
 class _StampedSubscriber(Subscriber):
     """A Subscriber that also keeps, while recording, the stamp of each delivery (same order as
     tally.latencies), to tell how long after its post's `ok` each delivery arrived."""
@@ -390,6 +448,18 @@ class _StampedSubscriber(Subscriber):
         if self.tally.recording:
             self.stamps.extend(int(f["message"]["text"][:STAMP_DIGITS]) for f in frames if f["type"] == "event")
         super().on_frames(frames, now_ns)
+
+
+class _TimedLean(_Timed, LeanSubscriber):
+    pass
+
+
+class _TimedFull(_Timed, Subscriber):
+    pass
+
+
+class _TimedStamped(_Timed, _StampedSubscriber):
+    pass
 
 
 class _Publishers:
@@ -495,6 +565,8 @@ class _StepRun:
         self.acks: dict[int, int] | None = {} if step.rate else None
         self.me = psutil.Process()
         self.subscribers_per_server = [0] * len(servers)
+        self.sampled_per_server = [0] * len(servers)  # of which parse fully and record latency
+        self.lean_cost, self.full_cost = HandlerCost(), HandlerCost()
 
     def read(self, *, counters: bool = False) -> _Reading:
         t = psutil.cpu_times()
@@ -509,6 +581,8 @@ class _StepRun:
             at=time.monotonic(),
             deliveries=[x.deliveries for x in self.tallies],
             messages=[x.messages for x in self.tallies],
+            lean=sum(x.lean_messages for x in self.tallies),
+            lean_fallbacks=sum(x.lean_fallbacks for x in self.tallies),
             acked=self.publisher.acked,
             servers=[_cpu_seconds(s.process) for s in self.servers],
             rss=rss,
@@ -584,10 +658,27 @@ class _StepRun:
         async def setup(client: Subscriber, token: str, channel: str) -> None:
             await join(client, token, channel, p.connect_timeout)
 
-        def make(k: int) -> Any:
-            if self.stamps is None:
-                return lambda: Subscriber(self.tallies[k])
-            return lambda: _StampedSubscriber(self.tallies[k], self.stamps[k])  # type: ignore[index]
+        def make(k: int) -> Callable[[], Subscriber]:
+            """Process k's j-th subscriber (in the order they connect) is a LeanSubscriber, but
+            for every p.latency_every-th (j = 0, N, 2N...), which parses fully and records latency:
+            the sample spreads over the processes as the subscribers do."""
+            made = [0]
+
+            def one() -> Subscriber:
+                j, made[0] = made[0], made[0] + 1
+                client: _Timed
+                if p.lean and j % p.latency_every:
+                    client = _TimedLean(self.tallies[k])
+                    client.cost = self.lean_cost
+                else:
+                    self.sampled_per_server[k] += 1
+                    client = (_TimedFull(self.tallies[k]) if self.stamps is None
+                              else _TimedStamped(self.tallies[k], self.stamps[k]))
+                    client.cost = self.full_cost
+                client.cost.subscribers += 1
+                return client
+
+            return one
 
         results = await asyncio.gather(*(
             open_clients(
@@ -703,7 +794,7 @@ class _StepRun:
                 else:
                     first[stamp] = last[stamp] = at
                     count[stamp] = 1
-        everyone = sum(self.subscribers_per_server)
+        everyone = sum(self.sampled_per_server)  # those that record latencies (all unless lean)
         posts = [stamp for stamp, n in count.items() if n == everyone]  # not cut by the start or end
         acks = self.acks
         return {
@@ -747,6 +838,7 @@ class _StepRun:
                 "pid": server.pid,
                 "cpus": sorted(server.process.cpu_affinity()),
                 "subscribers": self.subscribers_per_server[k],
+                "latency_subscribers": self.sampled_per_server[k],
                 "publisher": k == step.publisher_on,
                 "deliveries_per_s": round(d / wall),
                 "events_per_message": round(d / (b.messages[k] - a.messages[k]), 2) if b.messages[k] > a.messages[k] else None,
@@ -769,6 +861,14 @@ class _StepRun:
             "publisher_on": step.publisher_on,
             "subscribers": subscribers,
             "subscribers_per_process": list(self.subscribers_per_server),
+            # lean: most subscribers check event messages on their bytes and record no latency; the
+            # latencies (and open loop's per-post figures) come from this sample, which parses fully
+            "lean": p.lean,
+            "latency_subscribers": sum(self.sampled_per_server),
+            "lean_messages": b.lean - a.lean,  # while measuring
+            "lean_fallbacks": b.lean_fallbacks - a.lean_fallbacks,
+            # time in the message handlers while measuring, per kind of subscriber
+            "handlers": {"lean": self.lean_cost.figures(), "full": self.full_cost.figures()},
             "mode": f"open loop {step.rate:g} posts/s" if step.rate
             else f"closed loop, window {p.window}" + ("" if p.window_on_delivery else " (on ok)"),
             "measured_s": round(wall, 2),
@@ -936,13 +1036,17 @@ def tables(figures: dict[str, Any]) -> str:
             r["step"], r["deliveries_per_s"], _ratio(one.get(r["round"]), r["deliveries_per_s"]),
             r["latency"].get("p50_ms"), r["latency"].get("p99_ms"),
             " + ".join(_pct(c) for c in r["server_cpu_percent_each"]), r["servers_cpu_us_per_delivery"],
-            _pct(r["client_cpu_percent"]), _pct(r["database_cpu_percent"]), _pct(r["redis_cpu_percent"]),
+            _pct(r["client_cpu_percent"]), r["client_cpu_us_per_delivery"],
+            _pct(r["database_cpu_percent"]), _pct(r["redis_cpu_percent"]),
             _pct(r["interrupts_cpu_percent"]), _pct(r["machine_busy_percent_of_all_cpus"]),
         ] for r in scale]
+        sample = (f"latency from {scale[0]['latency_subscribers']:,} of them (1 in {figures['params']['latency_every']} "
+                  "on each process parses fully; the others count events on the bytes)" if scale[0].get("lean")
+                  else "every subscriber parses fully")
         parts.append(f"scale-out: {scale[0]['subscribers']:,} subscribers spread evenly, {scale[0]['mode']}, "
-                     f"{scale[0]['publishers']} publisher connection(s) on process 0\n\n" + table(
+                     f"{scale[0]['publishers']} publisher connection(s) on process 0; {sample}\n\n" + table(
             ["", "deliveries/s", "x 1 process", "p50 ms", "p99 ms", "server CPU (each)", "server us/delivery",
-             "load gen CPU", "PostgreSQL", "Redis", "interrupts", "machine busy"], rows))
+             "load gen CPU", "load gen us/delivery", "PostgreSQL", "Redis", "interrupts", "machine busy"], rows))
         means = summ.get("scale_out", {})
         if len({r["round"] for r in scale}) > 1:
             parts.append("scale-out, over the rounds\n\n" + table(
@@ -1014,6 +1118,13 @@ def tables(figures: dict[str, Any]) -> str:
         ("servers CPU % (sum)", "servers_cpu_percent"), ("servers CPU us per delivery", "servers_cpu_us_per_delivery"),
         ("PostgreSQL CPU %", "database_cpu_percent"), ("Redis CPU %", "redis_cpu_percent"),
         ("load generator CPU %", "client_cpu_percent"), ("load generator us per delivery", "client_cpu_us_per_delivery"),
+        ("subscribers recording latency", "latency_subscribers"),
+        ("handler us per delivery: lean subscribers", "handlers.lean.us_per_delivery"),
+        ("handler us per delivery: full parse (sample)", "handlers.full.us_per_delivery"),
+        ("handler us per message: lean subscribers", "handlers.lean.us_per_message"),
+        ("handler us per message: full parse (sample)", "handlers.full.us_per_message"),
+        ("messages checked lean (on the bytes)", "lean_messages"),
+        ("messages a lean subscriber parsed whole", "lean_fallbacks"),
         ("interrupts CPU %", "interrupts_cpu_percent"), ("other processes CPU %", "other_processes_cpu_percent"),
         ("machine busy, % of all CPUs", "machine_busy_percent_of_all_cpus"),
         ("send -> reaching Redis p50 ms (spy)", "redis_spy.to_redis.p50_ms"),
