@@ -43,6 +43,7 @@ from .public_stream import PublicStreams
 from .pupils import Pupils
 from .ratelimit import Limiter, RateLimiter
 from .redis_bus import RedisBus
+from .redis_client import detect as redis_is_cluster
 from .session import Services
 from .shared_limits import SharedLimits
 from .ws import WebSocketEndpoint
@@ -131,16 +132,16 @@ def create_app(settings: Settings) -> TwinHub:
             # Members' limits: counted in Redis when there are several processes, else here.
             limiter: Callable[[str, float, int], Limiter] = _local_limiter
             shared_limits: SharedLimits | None = None
+            bus: Bus
             if settings.redis_url:
-                shared_limits = SharedLimits(settings.redis_url, prefix=settings.redis_prefix)
+                cluster = await redis_is_cluster(settings.redis_url)  # any node's address will do
+                shared_limits = SharedLimits(settings.redis_url, prefix=settings.redis_prefix, cluster=cluster)
                 shared_limits.start()
                 stack.push_async_callback(shared_limits.close)
                 limiter = shared_limits.limiter
-            bus: Bus
-            if settings.redis_url:
                 bus = RedisBus(
                     settings.redis_url, prefix=settings.redis_prefix, sharded=settings.redis_sharded,
-                    on_resync=hub.catch_up,
+                    cluster=cluster, on_resync=hub.catch_up,
                 )
             else:
                 bus = LocalBus()

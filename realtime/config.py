@@ -23,7 +23,7 @@ class Settings:
     # With a Redis URL, processes share events, presence and limits over Redis (docs/scaling.md);
     # without one the bus is in-process: one process, which is all a class or a school needs.
     redis_url: str | None = None
-    redis_sharded: bool = False  # Redis Cluster: SPUBLISH/SSUBSCRIBE on the shard channels
+    redis_sharded: bool = False  # SPUBLISH/SSUBSCRIBE on one Redis 7; always so on a cluster (asked at start)
     redis_prefix: str = "twinhub"  # two installations sharing one Redis need different prefixes
     data_dir: Path = field(default_factory=_default_data_dir)
     allowed_origins: tuple[str, ...] = ()  # extra origins for cookie-authenticated WebSockets

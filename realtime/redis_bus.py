@@ -7,9 +7,14 @@ behave as one.
 
 Channels: events go to one of `shards` Redis channels, `twinhub:ev:{n}` with n = crc32(channel)
 mod shards, so that a channel's events stay in order on one Redis channel; control messages
-(membership changed, resync) go to `twinhub:ctl`; presence and typing (`share`) to `twinhub:eph`. With Redis Cluster (`sharded=True`), the same
-names are used with SPUBLISH/SSUBSCRIBE: each `{n}` is a hash tag, so the shards spread over the
-cluster's nodes and a channel's events always take the same node (docs/scaling.md).
+(membership changed, resync) go to `twinhub:ctl`; presence and typing (`share`) to `twinhub:eph`.
+Sharded (`sharded=True`, and always on a Redis Cluster), every one of them is a shard channel
+(SPUBLISH/SSUBSCRIBE): each `{n}` is a hash tag, so the shards spread over the cluster's nodes, a
+channel's events always take the same node, and no message is broadcast to every node as classic
+pub/sub is in a cluster. On a cluster the reader holds one connection per node that owns some of
+these channels; a node that hands a slot over (resharding, failover) unsubscribes us, and the
+reader then subscribes again where the slots now are and catches up from PostgreSQL
+(docs/scaling.md).
 
 Nothing here is the truth: PostgreSQL is. Every event carries its channel's `seq`, so a process
 that misses some (Redis restarted, a connection dropped, the outbox overflowed) gets them back
@@ -30,11 +35,14 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from protocol import Event
 
 from .bus import ControlSink, EphemeralSink, EventSink
+from .redis_client import REDIS_ERRORS, Client, detect, node_client, open_client, safe_url
 
 log = logging.getLogger("twinhub.bus")
 
@@ -50,8 +58,10 @@ def shard_of(channel: str, shards: int) -> int:
 class RedisBus:
     def __init__(
         self, url: str, *, prefix: str = "twinhub", shards: int = 16, sharded: bool = False,
-        on_resync: Callable[[], Awaitable[None]] | None = None, retry_delay: float = 0.2,
+        cluster: bool | None = None, on_resync: Callable[[], Awaitable[None]] | None = None,
+        retry_delay: float = 0.2,
     ) -> None:
+        """`cluster`: whether `url` is a Redis Cluster node (None: ask it at start)."""
         self._url = url
         # Pub/sub ignores Redis's numbered databases: two installations sharing one Redis keep
         # apart by their prefix.
@@ -60,6 +70,7 @@ class RedisBus:
         self._ephemeral = f"{prefix}:eph"
         self._shards = shards
         self._sharded = sharded
+        self._cluster = cluster
         self.on_resync = on_resync
         self._retry_delay = retry_delay
         self.origin = secrets.token_bytes(8)  # this process: its own messages come back, skipped
@@ -71,13 +82,14 @@ class RedisBus:
         self._outbox: deque[tuple[str, bytes | list[Any]]] = deque()
         self._wake = asyncio.Event()
         self._owe_resync = False  # our messages were lost: the others must catch up from PostgreSQL
-        self._client: redis.Redis | None = None
+        self._client: Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self.published = 0
         self.received = 0
         self.dropped = 0
         self.connected = False
+        self.subscriptions = 0  # (re)subscriptions made: 1 after start, one more per reconnection
 
     # -- the Bus interface -------------------------------------------------------------------
 
@@ -109,7 +121,12 @@ class RedisBus:
             self._wake.set()
 
     async def start(self) -> None:
-        self._client = redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=10)
+        """Connect and subscribe; raises ConnectionError if Redis does not answer within 10 s."""
+        if self._cluster is None:
+            self._cluster = await detect(self._url)
+        self._sharded = self._sharded or self._cluster  # classic pub/sub in a cluster goes to every node
+        self._client = open_client(self._url, cluster=self._cluster, socket_connect_timeout=2,
+                                   health_check_interval=10)
         self._tasks = [
             asyncio.create_task(self._read(), name="redis bus reader"),
             asyncio.create_task(self._write(), name="redis bus writer"),
@@ -118,7 +135,7 @@ class RedisBus:
             await asyncio.wait_for(self._subscribed.wait(), 10)
         except TimeoutError:
             await self.close()
-            raise ConnectionError(f"cannot subscribe to Redis at {_safe(self._url)}") from None
+            raise ConnectionError(f"cannot subscribe to Redis at {safe_url(self._url)}") from None
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -146,7 +163,6 @@ class RedisBus:
 
     async def _write(self) -> None:
         assert self._client is not None
-        sharded = frozenset(self._shard_names) if self._sharded else frozenset()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -155,19 +171,16 @@ class RedisBus:
                 if self._owe_resync and not batch:
                     batch = [(self._control, msgpack.packb([self.origin, 1, RESYNC]))]
                 try:
+                    # A cluster's pipeline sends each node its own commands, in order.
                     async with self._client.pipeline(transaction=False) as pipe:
+                        publish = pipe.spublish if self._sharded else pipe.publish
                         for channel, payload in self._pack(batch):
-                            # Shard channels are sharded pub/sub in a cluster; control and
-                            # ephemeral messages stay on classic pub/sub, heard by every node.
-                            if channel in sharded:
-                                pipe.spublish(channel, payload)
-                            else:
-                                pipe.publish(channel, payload)
+                            publish(channel, payload)
                         await pipe.execute()
                     if batch[-1][0] == self._control and self._owe_resync and len(batch) == 1:
                         self._owe_resync = False
                         log.info("told the other processes to catch up from PostgreSQL")
-                except (RedisError, OSError) as exc:
+                except REDIS_ERRORS as exc:
                     # Lost: the other processes will not see these; they catch up once we can
                     # tell them to (the events are committed, PostgreSQL has them).
                     self.dropped += len(batch)
@@ -199,36 +212,75 @@ class RedisBus:
     # -- incoming ------------------------------------------------------------------------------
 
     async def _read(self) -> None:
-        assert self._client is not None
-        channels = self._shard_names
         first = True
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            clients: list[redis.Redis] = []  # connections to cluster nodes, ours to close
+            pubsubs: list[PubSub] = []
             try:
-                if self._sharded:
-                    await pubsub.ssubscribe(*channels)
-                    await pubsub.subscribe(self._control, self._ephemeral)
-                else:
-                    await pubsub.subscribe(self._control, self._ephemeral, *channels)
+                for client, channels in await self._plan(clients):
+                    pubsub = client.pubsub()
+                    pubsubs.append(pubsub)
+                    if self._sharded:
+                        for channel in channels:  # one slot per command, or a cluster says CROSSSLOT
+                            await pubsub.ssubscribe(channel)
+                    else:
+                        await pubsub.subscribe(*channels)
                 self.connected = True
+                self.subscriptions += 1
                 self._subscribed.set()
                 if not first:
                     log.info("Redis bus reconnected; catching up from PostgreSQL")
                     await self._resync()
                 first = False
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self._receive(message["data"])
-            except (RedisError, OSError) as exc:
+                async with asyncio.TaskGroup() as group:
+                    for pubsub in pubsubs:
+                        group.create_task(self._pump(pubsub))
+            except* REDIS_ERRORS as failed:
                 if self.connected:
-                    log.warning("Redis bus disconnected (%s); retrying", type(exc).__name__)
+                    log.warning("Redis bus disconnected (%s); retrying", type(failed.exceptions[0]).__name__)
                 self.connected = False
                 first = first and not self._subscribed.is_set()
                 await asyncio.sleep(self._retry_delay)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                for pubsub in pubsubs:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                for client in clients:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+    async def _plan(self, opened: list[redis.Redis]) -> list[tuple[Client, list[str]]]:
+        """Which connection subscribes to which Redis channels: one connection for one server;
+        on a cluster, one per node owning some of them, from a fresh look at the slot map (the
+        nodes opened are appended to `opened`)."""
+        channels = [self._control, self._ephemeral, *self._shard_names]
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            assert client is not None
+            return [(client, channels)]
+        await client.initialize()  # the first time only
+        if self.subscriptions:  # a reconnection: where are the slots now?
+            await client.nodes_manager.initialize()
+        by_node: dict[str, tuple[Any, list[str]]] = {}
+        for channel in channels:
+            node = client.get_node_from_key(channel)
+            by_node.setdefault(node.name, (node, []))[1].append(channel)
+        plan: list[tuple[Client, list[str]]] = []
+        for node, owned in by_node.values():
+            opened.append(node_client(self._url, node, socket_connect_timeout=2, health_check_interval=10))
+            plan.append((opened[-1], owned))
+        return plan
+
+    async def _pump(self, pubsub: PubSub) -> None:
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "message" or kind == "smessage":
+                self._receive(message["data"])
+            elif kind == "sunsubscribe":  # the node gave a slot away: subscribe where it went
+                raise _SlotMoved(f"shard channel {message['channel']!r} left its node")
 
     def _receive(self, data: bytes) -> None:
         try:
@@ -264,9 +316,5 @@ class RedisBus:
                 log.exception("catching up from PostgreSQL failed")
 
 
-def _safe(url: str) -> str:
-    """The URL without its password (secrets are never logged)."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+class _SlotMoved(RedisClusterException):
+    """A node unsubscribed us from a shard channel it no longer owns."""

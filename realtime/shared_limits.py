@@ -7,21 +7,28 @@ were asked: a session's posts, checked in order, stay in order (realtime/session
 
 Redis not answering within `timeout`: the check falls back to this process's own bucket (limits
 still hold per process) and says so in the log once; service does not stop for a limiter.
+
+On a Redis Cluster each bucket lives on the node that owns its key, and the pipeline sends each
+node its own checks (answers still come back in the order asked). A node that has not seen the
+script yet (new, restarted, failed over) answers NOSCRIPT: the script is loaded on every node and
+the batch asked again once — a check that had passed on another node then counts twice, once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 from collections.abc import Hashable
+from typing import Any
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError
 
 from .auth import LoginThrottle
 from .ratelimit import RateLimiter
+from .redis_client import REDIS_ERRORS, open_client
 
 log = logging.getLogger("twinhub.limits")
 
@@ -68,14 +75,14 @@ return 0
 class SharedLimits:
     """One connection and one ordered batch of checks for every shared limiter of a process."""
 
-    def __init__(self, url: str, *, prefix: str = "twinhub", timeout: float = 0.5) -> None:
-        self.client = redis.from_url(url, socket_connect_timeout=1, socket_timeout=timeout)
+    def __init__(self, url: str, *, prefix: str = "twinhub", timeout: float = 0.5, cluster: bool = False) -> None:
+        self.client = open_client(url, cluster=cluster, socket_connect_timeout=1, socket_timeout=timeout)
         self.prefix = prefix
         self._timeout = timeout
         self._queue: list[tuple[str, float, int, asyncio.Future[float]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._script = self.client.register_script(_TOKEN_BUCKET)
+        self._sha = hashlib.sha1(_TOKEN_BUCKET.encode()).hexdigest()  # EVALSHA: the script once per node
         self._degraded = False
 
     def limiter(self, name: str, rate: float, burst: int) -> SharedRateLimiter:
@@ -109,17 +116,18 @@ class SharedLimits:
             if not batch:
                 continue
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for key, rate, burst, _ in batch:
-                        await self._script(keys=[key], args=[rate, burst], client=pipe)
-                    answers = await asyncio.wait_for(pipe.execute(), self._timeout)
+                try:
+                    answers = await self._check(batch)
+                except NoScriptError:
+                    await asyncio.wait_for(self.client.script_load(_TOKEN_BUCKET), self._timeout)
+                    answers = await self._check(batch)
                 if self._degraded:
                     log.info("shared rate limits are back in Redis")
                     self._degraded = False
                 for (_, _, _, fut), wait in zip(batch, answers, strict=True):
                     if not fut.done():
                         fut.set_result(float(wait))
-            except (RedisError, OSError, TimeoutError) as exc:
+            except REDIS_ERRORS as exc:
                 if not self._degraded:
                     log.warning("Redis does not answer rate-limit checks (%s): limits are per process "
                                 "until it is back", type(exc).__name__)
@@ -127,6 +135,15 @@ class SharedLimits:
                 for *_, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
+
+
+    async def _check(self, batch: list[tuple[str, float, int, asyncio.Future[float]]]) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, rate, burst, _ in batch:
+                # As a raw command: a cluster's pipeline refuses the evalsha() helper, whose
+                # NOSCRIPT handling it cannot do; ours is in _run.
+                pipe.execute_command("EVALSHA", self._sha, 1, key, rate, burst)
+            return await asyncio.wait_for(pipe.execute(), self._timeout)
 
 
 class SharedRateLimiter:
@@ -142,7 +159,7 @@ class SharedRateLimiter:
         allowed, else the seconds until one is available."""
         try:
             return await self._shared.ask(f"{self._name}:{key}", self.rate, self.burst)
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_ERRORS:
             return self._local.take(key)
 
 
@@ -162,24 +179,26 @@ class SharedLoginThrottle:
         self._script = shared.client.register_script(_LOGIN_FAILED)
 
     def _keys(self, key: str) -> list[str]:
-        base = f"{self._shared.prefix}:login:{self._name}:{key}"
+        # One hash tag for both keys: the script takes them together, so on a cluster they
+        # must share a slot.
+        base = f"{{{self._shared.prefix}:login:{self._name}:{key}}}"
         return [f"{base}:failures", f"{base}:lock"]
 
     async def wait(self, key: str) -> float:
         try:
             ms = await self._shared.client.pttl(self._keys(key)[1])
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_ERRORS:
             return await self._local.wait(key)
         return max(ms, 0) / 1000
 
     async def failed(self, key: str) -> bool:
         try:
             return bool(await self._script(keys=self._keys(key), args=[*self._args, secrets.token_hex(8)]))
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_ERRORS:
             return await self._local.failed(key)
 
     async def cleared(self, key: str) -> None:
         try:
             await self._shared.client.delete(self._keys(key)[0])
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_ERRORS:
             await self._local.cleared(key)

@@ -30,6 +30,7 @@ from storage.db import create_pool
 from storage.embedded import EmbeddedPostgres, drop_database, ensure_database
 from storage.migrate import migrate
 from tests.client import Client
+from tests.redis_cluster import LocalCluster
 
 PASSWORD = "correct horse"
 
@@ -78,6 +79,27 @@ def redis_server():
 @pytest.fixture(scope="session")
 def redis_url(redis_server) -> str:
     return redis_server[0]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A Redis Cluster for the tests that need one: TWINHUB_TEST_REDIS_CLUSTER_URL (any node),
+    else three primaries started here (tests/redis_cluster.py), started only when a test asks.
+    Yields (url, the LocalCluster or None)."""
+    url = os.environ.get("TWINHUB_TEST_REDIS_CLUSTER_URL")
+    if url:
+        yield url, None
+        return
+    cluster = LocalCluster()
+    try:
+        yield cluster.start(), cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster) -> str:
+    return redis_cluster[0]
 
 
 @pytest.fixture

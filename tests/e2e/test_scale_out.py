@@ -80,9 +80,12 @@ class Process:
                 self.proc.wait(5)
 
 
-@pytest.fixture(scope="module")
-async def cluster(database_url, redis_url):
-    prefix = f"twinhub-cluster-{os.getpid()}"
+@pytest.fixture(scope="module", params=["redis", "redis-cluster"])
+async def processes(request, database_url):
+    """Three processes over one Redis server, then over a three-node Redis Cluster (any node's
+    address in TWINHUB_REDIS_URL: the processes find out it is a cluster)."""
+    redis_url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
+    prefix = f"twinhub-processes-{os.getpid()}"
     processes = [Process(database_url, redis_url, prefix) for _ in range(3)]
     try:
         await asyncio.gather(*(p.ready() for p in processes))
@@ -98,8 +101,8 @@ async def _client(process: Process, user) -> Client:
     return await Client.connect(process.ws, token)
 
 
-async def test_a_post_on_one_process_reaches_subscribers_on_the_others(cluster, world):
-    a, b, c = cluster
+async def test_a_post_on_one_process_reaches_subscribers_on_the_others(processes, world):
+    a, b, c = processes
     chat = world.channel(Area.CHAT)
     readers = [await _client(p, world.users[who]) for p, who in ((a, "pupil_member"), (c, "teacher_admin"))]
     writer = await _client(b, world.users["pupil_admin"])
@@ -116,8 +119,8 @@ async def test_a_post_on_one_process_reaches_subscribers_on_the_others(cluster, 
             await cl.close()
 
 
-async def test_a_role_change_on_one_process_holds_on_the_others_sockets(cluster, world):
-    a, b, _ = cluster
+async def test_a_role_change_on_one_process_holds_on_the_others_sockets(processes, world):
+    a, b, _ = processes
     chat = world.channel(Area.CHAT)
     pupil = await _client(a, world.users["pupil_member"])
     try:
@@ -278,10 +281,10 @@ async def test_presence_and_typing_span_processes_and_a_dead_one_vanishes(databa
             p.stop()
 
 
-async def test_a_members_rate_limit_holds_across_processes(cluster, world):
+async def test_a_members_rate_limit_holds_across_processes(processes, world):
     """A pupil may send 5 mails at once, then one every 10 s (the default): sending through
     two processes does not double that."""
-    a, b, _ = cluster
+    a, b, _ = processes
     to = (world.users["teacher_admin"].id,)
     via_a = await _client(a, world.users["pupil_member"])
     via_b = await _client(b, world.users["pupil_member"])
@@ -297,11 +300,11 @@ async def test_a_members_rate_limit_holds_across_processes(cluster, world):
         await via_b.close()
 
 
-async def test_password_guesses_spread_over_processes_are_counted_together(cluster, world):
+async def test_password_guesses_spread_over_processes_are_counted_together(processes, world):
     """Five wrong passwords for one username, sent round-robin to three processes (honouring
     the back-off), lock it on all of them."""
     username = world.users["visitor"].username
-    clients = [httpx.AsyncClient(base_url=p.url) for p in cluster]
+    clients = [httpx.AsyncClient(base_url=p.url) for p in processes]
     try:
         failures = 0
         for i in range(20):

@@ -1,6 +1,7 @@
 """The bus contract, run against every bus implementation: the in-process LocalBus, and the
-RedisBus over a real Redis-compatible server with two bus instances standing for two processes.
-Then what only the Redis bus has: losing Redis and coming back."""
+RedisBus over a real Redis-compatible server with two bus instances standing for two processes
+(classic pub/sub, sharded pub/sub on one server, and a real three-node Redis Cluster). Then what
+only the Redis bus has: losing Redis and coming back, a cluster handing a slot to another node."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import asyncio
 import time
 
 import pytest
+from redis.crc import key_slot
 
 from protocol import Event
 from realtime.bus import LocalBus
-from realtime.redis_bus import RedisBus
+from realtime.redis_bus import RedisBus, shard_of
 
 
 async def until(check, timeout: float = 5.0) -> None:
@@ -23,8 +25,8 @@ async def until(check, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.fixture(params=["local", "redis", "redis-sharded"])
-async def buses(request, redis_url, redis_prefix):
+@pytest.fixture(params=["local", "redis", "redis-sharded", "redis-cluster"])
+async def buses(request, redis_prefix):
     """(the publishing process's bus, every process's bus)."""
     if request.param == "local":
         bus = LocalBus()
@@ -32,9 +34,11 @@ async def buses(request, redis_url, redis_prefix):
         yield bus, [bus]
         await bus.close()
         return
-    sharded = request.param == "redis-sharded"  # SPUBLISH/SSUBSCRIBE: Redis 7 takes them standalone too
-    a = RedisBus(redis_url, prefix=redis_prefix, shards=4, sharded=sharded)
-    b = RedisBus(redis_url, prefix=redis_prefix, shards=4, sharded=sharded)
+    # SPUBLISH/SSUBSCRIBE: Redis 7 takes them standalone too; a cluster is found out and always sharded.
+    url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
+    sharded = request.param == "redis-sharded"
+    a = RedisBus(url, prefix=redis_prefix, shards=4, sharded=sharded)
+    b = RedisBus(url, prefix=redis_prefix, shards=4, sharded=sharded)
     await a.start()
     await b.start()
     yield a, [a, b]
@@ -70,6 +74,18 @@ async def test_control_messages_reach_every_process_once(buses):
     await until(lambda: all(len(c) == 1 for c in controls))
     await asyncio.sleep(0.1)  # bounded: an echo of our own message would have come back by now
     assert all(c == [{"kind": "space_changed", "space_id": 3}] for c in controls)
+
+
+async def test_shared_presence_reaches_the_other_processes_not_its_own(buses):
+    publisher, everyone = buses
+    heard = [[] for _ in everyone]
+    for bus, sink in zip(everyone, heard, strict=True):
+        bus.attach_ephemeral(lambda origin, message, sink=sink: sink.append(message))
+    publisher.share({"kind": "presence", "user": 5})
+    await until(lambda: all(h for h, bus in zip(heard, everyone, strict=True) if bus is not publisher))
+    await asyncio.sleep(0.1)  # bounded: an echo of our own message would have come back by now
+    assert heard[0] == []  # the in-process bus has no other process; a Redis bus skips its own
+    assert all(h == [{"kind": "presence", "user": 5}] for h in heard[1:])
 
 
 async def test_sinks_attached_later_get_later_events_only(buses):
@@ -131,6 +147,43 @@ async def test_redis_lost_then_back_every_process_catches_up(redis_server, redis
         await until(lambda: resyncs["a"] >= 1 and resyncs["b"] >= 1, timeout=10)
         await a.publish(ev("room:1", 2))
         await until(lambda: [e.seq for e in remote][-1:] == [2])
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_cluster_slot_handed_to_another_node_loses_nothing(redis_cluster, redis_prefix):
+    """Resharding moves a shard channel's slot: the old node unsubscribes us; each process then
+    subscribes where the slot went and catches up from PostgreSQL, and the publisher's next
+    events follow the slot there."""
+    url, cluster = redis_cluster
+    if cluster is None:
+        pytest.skip("moves slots of the cluster the test setup starts (unset TWINHUB_TEST_REDIS_CLUSTER_URL)")
+    resyncs = {"a": 0, "b": 0}
+
+    def counter(name):
+        async def resync():
+            resyncs[name] += 1
+        return resync
+
+    a = RedisBus(url, prefix=redis_prefix, shards=4, on_resync=counter("a"), retry_delay=0.05)
+    b = RedisBus(url, prefix=redis_prefix, shards=4, on_resync=counter("b"), retry_delay=0.05)
+    await a.start()
+    await b.start()
+    try:
+        remote = []
+        b.attach(remote.append, lambda m: None)
+        await a.publish(ev("room:1", 1))
+        await until(lambda: len(remote) == 1)
+        slot = key_slot(f"{redis_prefix}:ev:{{{shard_of('room:1', 4)}}}".encode())
+        old = cluster.owner(slot)
+        cluster.move_slot(slot, next(port for port in cluster.ports if port != old))
+        await until(lambda: b.subscriptions == 2 and resyncs["b"] == 1)
+        for seq in (2, 3, 4):
+            await a.publish(ev("room:1", seq))
+        await until(lambda: len(remote) == 4)
+        assert [e.seq for e in remote] == [1, 2, 3, 4]
+        assert a.dropped == 0  # the publisher followed the slot (MOVED) without losing a message
     finally:
         await a.close()
         await b.close()

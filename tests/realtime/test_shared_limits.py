@@ -1,16 +1,29 @@
-"""Rate limits counted in a real Redis: two processes (two SharedLimits) share each member's
-bucket; order of answers is order of asking; no Redis means per-process limits, not an outage."""
+"""Rate limits counted in a real Redis (one server, and a real three-node Redis Cluster): two
+processes (two SharedLimits) share each member's bucket; order of answers is order of asking;
+no Redis means per-process limits, not an outage."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
+import pytest
+import redis
+
 from realtime.shared_limits import SharedLimits
 
 
-async def test_two_processes_share_one_bucket(redis_url, redis_prefix):
-    a, b = SharedLimits(redis_url, prefix=redis_prefix), SharedLimits(redis_url, prefix=redis_prefix)
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_at(request) -> tuple[str, bool]:
+    """(URL, whether it is a cluster)."""
+    cluster = request.param == "redis-cluster"
+    return request.getfixturevalue("redis_cluster_url" if cluster else "redis_url"), cluster
+
+
+async def test_two_processes_share_one_bucket(redis_at, redis_prefix):
+    url, cluster = redis_at
+    a = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
+    b = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
     a.start()
     b.start()
     try:
@@ -26,12 +39,16 @@ async def test_two_processes_share_one_bucket(redis_url, redis_prefix):
         await b.close()
 
 
-async def test_answers_come_in_the_order_asked(redis_url, redis_prefix):
-    shared = SharedLimits(redis_url, prefix=redis_prefix)
+async def test_answers_come_in_the_order_asked(redis_at, redis_prefix):
+    url, cluster = redis_at
+    shared = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
     shared.start()
     try:
         limiter = shared.limiter("post", 0.001, 10)
         order: list[int] = []
+        # many members too: on a cluster their buckets sit on different nodes
+        others = await asyncio.gather(*(limiter.acquire(f"m{i}") for i in range(30)))
+        assert others == [0.0] * 30
 
         async def ask(i: int) -> float:
             wait = await limiter.acquire(1)
@@ -59,8 +76,10 @@ async def test_without_redis_the_limit_holds_per_process():
         await shared.close()
 
 
-async def test_login_failures_count_across_processes(redis_url, redis_prefix):
-    a, b = SharedLimits(redis_url, prefix=redis_prefix), SharedLimits(redis_url, prefix=redis_prefix)
+async def test_login_failures_count_across_processes(redis_at, redis_prefix):
+    url, cluster = redis_at  # on a cluster, a username's two keys share a slot (one script takes both)
+    a = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
+    b = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
     try:
         ta = a.login_throttle(name="user", limit=4, window=60, lockout=30, backoff=0.05, free=2)
         tb = b.login_throttle(name="user", limit=4, window=60, lockout=30, backoff=0.05, free=2)
@@ -73,6 +92,27 @@ async def test_login_failures_count_across_processes(redis_url, redis_prefix):
         assert 29 < await tb.wait("ana") <= 30
         assert await ta.wait("ola") == 0  # someone else is not
         await tb.cleared("ola")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_cluster_node_without_the_script_still_counts_in_redis(redis_cluster, redis_prefix):
+    """A node that lost its scripts (restarted, failed over) answers NOSCRIPT: the script is
+    loaded again and the check is still counted in Redis, not per process."""
+    url, local = redis_cluster
+    if local is None:
+        pytest.skip("flushes the scripts of the cluster the test setup starts (unset TWINHUB_TEST_REDIS_CLUSTER_URL)")
+    a = SharedLimits(url, prefix=redis_prefix, cluster=True)
+    b = SharedLimits(url, prefix=redis_prefix, cluster=True)
+    a.start()
+    b.start()
+    try:
+        la, lb = a.limiter("post", 0.01, 3), b.limiter("post", 0.01, 3)
+        assert [await la.acquire(7) for _ in range(3)] == [0.0] * 3
+        for port in local.ports:
+            redis.Redis(host="127.0.0.1", port=port).script_flush()
+        assert await lb.acquire(7) > 0  # b's own bucket would have said 0.0
     finally:
         await a.close()
         await b.close()
