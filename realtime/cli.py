@@ -56,7 +56,7 @@ async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitabl
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .demo import ensure_demo, logins_table
-    from .server import bind, make_server, tune_gc
+    from .server import bind, make_server, raise_open_files_limit, tune_gc
 
     settings = _settings(args)
     if args.workers > 1 and args.fd is None:
@@ -64,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve_workers(settings, args.workers, demo=args.demo)
     tune_gc()
+    open_files = raise_open_files_limit()
     server = make_server(settings)
     if args.demo:
         app = server.config.app
@@ -78,7 +79,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sock.setblocking(False)
     else:
         sock = bind(settings.host, settings.port)
-        print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws)", flush=True)
+        limit = f"; at most {open_files:,} open files, so about as many connections" if open_files else ""
+        print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws{limit})",
+              flush=True)
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:
         runner.run(server.serve(sockets=[sock]))
     return 0

@@ -27,6 +27,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def raise_open_files_limit() -> int | None:
+    """Raise the soft limit on open files to the hard one and return it (None where there is no
+    such limit): each socket is a file, and a soft limit of 1,024 (a common default) would refuse
+    the 1,025th connection whatever the memory. Past the hard limit, the system's settings must
+    change (docs/deployment.md)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 def tune_gc() -> None:
     """Collect the young generation less often.
 

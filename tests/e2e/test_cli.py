@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -23,11 +24,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
+async def start(data_dir: Path, port: int, log: Path, preexec_fn=None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "realtime", "serve", "--demo", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn,
     )
     async with httpx.AsyncClient() as http:
         for _ in range(300):  # bounded: up to 30 s for initdb on a slow machine
@@ -112,3 +113,23 @@ def test_admin_commands_set_up_a_project(tmp_path):
     done = subprocess.run([*base, "admin", "add-member", "--space", "nope", "--username", "t.river", "--role", "visitor",
                            "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode != 0 and "no space 'nope'" in done.stderr
+
+
+async def test_serve_takes_more_connections_than_a_low_open_files_limit(tmp_path):
+    """Started under a soft limit of 128 open files (a hard one of at least 1,024), `serve`
+    raises it and keeps answering with 300 connections open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard >= 1024, "this machine's hard limit on open files is too low for the test"
+    data, log, port = tmp_path / "data", tmp_path / "serve.log", free_port()
+    proc = await start(data, port, log, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard)))
+    held = []
+    try:
+        assert f"at most {hard:,} open files" in log.read_text()
+        for _ in range(300):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/readyz", timeout=5)).status_code == 200
+    finally:
+        for s in held:
+            s.close()
+        await stop(proc)
