@@ -1,4 +1,4 @@
-"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout} [options]`.
+"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout,peers} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
@@ -13,6 +13,10 @@ the publisher on A and every subscriber on B, in closed loop (`--window`) and op
 (`--hop-rate`). Server process i is pinned to `--server-cpus[i mod len]` (default 0,1); the load
 generator, PostgreSQL and Redis run on every CPU unless `--client-cpus`/`--services-cpus` say
 otherwise.
+
+`peers` (loadtests/scenarios/peers.py, its options in peers_cli.py) runs the same fan-out against
+TwinHub and each peer of loadtests/peers/ in turn: closed loop, then an open-loop sweep; one
+Markdown table with ratios, and PNG plots next to the JSON result.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from realtime.policy import Role
 
 from .clients import PARSER
 from .report import RESOURCE_ROWS, Progress, fanout_table, machine, table, write_result
-from .scenarios import fanout, feed, idle, mail, scaleout
+from .scenarios import fanout, feed, idle, mail, peers_cli, scaleout
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -370,6 +374,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] =
     "fanout": cmd_fanout, "baseline-broadcast": cmd_baseline, "compare": cmd_compare, "idle": cmd_idle,
     "mail": cmd_mail, "feed": cmd_feed, "scaleout": cmd_scaleout,
 }
+COMMANDS["peers"] = peers_cli.command
 
 
 def _numbers(kind: type) -> Callable[[str], list[Any]]:
@@ -551,6 +556,7 @@ def parser() -> argparse.ArgumentParser:
     so.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                     help="load generator's event loop (auto: uvloop if installed)")
     so.add_argument("--keep", action="store_true", help="keep the work folder (server logs, data, profiles)")
+    peers_cli.add_parser(sub)
     return p
 
 
@@ -602,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target: {check['target']}: {_verdict(check['met'])}")
     path = write_result(args.scenario, params, figures, host)
     print(f"\nresult written to {path}")
+    if args.scenario == "peers":
+        peers_cli.after_write(args, path)
     return 0
 
 
