@@ -2,10 +2,13 @@
 
     hub / session ──push(encoded item)──▶ outbox (a byte budget) ──writer task──▶ ASGI send
 
-push() never blocks and never awaits: fan-out never waits for a socket. The writer takes
-*everything* waiting (up to a size cap) and sends it as one WebSocket message, an array of
-frames joined from the already-encoded items: at low load a message holds one frame and goes at
-once; under load the cost of a message is shared by many frames. No timers.
+push() never blocks and never awaits: fan-out never waits for a socket. While a socket keeps up
+(nothing waits in its outbox, its writer is idle, its transport buffer is empty), push() writes
+the item at once as a message of its own, framed once for every recipient of the same item
+(realtime/ws_protocol.py: no task to wake, no per-recipient encoding). Otherwise the item waits
+in the outbox, and the writer takes *everything* waiting (up to a size cap) and sends it as one
+WebSocket message, an array of frames joined from the already-encoded items: under load the
+cost of a message is shared by many frames. No timers.
 
 A client that does not read fast enough fills its outbox (a byte budget, 1 MiB by default); it
 is then closed with 4009 (slow consumer) and resumes with `since` when it reconnects — the
@@ -33,6 +36,8 @@ from protocol import (
 )
 from protocol.limits import Limits
 
+from .ws_protocol import frame_message
+
 log = logging.getLogger("twinhub.connection")
 
 ASGIReceive = Any
@@ -49,7 +54,7 @@ class Connection:
     __slots__ = (
         "encoding", "_receive", "_send", "_limits", "_outbox", "_outbox_limit", "_queued", "_batch_bytes",
         "_wakeup", "_drain_waiters", "_close_reason", "_main", "_receiving", "_errors", "_max_errors",
-        "_error_window", "_key", "messages_sent",
+        "_error_window", "_key", "_write_now", "messages_sent",
     )
 
     def __init__(
@@ -81,6 +86,8 @@ class Connection:
         self._max_errors = max_errors
         self._error_window = error_window
         self._key = "text" if encoding is Encoding.JSON else "bytes"
+        # The server's direct path to the socket, where it has one (uvicorn with our protocol).
+        self._write_now = getattr(getattr(receive, "__self__", None), "write_message", None)
         self.messages_sent = 0
 
     # -- outlet ------------------------------------------------------------------------------
@@ -88,6 +95,12 @@ class Connection:
     def push(self, item: bytes | str) -> None:
         if self._close_reason is not None:
             return
+        if not self._outbox and self._write_now is not None:
+            wakeup = self._wakeup
+            # The writer idle means nothing of ours is on its way: writing now keeps the order.
+            if wakeup is not None and not wakeup.done() and self._write_now(_FRAMED[self.encoding].get(item)):
+                self.messages_sent += 1
+                return
         self._queued += len(item)
         if self._queued > self._outbox_limit:
             self._outbox = []
@@ -225,3 +238,26 @@ class Connection:
                 self.count_error()
                 continue
             await session.dispatch(frame)
+
+
+class _Framed:
+    """The last item asked for, framed as a WebSocket message of its own. A fan-out asks for the
+    same item once per recipient, one after the other: it is framed once."""
+
+    __slots__ = ("encoding", "item", "wire")
+
+    def __init__(self, encoding: Encoding) -> None:
+        self.encoding = encoding
+        self.item: bytes | str | None = None
+        self.wire = b""
+
+    def get(self, item: bytes | str) -> bytes:
+        if item is not self.item:
+            message = join_batch([item], self.encoding)  # type: ignore[arg-type]
+            text = isinstance(message, str)
+            self.wire = frame_message(message.encode() if text else message, text=text)  # type: ignore[union-attr]
+            self.item = item
+        return self.wire
+
+
+_FRAMED = {encoding: _Framed(encoding) for encoding in Encoding}

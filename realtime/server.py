@@ -15,6 +15,7 @@ import uvicorn
 
 from .app import create_app
 from .config import Settings
+from .ws_protocol import LeanWebSocketProtocol
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -56,7 +57,7 @@ def tune_gc() -> None:
 def make_server(settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(settings),
-        ws="websockets-sansio",
+        ws=LeanWebSocketProtocol,  # uvicorn's websockets-sansio, keeping less per socket
         ws_per_message_deflate=settings.ws_deflate,
         # Frames above the protocol limit but below this get a `too_large` error and the socket
         # lives on; above this the transport closes with 1009.

@@ -58,15 +58,11 @@ def origin_allowed(scope: dict[str, Any], allowed: tuple[str, ...]) -> bool:
 
 
 def forget_handshake(receive: Any) -> None:
-    """uvicorn's websockets-sansio protocol keeps the handshake's request and response (about
-    4 KB with their headers) for the socket's whole life and never reads them after the accept:
-    drop them. Guarded: under another server or protocol implementation this does nothing."""
-    protocol = getattr(receive, "__self__", None)
-    if type(protocol).__module__ != "uvicorn.protocols.websockets.websockets_sansio_impl":
-        return
-    for name in ("request", "response"):
-        if getattr(protocol, name, None) is not None:
-            setattr(protocol, name, None)
+    """The handshake is over: let the protocol drop what it kept of it (realtime/ws_protocol.py).
+    Under another server or protocol implementation this does nothing."""
+    forget = getattr(getattr(receive, "__self__", None), "forget_handshake", None)
+    if forget is not None:
+        forget()
 
 
 def choose_encoding(offered: list[str]) -> Encoding | None:

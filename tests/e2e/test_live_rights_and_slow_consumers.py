@@ -14,6 +14,7 @@ from protocol import Error, Post, Subscribe
 from realtime.config import Settings
 from realtime.policy import Area, Role
 from realtime.server import RunningServer
+from realtime.ws_protocol import Flag, Inbox
 from tests.client import Client
 from tests.conftest import login
 
@@ -169,8 +170,16 @@ async def test_server_restart_keeps_history(database_url, world, http):
 
 async def test_open_sockets_do_not_keep_their_handshake(server, world, connect):
     """Memory per idle socket: the handshake's request and response are dropped after the
-    accept (realtime.ws.forget_handshake). If uvicorn's protocol changes, this says so."""
-    await connect(world.users["pupil_member"])
+    accept, and the request's headers emptied (the websockets parser keeps the request itself
+    alive); uvicorn's queue and event are the lean ones (realtime/ws_protocol.py). If uvicorn's
+    protocol changes, this says so."""
+    client = await connect(world.users["pupil_member"])
     protocols = [p for p in server.server.server_state.connections if hasattr(p, "handshake_complete")]
     assert protocols, "no uvicorn WebSocket protocol found"
-    assert all(p.request is None and p.response is None for p in protocols if p.handshake_complete)
+    accepted = [p for p in protocols if p.handshake_complete]
+    assert accepted and all(p.request is None and p.response is None for p in accepted)
+    assert all(isinstance(p.queue, Inbox) and isinstance(p.writable, Flag) for p in accepted)
+    frame = accepted[0].conn.parser.gi_frame  # the request, as the websockets parser still holds it
+    held = [v for v in frame.f_locals.values() if type(v).__name__ == "Request"]
+    assert held and all(len(r.headers) == 0 for r in held)
+    await client.ok(Subscribe(world.channel(Area.CHAT)))  # and the socket works on
