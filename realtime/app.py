@@ -122,10 +122,11 @@ def create_app(settings: Settings) -> TwinHub:
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
 
-            writer = GroupCommitWriter(pool, post_many, name="post")
+            batch = 500 if settings.group_commit else 1
+            writer = GroupCommitWriter(pool, post_many, name="post", max_batch=batch)
             writer.start()
             stack.push_async_callback(writer.close)
-            mail_writer = GroupCommitWriter(pool, send_many, name="mail", atomic=True)
+            mail_writer = GroupCommitWriter(pool, send_many, name="mail", atomic=True, max_batch=batch)
             mail_writer.start()
             stack.push_async_callback(mail_writer.close)
             hub = Hub()

@@ -39,6 +39,8 @@ class Settings:
     auth_timeout: float = 10.0  # seconds to send hello
     login_backoff: float = 1.0  # seconds a username waits after its third failed login (doubling)
     db_pool_size: int = 20
+    # Off (benchmarks only: python -m loadtests ingest): one write per transaction, one at a time.
+    group_commit: bool = True
     log_level: str = "info"
     # permessage-deflate compresses every frame once per recipient: off unless asked for
     # (docs/performance.md has the measurement).
@@ -71,6 +73,6 @@ def _parse(name: str, raw: str) -> object:
         return tuple(o.strip() for o in raw.split(",") if o.strip())
     if name in ("database_url", "redis_url"):
         return raw or None
-    if name in ("ws_deflate", "redis_sharded"):
+    if name in ("ws_deflate", "redis_sharded", "group_commit"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -15,6 +15,8 @@ def test_environment_then_flags():
 def test_defaults_are_safe():
     s = Settings.from_env({})
     assert s.host == "127.0.0.1" and s.database_url is None and s.ws_deflate is False
+    assert s.group_commit is True
+    assert Settings.from_env({"TWINHUB_GROUP_COMMIT": "0"}).group_commit is False
 
 
 def test_empty_database_url_means_embedded():

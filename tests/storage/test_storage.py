@@ -66,6 +66,19 @@ async def test_group_commit_gives_gap_free_seqs_in_submission_order(pool, world,
     assert [e.seq for e in replay.events] == list(range(1, 201)) and replay.head == 200
 
 
+async def test_without_group_commit_each_write_is_its_own_transaction(pool, world, room):
+    """TWINHUB_GROUP_COMMIT=0 (what the ingest benchmark compares with): max_batch 1."""
+    writer = GroupCommitWriter(pool, post_many, name="post", max_batch=1)
+    writer.start()
+    try:
+        results = await asyncio.gather(*(writer.submit(post(world, room, text=f"one {i}")) for i in range(20)))
+    finally:
+        await writer.close()
+    seqs = [r.event.seq for r in results]
+    assert seqs == list(range(seqs[0], seqs[0] + 20))  # still in order, gap-free
+    assert writer.batches == writer.committed == 20
+
+
 async def test_client_id_is_written_once_across_and_within_batches(pool, world, room):
     writer = GroupCommitWriter(pool, post_many, name="post")
     writer.start()
