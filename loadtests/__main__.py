@@ -1,4 +1,5 @@
-"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout,peers} [options]`.
+"""Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout,peers,rooms,reconnect,
+ingest} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
@@ -17,6 +18,10 @@ otherwise.
 `peers` (loadtests/scenarios/peers.py, its options in peers_cli.py) runs the same fan-out against
 TwinHub and each peer of loadtests/peers/ in turn: closed loop, then an open-loop sweep; one
 Markdown table with ratios, and PNG plots next to the JSON result.
+
+`rooms`, `reconnect` and `ingest` (loadtests/scenarios/rooms.py, reconnect.py, ingest.py; their
+options, tables and targets in chat_cli.py): many rooms all chatting at once, a reconnect storm
+resuming with `since`, and persisted posts/s with group commit on and off.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from realtime.policy import Role
 
 from .clients import PARSER
 from .report import RESOURCE_ROWS, Progress, fanout_table, machine, table, write_result
-from .scenarios import fanout, feed, idle, mail, peers_cli, scaleout
+from .scenarios import chat_cli, fanout, feed, idle, mail, peers_cli, scaleout
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -375,6 +380,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] =
     "mail": cmd_mail, "feed": cmd_feed, "scaleout": cmd_scaleout,
 }
 COMMANDS["peers"] = peers_cli.command
+COMMANDS.update(chat_cli.COMMANDS)
 
 
 def _numbers(kind: type) -> Callable[[str], list[Any]]:
@@ -557,6 +563,7 @@ def parser() -> argparse.ArgumentParser:
                     help="load generator's event loop (auto: uvloop if installed)")
     so.add_argument("--keep", action="store_true", help="keep the work folder (server logs, data, profiles)")
     peers_cli.add_parser(sub)
+    chat_cli.add_parsers(sub)
     return p
 
 
