@@ -49,7 +49,8 @@ generator's CPU then goes per WebSocket message, not per delivery); 1 in --laten
 parses every message whole and records every delivery's latency, as `fanout`'s subscribers do.
 Latencies, and open loop's per-post figures, come from that sample; counts and seq checks from
 every subscriber. The time spent in each kind's message handler is reported per delivery.
---no-lean: every subscriber parses fully (as before, the load generator then costs ~2 us per delivery).
+--no-lean: every subscriber parses fully, as before (the load generator then costs 2-4.5 us per
+delivery against 1.2-1.4 lean: docs/performance.md, "With a lean load generator").
 
 Measured per step as `fanout` measures (deliveries/s, latency from the send time written in the
 text, ack latency, the same checks after the drain: every acknowledged post reached every
