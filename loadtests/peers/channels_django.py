@@ -8,9 +8,10 @@ channel and each consumer's `room_event` sends it on its socket. Same wire shape
 
     loadtests/peers/.venv/bin/python -m loadtests.peers.channels_django --redis-url redis://127.0.0.1:6379/0
 
-The layer's `capacity` (messages waiting per channel) is raised from its default 100 to
---capacity (default 2000): past it, group_send drops a message silently for that member, and
-the load generator keeps more than 100 posts in flight. Prints "django channels listening on
+Two of the layer's settings are raised, each because past it a message is dropped without a
+word: `capacity` (messages waiting per channel) from 100 to --capacity (default 2000), as the
+load generator keeps up to 200 posts in flight; `expiry` from 60 s to 10 minutes, as draining a
+window's backlog takes about 2 minutes here. Prints "django channels listening on
 ws://HOST:PORT"; stops on SIGINT or SIGTERM.
 """
 
@@ -39,7 +40,7 @@ def application(redis_url: str, capacity: int) -> Any:
         DEBUG=False, SECRET_KEY=secrets.token_hex(16), ALLOWED_HOSTS=["*"], INSTALLED_APPS=["channels"],
         DATABASES={}, USE_TZ=True, LOGGING_CONFIG=None,
         CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                    "CONFIG": {"hosts": [redis_url], "capacity": capacity}}},
+                                    "CONFIG": {"hosts": [redis_url], "capacity": capacity, "expiry": 600}}},
     )
     django.setup()
     from channels.generic.websocket import AsyncWebsocketConsumer
@@ -89,5 +90,7 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--capacity", type=int, default=2000)
+    parser.add_argument("--no-ping", action="store_true", help="uvicorn sends no keepalive pings (ws_ping_interval=None)")
     args = parser.parse_args()
-    serve_uvicorn(application(args.redis_url, args.capacity), "django channels", args.host, args.port)
+    serve_uvicorn(application(args.redis_url, args.capacity), "django channels", args.host, args.port,
+                  ws_ping_interval=None if args.no_ping else 20.0)

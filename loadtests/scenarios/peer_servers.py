@@ -138,7 +138,7 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("socketio", "python-socketio", True, _peer("python-socketio", _py("socketio_python"), path=""),
            "python"),
     Server("channels", "Django Channels", False,
-           _peer("Django Channels", _py("channels_django"), redis=True), "python"),
+           _peer("Django Channels", _py("channels_django", "--no-ping"), redis=True), "python"),
     Server("node-ws", "Node ws", False, _peer("Node ws", _node("node_ws.js")), "node"),
     Server("node-socketio", "Node socket.io", True,
            _peer("Node socket.io", _node("node_socketio.js"), path=""), "node"),

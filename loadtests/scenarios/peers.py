@@ -9,7 +9,14 @@ For each server (loadtests/scenarios/peer_servers.py), started fresh and alone o
         saturation, latency, server CPU
     open-loop sweep: each offered load (deliveries/s = posts/s x C) for D s after a warm-up ->
         delivered/s, p50/p90/p99, sends skipped while more than a second's posts were undelivered
+    after each step: wait until every post reached every subscriber (bounded: see drain())
     close everything, stop the server by PID
+
+Before each server the run waits (up to `quiet_wait` s) for the machine to be under 10 % busy,
+and records how busy it was. Each step records the CPU of the server process (and of its helpers:
+TwinHub's PostgreSQL, Channels' Redis), of the load generator's process, and how busy each of the
+two cores was — the load generator's core also does the kernel's receiving work, charged to no
+process, so "its core" is what says whether the client was the limit.
 
 Subscribers: all read every message, 1 in `latency_every` parses it whole and records each
 delivery's latency (its receive time minus the send time written in the post; in open loop the
@@ -54,7 +61,10 @@ from .targets import ServerOptions
 class PeersParams:
     servers: tuple[str, ...] = tuple(SERVERS)
     subscribers: int = 1000
-    publishers: int = 4  # TwinHub takes 64 posts at a time per session: 4 sessions keep a window of 200 busy
+    # 8 x 25 posts: under TwinHub's 64 posts at a time per session, and under uvicorn's 32
+    # messages queued per socket (ws_max_queue) past which it stops reading one, its pongs
+    # included: Channels' publishers were closed with 1011 (ping timeout) at 4 x 50
+    publishers: int = 8
     window: int = 200  # closed loop: posts in flight over all publishers, until delivered to every subscriber
     rates: tuple[float, ...] = (1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 80_000)  # open loop: offered deliveries/s
     sweep: bool = True
@@ -66,7 +76,8 @@ class PeersParams:
     text_size: int = 100
     latency_every: int = 10  # 1 subscriber in this many parses every message and records latencies
     settle: float = 2.0  # s before each RSS reading
-    drain: float = 10.0  # longest wait after a step for its deliveries
+    drain: float = 10.0  # least bound on the wait after a step for its deliveries (see _ServerRun.drain)
+    quiet_wait: float = 60.0  # before each server, wait up to this long for the machine to be quiet
     server_cpu: int | None = 0
     client_cpu: int | None = 1
     concurrency: int = 100
@@ -74,6 +85,9 @@ class PeersParams:
     redis_url: str | None = None  # Django Channels' Redis (default: a throwaway one on the server CPU)
     database_url: str | None = None  # TwinHub's PostgreSQL (default: embedded)
     keep: bool = False
+
+
+MAX_DRAIN = 180.0  # s
 
 
 class _Publishers:
@@ -116,6 +130,18 @@ class _Mark:
     acked: int
     server: Usage
     client: Usage
+    cores: list[Any]  # psutil.cpu_times(percpu=True)
+
+
+def _core_busy(a: _Mark, b: _Mark, cpu: int | None) -> float | None:
+    """% of CPU `cpu` busy between two marks, whoever used it: the load generator's core counts
+    its process *and* the kernel's receiving work (softirq), which psutil charges to no process."""
+    if cpu is None or cpu >= len(a.cores):
+        return None
+    x, y = a.cores[cpu], b.cores[cpu]
+    busy = sum(getattr(y, f) - getattr(x, f) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+    total = busy + (y.idle - x.idle) + (getattr(y, "iowait", 0.0) - getattr(x, "iowait", 0.0))
+    return round(100 * busy / total, 1) if total > 0 else None
 
 
 class _ServerRun:
@@ -136,7 +162,7 @@ class _ServerRun:
         server = usage(self.target.server.process, self.running.helpers())
         self.rss_peak = max(self.rss_peak, server.rss)
         assert self.pubs is not None
-        return _Mark(self.tally.deliveries, self.pubs.acked, server, usage(self.me))
+        return _Mark(self.tally.deliveries, self.pubs.acked, server, usage(self.me), psutil.cpu_times(percpu=True))
 
     def delivered(self) -> int:
         """Posts delivered to every subscriber, as far as the count tells."""
@@ -158,13 +184,18 @@ class _ServerRun:
             )
             last = now
 
-    async def drain(self) -> bool:
-        """Wait until every post was delivered everywhere (at most p.drain s); True if it was."""
+    async def drain(self, rate: float) -> tuple[bool, float]:
+        """Wait until every post was delivered everywhere: at most p.drain s, or twice the time
+        the backlog takes at `rate` deliveries/s, up to MAX_DRAIN s (after a closed loop, a slow
+        server holds a window's worth: 200 posts x 1,000 subscribers is 2 minutes at 1,700/s).
+        Returns (drained, seconds waited): a step that starts on a backlog measures it."""
         assert self.pubs is not None
-        end = time.monotonic() + self.p.drain
+        start = time.monotonic()
+        backlog = self.pubs.in_flight * self.subscribers
+        end = start + min(MAX_DRAIN, max(self.p.drain, 2 * backlog / max(rate, 1.0)))
         while time.monotonic() < end and self.pubs.in_flight:
             await asyncio.sleep(0.1)
-        return not self.pubs.in_flight
+        return not self.pubs.in_flight, round(time.monotonic() - start, 1)
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -276,9 +307,9 @@ class _ServerRun:
             skipped = await driver
         finally:
             driver.cancel()
-        drained = await self.drain()
         wall = b.server.at - a.server.at
         deliveries = b.deliveries - a.deliveries
+        drained, drain_s = await self.drain(deliveries / wall if deliveries else 1.0)
         acks = [v for x in pubs.all for v in x.ack_latencies]
         out = {
             "step": name, "mode": "closed loop" if rate is None else "open loop",
@@ -288,9 +319,11 @@ class _ServerRun:
             "latency": percentiles(tally.latencies),
             "ack_latency": percentiles(type(tally.latencies)("q", acks)),
             **cpu_figures(a.server, b.server, a.client, b.client),
+            "server_core_busy_percent": _core_busy(a, b, p.server_cpu),
+            "client_core_busy_percent": _core_busy(a, b, p.client_cpu),
             "server_rss_mb": round(b.server.rss / 2**20, 1),
             "skipped_sends": skipped if rate is not None else None,
-            "drained": drained,
+            "drained": drained, "drain_s": drain_s,
         }
         if rate is not None:
             # Kept up: no send skipped, every post delivered after the step, and delivered/s within
@@ -314,6 +347,20 @@ class _ServerRun:
         }
 
 
+QUIET_PERCENT = 10.0  # % of all CPUs: the machine counts as quiet below this
+
+
+async def wait_quiet(bound: float) -> float:
+    """Wait (at most `bound` s) until the whole machine was under QUIET_PERCENT busy for 2 s:
+    other engineers' runs share it. Returns the last reading, recorded with each server's figures."""
+    end = time.monotonic() + bound
+    while True:
+        busy = await asyncio.to_thread(psutil.cpu_percent, 2.0)
+        if busy < QUIET_PERCENT or time.monotonic() >= end:
+            return busy
+        print(f"waiting for a quiet machine: {busy:.0f}% busy", flush=True)
+
+
 async def measure(p: PeersParams, progress: Progress) -> dict[str, Any]:
     """Run every server of `p.servers` in turn; return {"results": {label: figures}, ...}."""
     pin(p.client_cpu)
@@ -323,9 +370,11 @@ async def measure(p: PeersParams, progress: Progress) -> dict[str, Any]:
     failures: dict[str, str] = {}
     for name in p.servers:
         server = SERVERS[name]
+        quiet = await wait_quiet(p.quiet_wait)
         try:
             async with server.start(opts, p.subscribers, p.publishers, p.redis_url) as running:
                 results[running.target.name] = await _ServerRun(server, running, p, progress).run()
+                results[running.target.name]["machine_busy_before_percent"] = quiet
         except (RuntimeError, TimeoutError, OSError) as exc:  # one peer failing does not void the others
             progress.done()
             print(f"[{server.label}] failed: {exc!r}")

@@ -14,7 +14,6 @@ from typing import Any
 
 from ..peers import install
 from ..report import Progress
-from ..server_proc import CLIENT_BOUND_PERCENT
 from . import peers, peers_table
 from .peer_servers import SERVERS, ensure_installed
 
@@ -54,7 +53,7 @@ def add_parser(sub: Any) -> None:
     sp.add_argument("--servers", type=_servers, default=list(SERVERS),
                     help=f"comma-separated subset, in the order to run (default: all: {','.join(SERVERS)})")
     sp.add_argument("-c", "--subscribers", type=int, default=d.subscribers, help="subscribers in the room (default 1000)")
-    sp.add_argument("--publishers", type=int, default=d.publishers, help="publisher connections (default 4)")
+    sp.add_argument("--publishers", type=int, default=d.publishers, help="publisher connections, the window split between them (default 8)")
     sp.add_argument("-w", "--window", type=int, default=d.window,
                     help="closed loop: posts in flight until delivered to every subscriber (default 200)")
     sp.add_argument("--rates", type=_rates, default=list(d.rates),
@@ -77,6 +76,8 @@ def add_parser(sub: Any) -> None:
                     help="Redis for Django Channels (default: a throwaway one, pinned to the server CPU)")
     sp.add_argument("--database-url", default=os.environ.get("TWINHUB_DATABASE_URL") or None,
                     help="TwinHub: a PostgreSQL server for a throwaway database (default: embedded)")
+    sp.add_argument("--quiet-wait", type=float, default=d.quiet_wait,
+                    help="before each server, wait up to this many s for the machine to be under 10%% busy (default 60)")
     sp.add_argument("--no-plots", dest="plots", action="store_false", help="write no PNG plots")
     sp.add_argument("--timeout", type=float, default=2400, help="bound on the whole run, s (default 2400)")
     sp.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
@@ -93,7 +94,7 @@ async def command(args: argparse.Namespace) -> dict[str, Any]:
         sweep_duration=args.sweep_duration, warmup=args.warmup, sweep_warmup=args.sweep_warmup,
         text_size=args.text_size, latency_every=args.latency_every, server_cpu=args.server_cpu,
         client_cpu=args.client_cpu, concurrency=args.concurrency, redis_url=args.redis_url,
-        database_url=args.database_url, keep=args.keep,
+        database_url=args.database_url, keep=args.keep, quiet_wait=args.quiet_wait,
     )
     figures = await peers.measure(p, Progress())
     results = figures["results"]
@@ -107,10 +108,10 @@ async def command(args: argparse.Namespace) -> dict[str, Any]:
     ])
     print("\n" + markdown + "\n")
     for name, r in results.items():
-        for s in [r["closed"], *r.get("sweep", [])]:
-            if s.get("client_cpu_percent", 0) >= CLIENT_BOUND_PERCENT:
-                print(f"warning: [{name}, {s['step']}] the load generator used {s['client_cpu_percent']:.0f}% of its "
-                      "core: the server may be faster than measured")
+        for s in [r["closed"], *(s for s in r.get("sweep", []) if "skipped" not in s)]:
+            if peers_table.client_bound(s):
+                print(f"warning: [{name}, {s['step']}] the load generator's process or core was "
+                      f"{peers_table.client_bound(s):.0f}% busy: the server may be faster than measured")
             if (s.get("other_processes_cpu_percent") or 0) > NOISY_PERCENT:
                 print(f"warning: [{name}, {s['step']}] other processes used {s['other_processes_cpu_percent']:.0f}% "
                       "of a core: noisy, repeat on a quiet machine")

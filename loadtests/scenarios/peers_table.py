@@ -41,6 +41,13 @@ def _step(r: dict[str, Any], rate: float) -> dict[str, Any] | None:
     return None
 
 
+def client_bound(step: dict[str, Any]) -> float | None:
+    """The load generator's busiest figure in a step (its process, or its core with the kernel's
+    receiving work), if at or above CLIENT_BOUND_PERCENT; else None."""
+    busiest = max(step.get("client_cpu_percent") or 0.0, step.get("client_core_busy_percent") or 0.0)
+    return busiest if busiest >= CLIENT_BOUND_PERCENT else None
+
+
 def _most_kept_up(r: dict[str, Any]) -> float | None:
     kept = [s["offered_deliveries_per_s"] for s in r.get("sweep", []) if s.get("kept_up")]
     return max(kept) if kept else None
@@ -50,7 +57,7 @@ def closed_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per server: closed loop at saturation, memory per connection, p99 at 20,000/s."""
     hub = results.get(TWINHUB, {}).get("closed", {}).get("deliveries_per_s")
     head = ("| server | deliveries/s | TwinHub / server | p50 / p99 ms | server CPU % | helpers CPU % "
-            "| load generator CPU % | KB RSS per connection | p99 ms at 20,000/s offered | most offered load kept up |")
+            "| load generator CPU %: process / its core | KB RSS per connection | p99 ms at 20,000/s offered | most offered load kept up |")
     lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in results.items():
         c = r["closed"]
@@ -60,7 +67,8 @@ def closed_table(results: dict[str, dict[str, Any]]) -> str:
             f"| {name} | {_n(c['deliveries_per_s'])} | "
             f"{'—' if name == TWINHUB else _n(_ratio(hub, c['deliveries_per_s']), '×')} | "
             f"{_n(c['latency'].get('p50_ms'))} / {_n(c['latency'].get('p99_ms'))} | {_n(c['server_cpu_percent'])} | "
-            f"{_n(c['database_cpu_percent'])} | {_n(c['client_cpu_percent'])} | {_n(r['kb_per_connection'])} | "
+            f"{_n(c['database_cpu_percent'])} | {_n(c['client_cpu_percent'])} / {_n(c.get('client_core_busy_percent'))} | "
+            f"{_n(r['kb_per_connection'])} | "
             f"{_n(at20k['latency'].get('p99_ms')) if at20k else '—'} | {_n(kept)} |"
         )
     return "\n".join(lines)
@@ -110,9 +118,9 @@ def checks(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"target": target, "p99_ms": p99, "kept_up": step["kept_up"], "checked": True,
                     "met": p99 <= P99_TARGET_MS and step["kept_up"],
                     "margin": f"{p99:g} ms against {P99_TARGET_MS:g} ms"})
-    bound = [f"{name} ({s['step']}: {s['client_cpu_percent']:.0f}%)" for name, r in results.items()
-             for s in [r["closed"], *r.get("sweep", [])] if s.get("client_cpu_percent", 0) >= CLIENT_BOUND_PERCENT]
-    out.append({"target": f"the load generator below {CLIENT_BOUND_PERCENT:g}% of its core in every step "
+    bound = [f"{name} ({s['step']}: {client_bound(s):.0f}%)" for name, r in results.items()
+             for s in [r["closed"], *r.get("sweep", [])] if "skipped" not in s and client_bound(s)]
+    out.append({"target": f"the load generator's process and core below {CLIENT_BOUND_PERCENT:g}% busy in every step "
                           "(else that server may be faster than measured)",
                 "checked": True, "met": not bound, "client_bound_steps": bound})
     bad = {name: {k: r[k] for k in ("seq_anomalies", "undelivered_after_drain", "closed_by_server", "refused_posts")}
