@@ -466,10 +466,12 @@ def server_from_map(m: dict[str, Any]) -> ServerFrame:
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown server frame type {str(kind)[:40]!r}")
 
 
-def encode_server_item(frame: ServerFrame, encoding: Encoding) -> bytes | str:
-    """Encode one server frame as an array *item* (not yet a WebSocket message)."""
+def encode_server_item(frame: ServerFrame, encoding: Encoding) -> bytes:
+    """Encode one server frame as an array *item* (not yet a WebSocket message): UTF-8 JSON text
+    or MessagePack. Bytes for both, so that a message is joined and written without decoding or
+    re-encoding text on the way to the socket."""
     m = server_to_map(frame)
-    return _dumps_json(m) if encoding is Encoding.JSON else _dumps_msgpack(m)
+    return _dumps_json(m).encode() if encoding is Encoding.JSON else _dumps_msgpack(m)
 
 
 def _msgpack_array_header(n: int) -> bytes:
@@ -480,16 +482,17 @@ def _msgpack_array_header(n: int) -> bytes:
     return b"\xdd" + n.to_bytes(4, "big")
 
 
-def join_batch(items: list[bytes] | list[str], encoding: Encoding) -> bytes | str:
-    """One WebSocket message holding `items` (each from encode_server_item), without re-encoding."""
+def join_batch(items: list[bytes], encoding: Encoding) -> bytes:
+    """One WebSocket message's payload holding `items` (each from encode_server_item), without
+    re-encoding: a JSON array (UTF-8 text) or a MessagePack array."""
     if encoding is Encoding.JSON:
-        return "[" + ",".join(items) + "]"  # type: ignore[arg-type]
-    return _msgpack_array_header(len(items)) + b"".join(items)  # type: ignore[arg-type]
+        return b"[" + b",".join(items) + b"]"
+    return _msgpack_array_header(len(items)) + b"".join(items)
 
 
-def encode_server(frames: list[ServerFrame], encoding: Encoding) -> bytes | str:
-    """Encode a whole server message (an array of frames)."""
-    return join_batch([encode_server_item(f, encoding) for f in frames], encoding)  # type: ignore[misc]
+def encode_server(frames: list[ServerFrame], encoding: Encoding) -> bytes:
+    """Encode a whole server message (an array of frames): UTF-8 JSON text or MessagePack."""
+    return join_batch([encode_server_item(f, encoding) for f in frames], encoding)
 
 
 def decode_server(data: bytes | str, encoding: Encoding) -> list[ServerFrame]:

@@ -3,12 +3,13 @@
     hub / session ──push(encoded item)──▶ outbox (a byte budget) ──writer task──▶ ASGI send
 
 push() never blocks and never awaits: fan-out never waits for a socket. While a socket keeps up
-(nothing waits in its outbox, its writer is idle, its transport buffer is empty), push() writes
-the item at once as a message of its own, framed once for every recipient of the same item
-(realtime/ws_protocol.py: no task to wake, no per-recipient encoding). Otherwise the item waits
-in the outbox, and the writer takes *everything* waiting (up to a size cap) and sends it as one
-WebSocket message, an array of frames joined from the already-encoded items: under load the
-cost of a message is shared by many frames. No timers.
+(nothing waits in its outbox, its writer is idle, its transport buffer is empty), the first item
+pushed to it in a turn of the event loop is written at once as a message of its own, framed once
+for every recipient of the same item (realtime/ws_protocol.py: no task to wake, no per-recipient
+encoding). Anything more in that turn (a group commit's burst), or anything while the socket is
+behind, waits in the outbox, and the writer takes *everything* waiting (up to a size cap) and
+sends it as one WebSocket message, an array of frames joined from the already-encoded items:
+under load the cost of a message is shared by many frames. No timers.
 
 A client that does not read fast enough fills its outbox (a byte budget, 1 MiB by default); it
 is then closed with 4009 (slow consumer) and resumes with `since` when it reconnects — the
@@ -54,7 +55,7 @@ class Connection:
     __slots__ = (
         "encoding", "_receive", "_send", "_limits", "_outbox", "_outbox_limit", "_queued", "_batch_bytes",
         "_wakeup", "_drain_waiters", "_close_reason", "_main", "_receiving", "_errors", "_max_errors",
-        "_error_window", "_key", "_write_now", "messages_sent",
+        "_error_window", "_text", "_write_now", "_written_in", "_send_message", "messages_sent",
     )
 
     def __init__(
@@ -73,9 +74,9 @@ class Connection:
         self._receive = receive
         self._send = send
         self._limits = limits
-        self._outbox: list[bytes | str] = []
+        self._outbox: list[bytes] = []
         self._outbox_limit = outbox_bytes
-        self._queued = 0  # bytes (or characters, for JSON text) waiting in the outbox
+        self._queued = 0  # bytes waiting in the outbox
         self._batch_bytes = batch_bytes
         self._wakeup: asyncio.Future[None] | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None
@@ -85,22 +86,29 @@ class Connection:
         self._errors: list[float] | None = None
         self._max_errors = max_errors
         self._error_window = error_window
-        self._key = "text" if encoding is Encoding.JSON else "bytes"
-        # The server's direct path to the socket, where it has one (uvicorn with our protocol).
-        self._write_now = getattr(getattr(receive, "__self__", None), "write_message", None)
+        self._text = encoding is Encoding.JSON
+        # The server's direct paths to the socket, where it has them (uvicorn with our protocol,
+        # realtime/ws_protocol.py); else ASGI send.
+        protocol = getattr(receive, "__self__", None)
+        self._write_now = getattr(protocol, "write_message", None)
+        self._send_message = getattr(protocol, "send_message", None)
+        self._written_in = -1  # the loop turn of the last direct write
         self.messages_sent = 0
 
     # -- outlet ------------------------------------------------------------------------------
 
-    def push(self, item: bytes | str) -> None:
+    def push(self, item: bytes) -> None:
         if self._close_reason is not None:
             return
         if not self._outbox and self._write_now is not None:
             wakeup = self._wakeup
             # The writer idle means nothing of ours is on its way: writing now keeps the order.
-            if wakeup is not None and not wakeup.done() and self._write_now(_FRAMED[self.encoding].get(item)):
-                self.messages_sent += 1
-                return
+            if wakeup is not None and not wakeup.done():
+                turn = _TURN.now()
+                if turn != self._written_in and self._write_now(_FRAMED[self.encoding].get(item)):
+                    self._written_in = turn
+                    self.messages_sent += 1
+                    return
         self._queued += len(item)
         if self._queued > self._outbox_limit:
             self._outbox = []
@@ -214,7 +222,13 @@ class Connection:
                 while end < len(items) and size < limit:
                     size += len(items[end])
                     end += 1
-                await self._send({"type": "websocket.send", self._key: join_batch(items[start:end], self.encoding)})
+                payload = join_batch(items[start:end], self.encoding)
+                if self._send_message is not None:
+                    await self._send_message(payload, text=self._text)
+                elif self._text:
+                    await self._send({"type": "websocket.send", "text": payload.decode()})
+                else:
+                    await self._send({"type": "websocket.send", "bytes": payload})
                 self.messages_sent += 1
                 start = end
 
@@ -248,16 +262,39 @@ class _Framed:
 
     def __init__(self, encoding: Encoding) -> None:
         self.encoding = encoding
-        self.item: bytes | str | None = None
+        self.item: bytes | None = None
         self.wire = b""
 
-    def get(self, item: bytes | str) -> bytes:
+    def get(self, item: bytes) -> bytes:
         if item is not self.item:
-            message = join_batch([item], self.encoding)  # type: ignore[arg-type]
-            text = isinstance(message, str)
-            self.wire = frame_message(message.encode() if text else message, text=text)  # type: ignore[union-attr]
+            self.wire = frame_message(join_batch([item], self.encoding), text=self.encoding is Encoding.JSON)
             self.item = item
         return self.wire
 
 
 _FRAMED = {encoding: _Framed(encoding) for encoding in Encoding}
+
+
+class _Turn:
+    """Numbers the event loop's turns in which something was pushed, so that push() writes to a
+    socket directly at most once a turn: one callback a turn, not one per socket."""
+
+    __slots__ = ("number", "_armed_on")
+
+    def __init__(self) -> None:
+        self.number = 0
+        self._armed_on: asyncio.AbstractEventLoop | None = None
+
+    def now(self) -> int:
+        loop = asyncio.get_running_loop()
+        if self._armed_on is not loop:  # (a loop that closed with us armed leaves its own behind)
+            self._armed_on = loop
+            loop.call_soon(self._next)
+        return self.number
+
+    def _next(self) -> None:
+        self.number += 1
+        self._armed_on = None
+
+
+_TURN = _Turn()

@@ -36,7 +36,7 @@ class Outlet(Protocol):
 
     encoding: Encoding
 
-    def push(self, item: bytes | str) -> None:
+    def push(self, item: bytes) -> None:
         """Queue an encoded frame. Never blocks; closes the connection if its outbox is full."""
 
 
@@ -48,7 +48,7 @@ class Subscription:
         self.channel = channel
         self.last_seq = 0
         # While replaying: events kept aside as (seq, encoded item). None once live.
-        self.pending: list[tuple[int, bytes | str]] | None = []
+        self.pending: list[tuple[int, bytes]] | None = []
         self.meta = meta  # the session's own data about this subscription (user, role, …)
         # The areas whose events this subscriber receives (a feed's reader); None: every event.
         # An event with no area (data["area"] None or absent) goes to everyone.
@@ -70,10 +70,10 @@ class Channel:
         self._backfilling = False
 
 
-def _encoder(event: ServerFrame) -> Callable[[Encoding], bytes | str]:
-    cache: dict[Encoding, bytes | str] = {}
+def _encoder(event: ServerFrame) -> Callable[[Encoding], bytes]:
+    cache: dict[Encoding, bytes] = {}
 
-    def get(enc: Encoding) -> bytes | str:
+    def get(enc: Encoding) -> bytes:
         item = cache.get(enc)
         if item is None:
             item = cache[enc] = encode_server_item(event, enc)
@@ -164,7 +164,7 @@ class Hub:
     def _deliver(self, channel: Channel, event: Event) -> None:
         seq = event.seq
         channel.last_seq = seq
-        items: dict[Encoding, bytes | str] = {}  # the event, encoded once per wire format
+        items: dict[Encoding, bytes] = {}  # the event, encoded once per wire format
         area = event.data.get("area")  # feed records: only readers of that area get them
         n = 0
         for sub in channel.subs:

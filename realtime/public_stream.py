@@ -45,7 +45,7 @@ class Relay:
         self.viewers: set[asyncio.Queue[tuple[int, str] | None]] = set()
         self.sub: Subscription | None = None
 
-    def push(self, item: bytes | str) -> None:
+    def push(self, item: bytes) -> None:
         event = json.loads(item)
         seq = event["seq"]
         line = sse(seq, event["kind"], {"seq": seq, "message": self.public(event["message"])})

@@ -16,11 +16,16 @@ idle sockets, uvicorn's protocol kept, per socket:
 Behaviour is uvicorn's own: only what it asks of these two objects (`put_nowait`, `get`,
 `empty`; `set`, `clear`, `wait`) is implemented, for its one reader and its senders.
 
-One addition, for the fan-out: `write_message()` writes a message framed once for all its
-recipients (`frame_message`; a server's frames are not masked, so every recipient's bytes are
-the same) straight to the transport, when the socket keeps up — no ASGI `send`, no task to wake,
-no per-recipient encoding. realtime/connection.py uses it while nothing else waits to be sent,
-and falls back to its writer task (which batches) as soon as the socket falls behind.
+Two additions, for realtime/connection.py:
+
+- `write_message()` writes a message framed once for all its recipients (`frame_message`; a
+  server's frames are not masked, so every recipient's bytes are the same) straight to the
+  transport, when the socket keeps up — no ASGI `send`, no task to wake, no per-recipient
+  encoding. The connection uses it while nothing else waits to be sent, and falls back to its
+  writer task (which batches) as soon as the socket falls behind.
+- `send_message()` is uvicorn's `send()` of a `websocket.send` event for a payload that is
+  already bytes (the writer's batches): no ASGI event, no `str` to encode again, and, without
+  permessage-deflate, one copy to frame it instead of the `websockets` library's two.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import asyncio
 import struct
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
 
@@ -134,6 +141,24 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         transport.write(wire)
         return True
+
+    async def send_message(self, payload: bytes, *, text: bool) -> None:
+        """Send one message, waiting while the transport asks us to (flow control). Raises
+        ClientDisconnected, as uvicorn's send() does, once the socket is closing or gone."""
+        await self.writable.wait()
+        if self.disconnected or self.close_sent:
+            raise ClientDisconnected()
+        conn = self.conn
+        if conn.extensions:  # permessage-deflate: the websockets protocol compresses
+            try:
+                (conn.send_text if text else conn.send_binary)(payload)
+            except InvalidState:
+                raise ClientDisconnected() from None
+            self.transport.write(b"".join(conn.data_to_send()))
+            return
+        if conn.state is not State.OPEN:
+            raise ClientDisconnected()
+        self.transport.write(frame_message(payload, text=text))
 
     def forget_handshake(self) -> None:
         """Called by the app once it has accepted the socket (realtime/ws.py)."""

@@ -19,7 +19,11 @@ from protocol import (
     TypingNotice,
     Unsubscribe,
 )
+from realtime.config import Settings
 from realtime.policy import Area
+from realtime.server import RunningServer
+from tests.client import Client
+from tests.conftest import login
 
 
 async def test_teacher_and_pupil_chat_live(world, connect):
@@ -195,3 +199,50 @@ async def test_closed_project_is_read_only_until_reopened(world, connect, http):
         await asyncio.sleep(0.05)
     else:
         pytest.fail("the reopened project stayed read-only")
+
+
+@pytest.mark.parametrize("encoding", [Encoding.JSON, Encoding.MSGPACK])
+async def test_with_permessage_deflate_every_event_arrives_compressed_and_in_order(database_url, world, http, encoding):
+    """TWINHUB_WS_DEFLATE=1: single events and batches (a burst of 300 posts) both go through
+    the compressing path; nothing is lost or reordered."""
+    settings = Settings(database_url=database_url, port=0, post_rate=10_000.0, post_burst=10_000, ws_deflate=True,
+                        log_level="warning")
+    server = RunningServer(settings)
+    await server.start()
+    url = f"ws://127.0.0.1:{server.port}/ws"
+    chat = world.channel(Area.CHAT)
+    try:
+        reader = await Client.connect(url, await login(http, world.users["teacher_member"].username), encoding)
+        writer = await Client.connect(url, await login(http, world.users["pupil_member"].username), encoding)
+        assert reader.ws.protocol.extensions, "the client and server did not agree on permessage-deflate"
+        head = (await reader.ok(Subscribe(chat))).data["head"]
+        await writer.ok(Post(chat, "one alone"))
+        [alone] = await reader.wait_events(chat, 1)
+        assert alone.seq == head + 1 and alone.data["message"]["text"] == "one alone"
+        answers = await asyncio.gather(*(writer.request(Post(chat, f"burst {i}")) for i in range(300)))
+        assert all(a.data["seq"] for a in answers)
+        burst = (await reader.wait_events(chat, 301, timeout=20))[1:]
+        assert [e.seq for e in burst] == list(range(head + 2, head + 302))
+        assert reader.messages < 302  # some events came batched
+        assert sorted(e.data["message"]["text"] for e in burst) == sorted(f"burst {i}" for i in range(300))
+        await reader.close()
+        await writer.close()
+    finally:
+        await server.stop()
+
+
+async def test_a_burst_goes_out_batched_and_a_lone_post_alone(world, connect):
+    """Adaptive batching: a lone event is a message of its own (written at once); a burst — a
+    group commit of 300 posts — reaches a reader in far fewer messages than events, in order."""
+    reader = await connect(world.users["teacher_member"])
+    writer = await connect(world.users["pupil_member"])
+    chat = world.channel(Area.CHAT)
+    head = (await reader.ok(Subscribe(chat))).data["head"]
+    before = reader.messages
+    await writer.ok(Post(chat, "alone"))
+    await reader.wait_events(chat, 1)
+    assert reader.messages == before + 1
+    await asyncio.gather(*(writer.request(Post(chat, f"burst {i}")) for i in range(300)))
+    events = await reader.wait_events(chat, 301, timeout=20)
+    assert [e.seq for e in events] == list(range(head + 1, head + 302))
+    assert reader.messages - before < 150

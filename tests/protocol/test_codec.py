@@ -122,7 +122,7 @@ def test_server_messages_round_trip(encoding):
 
 def test_json_wire_form_is_documented_shape():
     assert encode_client(Post("room:5", "hi", ref=3), Encoding.JSON) == '{"type":"post","channel":"room:5","text":"hi","ref":3}'
-    assert encode_server([Ok(ref=3, data={"seq": 1})], Encoding.JSON) == '[{"type":"ok","seq":1,"ref":3}]'
+    assert encode_server([Ok(ref=3, data={"seq": 1})], Encoding.JSON) == b'[{"type":"ok","seq":1,"ref":3}]'
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 65535, 65536, 70000])
