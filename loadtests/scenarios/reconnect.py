@@ -34,7 +34,7 @@ import psutil
 
 from ..clients import LeanSubscriber, Publisher, Tally, close_all, connect, open_clients, pace
 from ..report import Progress, percentiles
-from ..server_proc import cpu_percent, pin, raise_open_files_limit, usage
+from ..server_proc import cpu_figures, pin, raise_open_files_limit, usage
 from .targets import Target
 
 
@@ -204,7 +204,7 @@ class _Run:
             await self.drain(load)
             self.progress.done()
             return self.figures(fresh, failures, posters, top, missed, t0, caught_s,
-                                cpu_percent(server_a, server_b), cpu_percent(client_a, client_b)[0])
+                                cpu_figures(server_a, server_b, client_a, client_b))
         finally:
             if pacer is not None:
                 pacer.cancel()
@@ -300,8 +300,7 @@ class _Run:
             await asyncio.sleep(0.25)
 
     def figures(self, fresh: list[Member], failures: Counter[str], posters: list[Poster], top_at_t0: dict[str, int],
-                missed: int, t0: float, caught_s: float | None, server_cpu: tuple[float, float],
-                client_cpu: float) -> dict[str, Any]:
+                missed: int, t0: float, caught_s: float | None, cpu: dict[str, Any]) -> dict[str, Any]:
         p, tally, stats = self.p, self.tally, self.stats
         top = {pst.channel: pst.top_seq for pst in posters}
         acked_in = {pst.channel: pst.acked for pst in posters}
@@ -331,9 +330,12 @@ class _Run:
             "joined_p50_s": round(joined[len(joined) // 2], 3) if joined else None,
             "caught_up_s": round(caught_s, 3) if caught_s is not None else None,
             "caught_up": ms,
-            "server_cpu_percent_during_storm": round(server_cpu[0], 1),
-            "database_cpu_percent_during_storm": round(server_cpu[1], 1),
-            "client_cpu_percent_during_storm": round(client_cpu, 1),
+            # from t0 until everyone caught up (or the time-out)
+            "server_cpu_percent_during_storm": cpu["server_cpu_percent"],
+            "database_cpu_percent_during_storm": cpu["database_cpu_percent"],
+            "client_cpu_percent_during_storm": cpu["client_cpu_percent"],
+            "interrupts_cpu_percent_during_storm": cpu["interrupts_cpu_percent"],
+            "other_processes_cpu_percent_during_storm": cpu["other_processes_cpu_percent"],
             "ack_latency": percentiles(_joined_latencies(posters)),
             "resyncs": stats.resyncs,
             "head_mismatches_after_replay": stats.head_mismatches,
