@@ -359,6 +359,7 @@ async def cmd_scaleout(args: argparse.Namespace) -> dict[str, Any]:
         database_url=args.database_url, redis_url=args.redis_url, concurrency=args.concurrency,
         py_spy=args.py_spy, keep=args.keep, window_on_delivery=args.window_on == "delivery",
         quiet_wait=args.quiet_wait, database_dir=args.database_dir, lean=args.lean, latency_every=args.latency_every,
+        server_cpu_quota=args.server_cpu_quota, spread_publishers=args.spread_publishers,
     )
     figures = await scaleout.measure(p, Progress())
     print("\n" + scaleout.tables(figures))
@@ -540,6 +541,13 @@ def parser() -> argparse.ArgumentParser:
     so.add_argument("--text-size", type=int, default=100, help="characters per message text (default 100)")
     so.add_argument("--server-cpus", type=_cpus, default=(0, 1) if two_cpus else None,
                     help="server process i runs on CPU server_cpus[i mod len] (default 0,1; none: not pinned)")
+    so.add_argument("--spread-publishers", action="store_true",
+                    help="scale-out steps: publisher j posts through process j mod N, as behind a load balancer "
+                         "(default: every publisher through process 0)")
+    so.add_argument("--server-cpu-quota", type=float, default=None,
+                    help="cap each server process at this many cores (a cgroup CPU quota, e.g. 0.4): N processes "
+                         "get N equal slices and the load generator the rest, as if each process had a core of "
+                         "its own (default: no cap)")
     so.add_argument("--client-cpus", type=_cpus, default=None,
                     help="CPUs of the load generator (default none: every CPU, shared with the servers)")
     so.add_argument("--services-cpus", type=_cpus, default=None,

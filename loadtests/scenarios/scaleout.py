@@ -71,6 +71,11 @@ two on CPUs 0 and 1, four two per CPU). The load generator, PostgreSQL, Redis an
 not pinned unless --client-cpus/--services-cpus say so: on a 2-core machine the load generator
 competes with the servers for the same 2 cores in every step; its share, and the machine's, are
 reported (docs/performance.md, "Scale-out").
+--server-cpu-quota Q caps every server process at Q cores (loadtests/cpu_quota.py, a cgroup
+quota): N processes get N equal slices and the load generator, PostgreSQL and Redis the rest,
+which stands for "a core per process" on a machine without spare cores. --spread-publishers
+puts publisher j on process j mod N in the scale-out steps, as a load balancer would spread the
+members who post; by default they all post through process 0.
 
 With --py-spy every server process is sampled while measuring (raw stacks in the work folder:
 --keep keeps them); py-spy costs CPU, so profile in another run than the one whose figures count.
@@ -107,6 +112,7 @@ from ..clients import (
     open_clients,
     pace,
 )
+from ..cpu_quota import CpuQuota
 from ..report import Progress, table
 from ..seed import Database, Seeded, run_database, seed
 from ..server_proc import ServerProcess, launch, raise_open_files_limit
@@ -125,12 +131,14 @@ class ScaleoutParams:
     window: int = 200  # closed loop: posts in flight, over all publishers
     window_on_delivery: bool = True  # a post leaves the window once delivered everywhere (else: once answered)
     publishers: int = 4  # publisher connections, all through one process (a session takes 64 posts at a time)
+    spread_publishers: bool = False  # scale-out steps: publisher j on process j mod N (as a load balancer would)
     hop: bool = True  # also measure the Redis hop (publisher on A, subscribers on B)
     hop_rate: float | None = 20.0  # hop, open loop: posts/s (None: no open-loop steps)
     duration: float = 10.0
     warmup: float = 3.0
     text_size: int = 100
     server_cpus: tuple[int, ...] | None = (0, 1)  # process i on server_cpus[i % len]; None: not pinned
+    server_cpu_quota: float | None = None  # cores each server process may use (a cgroup quota); None: no cap
     client_cpus: tuple[int, ...] | None = None  # None: every CPU
     services_cpus: tuple[int, ...] | None = None  # PostgreSQL (embedded) and Redis (embedded); None: every CPU
     database_url: str | None = None  # None: embedded PostgreSQL
@@ -278,10 +286,16 @@ def cluster(step: Step, shared: Backends, p: ScaleoutParams, work: Path, prefix:
             cpu = p.server_cpus[i % len(p.server_cpus)] if p.server_cpus else None
             argv = [sys.executable, "-m", "realtime", "serve", "--port", "0",
                     "--database-url", shared.database_url, "--data-dir", str(shared.data_dir)]
+            quota = None
+            if p.server_cpu_quota:
+                quota = CpuQuota(f"twinhub-bench-{os.getpid()}-{step.key}-{i}", p.server_cpu_quota)
+                stack.callback(quota.remove)  # once the server has stopped (callbacks run last first)
             server = stack.enter_context(launch(
                 f"twinhub[{i}]", argv, env=env, cpu=cpu, log=work / f"{step.key}-{i}.log", cwd=REPO,
                 timeout=p.start_timeout,
             ))
+            if quota is not None:
+                quota.add(server.pid)
             servers.append(server)
         for server in servers:
             try:
@@ -634,6 +648,12 @@ class _StepRun:
             raise RuntimeError("the Redis spy did not start")
         return spy
 
+    def _publisher_process(self, j: int) -> int:
+        """Which process publisher j posts through."""
+        if self.p.spread_publishers and self.step.part == "scale-out":
+            return j % self.step.processes
+        return self.step.publisher_on
+
     def _fully_delivered(self) -> int:
         """Posts delivered to every subscriber, as far as the counts tell: per server process, the
         deliveries its subscribers received / their number; the least of the processes."""
@@ -709,10 +729,11 @@ class _StepRun:
         try:
             if step.redis:
                 spy = await asyncio.to_thread(self._start_spy)
-            server, seeded = self.servers[step.publisher_on], self.shared.seeded
+            seeded = self.shared.seeded
             tokens = [seeded.publisher_token] + [t for t, _ in seeded.logins[p.subscribers: p.subscribers + p.publishers - 1]]
             publishers = []
-            for token in tokens:
+            for j, token in enumerate(tokens):
+                server = self.servers[self._publisher_process(j)]
                 one = await connect(
                     f"ws://127.0.0.1:{server.port}/ws",
                     lambda: _StampedPublisher(self.publisher_tally, seeded.channels[0], p.text_size, self.acks),
@@ -840,7 +861,7 @@ class _StepRun:
                 "cpus": sorted(server.process.cpu_affinity()),
                 "subscribers": self.subscribers_per_server[k],
                 "latency_subscribers": self.sampled_per_server[k],
-                "publisher": k == step.publisher_on,
+                "publisher": any(self._publisher_process(j) == k for j in range(p.publishers)),
                 "deliveries_per_s": round(d / wall),
                 "events_per_message": round(d / (b.messages[k] - a.messages[k]), 2) if b.messages[k] > a.messages[k] else None,
                 "latency": _percentiles_sorted(ordered[k]),
