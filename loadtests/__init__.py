@@ -7,6 +7,7 @@ TwinMail scenarios, and a raw `websockets.broadcast()` peer to compare against.
     python -m loadtests idle                N authenticated idle connections: RSS per connection
     python -m loadtests mail                TwinMail: N members each sending mail to R others
     python -m loadtests scaleout            the fan-out on 1, 2, 4 processes over Redis, and the Redis hop
+    python -m loadtests peers               TwinHub and seven peers (loadtests/peers/), same client, one table
 
 docs/performance.md explains the figures; every run writes loadtests/results/<scenario>-<time>.json.
 """
