@@ -101,7 +101,7 @@ async def cmd_reconnect(args: argparse.Namespace) -> dict[str, Any]:
     keys = ["posts_acked_before_t0", "posts_missed_while_away", "replayed_events", "reconnected",
             "reconnect_failures", "joined_p50_s", "all_joined_s", "caught_up_s", "caught_up.p50_s", "caught_up.p99_s",
             "server_cpu_percent_during_storm", "database_cpu_percent_during_storm",
-            "client_cpu_percent_during_storm", "other_processes_cpu_percent_during_storm", "posts_acked_total", "ack_latency.p50_ms", "ack_latency.p99_ms", "resyncs",
+            "client_cpu_percent_during_storm", "other_processes_cpu_percent_during_storm", "posts_offered", "posts_sent", "skipped_sends", "posts_acked_total", "ack_latency.p50_ms", "ack_latency.p99_ms", "resyncs",
             "head_mismatches_after_replay", "seq_anomalies", "undelivered_after_drain", "members_behind_room_head",
             "unanswered_posts", "refused_posts", "closed_by_server", "server_rss_mb"]
     print(table(["", figures["server"]], [[k, pick(figures, k)] for k in keys]))

@@ -179,6 +179,7 @@ class _Run:
             total = p.before + p.offline + p.catchup_timeout + p.after
             until = time.monotonic_ns() + int(total * 1e9)
             pacer = asyncio.create_task(pace(load, p.rate, until, max_in_flight=max(1000, int(2 * p.rate))))
+            posting_from = time.monotonic()
             await self.wait("posting, everyone connected", p.before, load)
 
             # The drop: every member's TCP connection closed at once, without a close frame.
@@ -201,10 +202,15 @@ class _Run:
             server_b, client_b = usage(target.server.process, target.server.helpers()), usage(self.me)
             await self.wait("posting, everyone back", p.after, load)
             pacer.cancel()
+            # pace() skips a send while 1,000 posts are unanswered (the storm holds the acks
+            # back): what was offered but never sent, counted from the time spent posting.
+            offered = round(p.rate * (time.monotonic() - posting_from))
             await self.drain(load)
             self.progress.done()
-            return self.figures(fresh, failures, posters, top, missed, t0, caught_s,
-                                cpu_figures(server_a, server_b, client_a, client_b))
+            figures = self.figures(fresh, failures, posters, top, missed, t0, caught_s,
+                                   cpu_figures(server_a, server_b, client_a, client_b))
+            sent = sum(pst.sent for pst in posters)
+            return {**figures, "posts_offered": offered, "posts_sent": sent, "skipped_sends": max(offered - sent, 0)}
         finally:
             if pacer is not None:
                 pacer.cancel()
