@@ -73,7 +73,7 @@ def _fanout_params(args: argparse.Namespace) -> fanout.FanoutParams:
     return fanout.FanoutParams(
         subscribers=args.subscribers, window=args.window, rate=args.rate, duration=args.duration,
         warmup=args.warmup, text_size=args.text_size, deflate=args.deflate, client_cpu=args.client_cpu,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, lean=args.lean, latency_every=args.latency_every,
     )
 
 
@@ -445,6 +445,11 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--deflate", action="store_true",
                         help="clients offer permessage-deflate as browsers do; the server accepts it "
                              "(TwinHub: TWINHUB_WS_DEFLATE=1)")
+        sp.add_argument("--lean", action="store_true",
+                        help="subscribers check event messages on their bytes instead of parsing them, but 1 in "
+                             "--latency-every, which record latencies (for thousands of subscribers)")
+        sp.add_argument("--latency-every", type=int, default=10,
+                        help="with --lean: 1 subscriber in this many parses fully (default 10)")
 
     f = sub.add_parser("fanout", help="TwinHub: C subscribers in one room, one publisher")
     fanout_options(f)
