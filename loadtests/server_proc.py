@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -240,3 +241,39 @@ def cpu_figures(server_a: Usage, server_b: Usage, client_a: Usage, client_b: Usa
         # CPU used meanwhile by every other process of the machine: high means a noisy run.
         "other_processes_cpu_percent": round(max(others, 0.0), 1),
     }
+
+
+@dataclass(frozen=True)
+class Second:
+    """One second of a measurement, as watch() hands it to a scenario's progress line: two
+    readings (each with `.server` and `.client` Usage, and the scenario's own counters)."""
+
+    last: Any
+    now: Any
+
+    @property
+    def wall(self) -> float:
+        return max(self.now.server.at - self.last.server.at, 1e-9)
+
+    def rate(self, counter: str) -> float:
+        """The counter's increase per second (e.g. "deliveries", "acked")."""
+        return (getattr(self.now, counter) - getattr(self.last, counter)) / self.wall
+
+    def cpu(self) -> str:
+        """The server's, its database's (when embedded) and the load generator's CPU."""
+        server, db = cpu_percent(self.last.server, self.now.server)
+        client, _ = cpu_percent(self.last.client, self.now.client)
+        return f"server CPU {server:3.0f}%  db CPU {db:3.0f}%  client CPU {client:3.0f}%"
+
+
+async def watch(progress: Any, label: str, phase: str, seconds: float, mark: Any, line: Any) -> None:
+    """Wait `seconds`; once a second show `[label] phase t/seconds` and `line(Second)` on
+    `progress`, from the readings `mark()` takes."""
+    end = time.monotonic() + seconds
+    last = mark()
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(1.0, left))
+        now = mark()
+        elapsed = seconds - max(end - time.monotonic(), 0)
+        progress.show(f"[{label}] {phase} {elapsed:4.1f}/{seconds:g}s  {line(Second(last, now))}")
+        last = now

@@ -37,7 +37,7 @@ from ..clients import (
     pace,
 )
 from ..report import Progress, percentiles
-from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
+from ..server_proc import Usage, cpu_figures, pin, raise_open_files_limit, usage, watch
 from .targets import Target
 
 
@@ -95,22 +95,9 @@ class _Run:
 
     async def watch(self, phase: str, seconds: float) -> None:
         """Wait `seconds`, showing the rates of each past second."""
-        end = time.monotonic() + seconds
-        last = self.mark()
-        while (left := end - time.monotonic()) > 0:
-            await asyncio.sleep(min(1.0, left))
-            now = self.mark()
-            wall = now.server.at - last.server.at
-            server_cpu, _ = cpu_percent(last.server, now.server)
-            client_cpu, _ = cpu_percent(last.client, now.client)
-            self.progress.show(
-                f"[{self.target.name}] {phase} {seconds - max(end - time.monotonic(), 0):4.1f}/{seconds:g}s"
-                f"  deliveries/s {(now.deliveries - last.deliveries) / wall:>9,.0f}"
-                f"  posts/s {(now.acked - last.acked) / wall:>7,.0f}"
-                f"  server CPU {server_cpu:3.0f}%  client CPU {client_cpu:3.0f}%"
-                f"  RSS {now.server.rss / 2**20:,.0f} MB"
-            )
-            last = now
+        await watch(self.progress, self.target.name, phase, seconds, self.mark, lambda s: (
+            f"deliveries/s {s.rate('deliveries'):>9,.0f}  posts/s {s.rate('acked'):>7,.0f}  {s.cpu()}"
+            f"  RSS {s.now.server.rss / 2**20:,.0f} MB"))
 
     async def drain(self) -> None:
         """Wait until every post was answered and deliveries stopped coming (at most p.drain s)."""

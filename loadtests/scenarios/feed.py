@@ -52,7 +52,7 @@ from realtime.policy import Area, Role
 
 from ..clients import Client, Tally, close_all, drain, open_clients, pace, post_text
 from ..report import Progress, percentiles
-from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
+from ..server_proc import Usage, cpu_figures, pin, raise_open_files_limit, usage, watch
 from .targets import Target
 
 # What each role may read (docs/roles.md; the feed shows a member these areas' records only).
@@ -324,22 +324,9 @@ class _Run:
                      self.target.counters() if counters else {})
 
     async def watch(self, phase: str, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        last = self.mark()
-        while (left := end - time.monotonic()) > 0:
-            await asyncio.sleep(min(1.0, left))
-            now = self.mark()
-            wall = now.server.at - last.server.at
-            server_cpu, db_cpu = cpu_percent(last.server, now.server)
-            client_cpu, _ = cpu_percent(last.client, now.client)
-            self.progress.show(
-                f"[{self.target.name}] {phase} {seconds - max(end - time.monotonic(), 0):4.1f}/{seconds:g}s"
-                f"  posts/s {(now.acked - last.acked) / wall:>5,.0f}"
-                f"  feed deliveries/s {(now.deliveries - last.deliveries) / wall:>8,.0f}"
-                f"  in flight {self.load.in_flight:>4}"
-                f"  server CPU {server_cpu:3.0f}%  db CPU {db_cpu:3.0f}%  client CPU {client_cpu:3.0f}%"
-            )
-            last = now
+        await watch(self.progress, self.target.name, phase, seconds, self.mark, lambda s: (
+            f"posts/s {s.rate('acked'):>5,.0f}  feed deliveries/s {s.rate('deliveries'):>8,.0f}"
+            f"  in flight {self.load.in_flight:>4}  {s.cpu()}"))
 
     async def drain(self) -> None:
         """Wait until every request was answered and deliveries stopped coming (at most p.drain s)."""

@@ -33,7 +33,7 @@ import psutil
 
 from ..clients import Publisher, Tally, close_all, open_clients
 from ..report import Progress, percentiles
-from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
+from ..server_proc import Usage, cpu_figures, pin, raise_open_files_limit, usage, watch
 from .targets import Target
 
 HISTORY_PAGE = 200  # the most GET /api/rooms/{id}/messages gives at once (docs/protocol.md)
@@ -118,20 +118,8 @@ class _Run:
         return _Mark(self.acked, server, usage(self.me), self.target.counters() if counters else {})
 
     async def watch(self, phase: str, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        last = self.mark()
-        while (left := end - time.monotonic()) > 0:
-            await asyncio.sleep(min(1.0, left))
-            now = self.mark()
-            wall = now.server.at - last.server.at
-            server_cpu, db_cpu = cpu_percent(last.server, now.server)
-            client_cpu, _ = cpu_percent(last.client, now.client)
-            self.progress.show(
-                f"[{self.label}] {phase} {seconds - max(end - time.monotonic(), 0):4.1f}/{seconds:g}s"
-                f"  posts/s {(now.acked - last.acked) / wall:>7,.0f}  in flight {self.in_flight:>5}"
-                f"  server CPU {server_cpu:3.0f}%  db CPU {db_cpu:3.0f}%  client CPU {client_cpu:3.0f}%"
-            )
-            last = now
+        await watch(self.progress, self.label, phase, seconds, self.mark, lambda s: (
+            f"posts/s {s.rate('acked'):>7,.0f}  in flight {self.in_flight:>5}  {s.cpu()}"))
 
     async def run(self) -> dict[str, Any]:
         p, target, tally = self.p, self.target, self.tally

@@ -52,7 +52,7 @@ from ..clients import (
     pace,
 )
 from ..report import Progress, percentiles
-from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
+from ..server_proc import Usage, cpu_figures, pin, raise_open_files_limit, usage, watch
 from .peer_servers import SERVERS, Running, Server
 from .targets import ServerOptions
 
@@ -169,20 +169,8 @@ class _ServerRun:
         return self.tally.deliveries // self.subscribers if self.subscribers else 0
 
     async def watch(self, phase: str, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        last = self.mark()
-        while (left := end - time.monotonic()) > 0:
-            await asyncio.sleep(min(1.0, left))
-            now = self.mark()
-            wall = now.server.at - last.server.at
-            self.progress.show(
-                f"[{self.target.name}] {phase} {seconds - max(end - time.monotonic(), 0):4.1f}/{seconds:g}s"
-                f"  deliveries/s {(now.deliveries - last.deliveries) / wall:>9,.0f}"
-                f"  server CPU {cpu_percent(last.server, now.server)[0]:3.0f}%"
-                f"  client CPU {cpu_percent(last.client, now.client)[0]:3.0f}%"
-                f"  RSS {now.server.rss / 2**20:,.0f} MB"
-            )
-            last = now
+        await watch(self.progress, self.target.name, phase, seconds, self.mark, lambda s: (
+            f"deliveries/s {s.rate('deliveries'):>9,.0f}  {s.cpu()}  RSS {s.now.server.rss / 2**20:,.0f} MB"))
 
     async def drain(self, rate: float) -> tuple[bool, float]:
         """Wait until every post was delivered everywhere: at most p.drain s, or twice the time

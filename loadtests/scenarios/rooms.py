@@ -33,7 +33,7 @@ import psutil
 
 from ..clients import STAMP_DIGITS, Subscriber, Tally, close_all, drain, open_clients, pace, post_text
 from ..report import Progress, percentiles
-from ..server_proc import Usage, cpu_figures, cpu_percent, pin, raise_open_files_limit, usage
+from ..server_proc import Usage, cpu_figures, pin, raise_open_files_limit, usage, watch
 from .targets import Target
 
 
@@ -165,22 +165,9 @@ class _Run:
                      usage(self.me), self.target.counters() if counters else {})
 
     async def watch(self, step: str, phase: str, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        last = self.mark()
-        while (left := end - time.monotonic()) > 0:
-            await asyncio.sleep(min(1.0, left))
-            now = self.mark()
-            wall = now.server.at - last.server.at
-            server_cpu, db_cpu = cpu_percent(last.server, now.server)
-            client_cpu, _ = cpu_percent(last.client, now.client)
-            self.progress.show(
-                f"[{step}] {phase} {seconds - max(end - time.monotonic(), 0):4.1f}/{seconds:g}s"
-                f"  posts/s {(now.acked - last.acked) / wall:>6,.0f}"
-                f"  deliveries/s {(now.deliveries - last.deliveries) / wall:>7,.0f}"
-                f"  in flight {self.load.in_flight:>5}"
-                f"  server CPU {server_cpu:3.0f}%  db CPU {db_cpu:3.0f}%  client CPU {client_cpu:3.0f}%"
-            )
-            last = now
+        await watch(self.progress, step, phase, seconds, self.mark, lambda s: (
+            f"posts/s {s.rate('acked'):>6,.0f}  deliveries/s {s.rate('deliveries'):>7,.0f}"
+            f"  in flight {self.load.in_flight:>5}  {s.cpu()}"))
 
     async def step(self, rate: float) -> dict[str, Any]:
         p, load, tally = self.p, self.load, self.load.tally
