@@ -104,6 +104,19 @@ async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, dat
     return None if r is None else (user_from_row(r), r["expires_at"])
 
 
+async def session_users(conn: asyncpg.Connection, token_hashes: list[bytes]) -> list[tuple[User, datetime] | None]:
+    """session_user() for many tokens in one statement (storage/reader.py gathers a reconnect
+    storm's hellos): one answer per hash, in order."""
+    rows = await conn.fetch(
+        f"SELECT s.token_hash, {', '.join('u.' + c for c in _USER_COLUMNS.split(', '))}, s.expires_at"
+        " FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.token_hash = ANY($1::bytea[]) AND s.revoked_at IS NULL AND s.expires_at > now()",
+        token_hashes,
+    )
+    found = {bytes(r["token_hash"]): (user_from_row(r), r["expires_at"]) for r in rows}
+    return [found.get(h) for h in token_hashes]
+
+
 async def revoke_all_sessions(pool: asyncpg.Pool, user_id: int) -> int:
     """End every session of the user ("log out everywhere"); how many there were."""
     async with transaction(pool, "revoke_all_sessions") as conn:

@@ -169,6 +169,20 @@ async def mailboxes_of(pool: asyncpg.Pool, owner_id: int, space_ids: list[int]) 
     return [_mailbox(r) for r in rows]
 
 
+async def mailboxes_of_owners(conn: asyncpg.Connection, owner_ids: list[int]) -> list[list[Mailbox]]:
+    """Every mailbox of each owner of `owner_ids` (all their spaces: the caller keeps those the
+    owner may open now), in order, in one statement (the welcomes of a reconnect storm)."""
+    rows = await conn.fetch(
+        f"SELECT id, space_id, owner_id, last_seq, {_UNREAD_COLUMNS} FROM mailboxes"
+        " WHERE owner_id = ANY($1::bigint[]) ORDER BY owner_id, space_id",
+        owner_ids,
+    )
+    found: dict[int, list[Mailbox]] = {}
+    for r in rows:
+        found.setdefault(r["owner_id"], []).append(_mailbox(r))
+    return [found.get(o, []) for o in owner_ids]
+
+
 def _mailbox(r: asyncpg.Record) -> Mailbox:
     return Mailbox(r["id"], r["space_id"], r["last_seq"], _unread([r[f"unread_{f}"] for f in FOLDERS]))
 

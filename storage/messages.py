@@ -323,19 +323,46 @@ async def _set_hidden(
         return event
 
 
+_REPLAY_EVENTS = (
+    f"SELECT e.seq AS event_seq, e.kind, {_MESSAGE_COLUMNS} FROM room_events e"
+    " JOIN messages m ON m.id = e.message_id JOIN users u ON u.id = m.author_id"
+)
+
+
 async def replay(pool: asyncpg.Pool, room_id: int, since: int, limit: int) -> Replay:
-    """Events of room `room_id` with seq > since, oldest first, at most `limit` of them."""
-    async with transaction(pool, "replay", isolation="repeatable_read", readonly=True) as conn:
-        head = await conn.fetchval("SELECT last_seq FROM rooms WHERE id = $1", room_id)
-        rows = await conn.fetch(
-            f"SELECT e.seq AS event_seq, e.kind, {_MESSAGE_COLUMNS} FROM room_events e"
-            " JOIN messages m ON m.id = e.message_id JOIN users u ON u.id = m.author_id"
-            " WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
-            room_id, since, limit + 1,
-        )
-    more = len(rows) > limit
-    events = [RoomEvent(room_id, r["event_seq"], r["kind"], _message(r)) for r in rows[:limit]]
-    return Replay(events, head or 0, more)
+    """Events of room `room_id` with seq > since, oldest first, at most `limit` of them, and the
+    room's head — one statement, hence one snapshot (no transaction needed for the two to agree)."""
+    async with read(pool, "replay") as conn:
+        [found] = await replay_many(conn, [(room_id, since, limit)])
+    return found
+
+
+async def replay_many(conn: asyncpg.Connection, keys: list[tuple[int, int, int]]) -> list[Replay]:
+    """One Replay per (room_id, since, limit) of `keys`, in order, all read by one statement: the
+    same snapshot for every key, each head agreeing with its events (a reconnect storm's replays,
+    gathered by storage/reader.py). An unknown room replays nothing, with head 0."""
+    rows = await conn.fetch(
+        "SELECT q.k, r.last_seq AS head, ev.* FROM unnest($1::bigint[], $2::bigint[], $3::int[])"
+        "  WITH ORDINALITY AS q(room_id, since, n, k)"
+        " JOIN rooms r ON r.id = q.room_id"
+        " LEFT JOIN LATERAL ("
+        f"  {_REPLAY_EVENTS} WHERE e.room_id = q.room_id AND e.seq > q.since ORDER BY e.seq LIMIT q.n + 1"
+        " ) ev ON true"
+        " ORDER BY q.k, ev.event_seq",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+    )
+    heads: dict[int, int] = {}
+    found: dict[int, list[RoomEvent]] = defaultdict(list)
+    for r in rows:
+        k = r["k"] - 1
+        heads[k] = r["head"] or 0
+        if r["event_seq"] is not None:
+            found[k].append(RoomEvent(keys[k][0], r["event_seq"], r["kind"], _message(r)))
+    out = []
+    for k, (_, _, limit) in enumerate(keys):
+        events = found.get(k, [])
+        out.append(Replay(events[:limit], heads.get(k, 0), len(events) > limit))
+    return out
 
 
 async def head(pool: asyncpg.Pool, room_id: int) -> int:

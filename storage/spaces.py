@@ -215,3 +215,29 @@ async def rooms_of(pool: asyncpg.Pool, space_ids: list[int]) -> list[Room]:
             f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE space_id = ANY($1::bigint[]) ORDER BY space_id, id", space_ids
         )
     return [_room(r) for r in rows]
+
+
+async def rooms_of_each(conn: asyncpg.Connection, space_ids: list[int]) -> list[list[Room]]:
+    """The rooms of each space of `space_ids`, in order, in one statement (the welcomes of a
+    reconnect storm, gathered by storage/reader.py)."""
+    rows = await conn.fetch(
+        f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE space_id = ANY($1::bigint[]) ORDER BY space_id, id", space_ids
+    )
+    found: dict[int, list[Room]] = {}
+    for r in rows:
+        found.setdefault(r["space_id"], []).append(_room(r))
+    return [found.get(s, []) for s in space_ids]
+
+
+async def memberships_of(conn: asyncpg.Connection, user_ids: list[int]) -> list[list[Membership]]:
+    """memberships() of each user of `user_ids`, in order, in one statement."""
+    rows = await conn.fetch(
+        f"SELECT m.user_id, {', '.join('s.' + c for c in _SPACE_COLUMNS.split(', '))}, m.role"
+        " FROM members m JOIN spaces s ON s.id = m.space_id WHERE m.user_id = ANY($1::bigint[])"
+        " ORDER BY m.user_id, s.id",
+        user_ids,
+    )
+    found: dict[int, list[Membership]] = {}
+    for r in rows:
+        found.setdefault(r["user_id"], []).append(Membership(_space(r), r["role"]))
+    return [found.get(u, []) for u in user_ids]
