@@ -2,7 +2,7 @@
 (and tears down, in reverse) everything the server runs on.
 
     lifespan: PostgreSQL (configured URL, or the embedded one) → pool → migrations
-              → group-commit writer → bus → hub, directory, services
+              → group-commit writer → bus → hub, directory, services, group readers
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from .pupils import Pupils
 from .ratelimit import Limiter, RateLimiter
 from .redis_bus import RedisBus
 from .redis_client import detect as redis_is_cluster
-from .session import Services
+from .session import Readers, Services
 from .shared_limits import SharedLimits
 from .ws import WebSocketEndpoint
 
@@ -130,6 +130,14 @@ def create_app(settings: Settings) -> TwinHub:
             mail_writer.start()
             stack.push_async_callback(mail_writer.close)
             hub = Hub()
+            directory = Directory(pool)
+            directory.start()
+            stack.push_async_callback(directory.close)
+
+            async def resync() -> None:  # the bus lost messages: events and control messages alike
+                directory.forget_idle()
+                await hub.catch_up()
+
             # Members' limits: counted in Redis when there are several processes, else here.
             limiter: Callable[[str, float, int], Limiter] = _local_limiter
             shared_limits: SharedLimits | None = None
@@ -142,14 +150,13 @@ def create_app(settings: Settings) -> TwinHub:
                 limiter = shared_limits.limiter
                 bus = RedisBus(
                     settings.redis_url, prefix=settings.redis_prefix, sharded=settings.redis_sharded,
-                    cluster=cluster, on_resync=hub.catch_up,
+                    cluster=cluster, on_resync=resync,
                 )
             else:
                 bus = LocalBus()
             await bus.start()
             stack.push_async_callback(bus.close)
 
-            directory = Directory(pool)
             chat = Chat(
                 pool, writer, bus, directory, limiter("post", settings.post_rate, settings.post_burst),
                 max_replay=settings.max_replay,
@@ -177,13 +184,16 @@ def create_app(settings: Settings) -> TwinHub:
             hub.register_backfill("moderation", moderation.backfill)
             projects = Projects(pool, bus, directory, feed)
 
+            readers = Readers(pool, chat, directory)
+            readers.start()
+            stack.push_async_callback(readers.close)
             services = Services(
                 auth=Auth(
                     pool, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff,
                     throttle=shared_limits.login_throttle if shared_limits is not None else LoginThrottle,
                 ),
                 directory=directory, hub=hub, chat=chat, mail=mail, feed=feed, moderation=moderation, projects=projects,
-                presence=presence, limits=settings.limits, typing_limiter=RateLimiter(0.5, 1),
+                presence=presence, limits=settings.limits, typing_limiter=RateLimiter(0.5, 1), readers=readers,
             )
             app.state.settings = settings
             app.state.pool = pool

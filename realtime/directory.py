@@ -6,15 +6,26 @@ committing, and every process's directory reloads what changed and tells its lis
 sessions), which re-check their live subscriptions (DESIGN.md, "Membership is live").
 
 Only the memberships of users connected to this process are kept (reference-counted by their
-sessions); rooms and spaces are kept once read (they are few and small), and so is each space's
-roster (who is in it, with which role and mailbox) once someone sends mail in it: a project has
-tens of members, not thousands, and a roster is dropped as soon as a membership in it changes.
+sessions), and for a grace period after their last socket closed (`grace` s, at most `max_idle`
+users, oldest dropped first): a class whose Wi-Fi drops and comes back — a reconnect storm —
+finds its rights here instead of reading them again. An idle user's rights are dropped, not
+reloaded, by any change to them (the same control messages that re-check live sessions), and
+all of them when the bus says it may have lost messages ("resync"): a reconnect after a change
+reads the rights anew, so a pupil removed from a space never regains it from this cache.
+Rights that are read are read by the group reader (storage/reader.py): many hellos at once are
+one statement of memberships and one of mutes.
+
+Rooms and spaces are kept once read (they are few and small), and so is each space's roster (who
+is in it, with which role and mailbox) once someone sends mail in it: a project has tens of
+members, not thousands, and a roster is dropped as soon as a membership in it changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +37,8 @@ from storage import accounts, mutes, spaces
 from storage import mail as mail_store
 from storage.accounts import User
 from storage.mail import Person
-from storage.spaces import Room, Space
+from storage.reader import GroupReader
+from storage.spaces import Membership, Room, Space
 
 from .errors import ServiceError
 from .policy import Action, Area, Role, decide, muted_until
@@ -35,6 +47,10 @@ from .wire import iso
 log = logging.getLogger("twinhub.directory")
 
 Listener = Callable[[int], None]  # called with the id of a user whose rights may have changed
+Rights = tuple[dict[int, Role], dict[int, dict[str, datetime]]]  # roles by space; mutes by space and scope
+
+GRACE_SECONDS = 60.0  # an idle user's rights are kept this long after their last socket closed
+MAX_IDLE = 10_000  # ... for at most this many users (a few hundred bytes each)
 
 
 class Viewer:
@@ -99,14 +115,27 @@ class Member:
 
 
 class Directory:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, grace: float = GRACE_SECONDS, max_idle: int = MAX_IDLE) -> None:
         self._pool = pool
-        self._viewers: dict[int, Viewer] = {}
+        self._viewers: dict[int, Viewer] = {}  # connected users, and idle ones (refs 0) in _idle
+        self._idle: OrderedDict[int, float] = OrderedDict()  # user_id -> when their last session ended
+        self._grace = grace
+        self._max_idle = max_idle
+        self._rights_generation = 0  # bumped by every change to someone's rights: a load that raced one is redone
         self._spaces: dict[int, Space] = {}
         self._rooms: dict[int, Room] = {}
         self._rosters: dict[int, dict[int, Member]] = {}  # space_id -> user_id -> member
         self._roster_generation = 0  # bumped by every membership change: a load that raced one is not kept
         self._listeners: dict[int, set[Listener]] = {}  # user_id -> sessions' callbacks
+        self._rights_reader: GroupReader[int, Rights] = GroupReader(pool, self._read_rights, name="rights")
+        self.rights_loaded = 0  # counters for the benchmarks: rights read from PostgreSQL, and kept ones reused
+        self.rights_reused = 0
+
+    def start(self) -> None:
+        self._rights_reader.start()
+
+    async def close(self) -> None:
+        await self._rights_reader.close()
 
     def listen(self, user_id: int, listener: Listener) -> None:
         """Call `listener(user_id)` whenever that user's memberships change."""
@@ -120,10 +149,23 @@ class Directory:
                 del self._listeners[user_id]
 
     async def acquire(self, user: User) -> Viewer:
-        """The live Viewer of `user`; call release() when the connection ends."""
+        """The live Viewer of `user`; call release() when the connection ends. The user's rights
+        come from this process's cache when they are connected, or were within the grace period;
+        else from PostgreSQL, read after this call began."""
+        self._expire_idle(time.monotonic())
         viewer = self._viewers.get(user.id)
-        if viewer is None:
-            roles, mutes = await self._load_rights(user.id)
+        if viewer is not None:
+            if viewer.refs <= 0:
+                self._idle.pop(user.id, None)
+                viewer.user = user  # as the session's token read it, just now
+                self.rights_reused += 1
+        else:
+            for _ in range(3):  # a change to someone's rights during the read: read again
+                generation = self._rights_generation
+                roles, mutes = await self._rights_reader.read(user.id)
+                if generation == self._rights_generation:
+                    break
+            self.rights_loaded += 1
             viewer = Viewer(user, roles, mutes)
             viewer = self._viewers.setdefault(user.id, viewer)
         viewer.refs += 1
@@ -131,16 +173,63 @@ class Directory:
 
     def release(self, viewer: Viewer) -> None:
         viewer.refs -= 1
-        if viewer.refs <= 0 and self._viewers.get(viewer.user.id) is viewer:
-            del self._viewers[viewer.user.id]
+        user_id = viewer.user.id
+        if viewer.refs > 0 or self._viewers.get(user_id) is not viewer:
+            return
+        if self._grace <= 0 or self._max_idle <= 0:
+            del self._viewers[user_id]
+            return
+        now = time.monotonic()
+        self._idle[user_id] = now
+        self._idle.move_to_end(user_id)
+        self._expire_idle(now)
 
-    async def _load_rights(self, user_id: int) -> tuple[dict[int, Role], dict[int, dict[str, datetime]]]:
+    def _expire_idle(self, now: float) -> None:
+        """Drop idle users past the grace period, and the oldest ones beyond max_idle."""
+        idle = self._idle
+        while idle:
+            user_id, since = next(iter(idle.items()))
+            if now - since < self._grace and len(idle) <= self._max_idle:
+                break
+            self._forget_idle(user_id)
+
+    def _forget_idle(self, user_id: int) -> bool:
+        """Drop an idle user's kept rights (False: the user is connected, or not kept)."""
+        if self._idle.pop(user_id, None) is None:
+            return False
+        viewer = self._viewers.get(user_id)
+        if viewer is not None and viewer.refs <= 0:
+            del self._viewers[user_id]
+        return True
+
+    def forget_idle(self) -> None:
+        """Drop every idle user's kept rights: the bus may have lost control messages (Redis
+        restarted), so they may be stale. (Connected users' rights are, as ever, as they were
+        last loaded; a lost message reaches them only through their next reconnect.)"""
+        self._rights_generation += 1
+        for user_id in list(self._idle):
+            self._forget_idle(user_id)
+
+    @property
+    def idle_users(self) -> int:
+        return len(self._idle)
+
+    async def _load_rights(self, user_id: int) -> Rights:
         """The user's roles and their mutes (which end by themselves: no reload needed then)."""
         found = await spaces.memberships(self._pool, user_id)
+        return self._rights(found, await mutes.active(self._pool, user_id))
+
+    async def _read_rights(self, conn: asyncpg.Connection, user_ids: list[int]) -> list[Rights]:
+        """_load_rights() of many users: two statements (the group reader's batch)."""
+        found = await spaces.memberships_of(conn, user_ids)
+        muted = await mutes.active_of(conn, user_ids)
+        return [self._rights(f, m) for f, m in zip(found, muted, strict=True)]
+
+    def _rights(self, found: list[Membership], active: list[mutes.Mute]) -> Rights:
         for m in found:
             self._spaces[m.space.id] = m.space
         muted: dict[int, dict[str, datetime]] = {}
-        for mute in await mutes.active(self._pool, user_id):
+        for mute in active:
             muted.setdefault(mute.space_id, {})[mute.scope] = mute.until
         return {m.space.id: Role(m.role) for m in found}, muted
 
@@ -167,9 +256,13 @@ class Directory:
 
     async def rooms_of(self, space_ids: list[int]) -> list[Room]:
         rooms = await spaces.rooms_of(self._pool, space_ids)
+        self.keep_rooms(rooms)
+        return rooms
+
+    def keep_rooms(self, rooms: list[Room]) -> None:
+        """Remember rooms read elsewhere (the welcome's group read), as rooms_of() does."""
         for room in rooms:
             self._rooms.setdefault(room.id, room)
-        return rooms
 
     def cached_roster(self, space_id: int) -> dict[int, Member] | None:
         return self._rosters.get(space_id)
@@ -201,28 +294,33 @@ class Directory:
             kind = message.get("kind")
             if kind == "member_changed":
                 self._roster_generation += 1
+                self._rights_generation += 1
                 self._rosters.pop(int(message["space_id"]), None)
                 user_id = int(message["user_id"])
                 viewer = self._viewers.get(user_id)
-                if viewer is not None:
+                if not self._forget_idle(user_id) and viewer is not None:
                     viewer.roles, viewer.mutes = await self._load_rights(user_id)
                 self._notify(user_id)
             elif kind == "space_changed":
                 space_id = int(message["space_id"])
                 self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
             elif kind == "sessions_revoked":
+                self._rights_generation += 1
                 user_id = int(message["user_id"])
                 viewer = self._viewers.get(user_id)
-                if viewer is not None:
+                if not self._forget_idle(user_id) and viewer is not None:
                     viewer.epoch += 1
                 self._notify(user_id)
             elif kind == "user_changed":
                 self._roster_generation += 1
+                self._rights_generation += 1
                 self._rosters.clear()  # a name or school changed: it may be on any roster
                 user_id = int(message["user_id"])
                 viewer = self._viewers.get(user_id)
-                if viewer is not None:
+                if not self._forget_idle(user_id) and viewer is not None:
                     viewer.user = await accounts.get_user(self._pool, user_id)
+            elif kind == "resync":
+                self.forget_idle()
         except Exception:  # a control message we cannot apply must not kill the bus reader
             log.exception("could not apply control message %r", message)
 

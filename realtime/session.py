@@ -7,6 +7,14 @@ every request is checked by the services against the user's roles as they are *n
 Answers: a request that carried a `ref` gets an `ok` with that ref when it succeeded; every
 refused request gets an `error` (with the ref when there was one). Posts run concurrently (a
 client may keep a window of posts in flight); they are committed and acknowledged in order.
+
+Reconnects are cheap in crowds: what a `hello` and a resuming `subscribe` read from PostgreSQL —
+the session token, the welcome's rooms and mailboxes, a room's replay — goes through group
+readers (storage/reader.py, `Readers` below), so that a class (or a school) reconnecting at once
+costs a few statements per batch rather than a few round trips per socket, and the sessions that
+resume one room from the same seq share its events and their encoding. Each read still starts
+after its caller asked (resume's ordering depends on it). The rights themselves come from the
+directory, which keeps them for a grace period after a user's last socket closed.
 """
 
 from __future__ import annotations
@@ -14,13 +22,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+
+import asyncpg
 
 from protocol import (
     ClientFrame,
     CloseCode,
     Delete,
     Edit,
+    Encoding,
     Error,
     ErrorCode,
     Event,
@@ -38,29 +50,40 @@ from protocol import (
     Unhide,
     Unsubscribe,
     Welcome,
+    encode_server_item,
 )
 from protocol.limits import Limits
+from storage import accounts
+from storage import mail as mail_store
+from storage import messages as messages_store
+from storage import spaces as spaces_store
+from storage.accounts import User
+from storage.mail import Mailbox
+from storage.reader import GroupReader
 from storage.reports import PLATFORM_QUEUE
+from storage.spaces import Room
 
-from .auth import Auth
+from .auth import Auth, token_hash
 from .chat import Chat, room_channel
+from .chat import to_event as room_event
 from .connection import Connection
 from .directory import Directory, Viewer
 from .errors import ServiceError
 from .feed import Feed, feed_channel
 from .hub import Hub, Subscription
-from .mail import Mail, answer_mail
+from .mail import Mail, answer_mail, mail_channel
 from .moderation import Moderation, answer_moderation, queue_channel
 from .policy import Action, Area, Refusal, decide_queue, rights
 from .presence import PresenceTracker
 from .projects import Projects
 from .ratelimit import RateLimiter
-from .wire import parse_channel
+from .wire import database, parse_channel
 
 log = logging.getLogger("twinhub.session")
 
 MAX_POSTS_IN_FLIGHT = 64
 REPLAY_PAGE = 200  # events read and queued at a time when replaying
+PUSH_PAGE_BYTES = 64 * 1024  # a shared replay page this small is queued at once (then paced)
 
 
 class Stream(Protocol):
@@ -98,11 +121,12 @@ class Services:
     presence: PresenceTracker
     limits: Limits
     typing_limiter: RateLimiter
+    readers: Readers
 
     def stream(self, channel: str) -> Stream:
         kind, _ = parse_channel(channel)
         if kind == "room":
-            return self.chat
+            return self.readers.rooms
         if kind == "mail":
             return self.mail
         if kind == "feed":
@@ -110,6 +134,119 @@ class Services:
         if kind == "moderation":
             return self.moderation
         raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
+
+
+class Page(list[Event]):
+    """A page of a room's replay, shared by every session that asked for it in one group read:
+    each event is encoded once per wire format, however many sessions send it."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, events: Any = ()) -> None:
+        super().__init__(events)
+        self._items: dict[Encoding, tuple[list[bytes], int]] = {}
+
+    def items(self, encoding: Encoding) -> tuple[list[bytes], int]:
+        """The events encoded as array items, and their total size in bytes."""
+        found = self._items.get(encoding)
+        if found is None:
+            items = [encode_server_item(e, encoding) for e in self]
+            found = self._items[encoding] = (items, sum(len(i) for i in items))
+        return found
+
+
+class Rooms:
+    """The chat service as a Stream, its replays read together: every room page asked for while
+    the previous batch was being read is answered by one statement (storage.messages.replay_many),
+    and sessions resuming one room from the same seq get the same Page."""
+
+    presence = True
+
+    def __init__(self, chat: Chat, replays: GroupReader[tuple[int, int, int], tuple[Page, int, bool]]) -> None:
+        self.chat = chat
+        self._replays = replays
+
+    @property
+    def max_replay(self) -> int:
+        return self.chat.max_replay
+
+    async def open(self, viewer: Viewer, channel: str) -> Room:
+        return await self.chat.open(viewer, channel)
+
+    def refusal(self, viewer: Viewer, room: Room) -> Refusal | None:
+        return self.chat.refusal(viewer, room)
+
+    def accepts(self, viewer: Viewer, room: Room) -> frozenset[str] | None:
+        return self.chat.accepts(viewer, room)
+
+    async def head(self, room: Room) -> int:
+        return await self.chat.head(room)
+
+    async def replay_page(self, room: Room, since: int, limit: int) -> tuple[list[Event], int, bool]:
+        """Up to `limit` events after `since`, the room's head in the same snapshot, and whether
+        more are waiting — from a statement that started after this call (so after the caller's
+        hub subscription: resume stays gap-free)."""
+        return await database(self._replays.read((room.id, since, limit)))
+
+
+async def _read_replays(conn: asyncpg.Connection, keys: list[tuple[int, int, int]]) -> list[tuple[Page, int, bool]]:
+    found = await messages_store.replay_many(conn, keys)
+    return [(Page(room_event(e) for e in r.events), r.head, r.more) for r in found]
+
+
+class Readers:
+    """The group readers of hello, welcome and resume (storage/reader.py), built once by the
+    app; start() before serving, close() after."""
+
+    def __init__(self, pool: asyncpg.Pool, chat: Chat, directory: Directory) -> None:
+        self._directory = directory
+        self.sessions: GroupReader[bytes, tuple[User, datetime] | None] = GroupReader(
+            pool, accounts.session_users, name="session_user"
+        )
+        self.rooms_of: GroupReader[int, list[Room]] = GroupReader(pool, spaces_store.rooms_of_each, name="rooms_of")
+        self.mailboxes: GroupReader[int, list[Mailbox]] = GroupReader(
+            pool, mail_store.mailboxes_of_owners, name="mailboxes_of"
+        )
+        self.replays: GroupReader[tuple[int, int, int], tuple[Page, int, bool]] = GroupReader(
+            pool, _read_replays, name="replay"
+        )
+        self.rooms = Rooms(chat, self.replays)
+
+    def _all(self) -> list[GroupReader[Any, Any]]:
+        return [self.sessions, self.rooms_of, self.mailboxes, self.replays]
+
+    def start(self) -> None:
+        for reader in self._all():
+            reader.start()
+
+    async def close(self) -> None:
+        for reader in self._all():
+            await reader.close()
+
+    async def user_for(self, token: str | None) -> User | None:
+        """The user of a live session token, or None (unknown, expired or revoked): what
+        Auth.user_for answers, read together with the other hellos of the moment."""
+        if not token or len(token) > 200:
+            return None
+        found = await self.sessions.read(token_hash(token))
+        return None if found is None else found[0]
+
+    async def rooms_in(self, space_ids: list[int]) -> list[Room]:
+        """The rooms of these spaces, space by space (Directory.rooms_of, read together)."""
+        rooms: list[Room] = []
+        for found in await asyncio.gather(*(self.rooms_of.read(s) for s in space_ids)):
+            rooms.extend(found)
+        self._directory.keep_rooms(rooms)
+        return rooms
+
+    async def mailboxes_of(self, viewer: Viewer) -> dict[int, dict[str, Any]]:
+        """Mail.mailboxes, read together: space id -> the viewer's mailbox in the spaces they are
+        a member of now (channel, head seq, unread counts; subscribe with since=seq)."""
+        found = await database(self.mailboxes.read(viewer.user.id))
+        return {
+            b.space_id: {"channel": mail_channel(b.id), "seq": b.last_seq, "unread": b.unread}
+            for b in found if b.space_id in viewer.roles
+        }
 
 
 class Session:
@@ -201,7 +338,7 @@ class Session:
         self.hello_received = True
         if self.viewer is not None:
             raise ServiceError(ErrorCode.ALREADY_AUTHENTICATED, "this connection is already authenticated")
-        user = await self.s.auth.user_for(frame.token or self._cookie_token)
+        user = await self.s.readers.user_for(frame.token or self._cookie_token)
         if user is None:
             self.conn.send(Error(ErrorCode.UNAUTHENTICATED.value, "unknown, expired or revoked token", ref=frame.ref))
             self.conn.close(CloseCode.AUTH_FAILED, "authentication failed")
@@ -257,12 +394,26 @@ class Session:
             return head, 0, True
         sent = 0
         while True:
-            for event in events:
-                await self.conn.send_paced(event)
+            await self._send_page(events)
             sent += len(events)
             if not more or self.conn.closing:
                 return head, sent, False
             events, head, more = await stream.replay_page(meta, events[-1].seq, REPLAY_PAGE)
+
+    async def _send_page(self, events: list[Event]) -> None:
+        """Queue a replay page, never faster than the socket takes it. A small shared page goes
+        out as the items it was encoded into once (its last event paced: past half the outbox
+        budget, wait for the socket), else event by event."""
+        conn = self.conn
+        if isinstance(events, Page) and events:
+            items, size = events.items(conn.encoding)
+            if size <= PUSH_PAGE_BYTES:
+                for item in items[:-1]:
+                    conn.push(item)
+                await conn.send_paced(events[-1])
+                return
+        for event in events:
+            await conn.send_paced(event)
 
     def _drop(self, channel: str, sub: Subscription) -> None:
         self.s.hub.unsubscribe(sub)
@@ -338,8 +489,9 @@ async def welcome(services: Services, viewer: Viewer, ref: Any = None) -> Welcom
     each), and the limits in force. Sent after `hello`; also the body of GET /api/me."""
     directory = services.directory
     space_ids = sorted(viewer.roles)
-    rooms = await directory.rooms_of(space_ids) if space_ids else []
-    mailboxes = await services.mail.mailboxes(viewer) if space_ids else {}
+    readers = services.readers
+    rooms = await database(readers.rooms_in(space_ids)) if space_ids else []
+    mailboxes = await readers.mailboxes_of(viewer) if space_ids else {}
     spaces = []
     for space_id in space_ids:
         space = await directory.space(space_id)
