@@ -1,8 +1,12 @@
 """The Starlette application: HTTP routes, the /ws endpoint, and the lifespan that builds
 (and tears down, in reverse) everything the server runs on.
 
-    lifespan: PostgreSQL (configured URL, or the embedded one) → pool → migrations
-              → group-commit writer → bus → hub, directory, services, group readers
+    lifespan: PostgreSQL (configured URL, or the embedded one) → pools → migrations
+              → group-commit writers → bus → hub, directory, services, group readers
+
+Two pools: the group-commit writers have their own (one connection each: a writer commits one
+batch at a time), so that an acknowledgement never waits for a connection behind a storm of
+reads; everything else shares the main one (`db_pool_size`).
 """
 
 from __future__ import annotations
@@ -121,12 +125,15 @@ def create_app(settings: Settings) -> TwinHub:
                 applied = await migrate(conn)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            # The writers' own connections (one each): commits never queue behind reads.
+            writers_pool = await create_pool(url, min_size=2, max_size=2)
+            stack.push_async_callback(writers_pool.close)
 
             batch = 500 if settings.group_commit else 1
-            writer = GroupCommitWriter(pool, post_many, name="post", max_batch=batch)
+            writer = GroupCommitWriter(writers_pool, post_many, name="post", max_batch=batch)
             writer.start()
             stack.push_async_callback(writer.close)
-            mail_writer = GroupCommitWriter(pool, send_many, name="mail", atomic=True, max_batch=batch)
+            mail_writer = GroupCommitWriter(writers_pool, send_many, name="mail", atomic=True, max_batch=batch)
             mail_writer.start()
             stack.push_async_callback(mail_writer.close)
             hub = Hub()
