@@ -3,13 +3,15 @@
     hub / session ──push(encoded item)──▶ outbox (a byte budget) ──writer task──▶ ASGI send
 
 push() never blocks and never awaits: fan-out never waits for a socket. While a socket keeps up
-(nothing waits in its outbox, its writer is idle, its transport buffer is empty), the first item
-pushed to it in a turn of the event loop is written at once as a message of its own, framed once
-for every recipient of the same item (realtime/ws_protocol.py: no task to wake, no per-recipient
-encoding). Anything more in that turn (a group commit's burst), or anything while the socket is
-behind, waits in the outbox, and the writer takes *everything* waiting (up to a size cap) and
-sends it as one WebSocket message, an array of frames joined from the already-encoded items:
-under load the cost of a message is shared by many frames. No timers.
+(its writer is idle, its transport buffer is empty), what is pushed to it during a turn of the
+event loop — one event, or a group commit's burst, or a batch read from Redis — is written at
+the start of the next turn as *one* WebSocket message, an array of frames joined from the
+already-encoded items, and framed once for every socket that got the same items
+(realtime/ws_protocol.py: no task to wake, no per-recipient encoding). At low load a message
+holds one event; under load the cost of a message (the join, the frame, the syscall, the
+client's wake-up) is shared by everything the turn produced. While a socket is behind, what is
+pushed waits in the outbox, and the writer task takes *everything* waiting (up to a size cap)
+and sends it as one message when the transport takes it. No timers.
 
 A client that does not read fast enough fills its outbox (a byte budget, 1 MiB by default); it
 is then closed with 4009 (slow consumer) and resumes with `since` when it reconnects — the
@@ -55,7 +57,7 @@ class Connection:
     __slots__ = (
         "encoding", "_receive", "_send", "_limits", "_outbox", "_outbox_limit", "_queued", "_batch_bytes",
         "_wakeup", "_drain_waiters", "_close_reason", "_main", "_receiving", "_errors", "_max_errors",
-        "_error_window", "_text", "_write_now", "_written_in", "_send_message", "messages_sent",
+        "_error_window", "_text", "_write_now", "_flush_armed", "_send_message", "messages_sent",
     )
 
     def __init__(
@@ -92,7 +94,7 @@ class Connection:
         protocol = getattr(receive, "__self__", None)
         self._write_now = getattr(protocol, "write_message", None)
         self._send_message = getattr(protocol, "send_message", None)
-        self._written_in = -1  # the loop turn of the last direct write
+        self._flush_armed = False  # in _FLUSH's list for the next turn
         self.messages_sent = 0
 
     # -- outlet ------------------------------------------------------------------------------
@@ -100,15 +102,6 @@ class Connection:
     def push(self, item: bytes) -> None:
         if self._close_reason is not None:
             return
-        if not self._outbox and self._write_now is not None:
-            wakeup = self._wakeup
-            # The writer idle means nothing of ours is on its way: writing now keeps the order.
-            if wakeup is not None and not wakeup.done():
-                turn = _TURN.now()
-                if turn != self._written_in and self._write_now(_FRAMED[self.encoding].get(item)):
-                    self._written_in = turn
-                    self.messages_sent += 1
-                    return
         self._queued += len(item)
         if self._queued > self._outbox_limit:
             self._outbox = []
@@ -117,7 +110,31 @@ class Connection:
             return
         self._outbox.append(item)
         wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
+        if wakeup is not None and not wakeup.done():  # the writer is idle
+            if self._write_now is not None and self._queued <= self._batch_bytes:
+                if not self._flush_armed:
+                    self._flush_armed = True
+                    _FLUSH.add(self)
+                return
+            wakeup.set_result(None)
+
+    def _flush(self) -> None:
+        """At the start of the turn after a push: write the outbox as one message now if the
+        socket keeps up, else leave it to the writer task."""
+        self._flush_armed = False
+        items = self._outbox
+        wakeup = self._wakeup
+        if not items or wakeup is None or wakeup.done():
+            return  # sent already, or the writer has it (woken by a push past the cap, or close())
+        framed = _FRAMED[self.encoding]
+        if self._write_now(framed.get(items)):
+            self._outbox = []
+            self._queued = 0
+            self.messages_sent += 1
+            if self._drain_waiters:
+                self._release_drain_waiters()
+        else:
+            framed.forget()  # this outbox will grow: its framing must not be reused
             wakeup.set_result(None)
 
     def send(self, frame: ServerFrame) -> None:
@@ -255,46 +272,60 @@ class Connection:
 
 
 class _Framed:
-    """The last item asked for, framed as a WebSocket message of its own. A fan-out asks for the
-    same item once per recipient, one after the other: it is framed once."""
+    """The last outbox asked for, framed as one WebSocket message. A fan-out leaves the same
+    items, in the same order, in every recipient's outbox: they are joined and framed once, and
+    telling that the next outbox holds the same items is a comparison of pointers (a list
+    compares its elements by identity first)."""
 
-    __slots__ = ("encoding", "item", "wire")
+    __slots__ = ("encoding", "items", "wire")
 
     def __init__(self, encoding: Encoding) -> None:
         self.encoding = encoding
-        self.item: bytes | None = None
+        self.items: list[bytes] | None = None
         self.wire = b""
 
-    def get(self, item: bytes) -> bytes:
-        if item is not self.item:
-            self.wire = frame_message(join_batch([item], self.encoding), text=self.encoding is Encoding.JSON)
-            self.item = item
+    def get(self, items: list[bytes]) -> bytes:
+        if items != self.items:
+            self.wire = frame_message(join_batch(items, self.encoding), text=self.encoding is Encoding.JSON)
+            self.items = items
         return self.wire
+
+    def forget(self) -> None:
+        self.items = None
 
 
 _FRAMED = {encoding: _Framed(encoding) for encoding in Encoding}
 
 
-class _Turn:
-    """Numbers the event loop's turns in which something was pushed, so that push() writes to a
-    socket directly at most once a turn: one callback a turn, not one per socket."""
+class _Flush:
+    """The connections pushed to in this turn of the event loop while their writers were idle:
+    one callback at the start of the next turn writes each one's outbox (Connection._flush) —
+    one callback a turn, not a task wake-up per socket."""
 
-    __slots__ = ("number", "_armed_on")
+    __slots__ = ("_pending", "_armed_on")
 
     def __init__(self) -> None:
-        self.number = 0
+        self._pending: list[Connection] = []
         self._armed_on: asyncio.AbstractEventLoop | None = None
 
-    def now(self) -> int:
+    def add(self, conn: Connection) -> None:
         loop = asyncio.get_running_loop()
-        if self._armed_on is not loop:  # (a loop that closed with us armed leaves its own behind)
+        if self._armed_on is not loop:  # (a loop that closed with us armed leaves its list behind)
             self._armed_on = loop
-            loop.call_soon(self._next)
-        return self.number
+            self._pending = []
+            loop.call_soon(self._run)
+        self._pending.append(conn)
 
-    def _next(self) -> None:
-        self.number += 1
+    def _run(self) -> None:
+        pending, self._pending = self._pending, []
         self._armed_on = None
+        for conn in pending:
+            try:
+                conn._flush()
+            except Exception:  # one broken socket must not leave the others' outboxes unsent
+                log.exception("writing to a socket failed")
+                conn._flush_armed = False
+                conn.close(CloseCode.NORMAL, "")
 
 
-_TURN = _Turn()
+_FLUSH = _Flush()

@@ -35,6 +35,7 @@ class Client:
         self.unsolicited: list[ServerFrame] = []
         self.welcome: Welcome | None = None
         self.messages = 0
+        self.event_batches: list[int] = []  # events per message, for the messages that held any
         self._refs = itertools.count(1)
         self._reader = asyncio.create_task(self._read())
         self._event_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
@@ -53,7 +54,11 @@ class Client:
         with contextlib.suppress(websockets.ConnectionClosed):
             async for data in self.ws:
                 self.messages += 1
-                for frame in decode_server(data, self.encoding):
+                frames = decode_server(data, self.encoding)
+                events = sum(isinstance(f, Event) for f in frames)
+                if events:
+                    self.event_batches.append(events)
+                for frame in frames:
                     ref = getattr(frame, "ref", None)
                     if ref is not None and ref in self.replies:
                         self.replies.pop(ref).set_result(frame)

@@ -11,6 +11,7 @@ from protocol import (
     Edit,
     Encoding,
     Error,
+    Event,
     Hide,
     Post,
     Presence,
@@ -246,3 +247,30 @@ async def test_a_burst_goes_out_batched_and_a_lone_post_alone(world, connect):
     events = await reader.wait_events(chat, 301, timeout=20)
     assert [e.seq for e in events] == list(range(head + 1, head + 302))
     assert reader.messages - before < 150
+
+
+async def test_what_one_turn_of_the_loop_delivers_reaches_each_reader_as_one_message(world, connect, server):
+    """Events the hub gets in one turn of the event loop (a group commit's burst, a batch read
+    from Redis) reach every reader that keeps up as one message, in order, in either encoding;
+    the next turn's events as the next message."""
+    chat = world.channel(Area.CHAT)
+    readers = [
+        await connect(world.users["teacher_member"]),
+        await connect(world.users["pupil_member"], Encoding.MSGPACK),
+        await connect(world.users["pupil_admin"]),
+    ]
+    heads = {(await r.ok(Subscribe(chat))).data["head"] for r in readers}
+    assert len(heads) == 1
+    head = heads.pop()
+    hub = server.app.state.services.hub
+    for seq in range(head + 1, head + 41):  # one turn: no await in between
+        hub.publish(Event(chat, seq, "message.posted", {"message": {"id": seq, "text": f"event {seq}"}}))
+    for reader in readers:
+        events = await reader.wait_events(chat, 40)
+        assert [e.seq for e in events] == list(range(head + 1, head + 41))
+        assert events[-1].data["message"]["text"] == f"event {head + 40}"
+        assert reader.event_batches == [40]
+    hub.publish(Event(chat, head + 41, "message.posted", {"message": {"id": head + 41, "text": "alone"}}))
+    for reader in readers:
+        [event] = (await reader.wait_events(chat, 41))[40:]
+        assert event.seq == head + 41 and reader.event_batches == [40, 1]
