@@ -160,3 +160,19 @@ async def test_many_resume_at_once_without_gap_or_duplicate(world, connect, serv
         assert [e.seq for e in events] == list(range(s + 1, total + 1)), f"since={s}"
     replays = server.app.state.services.readers.replays
     assert replays.callers >= replays.keys
+
+
+async def test_posts_commit_while_every_read_connection_is_taken(world, connect, server):
+    """The group-commit writers have connections of their own: a storm of reads holding the
+    whole main pool does not hold the acknowledgements back."""
+    chat = world.channel(Area.CHAT)
+    poster = await connect(world.users["pupil_member"])
+    await poster.ok(Post(chat, "warm-up"))  # the room and the project are in the directory now
+    pool = server.app.state.pool
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        ok = await poster.ok(Post(chat, "while every read waits"), timeout=5)
+        assert ok.data["seq"] == 2
+    finally:
+        for conn in held:
+            await pool.release(conn)
