@@ -37,6 +37,13 @@ class Settings:
     outbox_bytes: int = 1024 * 1024  # encoded frames waiting for one socket before it is closed as slow
     max_replay: int = 5000  # events replayed on subscribe before answering `resync`
     auth_timeout: float = 10.0  # seconds to send hello
+    # TCP connections one address may hold at once (0: no cap). Generous: a whole school behind
+    # one NAT address must fit (realtime/guard.py says why 500). Proxies' addresses are not capped.
+    max_connections_per_address: int = 500
+    handshake_timeout: float = 10.0  # seconds for a request's head (slowloris; 0: no limit)
+    # Reverse proxies / load balancers: their connections carry many clients (not capped here) and
+    # only their X-Forwarded-For is believed (uvicorn's forwarded_allow_ips; same default).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     login_backoff: float = 1.0  # seconds a username waits after its third failed login (doubling)
     db_pool_size: int = 20
     # Off (benchmarks only: python -m loadtests ingest): one write per transaction, one at a time.
@@ -65,11 +72,13 @@ class Settings:
 
 
 def _parse(name: str, raw: str) -> object:
-    if name in ("port", "post_burst", "mail_burst", "pupil_mail_burst", "outbox_bytes", "max_replay", "db_pool_size"):
+    if name in ("port", "post_burst", "mail_burst", "pupil_mail_burst", "outbox_bytes", "max_replay", "db_pool_size",
+                "max_connections_per_address"):
         return int(raw)
-    if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout", "login_backoff"):
+    if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout", "login_backoff",
+                "handshake_timeout"):
         return float(raw)
-    if name == "allowed_origins":
+    if name in ("allowed_origins", "trusted_proxies"):
         return tuple(o.strip() for o in raw.split(",") if o.strip())
     if name in ("database_url", "redis_url"):
         return raw or None

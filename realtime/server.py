@@ -15,7 +15,7 @@ import uvicorn
 
 from .app import create_app
 from .config import Settings
-from .ws_protocol import LeanWebSocketProtocol
+from .guard import AddressGuard, guarded_protocols
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -55,9 +55,17 @@ def tune_gc() -> None:
 
 
 def make_server(settings: Settings) -> uvicorn.Server:
+    guard = AddressGuard(
+        settings.max_connections_per_address, settings.trusted_proxies, settings.handshake_timeout
+    )
+    # uvicorn's own protocols (its websockets-sansio one keeping less per socket, realtime/ws_protocol.py),
+    # counting connections per address and timing request heads (realtime/guard.py).
+    http_protocol, ws_protocol = guarded_protocols(guard)
     config = uvicorn.Config(
         create_app(settings),
-        ws=LeanWebSocketProtocol,  # uvicorn's websockets-sansio, keeping less per socket
+        http=http_protocol,
+        ws=ws_protocol,
+        forwarded_allow_ips=list(settings.trusted_proxies),
         ws_per_message_deflate=settings.ws_deflate,
         # Frames above the protocol limit but below this get a `too_large` error and the socket
         # lives on; above this the transport closes with 1009.

@@ -1,0 +1,187 @@
+"""Connections per address, and the time a client has to send a request's head.
+
+Two attacks that cost an attacker one cheap socket each, before any request reaches the app:
+
+- **Too many sockets from one address.** Each open socket holds a file descriptor and some memory
+  (docs/deployment.md: ~16 KB for an authenticated WebSocket). One address may hold at most
+  `max_connections_per_address` TCP connections at once — HTTP keep-alive connections, WebSockets
+  and half-sent handshakes alike; the next one is answered `503 Service Unavailable` (with
+  `Retry-After`) and closed. The default, 500, is generous on purpose: a whole school reaches us
+  from one NAT address, every pupil's browser holds a WebSocket and a keep-alive connection or
+  two, and a school of 300 pupils online at once must not be refused. What the cap stops is one
+  machine opening tens of thousands of sockets. Reverse proxies and load balancers
+  (`trusted_proxies`) carry many clients on their connections: they are not counted here (cap at
+  the proxy), and only their `X-Forwarded-For` is believed (uvicorn's `forwarded_allow_ips`).
+- **Slowloris.** uvicorn starts its keep-alive timer only once a response is complete: a client
+  that opens a connection and sends its request head a byte at a time — or nothing at all — holds
+  the socket for ever. Here a request's head (the WebSocket handshake included) must be complete
+  within `handshake_timeout` seconds of the connection opening, or of the previous response on a
+  keep-alive connection; otherwise the answer is `408 Request Timeout` and the connection closes.
+  Known limit: a request *body* sent slowly is not timed (bodies are at most 16 KiB, read only by
+  the routes that take one; the per-address cap bounds how many one address can hold).
+
+Both are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
+an upgraded WebSocket hands its place in the count to the WebSocket protocol, which gives it back
+when the socket closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Any
+
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from .app import SECURITY_HEADERS
+from .ws_protocol import LeanWebSocketProtocol
+
+
+class AddressGuard:
+    """Open connections per client address, at most `limit` each (0: no limit); addresses in
+    `trusted` (IPs or networks: proxies) are not counted."""
+
+    def __init__(self, limit: int, trusted: tuple[str, ...] = (), handshake_timeout: float = 10.0) -> None:
+        self.limit = limit
+        self.handshake_timeout = handshake_timeout
+        self._trusted = [ipaddress.ip_network(t, strict=False) for t in trusted if t != "*"]
+        self._trust_all = "*" in trusted
+        self.open: dict[str, int] = {}
+        self.refused = 0
+
+    def counts(self, address: str | None) -> bool:
+        if self.limit <= 0 or address is None or self._trust_all:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:  # not an IP (a Unix socket): nothing to count by
+            return False
+        return not any(ip in net for net in self._trusted)
+
+    def enter(self, address: str) -> bool:
+        """Count one more connection from `address`; False (nothing counted) when it is at the limit."""
+        n = self.open.get(address, 0)
+        if n >= self.limit:
+            self.refused += 1
+            return False
+        self.open[address] = n + 1
+        return True
+
+    def leave(self, address: str) -> None:
+        n = self.open.get(address, 0) - 1
+        if n > 0:
+            self.open[address] = n
+        else:
+            self.open.pop(address, None)
+
+
+def plain_response(status: int, reason: str, text: str, *extra: tuple[bytes, bytes]) -> bytes:
+    """A whole `Connection: close` text answer, written before (or instead of) the app."""
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), *extra, *SECURITY_HEADERS,
+    ]
+    head = f"HTTP/1.1 {status} {reason}\r\n".encode() + b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+    return head + b"\r\n" + body
+
+
+class _GuardedHTTP:
+    """Mixed in before uvicorn's HTTP protocol (h11 or httptools: both keep `transport`,
+    `client`, `cycle` and call `on_response_complete`)."""
+
+    guard: AddressGuard
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
+    cycle: Any
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._counted: str | None = None
+        self._refused = False
+        self._deadline: asyncio.TimerHandle | None = None
+        self._waiting_after: Any = None
+        address = self.client[0] if self.client else None
+        if self.guard.counts(address):
+            assert address is not None
+            if not self.guard.enter(address):
+                # Answer once the request has arrived (an answer before it, then a close, can be
+                # lost to a TCP reset); a client that sends nothing is dropped after a second.
+                self._refused = True
+                self._deadline = asyncio.get_running_loop().call_later(1.0, transport.close)
+                return
+            self._counted = address
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            if not self.transport.is_closing():
+                self.transport.write(plain_response(
+                    503, "Service Unavailable", "too many connections from your address\n", (b"retry-after", b"10"),
+                ))
+                self.transport.close()
+            return
+        super().data_received(data)  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._counted is not None:
+            self.guard.leave(self._counted)
+            self._counted = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def handle_websocket_upgrade(self, *args: Any) -> None:
+        super().handle_websocket_upgrade(*args)  # type: ignore[misc]
+        self._disarm()
+        ws = self.transport.get_protocol()
+        if ws is not self:  # the WebSocket protocol now owns the socket and its place in the count
+            ws.guard_address = self._counted  # type: ignore[attr-defined]
+            self._counted = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._arm()
+
+    def send_400_response(self, msg: str) -> None:  # uvicorn's, with our headers
+        self.transport.write(plain_response(400, "Bad Request", msg))
+        self.transport.close()
+
+    def _arm(self) -> None:
+        """From now, the next request's head has `handshake_timeout` seconds to arrive."""
+        self._disarm()
+        if self.guard.handshake_timeout > 0 and not self.transport.is_closing():
+            self._waiting_after = self.cycle
+            self._deadline = asyncio.get_running_loop().call_later(self.guard.handshake_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return
+        cycle = self.cycle
+        if cycle is not self._waiting_after or (cycle is not None and not cycle.response_complete):
+            return  # a request arrived since (it is being answered, or was)
+        self.transport.write(plain_response(408, "Request Timeout", "the request took too long to arrive\n"))
+        self.transport.close()
+
+
+class _GuardedWebSocket(LeanWebSocketProtocol):
+    guard: AddressGuard
+    guard_address: str | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.guard_address is not None:
+            self.guard.leave(self.guard_address)
+            self.guard_address = None
+
+
+def guarded_protocols(guard: AddressGuard) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
+    """uvicorn's (http, ws) protocol classes, counting and timing connections with `guard`."""
+    http = type("GuardedHTTPProtocol", (_GuardedHTTP, AutoHTTPProtocol), {"guard": guard})
+    ws = type("GuardedWebSocketProtocol", (_GuardedWebSocket,), {"guard": guard})
+    return http, ws
