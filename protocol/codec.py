@@ -280,6 +280,8 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
     f = _Fields(m, limits)
     kind = m.get("type")
     ref = f.ref
+    if not isinstance(kind, str):  # first: a list or a map here is unhashable for the lookups below
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must have a string 'type'", ref=ref)
     if kind == "post":
         return Post(
             channel=f.channel(),
@@ -310,8 +312,6 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
         return Hello(token=f.string("token", max_chars=limits.max_token_chars, required=False), ref=ref)
     if kind == "ping":
         return Ping(ref=ref)
-    if not isinstance(kind, str):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must have a string 'type'", ref=ref)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}", ref=ref)
 
 

@@ -31,6 +31,7 @@ from protocol import (
     CloseCode,
     Encoding,
     Error,
+    ErrorCode,
     ProtocolError,
     ServerFrame,
     decode_client,
@@ -266,6 +267,13 @@ class Connection:
                 frame = decode_client(data, encoding, limits)
             except ProtocolError as exc:
                 self.send(Error(exc.code.value, exc.message, ref=exc.ref))
+                self.count_error()
+                continue
+            except Exception as exc:  # a bug in the decoder: the peer still gets an answer, the socket lives
+                # Not the message: it may quote the frame, and a frame may carry a token.
+                log.error("decode_client raised %s on a %d-byte frame: a bug, only ProtocolError may escape",
+                          type(exc).__name__, len(data))
+                self.send(Error(ErrorCode.INTERNAL.value, "the server could not read this frame"))
                 self.count_error()
                 continue
             await session.dispatch(frame)

@@ -28,6 +28,11 @@ async def next_error(client: Client) -> Error:
         ('{"type":"subscribe","channel":"room:1","since":"yesterday"}', "invalid_field"),
         ('{"type":"post","channel":"room:1","text":"' + "x" * 5000 + '"}', "too_large"),
         ("x" * 20_000, "too_large"),
+        ('{"type":["post"]}', "bad_frame"),  # once a TypeError that ended the connection
+        ('{"type":{"a":1}}', "bad_frame"),
+        ('{"type":"subscribe","channel":"room:1","since":NaN}', "bad_frame"),
+        ('{"type":"subscribe","channel":"room:1","since":' + "9" * 5000 + "}", "bad_frame"),
+        ('{"type":"post","channel":"room:1","text":' + "[" * 5000 + "]" * 5000 + "}", "bad_frame"),
     ],
 )
 async def test_bad_frames_get_an_error_and_the_connection_lives_on(raw, code, world, connect):
@@ -39,6 +44,30 @@ async def test_bad_frames_get_an_error_and_the_connection_lives_on(raw, code, wo
     chat = world.channel(Area.CHAT)
     ok = await client.ok(Post(chat, "still here"))
     assert ok.data["seq"] >= 1
+
+
+async def test_a_decoder_bug_answers_internal_and_the_socket_lives_on(world, connect, monkeypatch, caplog):
+    """Defence in depth: should the decoder ever raise something other than ProtocolError (it
+    once did, a TypeError for a list as `type`), the peer gets `internal`, the connection stays
+    usable, and the log names the bug without quoting the frame (which may hold a token)."""
+    import realtime.connection
+
+    real = realtime.connection.decode_client
+
+    def buggy(data, encoding, limits):
+        if "trip-the-bug" in (data if isinstance(data, str) else data.decode(errors="replace")):
+            raise KeyError("secret-looking-bit")
+        return real(data, encoding, limits)
+
+    monkeypatch.setattr(realtime.connection, "decode_client", buggy)
+    client = await connect(world.users["pupil_member"])
+    with caplog.at_level("ERROR", logger="twinhub.connection"):
+        await client.send_raw('{"type":"ping","ref":"trip-the-bug"}')
+        err = await next_error(client)
+    assert err.code == "internal" and err.message
+    assert isinstance(await client.request(Ping()), Pong)
+    assert any("KeyError" in r.getMessage() for r in caplog.records)
+    assert not any("secret-looking-bit" in r.getMessage() or "trip-the-bug" in r.getMessage() for r in caplog.records)
 
 
 async def test_bad_msgpack_frames(world, connect):
