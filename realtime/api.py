@@ -10,6 +10,7 @@ cookie-authenticated POST must come from the server's own origin (no cross-site 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from . import api_members
 from .auth import SESSION_COOKIE
 from .directory import Viewer
 from .errors import ServiceError
-from .http import handler, int_param, int_param_path, json_body, token_of, viewer_of
+from .http import handler, int_param, int_param_path, json_body, refuse_foreign_origin, token_of, viewer_of
 from .mail import answer_mail
 from .moderation import answer_moderation
 from .session import welcome
@@ -42,6 +43,9 @@ from .wire import database
 
 @handler
 async def login(request: Request) -> Response:
+    # Login CSRF: another site must not sign a child's browser in to an account it controls
+    # (what the child then writes would be the attacker's to read).
+    refuse_foreign_origin(request)
     body = await json_body(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 64:
@@ -65,7 +69,9 @@ async def login(request: Request) -> Response:
 
 @handler
 async def logout(request: Request) -> Response:
-    token, _ = token_of(request)
+    token, from_cookie = token_of(request)
+    if from_cookie:
+        refuse_foreign_origin(request)  # another site must not sign people out
     if token:
         await request.app.state.services.auth.logout(token)
     response = JSONResponse({"ok": True})
@@ -269,7 +275,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = request.app.state
-    hub, writer, ws = state.services.hub, state.writer, state.ws_endpoint
+    hub, writer, ws, pool = state.services.hub, state.writer, state.ws_endpoint, state.pool
     lines = [
         "# TYPE twinhub_websockets_open gauge", f"twinhub_websockets_open {ws.open}",
         "# TYPE twinhub_channels gauge", f"twinhub_channels {len(hub.channels)}",
@@ -281,6 +287,12 @@ async def metrics(request: Request) -> Response:
         "# TYPE twinhub_mail_commit_batches_total counter",
         f"twinhub_mail_commit_batches_total {state.mail_writer.batches}",
         "# TYPE twinhub_mails_committed_total counter", f"twinhub_mails_committed_total {state.mail_writer.committed}",
+        # For leak checks (the soak, loadtests/scenarios/soak.py): the event loop's tasks, and the
+        # main PostgreSQL pool's connections open, idle and at most (the writers' own pool of 2 is apart).
+        "# TYPE twinhub_asyncio_tasks gauge", f"twinhub_asyncio_tasks {len(asyncio.all_tasks())}",
+        "# TYPE twinhub_db_pool_connections gauge", f"twinhub_db_pool_connections {pool.get_size()}",
+        "# TYPE twinhub_db_pool_idle gauge", f"twinhub_db_pool_idle {pool.get_idle_size()}",
+        "# TYPE twinhub_db_pool_max gauge", f"twinhub_db_pool_max {pool.get_max_size()}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
