@@ -57,6 +57,15 @@ def handler(fn):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+def refuse_foreign_origin(request: Request) -> None:
+    """Refuse a request a browser sent from another site (its `Origin` is foreign). Requests
+    without `Origin` (curl, bots, other servers) are not browsers acting for someone else."""
+    if "origin" in request.headers and not origin_allowed(
+        request.scope, request.app.state.settings.allowed_origins
+    ):
+        raise ServiceError(ErrorCode.FORBIDDEN, "cross-site request refused")
+
+
 async def viewer_of(request: Request) -> Viewer:
     token, from_cookie = token_of(request)
     if from_cookie and request.method not in ("GET", "HEAD") and token is not None:
