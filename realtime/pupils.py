@@ -93,8 +93,8 @@ class Pupils:
             viewer.roles_in(space_id), viewer.user.id, Role(member.role) if member else None,
             member.invited_by if member else None,
         )
-        if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message)
+        if refusal is not None:  # a project one is not in does not exist for them (as for invite)
+            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
         if password is None:
             password = _generated(8)
         elif not isinstance(password, str) or not _TEACHER_SET.match(password):
