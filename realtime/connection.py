@@ -176,8 +176,12 @@ class Connection:
     def closing(self) -> bool:
         return self._close_reason is not None
 
-    def count_error(self) -> None:
-        """One more refused frame; a peer that keeps sending refused frames is closed as abusive."""
+    def count_error(self, code: str | None = None) -> None:
+        """One more refused frame; a peer that keeps sending refused frames is closed as abusive.
+        Refusals that are the server's fault (`unavailable`: the database is down; `internal`)
+        do not count: a client retrying through an outage is not abusing anyone."""
+        if code in _NOT_THE_PEERS_FAULT:
+            return
         now = time.monotonic()
         if self._errors is None:
             self._errors = []
@@ -274,9 +278,11 @@ class Connection:
                 log.error("decode_client raised %s on a %d-byte frame: a bug, only ProtocolError may escape",
                           type(exc).__name__, len(data))
                 self.send(Error(ErrorCode.INTERNAL.value, "the server could not read this frame"))
-                self.count_error()
                 continue
             await session.dispatch(frame)
+
+
+_NOT_THE_PEERS_FAULT = frozenset({ErrorCode.UNAVAILABLE.value, ErrorCode.INTERNAL.value})
 
 
 class _Framed:

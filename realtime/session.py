@@ -290,7 +290,7 @@ class Session:
                 self.conn.send(Ok(ref=frame.ref, data=data))
         except ServiceError as exc:
             self.conn.send(Error(exc.code.value, exc.message, ref=frame.ref, data=exc.data))
-            self.conn.count_error()
+            self.conn.count_error(exc.code.value)
         except Exception:
             log.exception("request %s failed", frame.type)
             self.conn.send(Error(ErrorCode.INTERNAL.value, "the server failed on this request", ref=frame.ref))
