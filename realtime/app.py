@@ -119,14 +119,14 @@ def create_app(settings: Settings) -> TwinHub:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             url = await database_url(settings, stack)
-            pool = await create_pool(url, max_size=settings.db_pool_size)
+            pool = await create_pool(url, max_size=settings.db_pool_size, statement_timeout=settings.statement_timeout)
             stack.push_async_callback(pool.close)
             async with pool.acquire() as conn:
                 applied = await migrate(conn)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             # The writers' own connections (one each): commits never queue behind reads.
-            writers_pool = await create_pool(url, min_size=2, max_size=2)
+            writers_pool = await create_pool(url, min_size=2, max_size=2, statement_timeout=settings.statement_timeout)
             stack.push_async_callback(writers_pool.close)
 
             batch = 500 if settings.group_commit else 1

@@ -46,6 +46,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     login_backoff: float = 1.0  # seconds a username waits after its third failed login (doubling)
     db_pool_size: int = 20
+    # Seconds a statement may run (or wait on a lock) before PostgreSQL cancels it: the write is
+    # answered `unavailable` and nothing of it is stored.
+    statement_timeout: float = 15.0
     # Off (benchmarks only: python -m loadtests ingest): one write per transaction, one at a time.
     group_commit: bool = True
     log_level: str = "info"
@@ -76,7 +79,7 @@ def _parse(name: str, raw: str) -> object:
                 "max_connections_per_address"):
         return int(raw)
     if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout", "login_backoff",
-                "handshake_timeout"):
+                "handshake_timeout", "statement_timeout"):
         return float(raw)
     if name in ("allowed_origins", "trusted_proxies"):
         return tuple(o.strip() for o in raw.split(",") if o.strip())

@@ -42,8 +42,12 @@ class _Connection(asyncpg.Connection):
         return ""
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0) -> asyncpg.Pool:
-    """Open a pool to `url`. Raises Unavailable if PostgreSQL cannot be reached in `timeout` s."""
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0, statement_timeout: float = 15.0,
+) -> asyncpg.Pool:
+    """Open a pool to `url`. Raises Unavailable if PostgreSQL cannot be reached in `timeout` s.
+    A statement running longer than `statement_timeout` s is cancelled by PostgreSQL (its
+    transaction rolled back: nothing of it stored), which the caller gets as Unavailable."""
     try:
         pool = await asyncpg.create_pool(
             url,
@@ -51,9 +55,9 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeou
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            command_timeout=30,
-            # A statement that runs away must not hold a connection (and its locks) for ever.
-            server_settings={"application_name": "twinhub", "statement_timeout": "15000"},
+            command_timeout=max(30.0, 2 * statement_timeout),
+            # A statement that runs away (or waits on a lock) must not hold a connection for ever.
+            server_settings={"application_name": "twinhub", "statement_timeout": str(int(statement_timeout * 1000))},
         )
     except _UNAVAILABLE as exc:
         raise Unavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
