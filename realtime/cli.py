@@ -79,7 +79,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sock.setblocking(False)
     else:
         sock = bind(settings.host, settings.port)
-        limit = f"; at most {open_files:,} open files, so about as many connections" if open_files else ""
+        cap = server.config.http.guard.max_total  # realtime/guard.py, set by make_server
+        limit = (f"; at most {open_files:,} open files, so at most {cap:,} connections" if open_files and cap
+                 else f"; at most {open_files:,} open files" if open_files else "")
         print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws{limit})",
               flush=True)
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:

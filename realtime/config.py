@@ -40,6 +40,9 @@ class Settings:
     # TCP connections one address may hold at once (0: no cap). Generous: a whole school behind
     # one NAT address must fit (realtime/guard.py says why 500). Proxies' addresses are not capped.
     max_connections_per_address: int = 500
+    # Sockets one process holds at once, all addresses together; the next is answered 503 with
+    # Retry-After (realtime/guard.py). 0: the open-files limit less a reserve (realtime/server.py).
+    max_connections: int = 0
     handshake_timeout: float = 10.0  # seconds for a request's head (slowloris; 0: no limit)
     # Reverse proxies / load balancers: their connections carry many clients (not capped here) and
     # only their X-Forwarded-For is believed (uvicorn's forwarded_allow_ips; same default).
@@ -76,7 +79,7 @@ class Settings:
 
 def _parse(name: str, raw: str) -> object:
     if name in ("port", "post_burst", "mail_burst", "pupil_mail_burst", "outbox_bytes", "max_replay", "db_pool_size",
-                "max_connections_per_address"):
+                "max_connections_per_address", "max_connections"):
         return int(raw)
     if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout", "login_backoff",
                 "handshake_timeout", "statement_timeout"):

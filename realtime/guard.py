@@ -1,4 +1,4 @@
-"""Connections per address, and the time a client has to send a request's head.
+"""Connections per address and per process, and the time a client has to send a request's head.
 
 Two attacks that cost an attacker one cheap socket each, before any request reaches the app:
 
@@ -20,7 +20,15 @@ Two attacks that cost an attacker one cheap socket each, before any request reac
   Known limit: a request *body* sent slowly is not timed (bodies are at most 16 KiB, read only by
   the routes that take one; the per-address cap bounds how many one address can hold).
 
-Both are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
+And one limit that is not about attackers: a process holds at most `max_connections` sockets
+(all addresses together, proxies included). Past the open-files limit `accept()` itself fails
+(EMFILE): the event loop stops accepting for a while and logs errors, and the clients see their
+connection hang or reset. Below it, the next connection is answered `503` with `Retry-After`, as
+above, and a client tries again (another process, behind a load balancer): the sockets already
+open are not disturbed. By default the cap is the open-files limit less a reserve for the
+database pools, Redis, logs and the embedded PostgreSQL's pipes (realtime/server.py).
+
+All three are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
 an upgraded WebSocket hands its place in the count to the WebSocket protocol, which gives it back
 when the socket closes.
 """
@@ -41,9 +49,14 @@ class AddressGuard:
     """Open connections per client address, at most `limit` each (0: no limit); addresses in
     `trusted` (IPs or networks: proxies) are not counted."""
 
-    def __init__(self, limit: int, trusted: tuple[str, ...] = (), handshake_timeout: float = 10.0) -> None:
+    def __init__(
+        self, limit: int, trusted: tuple[str, ...] = (), handshake_timeout: float = 10.0, max_total: int = 0,
+    ) -> None:
         self.limit = limit
         self.handshake_timeout = handshake_timeout
+        self.max_total = max_total  # connections in all (0: no cap)
+        self.total = 0
+        self.refused_full = 0
         self._trusted = [ipaddress.ip_network(t, strict=False) for t in trusted if t != "*"]
         self._trust_all = "*" in trusted
         self.open: dict[str, int] = {}
@@ -67,6 +80,17 @@ class AddressGuard:
         self.open[address] = n + 1
         return True
 
+    def enter_total(self) -> bool:
+        """Count one more connection in all; False (nothing counted) when the process is full."""
+        if self.max_total > 0 and self.total >= self.max_total:
+            self.refused_full += 1
+            return False
+        self.total += 1
+        return True
+
+    def leave_total(self) -> None:
+        self.total -= 1
+
     def leave(self, address: str) -> None:
         n = self.open.get(address, 0) - 1
         if n > 0:
@@ -86,6 +110,14 @@ def plain_response(status: int, reason: str, text: str, *extra: tuple[bytes, byt
     return head + b"\r\n" + body
 
 
+_TOO_MANY = plain_response(
+    503, "Service Unavailable", "too many connections from your address\n", (b"retry-after", b"10"),
+)
+_FULL = plain_response(
+    503, "Service Unavailable", "this server holds all the connections it can; try again\n", (b"retry-after", b"5"),
+)
+
+
 class _GuardedHTTP:
     """Mixed in before uvicorn's HTTP protocol (h11 or httptools: both keep `transport`,
     `client`, `cycle` and call `on_response_complete`)."""
@@ -98,27 +130,33 @@ class _GuardedHTTP:
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._counted: str | None = None
-        self._refused = False
+        self._in_total = False
+        self._refused: bytes | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_after: Any = None
         address = self.client[0] if self.client else None
+        if not self.guard.enter_total():
+            self._refuse(_FULL)
+            return
+        self._in_total = True
         if self.guard.counts(address):
             assert address is not None
             if not self.guard.enter(address):
-                # Answer once the request has arrived (an answer before it, then a close, can be
-                # lost to a TCP reset); a client that sends nothing is dropped after a second.
-                self._refused = True
-                self._deadline = asyncio.get_running_loop().call_later(1.0, transport.close)
+                self._refuse(_TOO_MANY)
                 return
             self._counted = address
         self._arm()
 
+    def _refuse(self, answer: bytes) -> None:
+        # Answer once the request has arrived (an answer before it, then a close, can be lost to
+        # a TCP reset); a client that sends nothing is dropped after a second.
+        self._refused = answer
+        self._deadline = asyncio.get_running_loop().call_later(1.0, self.transport.close)
+
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused is not None:
             if not self.transport.is_closing():
-                self.transport.write(plain_response(
-                    503, "Service Unavailable", "too many connections from your address\n", (b"retry-after", b"10"),
-                ))
+                self.transport.write(self._refused)
                 self.transport.close()
             return
         super().data_received(data)  # type: ignore[misc]
@@ -128,15 +166,20 @@ class _GuardedHTTP:
         if self._counted is not None:
             self.guard.leave(self._counted)
             self._counted = None
+        if self._in_total:
+            self.guard.leave_total()
+            self._in_total = False
         super().connection_lost(exc)  # type: ignore[misc]
 
     def handle_websocket_upgrade(self, *args: Any) -> None:
         super().handle_websocket_upgrade(*args)  # type: ignore[misc]
         self._disarm()
         ws = self.transport.get_protocol()
-        if ws is not self:  # the WebSocket protocol now owns the socket and its place in the count
+        if ws is not self:  # the WebSocket protocol now owns the socket and its places in the counts
             ws.guard_address = self._counted  # type: ignore[attr-defined]
+            ws.guard_total = self._in_total  # type: ignore[attr-defined]
             self._counted = None
+            self._in_total = False
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
@@ -172,12 +215,16 @@ class _GuardedHTTP:
 class _GuardedWebSocket(LeanWebSocketProtocol):
     guard: AddressGuard
     guard_address: str | None = None
+    guard_total = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         if self.guard_address is not None:
             self.guard.leave(self.guard_address)
             self.guard_address = None
+        if self.guard_total:
+            self.guard.leave_total()
+            self.guard_total = False
 
 
 def guarded_protocols(guard: AddressGuard) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:

@@ -54,9 +54,31 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+# Files a process keeps open besides its clients' sockets: the database pools (20 + 2), Redis
+# (a few per node), the embedded PostgreSQL's and Redis's pipes, logs, the listening socket, and
+# the handful each accept() in flight needs — with room to spare.
+FILES_RESERVE = 200
+
+
+def connection_cap(settings: Settings) -> int:
+    """How many sockets this process takes before answering 503: `max_connections` if set, else
+    the soft open-files limit in effect less FILES_RESERVE (0, no cap, where there is no such limit)."""
+    if settings.max_connections > 0:
+        return settings.max_connections
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 0
+    return max(soft - FILES_RESERVE, 1)
+
+
 def make_server(settings: Settings) -> uvicorn.Server:
     guard = AddressGuard(
-        settings.max_connections_per_address, settings.trusted_proxies, settings.handshake_timeout
+        settings.max_connections_per_address, settings.trusted_proxies, settings.handshake_timeout,
+        max_total=connection_cap(settings),
     )
     # uvicorn's own protocols (its websockets-sansio one keeping less per socket, realtime/ws_protocol.py),
     # counting connections per address and timing request heads (realtime/guard.py).

@@ -1,0 +1,96 @@
+"""A full process (issue 9: "maximum connections per process before refusal, behaviour at 2×
+that"): past `max_connections` a new connection is answered 503 with Retry-After, the ones
+already open keep working, and a place given back is taken again. The default cap follows the
+open-files limit, so that the process refuses cleanly before accept() starts failing."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+
+import httpx
+import pytest
+import websockets
+
+from protocol import Post, Subscribe
+from realtime.app import SECURITY_HEADERS
+from realtime.config import Settings
+from realtime.policy import Area
+from realtime.server import FILES_RESERVE, RunningServer, connection_cap
+from tests.client import Client
+from tests.conftest import login
+
+CAP = 8
+
+
+def guard_of(running: RunningServer):
+    return running.server.config.http.guard
+
+
+async def total_is(running: RunningServer, expected: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while guard_of(running).total != expected:
+        assert time.monotonic() < deadline, f"{guard_of(running).total} connections counted, not {expected}"
+        await asyncio.sleep(0.02)
+
+
+async def test_past_the_cap_connections_are_refused_and_the_open_ones_live_on(database_url, world, http):
+    settings = Settings(database_url=database_url, port=0, log_level="warning", max_connections=CAP)
+    running = RunningServer(settings)
+    await running.start()
+    url = f"ws://127.0.0.1:{running.port}/ws"
+    held: list[Client] = []
+    try:
+        await total_is(running, 0)
+        tokens = [await login(http, world.users[who].username) for who in ("pupil_member", "teacher_member")]
+        chat = world.channel(Area.CHAT)
+        for i in range(CAP):
+            client = await Client.connect(url, tokens[i % 2])
+            await client.ok(Subscribe(chat))
+            held.append(client)
+        await total_is(running, CAP)
+
+        # Twice the cap: every one of the extra connections is refused, cleanly.
+        refused = 0
+        for _ in range(CAP):
+            with pytest.raises(websockets.InvalidStatus) as caught:
+                await websockets.connect(url, subprotocols=["twinhub.v1.json"])
+            response = caught.value.response
+            assert response.status_code == 503 and response.headers["retry-after"] == "5"
+            assert b"try again" in response.body
+            for name, value in SECURITY_HEADERS:
+                assert response.headers[name.decode()] == value.decode()
+            refused += 1
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}", timeout=5) as plain:
+            assert (await plain.get("/healthz")).status_code == 503  # a balancer sends people elsewhere
+        assert refused == CAP and guard_of(running).refused_full >= CAP + 1
+        assert guard_of(running).total == CAP  # the refused ones took no place
+
+        # The connections already open were not disturbed: a post reaches all of them.
+        ok = await held[0].ok(Post(chat, "still here"))
+        for client in held:
+            [event] = [e for e in await client.wait_events(chat, 1) if e.seq == ok.data["seq"]]
+            assert event.data["message"]["text"] == "still here"
+
+        # Places given back are taken again.
+        for client in held[-3:]:
+            await client.close()
+        del held[-3:]
+        await total_is(running, CAP - 3)
+        for _ in range(3):
+            client = await Client.connect(url, tokens[0])
+            await client.ok(Subscribe(chat))
+            held.append(client)
+        await total_is(running, CAP)
+    finally:
+        for client in held:
+            await client.close()
+        await total_is(running, 0)  # every socket gave its place back, WebSockets and HTTP alike
+        await running.stop()
+
+
+def test_the_default_cap_follows_the_open_files_limit():
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert connection_cap(Settings()) == soft - FILES_RESERVE
+    assert connection_cap(Settings(max_connections=123)) == 123
