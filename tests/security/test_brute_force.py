@@ -1,0 +1,86 @@
+"""Guessing pupils' passwords (and other secrets), against a server of its own: its login
+throttle lives in its memory, so that locking 127.0.0.1 here locks no other test out.
+
+Covered elsewhere (docs/security.md): one username slowed after three failures and locked after
+five, the right password included, the lockout in the audit log and on the member list
+(tests/e2e/test_auth.py); a wrong password and an unknown user answer alike
+(tests/e2e/test_auth.py); a forged token ends its socket, one guess per connection
+(tests/e2e/test_bad_input.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import httpx
+import pytest
+
+from realtime.config import Settings
+from realtime.server import RunningServer
+from tests.conftest import PASSWORD, login
+
+
+@pytest.fixture(scope="module")
+async def guarded(database_url):
+    settings = Settings(database_url=database_url, port=0, log_level="warning", login_backoff=0.01, trusted_proxies=())
+    running = RunningServer(settings)
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def test_password_spraying_from_one_address_locks_the_address(guarded, world):
+    """Threat: password spraying — one common password tried once on each of many pupils'
+    usernames, so that no username reaches its own lockout."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{guarded.port}", timeout=30) as http:
+        async def spray(i: int) -> int:
+            r = await http.post("/api/login", json={"username": f"pupil-{i:03d}-x7k2", "password": "123456"})
+            return r.status_code
+
+        codes = []
+        for batch in range(5):  # 50 failures: the documented limit per address
+            codes += await asyncio.gather(*(spray(batch * 10 + i) for i in range(10)))
+        assert codes == [401] * 50
+        # Now even a real pupil with the right password is refused from this address, for 15 minutes.
+        r = await http.post("/api/login", json={"username": world.users["pupil_member"].username, "password": PASSWORD})
+        assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")
+        assert 890 <= int(r.headers["retry-after"]) <= 901
+        # A forged X-Forwarded-For does not make a new address (only trusted proxies' is believed).
+        r = await http.post("/api/login", json={"username": world.users["pupil_member"].username, "password": PASSWORD},
+                            headers={"X-Forwarded-For": "203.0.113.9"})
+        assert r.status_code == 429
+
+
+async def test_generated_pupil_passwords_resist_guessing_within_the_lockout(world, http):
+    """Threat: guessing a generated pupil password — five tries per 15 minutes per username must
+    leave an attacker no real chance (8 characters of 31: ~40 bits)."""
+    admin = {"Authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    r = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin, json={"pupils": [f"P{i}" for i in range(40)]})
+    passwords = [p["password"] for p in r.json()["pupils"]]
+    alphabet = set("".join(passwords))
+    assert all(len(p) >= 8 for p in passwords) and len(set(passwords)) == len(passwords)
+    assert len(alphabet) >= 25  # 40 passwords of 8 draw on (nearly) all of the 31 characters
+    bits = 8 * math.log2(31)
+    tries_per_year = 5 * 4 * 24 * 365  # five per 15 minutes
+    assert tries_per_year / 2**bits < 1e-6  # odds of a year of guessing one pupil's password
+    # And none is the username, the name, or a common password.
+    for p in r.json()["pupils"]:
+        assert p["password"] not in (p["username"], p["name"].lower(), "password", "12345678")
+
+
+async def test_invitation_codes_are_too_long_to_guess(world, http):
+    """Threat: guessing a one-time invitation code to join a project as a visitor (redeeming
+    needs no login)."""
+    admin = {"Authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    codes = [
+        (await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                         json={"role": "visitor", "label": f"parent {i}"})).json()["code"]
+        for i in range(3)
+    ]
+    assert len(set(codes)) == 3
+    assert all(len(c) >= 22 for c in codes)  # ≥ 128 bits in URL-safe base64
+    r = await http.post("/api/invitations/redeem",
+                        json={"code": codes[0][:-1] + ("A" if codes[0][-1] != "A" else "B"), "username": "guess.er",
+                              "name": "Guesser", "password": "long enough pw"})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
