@@ -1,5 +1,5 @@
 """Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout,peers,rooms,reconnect,
-ingest} [options]`.
+ingest,soak} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
@@ -22,6 +22,10 @@ Markdown table with ratios, and PNG plots next to the JSON result.
 `rooms`, `reconnect` and `ingest` (loadtests/scenarios/rooms.py, reconnect.py, ingest.py; their
 options, tables and targets in chat_cli.py): many rooms all chatting at once, a reconnect storm
 resuming with `since`, and persisted posts/s with group commit on and off.
+
+`soak` (loadtests/scenarios/soak.py): N members for minutes under posts, mail, feed traffic and
+churn (members dropping and resuming with `since`); whether the server's RSS, file descriptors,
+PostgreSQL connections and tasks stay flat, p99 per window, and zero loss across the reconnects.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from realtime.policy import Role
 
 from .clients import PARSER
 from .report import RESOURCE_ROWS, Progress, fanout_table, machine, table, write_result
-from .scenarios import chat_cli, fanout, feed, idle, mail, peers_cli, scaleout
+from .scenarios import chat_cli, fanout, feed, idle, mail, peers_cli, scaleout, soak
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -386,6 +390,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] =
     "mail": cmd_mail, "feed": cmd_feed, "scaleout": cmd_scaleout,
 }
 COMMANDS["peers"] = peers_cli.command
+COMMANDS["soak"] = soak.command
 COMMANDS.update(chat_cli.COMMANDS)
 
 
@@ -582,6 +587,7 @@ def parser() -> argparse.ArgumentParser:
     so.add_argument("--keep", action="store_true", help="keep the work folder (server logs, data, profiles)")
     peers_cli.add_parser(sub)
     chat_cli.add_parsers(sub)
+    soak.add_parser(sub)
     return p
 
 
@@ -631,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     params["json_parser"] = PARSER
     for check in figures.get("checks", []):
         print(f"target: {check['target']}: {_verdict(check['met'])}")
-    path = write_result(args.scenario, params, figures, host)
+    result = getattr(args, "result", None)
+    path = write_result(args.scenario, params, figures, host, Path(result) if result else None)
     print(f"\nresult written to {path}")
     if args.scenario == "peers":
         peers_cli.after_write(args, path)

@@ -65,12 +65,14 @@ def _memory_bytes() -> int:
     return psutil.virtual_memory().total
 
 
-def write_result(scenario: str, params: dict[str, Any], figures: dict[str, Any], host: dict[str, Any]) -> Path:
-    """Write loadtests/results/<scenario>-<UTC time>.json (`host`: machine() read when the run
-    started, so the commit is the one that was measured) and return its path."""
-    RESULTS.mkdir(exist_ok=True)
+def write_result(scenario: str, params: dict[str, Any], figures: dict[str, Any], host: dict[str, Any],
+                 path: Path | None = None) -> Path:
+    """Write loadtests/results/<scenario>-<UTC time>.json, or `path` (`host`: machine() read when
+    the run started, so the commit is the one that was measured) and return its path."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"{scenario}-{stamp}.json"
+    if path is None:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"{scenario}-{stamp}.json"
     body = {"scenario": scenario, "finished_at": stamp, "machine": host, "params": params, "figures": figures}
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
     return path
