@@ -18,8 +18,10 @@ async def _auth(http, world, who: str) -> dict[str, str]:
 
 
 async def test_a_teacher_invites_a_class_and_every_pupil_can_log_in(world, http, server):
+    # 28 argon2 hashes (64 MiB each): ~2 s on a quiet core, over 10 s (the client's default
+    # timeout) when the test machine is saturated, as on a shared CI runner.
     r = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=await _auth(http, world, "teacher_member"),
-                        json={"pupils": CLASS})
+                        json={"pupils": CLASS}, timeout=60)
     assert r.status_code == 201, r.text
     assert r.headers["cache-control"] == "no-store"
     pupils = r.json()["pupils"]
