@@ -21,3 +21,26 @@ def test_defaults_are_safe():
 
 def test_empty_database_url_means_embedded():
     assert Settings.from_env({"TWINHUB_DATABASE_URL": ""}).database_url is None
+
+
+def test_connection_guard_settings_from_the_environment():
+    s = Settings.from_env({"TWINHUB_MAX_CONNECTIONS_PER_ADDRESS": "2000", "TWINHUB_HANDSHAKE_TIMEOUT": "5.5",
+                           "TWINHUB_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.4"})
+    assert (s.max_connections_per_address, s.handshake_timeout) == (2000, 5.5)
+    assert s.trusted_proxies == ("10.0.0.0/8", "192.168.1.4")
+    d = Settings.from_env({})
+    assert (d.max_connections_per_address, d.handshake_timeout, d.trusted_proxies) == (500, 10.0, ("127.0.0.1",))
+
+
+def test_the_guard_counts_untrusted_addresses_only():
+    from realtime.guard import AddressGuard
+
+    guard = AddressGuard(2, ("10.0.0.0/8",))
+    assert not guard.counts("10.1.2.3") and guard.counts("203.0.113.5") and not guard.counts(None)
+    assert guard.enter("203.0.113.5") and guard.enter("203.0.113.5") and not guard.enter("203.0.113.5")
+    guard.leave("203.0.113.5")
+    assert guard.enter("203.0.113.5")
+    guard.leave("203.0.113.5")
+    guard.leave("203.0.113.5")
+    assert guard.open == {}
+    assert not AddressGuard(0).counts("203.0.113.5")  # 0: no cap
