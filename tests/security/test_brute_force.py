@@ -62,7 +62,8 @@ async def test_generated_pupil_passwords_resist_guessing_within_the_lockout(worl
     """Threat: guessing a generated pupil password — five tries per 15 minutes per username must
     leave an attacker no real chance (8 characters of 31: ~40 bits)."""
     admin = {"Authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
-    r = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin, json={"pupils": [f"P{i}" for i in range(12)]})
+    r = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin,
+                        json={"pupils": [f"P{i}" for i in range(12)]}, timeout=60)  # 12 argon2 hashes: slow when loaded
     passwords = [p["password"] for p in r.json()["pupils"]]
     alphabet = set("".join(passwords))
     assert all(len(p) >= 8 for p in passwords) and len(set(passwords)) == len(passwords)
