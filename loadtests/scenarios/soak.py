@@ -544,6 +544,7 @@ class Soak:
                     self.counts["churn_skipped_nobody_online"] += 1
                     continue
                 k += 1
+                person.state = AWAY  # now, not when the task starts: no second pick in the same batch
                 task = asyncio.create_task(self.cycle(person, clean=k % 2 == 0))
                 self.cycles.add(task)
                 task.add_done_callback(self.cycles.discard)
