@@ -294,6 +294,16 @@ async def metrics(request: Request) -> Response:
         "# TYPE twinhub_db_pool_idle gauge", f"twinhub_db_pool_idle {pool.get_idle_size()}",
         "# TYPE twinhub_db_pool_max gauge", f"twinhub_db_pool_max {pool.get_max_size()}",
     ]
+    guard = getattr(state, "guard", None)  # realtime/guard.py, when served by realtime/server.py
+    if guard is not None:
+        lines += [
+            "# TYPE twinhub_connections gauge", f"twinhub_connections {guard.total}",
+            "# TYPE twinhub_connections_max gauge", f"twinhub_connections_max {guard.max_total}",
+            "# TYPE twinhub_connections_refused_full_total counter",
+            f"twinhub_connections_refused_full_total {guard.refused_full}",
+            "# TYPE twinhub_connections_refused_per_address_total counter",
+            f"twinhub_connections_refused_per_address_total {guard.refused}",
+        ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 

@@ -25,7 +25,8 @@ And one limit that is not about attackers: a process holds at most `max_connecti
 (EMFILE): the event loop stops accepting for a while and logs errors, and the clients see their
 connection hang or reset. Below it, the next connection is answered `503` with `Retry-After`, as
 above, and a client tries again (another process, behind a load balancer): the sockets already
-open are not disturbed. By default the cap is the open-files limit less a reserve for the
+open are not disturbed. Only `GET /metrics` is still served, so that monitoring sees a full
+process as full rather than as down. By default the cap is the open-files limit less a reserve for the
 database pools, Redis, logs and the embedded PostgreSQL's pipes (realtime/server.py).
 
 All three are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
@@ -113,6 +114,7 @@ def plain_response(status: int, reason: str, text: str, *extra: tuple[bytes, byt
 _TOO_MANY = plain_response(
     503, "Service Unavailable", "too many connections from your address\n", (b"retry-after", b"10"),
 )
+_MONITORING = (b"GET /metrics ", b"GET /metrics?")
 _FULL = plain_response(
     503, "Service Unavailable", "this server holds all the connections it can; try again\n", (b"retry-after", b"5"),
 )
@@ -155,11 +157,29 @@ class _GuardedHTTP:
 
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
-            if not self.transport.is_closing():
-                self.transport.write(self._refused)
-                self.transport.close()
-            return
+            if not (self._refused is _FULL and data.startswith(_MONITORING) and self._admit_over_the_cap()):
+                if not self.transport.is_closing():
+                    self.transport.write(self._refused)
+                    self.transport.close()
+                return
         super().data_received(data)  # type: ignore[misc]
+
+    def _admit_over_the_cap(self) -> bool:
+        """A full process still answers its monitoring (GET /metrics): a place over the cap, so
+        that the moment it is fullest is not the moment it looks dead. The per-address cap holds."""
+        address = self.client[0] if self.client else None
+        if self.guard.counts(address):
+            assert address is not None
+            if not self.guard.enter(address):
+                self._refused = _TOO_MANY
+                return False
+            self._counted = address
+        self._disarm()
+        self._refused = None
+        self.guard.total += 1
+        self._in_total = True
+        self._arm()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

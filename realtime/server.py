@@ -83,8 +83,10 @@ def make_server(settings: Settings) -> uvicorn.Server:
     # uvicorn's own protocols (its websockets-sansio one keeping less per socket, realtime/ws_protocol.py),
     # counting connections per address and timing request heads (realtime/guard.py).
     http_protocol, ws_protocol = guarded_protocols(guard)
+    app = create_app(settings)
+    app.state.guard = guard  # for /metrics
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         http=http_protocol,
         ws=ws_protocol,
         forwarded_allow_ips=list(settings.trusted_proxies),

@@ -64,8 +64,15 @@ async def test_past_the_cap_connections_are_refused_and_the_open_ones_live_on(da
             refused += 1
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}", timeout=5) as plain:
             assert (await plain.get("/healthz")).status_code == 503  # a balancer sends people elsewhere
+            # ... but monitoring still sees it, as full (its scrape takes a place over the cap).
+            scrape = await plain.get("/metrics")
+            assert scrape.status_code == 200, scrape.text
+            gauges = dict(line.split(" ", 1) for line in scrape.text.splitlines() if not line.startswith("#"))
+            assert gauges["twinhub_connections_max"] == str(CAP)
+            assert gauges["twinhub_connections"] == str(CAP + 1)
+            assert int(gauges["twinhub_connections_refused_full_total"]) >= CAP + 1
         assert refused == CAP and guard_of(running).refused_full >= CAP + 1
-        assert guard_of(running).total == CAP  # the refused ones took no place
+        await total_is(running, CAP)  # the refused ones took no place (and the scrape gave its back)
 
         # The connections already open were not disturbed: a post reaches all of them.
         ok = await held[0].ok(Post(chat, "still here"))
