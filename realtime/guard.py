@@ -92,6 +92,13 @@ class AddressGuard:
     def leave_total(self) -> None:
         self.total -= 1
 
+    def give_back(self, address: str | None, in_total: bool) -> None:
+        """A connection closed: give back the places it held (its address's, the total's)."""
+        if address is not None:
+            self.leave(address)
+        if in_total:
+            self.leave_total()
+
     def leave(self, address: str) -> None:
         n = self.open.get(address, 0) - 1
         if n > 0:
@@ -183,12 +190,8 @@ class _GuardedHTTP:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        if self._counted is not None:
-            self.guard.leave(self._counted)
-            self._counted = None
-        if self._in_total:
-            self.guard.leave_total()
-            self._in_total = False
+        self.guard.give_back(self._counted, self._in_total)
+        self._counted, self._in_total = None, False
         super().connection_lost(exc)  # type: ignore[misc]
 
     def handle_websocket_upgrade(self, *args: Any) -> None:
@@ -239,12 +242,8 @@ class _GuardedWebSocket(LeanWebSocketProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        if self.guard_address is not None:
-            self.guard.leave(self.guard_address)
-            self.guard_address = None
-        if self.guard_total:
-            self.guard.leave_total()
-            self.guard_total = False
+        self.guard.give_back(self.guard_address, self.guard_total)
+        self.guard_address, self.guard_total = None, False
 
 
 def guarded_protocols(guard: AddressGuard) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
