@@ -55,6 +55,13 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+def session_key(token: str | None) -> bytes | None:
+    """The stored key of a session token, or None for what cannot be one (nothing to look up)."""
+    if not token or len(token) > 200:
+        return None
+    return token_hash(token)
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     token: str
@@ -170,9 +177,10 @@ class Auth:
 
     async def user_for(self, token: str | None) -> User | None:
         """The user of a live session token, or None (unknown, expired or revoked)."""
-        if not token or len(token) > 200:
+        key = session_key(token)
+        if key is None:
             return None
-        found = await accounts.session_user(self._pool, token_hash(token))
+        found = await accounts.session_user(self._pool, key)
         return None if found is None else found[0]
 
     async def logout(self, token: str) -> None:

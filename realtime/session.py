@@ -63,7 +63,7 @@ from storage.reader import GroupReader
 from storage.reports import PLATFORM_QUEUE
 from storage.spaces import Room
 
-from .auth import Auth, token_hash
+from .auth import Auth, session_key
 from .chat import Chat, room_channel
 from .chat import to_event as room_event
 from .connection import Connection
@@ -226,9 +226,10 @@ class Readers:
     async def user_for(self, token: str | None) -> User | None:
         """The user of a live session token, or None (unknown, expired or revoked): what
         Auth.user_for answers, read together with the other hellos of the moment."""
-        if not token or len(token) > 200:
+        key = session_key(token)
+        if key is None:
             return None
-        found = await self.sessions.read(token_hash(token))
+        found = await self.sessions.read(key)
         return None if found is None else found[0]
 
     async def rooms_in(self, space_ids: list[int]) -> list[Room]:
