@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import bind, make_server, raise_open_files_limit, tune_gc
 
     settings = _settings(args)
+    loop_factory, loop_name = _loop_factory(settings.event_loop)  # a wrong setting stops here, before any work
     if args.workers > 1 and args.fd is None:
         from .workers import serve_workers
 
@@ -82,20 +83,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cap = server.config.http.guard.max_total  # realtime/guard.py, set by make_server
         limit = (f"; at most {open_files:,} open files, so at most {cap:,} connections" if open_files and cap
                  else f"; at most {open_files:,} open files" if open_files else "")
-        print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws{limit})",
+        print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws{limit}; "
+              f"event loop: {loop_name})",
               flush=True)
-    with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(server.serve(sockets=[sock]))
     return 0
 
 
-def _fast_loop():  # type: ignore[no-untyped-def]
-    """uvloop's event loop where it is installed (Linux, macOS), else asyncio's."""
+def _loop_factory(choice: str) -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """The event loop to run on, and its name. "auto": uvloop's where it is installed (Linux,
+    macOS), else asyncio's; "uvloop" insists on it; "asyncio": asyncio's own."""
+    if choice not in ("auto", "uvloop", "asyncio"):
+        raise SystemExit(f"TWINHUB_EVENT_LOOP must be auto, uvloop or asyncio, not {choice!r}")
+    if choice == "asyncio":
+        return None, "asyncio"
     try:
         import uvloop
     except ImportError:
-        return None
-    return uvloop.new_event_loop
+        if choice == "uvloop":
+            raise SystemExit("TWINHUB_EVENT_LOOP=uvloop, but uvloop is not installed") from None
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -55,6 +55,9 @@ class Settings:
     # Off (benchmarks only: python -m loadtests ingest): one write per transaction, one at a time.
     group_commit: bool = True
     log_level: str = "info"
+    # "auto": uvloop where it is installed, else asyncio's own loop; "asyncio" forces the latter
+    # (a second opinion when a figure or a leak might be the loop's: docs/reliability.md).
+    event_loop: str = "auto"
     # permessage-deflate compresses every frame once per recipient: off unless asked for
     # (docs/performance.md has the measurement).
     ws_deflate: bool = False

@@ -856,6 +856,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--database-cpu", type=int, default=None, help="CPU of the embedded PostgreSQL (default: the server's)")
     s.add_argument("--timeout", type=float, default=900, help="bound on the whole run, s (default 900)")
     s.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="load generator's event loop")
+    s.add_argument("--server-loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                   help="server's event loop (TWINHUB_EVENT_LOOP; default auto: uvloop where installed)")
     s.add_argument("--keep", action="store_true", help="keep the work folder (server log, data) after the run")
 
 
@@ -929,7 +931,8 @@ async def command(args: argparse.Namespace) -> dict[str, Any]:
     roles = member_roles(p)
     spaces = max(1, -(-p.members // p.space_size))
     opts = ServerOptions(server_cpu=args.server_cpu, database_url=args.database_url, keep=args.keep,
-                         database_cpu=args.database_cpu, env=mail.SERVER_ENV)
+                         database_cpu=args.database_cpu,
+                         env=(*mail.SERVER_ENV, ("TWINHUB_EVENT_LOOP", args.server_loop)))
     async with twinhub(opts, subscribers=p.members, rooms=spaces, roles=roles, areas=AREAS) as target:
         figures = await Soak(target, p, Progress()).run()
     print("\n" + report(figures))

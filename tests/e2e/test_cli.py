@@ -24,8 +24,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def start(data_dir: Path, port: int, log: Path, preexec_fn=None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+async def start(data_dir: Path, port: int, log: Path, preexec_fn=None, **settings: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")} | settings
     proc = subprocess.Popen(
         [sys.executable, "-m", "realtime", "serve", "--demo", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn,
@@ -72,9 +72,12 @@ async def test_serve_demo_stop_start_keeps_history(tmp_path):
     assert proc.returncode in (0, -signal.SIGTERM), log.read_text()[-2000:]
     assert "Application shutdown complete" in log.read_text()
     assert not list(data.glob("pgdata/postmaster.pid")), "the embedded PostgreSQL was left running"
+    assert "event loop: uvloop" in log.read_text()  # the default where uvloop is installed
 
-    proc = await start(data, port, log)
+    # The second start on asyncio's own loop (TWINHUB_EVENT_LOOP), which must serve as well.
+    proc = await start(data, port, log, TWINHUB_EVENT_LOOP="asyncio")
     try:
+        assert "event loop: asyncio" in log.read_text()
         client = await Client.connect(f"ws://127.0.0.1:{port}/ws", await login(port, "claire.martin"))
         await client.ok(Subscribe(chat, since=0))
         [event] = await client.wait_events(chat, 1)
@@ -113,6 +116,15 @@ def test_admin_commands_set_up_a_project(tmp_path):
     done = subprocess.run([*base, "admin", "add-member", "--space", "nope", "--username", "t.river", "--role", "visitor",
                            "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode != 0 and "no space 'nope'" in done.stderr
+
+
+def test_a_wrong_event_loop_setting_stops_serve_before_it_starts(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")} | {"TWINHUB_EVENT_LOOP": "tokio"}
+    done = subprocess.run([sys.executable, "-m", "realtime", "serve", "--data-dir", str(tmp_path / "d")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode != 0
+    assert "TWINHUB_EVENT_LOOP must be auto, uvloop or asyncio, not 'tokio'" in done.stderr
+    assert not (tmp_path / "d").exists()  # no database was started for it
 
 
 async def test_serve_takes_more_connections_than_a_low_open_files_limit(tmp_path):
