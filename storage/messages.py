@@ -98,6 +98,18 @@ def _message(r: asyncpg.Record) -> Message:
     )
 
 
+# The posts already stored under these (author_id, client_id) keys: one probe of that unique
+# index per key. Written as a plain join, the planner hashes the batch and scans the whole
+# messages table for as long as it thinks it small (tens of thousands of rows): a cost per batch
+# that grows with the history. LIMIT 1 (the key is unique) keeps the subquery from being
+# flattened into that join. tests/storage/test_plans.py checks the plan.
+ORIGINALS_SQL = (
+    "SELECT d.* FROM unnest($1::bigint[], $2::text[]) AS k(author_id, client_id) CROSS JOIN LATERAL ("
+    f" SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+    " WHERE m.author_id = k.author_id AND m.client_id = k.client_id LIMIT 1) d"
+)
+
+
 async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[PostResult]:
     """Write `posts` in the caller's transaction; one result per post, in the same order.
 
@@ -111,10 +123,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
     first_in_batch: dict[tuple[int, str], int] = {}
     if keyed:
         rows = await conn.fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
-            " JOIN unnest($1::bigint[], $2::text[]) AS k(author_id, client_id)"
-            " ON m.author_id = k.author_id AND m.client_id = k.client_id",
-            [p.author_id for _, p in keyed], [p.client_id for _, p in keyed],
+            ORIGINALS_SQL, [p.author_id for _, p in keyed], [p.client_id for _, p in keyed],
         )
         stored = {(r["author_id"], r["client_id"]): _message(r) for r in rows}
         for i, p in keyed:
