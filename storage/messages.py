@@ -17,6 +17,7 @@ import asyncpg
 from . import activity, audit
 from .activity import Activity, NewActivity
 from .db import read, transaction
+from .errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             rooms, [per_room[r] for r in rooms],
         )
         next_seq = {r["id"]: r["last_seq"] - per_room[r["id"]] + 1 for r in rows}
+        if len(next_seq) < len(rooms):  # the check a foreign key made (0014_hot_path_references.sql)
+            raise NotFound(f"no room {sorted(set(rooms) - set(next_seq))}: nothing of the batch was written")
         seqs = []
         for i in fresh:
             room = posts[i].room_id

@@ -142,6 +142,49 @@ async def test_audit_log_refuses_updates_and_deletes(pool, world):
                 await conn.execute(sql)
 
 
+async def test_a_post_to_a_missing_room_fails_alone_and_leaves_nothing(pool, world, room):
+    """The room check a foreign key made (0014_hot_path_references.sql): the post fails, its
+    neighbours in the same group commit are stored, and no message or event of it is left."""
+    from dataclasses import replace
+
+    from storage import StorageError
+
+    writer = GroupCommitWriter(pool, post_many, name="post")
+    writer.start()
+    try:
+        posts = [post(world, room, text=f"n{i}") for i in range(10)]
+        posts[4] = replace(posts[4], room_id=room.id + 10_000, text="to nowhere")
+        results = await asyncio.gather(*(writer.submit(p) for p in posts), return_exceptions=True)
+    finally:
+        await writer.close()
+    assert isinstance(results[4], StorageError)
+    good = [r for i, r in enumerate(results) if i != 4]
+    assert [r.event.message.text for r in good] == [f"n{i}" for i in range(10) if i != 4]
+    seqs = [r.event.seq for r in good]
+    assert seqs == list(range(seqs[0], seqs[0] + 9))  # gap-free without it
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM messages WHERE text = 'to nowhere'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM room_events WHERE room_id = $1", room.id + 10_000) == 0
+
+
+@pytest.mark.parametrize("table", ["rooms", "messages"])
+async def test_history_rows_are_never_deleted(pool, world, room, table):
+    """What the dropped foreign keys also promised (0014): a row a message or an event refers to
+    never disappears, not even through SQL."""
+    await post_many_now(pool, world, room)
+    async with pool.acquire() as conn:
+        for sql in (f"DELETE FROM {table}", f"TRUNCATE {table} CASCADE"):
+            with pytest.raises(asyncpg.RaiseError, match="never deleted"):
+                await conn.execute(sql)
+        assert await conn.fetchval(f"SELECT count(*) FROM {table}") > 0
+
+
+async def post_many_now(pool, world, room) -> None:
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await post_many(conn, [post(world, room, text="kept")])
+
+
 async def test_the_owner_of_the_audit_log_holds_no_update_or_delete_privilege(pool):
     granted = {r["privilege_type"] for r in await pool.fetch(
         "SELECT a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
