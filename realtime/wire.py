@@ -4,7 +4,7 @@ a database that does not answer into the client's `unavailable`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TypeVar
 
 from protocol import ErrorCode
@@ -23,7 +23,22 @@ def parse_channel(channel: str) -> tuple[str, int]:
 
 def iso(t: datetime | None) -> str | None:
     """UTC, milliseconds, with a Z: what browsers' Date parses."""
-    return None if t is None else t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if t is None:
+        return None
+    global _last
+    last = _last  # one tuple, read and replaced whole: no torn pair even across threads
+    # A group commit's posts share one now(), and a batch's events follow each other: the same
+    # instant is formatted many times running. Only UTC (what asyncpg returns) is kept, since
+    # equal instants in other zones are written differently.
+    if t.tzinfo is timezone.utc and t == last[0]:
+        return last[1]
+    text = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if t.tzinfo is timezone.utc:
+        _last = (t, text)
+    return text
+
+
+_last: tuple[datetime | None, str] = (None, "")
 
 
 async def database(op: Awaitable[T]) -> T:

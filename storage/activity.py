@@ -74,8 +74,10 @@ def _activity(r: asyncpg.Record) -> Activity:
         actor = {"id": r["actor_id"], "name": r["actor_name"], "school": r["actor_school"], "role": r["actor_role"]}
     room = None if r["room_id"] is None else {"id": r["room_id"], "name": r["room_name"]}
     user = None if r["user_id"] is None else {"id": r["user_id"], "name": r["user_name"], "school": r["user_school"]}
+    details = r["details"]
     return Activity(
-        r["space_id"], r["seq"], r["kind"], r["area"], actor, room, r["message_id"], user, json.loads(r["details"]),
+        r["space_id"], r["seq"], r["kind"], r["area"], actor, room, r["message_id"], user,
+        {} if details == "{}" else json.loads(details),  # most records (every post's) have none
         r["created_at"],
     )
 
@@ -110,7 +112,7 @@ async def record(conn: asyncpg.Connection, items: list[NewActivity]) -> list[Act
         f") {_select('ins')}",
         [a.space_id for a in items], seqs, [a.kind for a in items], [a.area for a in items],
         [a.actor_id for a in items], [a.room_id for a in items], [a.message_id for a in items],
-        [a.user_id for a in items], [json.dumps(a.details) for a in items], [a.idempotency_key for a in items],
+        [a.user_id for a in items], [json.dumps(a.details) if a.details else "{}" for a in items], [a.idempotency_key for a in items],
     )
     by_key = {(r["space_id"], r["seq"]): _activity(r) for r in rows}
     return [by_key[(a.space_id, seq)] for a, seq in zip(items, seqs, strict=True)]
