@@ -36,6 +36,7 @@ from .directory import Viewer
 from .errors import ServiceError
 from .http import handler, int_param, int_param_path, json_body, refuse_foreign_origin, token_of, viewer_of
 from .mail import answer_mail
+from .memory import malloc_bytes, python_blocks
 from .moderation import answer_moderation
 from .session import welcome
 from .wire import database
@@ -294,6 +295,13 @@ async def metrics(request: Request) -> Response:
         "# TYPE twinhub_db_pool_idle gauge", f"twinhub_db_pool_idle {pool.get_idle_size()}",
         "# TYPE twinhub_db_pool_max gauge", f"twinhub_db_pool_max {pool.get_max_size()}",
     ]
+    lines += ["# TYPE twinhub_python_allocated_blocks gauge", f"twinhub_python_allocated_blocks {python_blocks()}"]
+    held = malloc_bytes()
+    if held is not None:
+        lines += [
+            "# TYPE twinhub_malloc_in_use_bytes gauge", f"twinhub_malloc_in_use_bytes {held[0]}",
+            "# TYPE twinhub_malloc_free_kept_bytes gauge", f"twinhub_malloc_free_kept_bytes {held[1]}",
+        ]
     guard = getattr(state, "guard", None)  # realtime/guard.py, when served by realtime/server.py
     if guard is not None:
         lines += [

@@ -112,6 +112,12 @@ WRITERS_POOL = 2  # the group-commit writers' own pool (realtime/app.py), beside
 
 # Leak thresholds (see the docstring): slope per minute above which the verdict is "LEAK?".
 THRESHOLDS = {"rss_mb": 1.0, "fds": 10.0, "pg_connections": 0.5, "tasks": 20.0}
+# Not judged, shown beside the RSS to say where its growth is: (sample key, /metrics name, scale).
+DIAGNOSTICS = (
+    ("py_blocks_k", "twinhub_python_allocated_blocks", 1000),
+    ("malloc_in_use_mb", "twinhub_malloc_in_use_bytes", 2**20),
+    ("malloc_free_kept_mb", "twinhub_malloc_free_kept_bytes", 2**20),
+)
 P99_STABLE_RATIO = 2.0
 PG_QUERY = (
     "SELECT count(*) FILTER (WHERE application_name = 'twinhub') AS server, count(*) AS all_"
@@ -567,6 +573,10 @@ class Soak:
             out["tasks"] = int(metrics["twinhub_asyncio_tasks"]) if "twinhub_asyncio_tasks" in metrics else None
             out["pool_connections"] = int(metrics.get("twinhub_db_pool_connections", -1))
             out["pool_max"] = int(metrics.get("twinhub_db_pool_max", -1))
+            # Where the RSS is (realtime/memory.py): Python objects, C allocations, freed but kept.
+            for key, metric, scale in DIAGNOSTICS:
+                if metric in metrics:
+                    out[key] = round(metrics[metric] / scale, 2)
         except (OSError, ValueError) as exc:
             out["metrics_error"] = repr(exc)
         if self.db is not None:
@@ -749,7 +759,7 @@ class Soak:
         p, c = self.p, self.counts
         measured = [s for s in self.samples if s["phase"] == "measure"]
         leak = {}
-        for key in THRESHOLDS:
+        for key in [*THRESHOLDS, *(k for k, _, _ in DIAGNOSTICS)]:
             points = [(s["t_s"] / 60, s[key]) for s in measured if s.get(key) is not None]
             slope = least_squares_slope(points)
             late = least_squares_slope(points[len(points) // 2:])  # levelling off, or going on?
@@ -758,8 +768,9 @@ class Soak:
                 "min": min(v for _, v in points) if points else None, "max": max(v for _, v in points) if points else None,
                 "slope_per_min": round(slope, 3) if slope is not None else None,
                 "slope_second_half_per_min": round(late, 3) if late is not None else None,
-                "threshold_per_min": THRESHOLDS[key],
-                "verdict": None if slope is None else ("flat" if slope <= THRESHOLDS[key] else "LEAK?"),
+                "threshold_per_min": THRESHOLDS.get(key),
+                "verdict": None if slope is None or key not in THRESHOLDS
+                else ("flat" if slope <= THRESHOLDS[key] else "LEAK?"),
             }
         first, last = (windows[1], windows[-1]) if len(windows) >= 2 else (None, None)
         ratio = None
@@ -901,10 +912,13 @@ def report(f: dict[str, Any]) -> str:
     lines += [table(["whole run", f["server"]], totals), ""]
     lines += [table(["zero loss", ""], [[k, v if not isinstance(v, dict) else (v or 0)] for k, v in c.items()]), ""]
     rows = []
-    for key, unit in (("rss_mb", "MB"), ("fds", ""), ("pg_connections", ""), ("tasks", "")):
+    for key in [*THRESHOLDS, *(k for k, _, _ in DIAGNOSTICS)]:
         lk = f["leak"][key]
+        if lk["start"] is None and key not in THRESHOLDS:
+            continue  # a server without those gauges
+        limit = lk["threshold_per_min"]
         rows.append([key, r["baseline"].get(key), lk["start"], lk["end"], r["after_clients_left"].get(key),
-                     lk["slope_per_min"], lk["slope_second_half_per_min"], f"{lk['threshold_per_min']:g}",
+                     lk["slope_per_min"], lk["slope_second_half_per_min"], "-" if limit is None else f"{limit:g}",
                      lk["verdict"] or "-"])
     lines.append("server resources: baseline (no client), measured part start and end (after the warm-up), after "
                  "every client left; least-squares slope over the measured part")
