@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 import msgpack
+import orjson
 
 from .errors import ErrorCode, ProtocolError
 from .frames import (
@@ -94,6 +95,15 @@ _JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _loads_json(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    # What orjson refuses, the standard library decides, so that a frame means what it always
+    # meant: "\ud800" is valid JSON that orjson refuses (the text check answers it,
+    # INVALID_FIELD), NaN and a nesting too deep are refused by both (BAD_FRAME). The one
+    # difference left is harmless: orjson reads an integer beyond 64 bits as a float, refused
+    # as INVALID_FIELD where an integer belongs, as the integer itself would be.
     if isinstance(data, bytes | bytearray | memoryview):
         data = bytes(data).decode("utf-8")
     # Deep nesting ends in RecursionError inside the C scanner, which _loads turns into
@@ -143,6 +153,15 @@ def _brief(exc: BaseException) -> str:
 
 def _dumps_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _dumps_json_bytes(value: Any) -> bytes:
+    """UTF-8 JSON. Integer keys become strings, as json.dumps makes them; anything orjson will
+    not write (an integer beyond 64 bits) is written, or refused, by the standard library."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return _dumps_json(value).encode()
 
 
 def _dumps_msgpack(value: Any) -> bytes:
@@ -477,7 +496,7 @@ def encode_server_item(frame: ServerFrame, encoding: Encoding) -> bytes:
     or MessagePack. Bytes for both, so that a message is joined and written without decoding or
     re-encoding text on the way to the socket."""
     m = server_to_map(frame)
-    return _dumps_json(m).encode() if encoding is Encoding.JSON else _dumps_msgpack(m)
+    return _dumps_json_bytes(m) if encoding is Encoding.JSON else _dumps_msgpack(m)
 
 
 def _msgpack_array_header(n: int) -> bytes:
