@@ -18,9 +18,10 @@ from typing import Any
 import asyncpg
 
 from .db import read, transaction
+from .records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewActivity:
     space_id: int
     kind: str  # message.posted, message.edited, message.hidden, room.created, member.joined, ...
@@ -33,7 +34,7 @@ class NewActivity:
     idempotency_key: str | None = None  # records posted by a service over HTTP
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Activity:
     space_id: int
     seq: int

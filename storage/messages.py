@@ -18,9 +18,10 @@ from . import activity, audit
 from .activity import Activity, NewActivity
 from .db import read, transaction
 from .errors import NotFound
+from .records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Message:
     id: int
     room_id: int
@@ -47,7 +48,7 @@ class Message:
         return "visible"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoomEvent:
     room_id: int
     seq: int
@@ -56,7 +57,7 @@ class RoomEvent:
     activity: Activity | None = None  # the feed's record of a change, when it has one
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewPost:
     space_id: int
     room_id: int
@@ -71,7 +72,7 @@ class NewPost:
     links: tuple[str, ...] | None = None  # a journal entry's
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PostResult:
     event: RoomEvent
     duplicate: bool  # True: this client_id was already posted; `event` is the original post
