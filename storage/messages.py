@@ -70,6 +70,7 @@ class NewPost:
     title: str | None = None  # a journal entry's
     parent_id: int | None = None  # a journal comment's entry
     links: tuple[str, ...] | None = None  # a journal entry's
+    room_name: str | None = None  # for the feed record; read from the table when not given
 
 
 @record
@@ -187,7 +188,8 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
                 r["created_at"], None, None, None, p.title, p.parent_id, p.links,
             ))
         records = await activity.record(conn, [
-            NewActivity(posts[i].space_id, _activity_kind(posts[i]), posts[i].area, m.author_id, m.room_id, m.id)
+            NewActivity(posts[i].space_id, _activity_kind(posts[i]), posts[i].area, m.author_id, m.room_id, m.id,
+                        actor_name=m.author_name, actor_school=m.author_school, room_name=posts[i].room_name)
             for i, m in zip(fresh, stored, strict=True)
         ])
         for i, m, a in zip(fresh, stored, records, strict=True):

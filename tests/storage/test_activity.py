@@ -75,3 +75,38 @@ async def test_no_record_without_its_action(pool, world):
         await writer.close()
     assert isinstance(results[0], Exception)
     assert (await kinds(pool, world))[1] == before  # the failed action left no record and no seq
+
+
+async def test_a_post_record_built_from_what_the_post_knew_is_the_record_stored(pool, world):
+    """With the author's and the room's names given (as chat gives them), record() writes
+    without reading them back: what it returns must equal what a reader reads, field by field,
+    for every role (the role comes from the members table in the same statement)."""
+    from dataclasses import replace
+
+    writer = GroupCommitWriter(pool, post_many, name="post")
+    writer.start()
+    try:
+        results = await asyncio.gather(*(
+            writer.submit(replace(post(world, area, who, f"{who} in {area.value}"), room_name=area.value))
+            for area, who in [(Area.CHAT, "pupil_member"), (Area.TEACHERS_ROOM, "teacher_admin"),
+                              (Area.PUPILS_CORNER, "pupil_admin"), (Area.CHAT, "visitor")]
+        ))
+    finally:
+        await writer.close()
+    page = await activity.replay(pool, world.space_id, 0, 1000, [a.value for a in Area])
+    stored = {a.seq: a for a in page.activities}
+    made = [r.activity for r in results]
+    assert [a.actor["role"] for a in made] == ["pupil_member", "teacher_admin", "pupil_admin", "visitor"]
+    for a in made:
+        assert a == stored[a.seq]
+
+
+async def test_without_the_names_the_record_reads_them(pool, world):
+    writer = GroupCommitWriter(pool, post_many, name="post")
+    writer.start()
+    try:
+        done = await writer.submit(post(world, Area.CHAT, "pupil_member"))  # no room_name
+    finally:
+        await writer.close()
+    assert done.activity.room == {"id": world.rooms[Area.CHAT], "name": "chat"}
+    assert done.activity.actor["name"] == world.users["pupil_member"].display_name
