@@ -142,7 +142,7 @@ class Chat:
         try:
             result = await self._writer.submit(NewPost(
                 room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
-                parent, links, room.name,
+                parent, links, room_name=room.name,
             ))
         except Unavailable:
             raise ServiceError(ErrorCode.UNAVAILABLE, "the message could not be stored; it was not sent") from None

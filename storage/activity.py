@@ -74,15 +74,21 @@ def _select(source: str) -> str:
 _SELECT = _select("activities")
 
 
+def _actor(actor_id: int | None, name: str | None, school: str | None, role: str | None) -> dict[str, Any] | None:
+    return None if actor_id is None else {"id": actor_id, "name": name, "school": school, "role": role}
+
+
+def _room(room_id: int | None, name: str | None) -> dict[str, Any] | None:
+    return None if room_id is None else {"id": room_id, "name": name}
+
+
 def _activity(r: asyncpg.Record) -> Activity:
-    actor = None
-    if r["actor_id"] is not None:
-        actor = {"id": r["actor_id"], "name": r["actor_name"], "school": r["actor_school"], "role": r["actor_role"]}
-    room = None if r["room_id"] is None else {"id": r["room_id"], "name": r["room_name"]}
     user = None if r["user_id"] is None else {"id": r["user_id"], "name": r["user_name"], "school": r["user_school"]}
     details = r["details"]
     return Activity(
-        r["space_id"], r["seq"], r["kind"], r["area"], actor, room, r["message_id"], user,
+        r["space_id"], r["seq"], r["kind"], r["area"],
+        _actor(r["actor_id"], r["actor_name"], r["actor_school"], r["actor_role"]), _room(r["room_id"], r["room_name"]),
+        r["message_id"], user,
         {} if details == "{}" else json.loads(details),  # most records (every post's) have none
         r["created_at"],
     )
@@ -142,11 +148,10 @@ def _names_known(a: NewActivity) -> bool:
 
 def _from_known(a: NewActivity, seq: int, r: asyncpg.Record) -> Activity:
     """The record as _activity would read it back, from the names the caller gave."""
-    actor = None if a.actor_id is None else {
-        "id": a.actor_id, "name": a.actor_name, "school": a.actor_school, "role": r["actor_role"],
-    }
-    room = None if a.room_id is None else {"id": a.room_id, "name": a.room_name}
-    return Activity(a.space_id, seq, a.kind, a.area, actor, room, a.message_id, None, a.details, r["created_at"])
+    return Activity(
+        a.space_id, seq, a.kind, a.area, _actor(a.actor_id, a.actor_name, a.actor_school, r["actor_role"]),
+        _room(a.room_id, a.room_name), a.message_id, None, a.details, r["created_at"],
+    )
 
 
 async def record_once(pool: asyncpg.Pool, item: NewActivity) -> tuple[Activity, bool]:
