@@ -17,18 +17,22 @@ from .errors import Conflict, StorageError, Unavailable
 
 log = logging.getLogger("twinhub.storage")
 
-# Errors that mean "the database is not there or not answering" rather than "your query is wrong".
+# Errors that mean "the database is not there or not answering" rather than "your query is wrong":
+# the SQLSTATE classes 08 (connection), 53 (insufficient resources: disk full, out of memory, too
+# many connections), 57 (operator intervention: shutdown, cancel, statement timeout) and 58
+# (system: I/O), and the client's own failures to reach the server or keep its protocol going.
 _UNAVAILABLE = (
     OSError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.QueryCanceledError,
-    asyncpg.exceptions.DiskFullError,
-    asyncpg.exceptions.InterfaceError,
     TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresSystemError,
+    asyncpg.exceptions.InterfaceError,
+    # A connection that broke mid-statement can leave asyncpg's protocol still consuming the
+    # error when the transaction's ROLLBACK is sent ("cannot switch to state 15; another
+    # operation (2) is in progress"): the rollback's failure replaces the shutdown error.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
