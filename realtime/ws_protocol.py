@@ -160,6 +160,14 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected()
         self.transport.write(frame_message(payload, text=text))
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The `websockets` parser is a suspended generator whose frame holds its ServerProtocol,
+        # which holds it back: a cycle, and uvicorn never feeds it the EOF that would end it. Left
+        # so, every closed socket's protocol, reader and handshake waited for a garbage collection
+        # that tune_gc makes rare — the soak's RSS growth under churn (docs/reliability.md).
+        self.conn.parser.close()
+
     def forget_handshake(self) -> None:
         """Called by the app once it has accepted the socket (realtime/ws.py)."""
         if self.request is not None:
