@@ -18,12 +18,20 @@ from .config import Settings
 from .guard import AddressGuard, guarded_protocols
 
 
+# Connections the kernel holds for us before we accept them. When it is full, a new connection's
+# SYN is dropped and the client sends it again only after a second (then 3 s, 7 s …): in a
+# reconnect storm of 5,000 at 2,048, 697 of them waited that second (docs/performance.md). The
+# kernel caps whatever is asked at net.core.somaxconn (4,096 by default since Linux 5.4), so ask
+# for more and let the system's setting decide (docs/deployment.md).
+LISTEN_BACKLOG = 65_535
+
+
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(2048)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -101,7 +109,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
-        backlog=2048,
+        backlog=LISTEN_BACKLOG,  # asyncio listens again on the socket bound above, with this
     )
     return uvicorn.Server(config)
 

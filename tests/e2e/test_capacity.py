@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
+import struct
+import sys
 import time
 
 import httpx
@@ -17,7 +20,7 @@ from protocol import Post, Subscribe
 from realtime.app import SECURITY_HEADERS
 from realtime.config import Settings
 from realtime.policy import Area
-from realtime.server import FILES_RESERVE, RunningServer, connection_cap
+from realtime.server import FILES_RESERVE, LISTEN_BACKLOG, RunningServer, connection_cap
 from tests.client import Client
 from tests.conftest import login
 
@@ -101,3 +104,22 @@ def test_the_default_cap_follows_the_open_files_limit():
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert connection_cap(Settings()) == soft - FILES_RESERVE
     assert connection_cap(Settings(max_connections=123)) == 123
+
+
+def _listen_queue_size(sock: socket.socket) -> int:
+    """The accept queue's size of a listening socket: Linux reports it in tcp_info's tcpi_sacked
+    (and the connections waiting in it in tcpi_unacked) for a socket in LISTEN."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return struct.unpack_from("I", info, 8 + 4 * 5)[0]  # 8 one-byte fields, then rto, ato, snd_mss, rcv_mss, unacked
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tcp_info's queue size is Linux's")
+def test_the_accept_queue_is_the_largest_the_system_allows(server):
+    """Threat: a reconnect storm (a school's Wi-Fi back, a restart) larger than the queue of
+    connections not yet accepted: each one past it waits a second for its SYN to be sent again
+    (697 of a 5,000 storm at the old 2,048, docs/performance.md). The server asks for 65,535 and
+    the kernel gives net.core.somaxconn; this reads what the running server's socket got, after
+    uvicorn's own listen()."""
+    somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+    assert _listen_queue_size(server.sock) == min(LISTEN_BACKLOG, somaxconn)
+    assert somaxconn < 2048 or _listen_queue_size(server.sock) > 2048
