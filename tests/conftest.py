@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import json
 import logging
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -125,6 +127,57 @@ def pytest_asyncio_loop_factories(config, item):
     except ImportError:
         return {"asyncio": asyncio.new_event_loop}
     return {"uvloop": uvloop.new_event_loop}
+
+
+# pytest-timeout's alarm cannot stop a test that hangs on uvloop: uvloop runs the Python signal
+# handler from its own callback and swallows what it raises, so the run hung for CI's whole 90
+# minutes. Each coroutine test therefore runs under an asyncio deadline a little short of its
+# timeout (it fails with the stack of every task, and the run goes on), inside pytest-timeout's
+# thread backstop (pyproject.toml), which ends the run with every thread's stack if something
+# blocks the loop itself.
+def _deadline(item) -> float:
+    marker = item.get_closest_marker("timeout")
+    seconds = float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout"))
+    return max(seconds * 0.8, seconds - 60)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    test = getattr(item, "obj", None)
+    if not asyncio.iscoroutinefunction(test) or hasattr(test, "hypothesis"):
+        return (yield)
+    deadline = _deadline(item)
+
+    @functools.wraps(test)
+    async def bounded(*args, **kwargs):
+        # The stacks are taken a second before the cancel, while every task still waits where it hung.
+        report = asyncio.get_running_loop().call_later(
+            deadline - 1, _print_tasks, f"{item.nodeid} still running after {deadline - 1:.0f} s")
+        try:
+            async with asyncio.timeout(deadline):
+                return await test(*args, **kwargs)
+        finally:
+            report.cancel()
+
+    item.obj = bounded
+    try:
+        return (yield)
+    finally:
+        item.obj = test
+
+
+def _print_tasks(headline: str) -> None:
+    """Where every task of the loop waits, down the chain of awaits (pytest shows it with the failure)."""
+    print(f"\n{headline}; its loop's tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        print(f"  {task.get_name()}:", file=sys.stderr)
+        awaiting = task.get_coro()
+        while awaiting is not None:
+            frame = getattr(awaiting, "cr_frame", None) or getattr(awaiting, "gi_frame", None)
+            if frame is None:
+                break
+            print(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}", file=sys.stderr)
+            awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "gi_yieldfrom", None)
 
 
 @pytest.fixture(scope="session")
