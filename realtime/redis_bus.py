@@ -48,6 +48,7 @@ log = logging.getLogger("twinhub.bus")
 
 MAX_OUTBOX = 100_000  # messages waiting for Redis; past this they are dropped and a resync is owed
 MAX_BATCH = 2_000  # messages per pipelined batch
+CLOSE_WAIT = 5.0  # seconds close() waits for the reader and the writer to stop
 RESYNC = {"kind": "resync"}
 
 
@@ -84,6 +85,7 @@ class RedisBus:
         self._owe_resync = False  # our messages were lost: the others must catch up from PostgreSQL
         self._client: Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self._subscribed = asyncio.Event()
         self.published = 0
         self.received = 0
@@ -138,11 +140,17 @@ class RedisBus:
             raise ConnectionError(f"cannot subscribe to Redis at {safe_url(self._url)}") from None
 
     async def close(self) -> None:
+        """Stop reading and writing; returns within CLOSE_WAIT seconds whatever Redis does."""
+        self._closing = True  # the reader's loop ends on it even if its cancellation is lost
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            stopped, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_WAIT)
+            for task in stopped:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("Redis bus: %s had failed: %r", task.get_name(), task.exception())
+            for task in stuck:
+                log.warning("Redis bus: %s did not stop within %.0f s; left behind", task.get_name(), CLOSE_WAIT)
         self._tasks = []
         if self._client is not None:
             await self._client.aclose()
@@ -163,7 +171,7 @@ class RedisBus:
 
     async def _write(self) -> None:
         assert self._client is not None
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox or self._owe_resync:
@@ -213,7 +221,7 @@ class RedisBus:
 
     async def _read(self) -> None:
         first = True
-        while True:
+        while not self._closing:
             clients: list[redis.Redis] = []  # connections to cluster nodes, ours to close
             pubsubs: list[PubSub] = []
             try:
@@ -236,11 +244,14 @@ class RedisBus:
                     for pubsub in pubsubs:
                         group.create_task(self._pump(pubsub))
             except* REDIS_ERRORS as failed:
-                if self.connected:
+                # On Python 3.11 a TaskGroup whose child fails while the group is being cancelled
+                # raises that failure and drops the cancellation: close() is heard by its flag.
+                if self.connected and not self._closing:
                     log.warning("Redis bus disconnected (%s); retrying", type(failed.exceptions[0]).__name__)
                 self.connected = False
                 first = first and not self._subscribed.is_set()
-                await asyncio.sleep(self._retry_delay)
+                if not self._closing:
+                    await asyncio.sleep(self._retry_delay)
             finally:
                 for pubsub in pubsubs:
                     with contextlib.suppress(Exception):
