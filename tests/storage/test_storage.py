@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from storage import Conflict, Unavailable, accounts, audit, spaces
+from storage import Conflict, Unavailable, accounts, activity, audit, spaces
 from storage import messages as store
 from storage.db import create_pool
 from storage.messages import NewPost, post_many
@@ -64,6 +64,38 @@ async def test_group_commit_gives_gap_free_seqs_in_submission_order(pool, world,
     assert writer.batches < 200  # they were gathered, not committed one by one
     replay = await store.replay(pool, room.id, 0, 1000)
     assert [e.seq for e in replay.events] == list(range(1, 201)) and replay.head == 200
+
+
+async def test_one_batch_across_rooms_and_spaces_takes_each_ones_seqs_in_order(pool, make_world):
+    """One batch of post_many: interleaved posts to two rooms of one space and a room of another
+    take each room's next seqs and each space's next feed seqs in list order, and each feed record
+    names its room, its author and the author's role, as a reader reads it back."""
+    from realtime.policy import Area
+
+    a, b = await make_world(), await make_world()
+    chat_a, corner_a, chat_b = [await spaces.get_room(pool, rid) for rid in
+                                (a.rooms[Area.CHAT], a.rooms[Area.PUPILS_CORNER], b.rooms[Area.CHAT])]
+    feed_a = await activity.head(pool, a.space_id)
+    feed_b = await activity.head(pool, b.space_id)
+    plan = [(a, chat_a, "pupil_member"), (b, chat_b, "teacher_admin"), (a, corner_a, "pupil_admin"),
+            (a, chat_a, "visitor"), (b, chat_b, "pupil_member"), (a, corner_a, "pupil_member"), (a, chat_a, "pupil_member")]
+    async with pool.acquire() as conn, conn.transaction():
+        results = await post_many(conn, [post(w, r, who, f"{i}") for i, (w, r, who) in enumerate(plan)])
+    assert [(r.event.room_id, r.event.seq) for r in results] == [
+        (chat_a.id, 1), (chat_b.id, 1), (corner_a.id, 1), (chat_a.id, 2), (chat_b.id, 2), (corner_a.id, 2), (chat_a.id, 3)]
+    assert [(r.activity.space_id, r.activity.seq) for r in results] == [
+        (a.space_id, feed_a + 1), (b.space_id, feed_b + 1), (a.space_id, feed_a + 2), (a.space_id, feed_a + 3),
+        (b.space_id, feed_b + 2), (a.space_id, feed_a + 4), (a.space_id, feed_a + 5)]
+    assert [r.activity.actor["role"] for r in results] == [who for _, _, who in plan]
+    assert [r.activity.room["name"] for r in results] == [r.name for _, r, _ in plan]
+    assert all(r.activity.message_id == r.event.message.id for r in results)
+    for w, rooms in ((a, (chat_a, corner_a)), (b, (chat_b,))):
+        page = await activity.replay(pool, w.space_id, 0, 1000, [x.value for x in Area])
+        made = {x.activity.seq: x.activity for x in results if x.activity.space_id == w.space_id}
+        assert {x.seq: x for x in page.activities if x.seq in made} == made
+        for r in rooms:
+            replay = await store.replay(pool, r.id, 0, 100)
+            assert [e.message.text for e in replay.events] == [str(i) for i, (_, rr, _) in enumerate(plan) if rr is r]
 
 
 async def test_without_group_commit_each_write_is_its_own_transaction(pool, world, room):
