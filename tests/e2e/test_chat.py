@@ -21,6 +21,7 @@ from protocol import (
     Unsubscribe,
 )
 from realtime.config import Settings
+from realtime.connection import FLUSH_CHUNK
 from realtime.policy import Area
 from realtime.server import RunningServer
 from tests.client import Client
@@ -274,3 +275,25 @@ async def test_what_one_turn_of_the_loop_delivers_reaches_each_reader_as_one_mes
     for reader in readers:
         [event] = (await reader.wait_events(chat, 41))[40:]
         assert event.seq == head + 41 and reader.event_batches == [40, 1]
+
+
+async def test_posts_to_more_sockets_than_one_turn_writes_reach_every_one_in_order(world, server, http, connect):
+    """The flush writes FLUSH_CHUNK sockets a turn: posts that arrive while a fan-out is only
+    part-way through must still reach every socket once each, in seq order."""
+    chat = world.channel(Area.CHAT)
+    token = await login(http, world.users["teacher_member"].username)
+    url = f"ws://127.0.0.1:{server.port}/ws"
+    readers = [await Client.connect(url, token) for _ in range(2 * FLUSH_CHUNK + 30)]
+    try:
+        heads = {(await r.ok(Subscribe(chat))).data["head"] for r in readers}
+        assert len(heads) == 1
+        head = heads.pop()
+        writer = await connect(world.users["pupil_member"])
+        for i in range(10):  # one after the other, so that each lands in a fan-out under way
+            await writer.ok(Post(chat, f"wave {i}"))
+        for reader in readers:
+            events = await reader.wait_events(chat, 10, timeout=20)
+            assert [e.seq for e in events] == list(range(head + 1, head + 11))
+            assert [e.data["message"]["text"] for e in events] == [f"wave {i}" for i in range(10)]
+    finally:
+        await asyncio.gather(*(r.close() for r in readers))
