@@ -62,9 +62,15 @@ def test_a_package_pypi_does_not_know_is_listed() -> None:
     assert dev.judge([("private-thing", "0.1")], [None]) == ([], [], ["private-thing 0.1"])
 
 
+def answers(**projects: dict[str, Any]) -> Any:
+    """A stand-in for PyPI's JSON API: the given projects, and the canary with its advisory."""
+    known = {dev.CANARY: project("0.19.2", advisory("PYSEC-C")), **projects}
+    return lambda name: known.get(name)
+
+
 def test_strict_mode_fails_on_what_it_could_not_verify(monkeypatch: Any, capsys: Any) -> None:
     monkeypatch.setattr(dev, "installed", lambda: [("h11", "0.14.0")])
-    monkeypatch.setattr(dev, "pypi_project", lambda name: project("0.16.0"))
+    monkeypatch.setattr(dev, "pypi_project", answers(h11=project("0.16.0")))
     assert dev.audit(strict=False) == 0
     assert dev.audit(strict=True) == 1
     assert "unverified, not the latest release: h11 0.14.0" in capsys.readouterr().out
@@ -72,7 +78,17 @@ def test_strict_mode_fails_on_what_it_could_not_verify(monkeypatch: Any, capsys:
 
 def test_a_vulnerability_fails_the_audit(monkeypatch: Any, capsys: Any) -> None:
     monkeypatch.setattr(dev, "installed", lambda: [("ecdsa", "0.19.2"), ("h11", "0.16.0")])
-    monkeypatch.setattr(dev, "pypi_project",
-                        lambda name: project("0.19.2", advisory("PYSEC-1")) if name == "ecdsa" else project("0.16.0"))
+    monkeypatch.setattr(dev, "pypi_project", answers(ecdsa=project("0.19.2", advisory("PYSEC-1")), h11=project("0.16.0")))
     assert dev.audit(strict=False) == 1
     assert "VULNERABLE ecdsa 0.19.2" in capsys.readouterr().out
+
+
+def test_a_source_that_shows_no_advisory_for_the_canary_audits_nothing(monkeypatch: Any, capsys: Any) -> None:
+    """Threat: a mirror that serves the project JSON with `vulnerabilities` always empty — every
+    package would look clean. The canary's known advisory must be seen, or the audit says it
+    could not audit (exit 2), not that all is well."""
+    monkeypatch.setattr(dev, "installed", lambda: [("h11", "0.16.0")])
+    monkeypatch.setattr(dev, "pypi_project", lambda name: project("0.19.2" if name == dev.CANARY else "0.16.0"))
+    assert dev.audit(strict=False) == 2
+    out = capsys.readouterr().out
+    assert "cannot be trusted" in out and "no known vulnerability" not in out
