@@ -575,7 +575,7 @@ def parser() -> argparse.ArgumentParser:
                          "disk); e.g. /dev/shm to take the disk's fsync stalls out of the latencies")
     so.add_argument("--redis-url", default=None,
                     help="an existing Redis (each step uses a fresh TWINHUB_REDIS_PREFIX); default: a throwaway "
-                         "Redis-compatible server (realtime.embedded_redis), started once for all steps")
+                         "Redis-compatible server (realtime.run.embedded_redis), started once for all steps")
     so.add_argument("--py-spy", action="store_true",
                     help="sample every server process with py-spy while measuring (costs CPU: profile in a "
                          "separate run from the one whose figures you keep)")

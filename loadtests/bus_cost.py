@@ -1,7 +1,7 @@
 """What the Redis bus costs per event, without sockets: `python -m loadtests.bus_cost [-n 20000]`.
 
-Two processes, each with a realtime.redis_bus.RedisBus on a throwaway Redis-compatible server
-(realtime.embedded_redis): this one publishes N chat events (a message of 100 characters, as the
+Two processes, each with a realtime.fanout.redis_bus.RedisBus on a throwaway Redis-compatible server
+(realtime.run.embedded_redis): this one publishes N chat events (a message of 100 characters, as the
 load tests post) in bursts of 50, the other only receives them and hands them to a sink that counts.
 Printed: CPU per event of the receiving process (from its first event to its last: redis-py's
 pub/sub read and parse, msgpack, the Event), and of the publishing process (pack, pipelined
@@ -19,7 +19,7 @@ import sys
 import time
 
 from protocol import Event
-from realtime.redis_bus import RedisBus
+from realtime.fanout.redis_bus import RedisBus
 
 PREFIX = "buscost"
 DATA = {
@@ -78,7 +78,7 @@ async def _publish(url: str, n: int) -> float:
 def main() -> int:
     import uvloop
 
-    from realtime.embedded_redis import EmbeddedRedis
+    from realtime.run.embedded_redis import EmbeddedRedis
 
     if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
         uvloop.run(_receive(sys.argv[2], int(sys.argv[3])))

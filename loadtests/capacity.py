@@ -4,7 +4,7 @@ before refusal, behaviour at 2× that").
     python -m loadtests.capacity [-c CAP] [--factor 2] [--rooms 400] [--timeout 600]
 
 One TwinHub server (embedded PostgreSQL) started with TWINHUB_MAX_CONNECTIONS=CAP (`-c 0`: its
-own default, the open-files limit less realtime.server.FILES_RESERVE, read from the line it
+own default, the open-files limit less realtime.run.server.FILES_RESERVE, read from the line it
 prints at start, "... so at most N connections"); CAP + a few members seeded over --rooms rooms.
 
     fill      CAP authenticated, subscribed sockets (hello + subscribe): --publish-rooms posters
@@ -62,7 +62,7 @@ from typing import Any
 
 import psutil
 
-from realtime.server import FILES_RESERVE
+from realtime.run.server import FILES_RESERVE
 
 from .clients import PARSER, Publisher, Subscriber, Tally, close_all, connect, join, open_clients
 from .report import Progress, machine, percentiles, table, write_result

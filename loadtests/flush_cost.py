@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import time
 
-from realtime.connection import _Flush
+from realtime.ws.connection import _Flush
 
 
 class Outlet:

@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from realtime.app import database_url
-from realtime.auth import hash_password, token_hash
 from realtime.config import Settings
 from realtime.policy import Area, Role
+from realtime.services.auth import hash_password, token_hash
+from realtime.web.app import database_url
 from storage import accounts, spaces
 from storage.db import create_pool
 from storage.embedded import drop_database, ensure_database

@@ -27,11 +27,11 @@ import pytest
 import uvicorn
 
 from protocol import Encoding
-from realtime.auth import hash_password
 from realtime.config import Settings
-from realtime.embedded_redis import EmbeddedRedis
 from realtime.policy import Area, Role
-from realtime.server import RunningServer
+from realtime.run.embedded_redis import EmbeddedRedis
+from realtime.run.server import RunningServer
+from realtime.services.auth import hash_password
 from storage import accounts, spaces
 from storage.db import create_pool
 from storage.embedded import EmbeddedPostgres, drop_database, ensure_database

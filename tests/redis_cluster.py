@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from realtime.embedded_redis import _free_port, server_binary
+from realtime.run.embedded_redis import _free_port, server_binary
 
 SLOTS = 16384
 

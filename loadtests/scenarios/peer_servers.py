@@ -81,7 +81,7 @@ def _redis(url: str | None, cpu: int | None) -> Iterator[tuple[str, list[psutil.
     if url:
         yield url, []
         return
-    from realtime.embedded_redis import EmbeddedRedis
+    from realtime.run.embedded_redis import EmbeddedRedis
 
     redis = EmbeddedRedis()
     redis.start()

@@ -7,7 +7,7 @@ over Redis, and what the Redis hop costs.
 
 Started once for the whole run: one PostgreSQL (the embedded one, in a temporary folder or in
 --database-dir, or a throwaway database on --database-url), one throwaway Redis-compatible server
-(realtime.embedded_redis.EmbeddedRedis, or --redis-url), and the seeded data (loadtests/seed.py):
+(realtime.run.embedded_redis.EmbeddedRedis, or --redis-url), and the seeded data (loadtests/seed.py):
 C pupils in one room, a teacher and K-1 more pupils who post. Then, for each step, N separate
 `python -m realtime serve --port 0 --database-url URL` processes, each on a port of its own,
 sharing that database and (for a step over Redis) that Redis, with a TWINHUB_REDIS_PREFIX fresh
@@ -250,7 +250,7 @@ async def backends(p: ScaleoutParams, work: Path) -> AsyncIterator[Backends]:
         if p.redis_url:
             redis_url = p.redis_url
         else:
-            from realtime.embedded_redis import EmbeddedRedis
+            from realtime.run.embedded_redis import EmbeddedRedis
 
             embedded_redis = EmbeddedRedis()
             redis_url = await asyncio.to_thread(embedded_redis.start)

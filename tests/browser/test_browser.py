@@ -9,7 +9,7 @@ import dataclasses
 
 from protocol import Post, Subscribe
 from realtime.policy import Area
-from realtime.server import RunningServer
+from realtime.run.server import RunningServer
 from tests.client import Client
 from tests.conftest import PASSWORD, login
 

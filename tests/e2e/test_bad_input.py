@@ -50,16 +50,16 @@ async def test_a_decoder_bug_answers_internal_and_the_socket_lives_on(world, con
     """Defence in depth: should the decoder ever raise something other than ProtocolError (it
     once did, a TypeError for a list as `type`), the peer gets `internal`, the connection stays
     usable, and the log names the bug without quoting the frame (which may hold a token)."""
-    import realtime.connection
+    import realtime.ws.connection
 
-    real = realtime.connection.decode_client
+    real = realtime.ws.connection.decode_client
 
     def buggy(data, encoding, limits):
         if "trip-the-bug" in (data if isinstance(data, str) else data.decode(errors="replace")):
             raise KeyError("secret-looking-bit")
         return real(data, encoding, limits)
 
-    monkeypatch.setattr(realtime.connection, "decode_client", buggy)
+    monkeypatch.setattr(realtime.ws.connection, "decode_client", buggy)
     client = await connect(world.users["pupil_member"])
     with caplog.at_level("ERROR", logger="twinhub.connection"):
         await client.send_raw('{"type":"ping","ref":"trip-the-bug"}')
@@ -160,7 +160,7 @@ async def test_no_subprotocol_means_json(server, world, http):
 
 async def test_posting_too_fast_is_rate_limited(database_url, world, http):
     from realtime.config import Settings
-    from realtime.server import RunningServer
+    from realtime.run.server import RunningServer
     from tests.conftest import login
 
     slow = RunningServer(Settings(database_url=database_url, port=0, post_rate=1.0, post_burst=3, log_level="warning"))

@@ -17,10 +17,10 @@ import pytest
 import websockets
 
 from protocol import Post, Subscribe
-from realtime.app import SECURITY_HEADERS
 from realtime.config import Settings
 from realtime.policy import Area
-from realtime.server import FILES_RESERVE, LISTEN_BACKLOG, RunningServer, connection_cap
+from realtime.run.server import FILES_RESERVE, LISTEN_BACKLOG, RunningServer, connection_cap
+from realtime.web.app import SECURITY_HEADERS
 from tests.client import Client
 from tests.conftest import login
 

@@ -21,9 +21,9 @@ from protocol import (
     Unsubscribe,
 )
 from realtime.config import Settings
-from realtime.connection import FLUSH_CHUNK
 from realtime.policy import Area
-from realtime.server import RunningServer
+from realtime.run.server import RunningServer
+from realtime.ws.connection import FLUSH_CHUNK
 from tests.client import Client
 from tests.conftest import login
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 
 from protocol import Error, Ok, Post, SendMail, Subscribe
-from realtime.auth import hash_password
 from realtime.config import Settings
 from realtime.policy import Area
-from realtime.server import RunningServer
+from realtime.run.server import RunningServer
+from realtime.services.auth import hash_password
 from storage import accounts, spaces
 from storage.db import create_pool
 from storage.embedded import EmbeddedPostgres, ensure_database

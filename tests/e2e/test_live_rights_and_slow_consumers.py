@@ -13,8 +13,8 @@ import struct
 from protocol import Error, Post, Subscribe
 from realtime.config import Settings
 from realtime.policy import Area, Role
-from realtime.server import RunningServer
-from realtime.ws_protocol import Flag, Inbox
+from realtime.run.server import RunningServer
+from realtime.ws.server_protocol import Flag, Inbox
 from tests.client import Client
 from tests.conftest import login
 

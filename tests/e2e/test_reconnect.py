@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from protocol import Error, Hello, Post, Subscribe
-from realtime.directory import Directory
+from realtime.fanout.directory import Directory
 from realtime.policy import Area, Role
 from storage import accounts
 from tests.client import Client

@@ -13,8 +13,8 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from protocol import Event
-from realtime.bus import LocalBus
-from realtime.redis_bus import RedisBus, shard_of
+from realtime.fanout.bus import LocalBus
+from realtime.fanout.redis_bus import RedisBus, shard_of
 
 
 async def until(check, timeout: float = 5.0) -> None:

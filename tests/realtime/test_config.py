@@ -33,7 +33,7 @@ def test_connection_guard_settings_from_the_environment():
 
 
 def test_the_guard_counts_untrusted_addresses_only():
-    from realtime.guard import AddressGuard
+    from realtime.run.guard import AddressGuard
 
     guard = AddressGuard(2, ("10.0.0.0/8",))
     assert not guard.counts("10.1.2.3") and guard.counts("203.0.113.5") and not guard.counts(None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from realtime.connection import FLUSH_CHUNK, _Flush
+from realtime.ws.connection import FLUSH_CHUNK, _Flush
 
 
 class Outlet:

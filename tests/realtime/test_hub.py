@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from protocol import Encoding, Event
-from realtime.hub import Hub
+from realtime.fanout.hub import Hub
 
 
 class Outlet:

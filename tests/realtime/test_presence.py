@@ -6,8 +6,8 @@ import asyncio
 import json
 
 from protocol import Encoding
-from realtime.hub import Hub
-from realtime.presence import LIST_CAP, PresenceTracker
+from realtime.fanout.hub import Hub
+from realtime.fanout.presence import LIST_CAP, PresenceTracker
 
 
 class Outlet:

@@ -1,5 +1,5 @@
-from realtime.auth import LoginThrottle
 from realtime.ratelimit import RateLimiter
+from realtime.services.auth import LoginThrottle
 
 
 class Clock:

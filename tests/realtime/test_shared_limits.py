@@ -10,7 +10,7 @@ import socket
 import pytest
 import redis
 
-from realtime.shared_limits import SharedLimits
+from realtime.fanout.shared_limits import SharedLimits
 
 
 @pytest.fixture(params=["redis", "redis-cluster"])

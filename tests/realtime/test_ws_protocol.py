@@ -9,7 +9,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from realtime.ws_protocol import Flag, Inbox, frame_message
+from realtime.ws.server_protocol import Flag, Inbox, frame_message
 
 
 def parse_one(wire: bytes) -> tuple[Frame, int]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from realtime.config import Settings
-from realtime.server import RunningServer
+from realtime.run.server import RunningServer
 from tests.conftest import PASSWORD, login
 
 

@@ -20,10 +20,10 @@ import websockets
 
 from protocol import Ping, Pong, Post, SendMail, Subscribe
 from protocol.limits import Limits
-from realtime.app import SECURITY_HEADERS
 from realtime.config import Settings
 from realtime.policy import Area
-from realtime.server import RunningServer
+from realtime.run.server import RunningServer
+from realtime.web.app import SECURITY_HEADERS
 from tests.client import Client
 from tests.conftest import login
 

@@ -16,7 +16,7 @@ import websockets
 
 from protocol import Hello
 from realtime.config import Settings
-from realtime.server import RunningServer
+from realtime.run.server import RunningServer
 from tests.client import Client
 from tests.conftest import PASSWORD, WATCH
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from protocol import CloseCode, Error, Hello, Post, SendMail, Subscribe
-from realtime.auth import token_hash
 from realtime.policy import Area
+from realtime.services.auth import token_hash
 from storage import accounts
 from tests.client import Client
 from tests.conftest import login

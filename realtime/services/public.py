@@ -19,12 +19,12 @@ from storage import spaces as store
 from storage.messages import Message
 from storage.spaces import Space
 
-from .directory import Directory, Viewer
-from .errors import ServiceError
-from .policy import Action, Role, named_in_public
+from ..errors import ServiceError
+from ..fanout.directory import Directory, Viewer
+from ..policy import Action, Role, named_in_public
+from ..web.public_stream import PublicStreams
+from ..wire import database, iso
 from .projects import Projects
-from .public_stream import PublicStreams
-from .wire import database, iso
 
 PUPILS = (Role.PUPIL_ADMIN.value, Role.PUPIL_MEMBER.value)
 

@@ -28,7 +28,7 @@ from protocol import ErrorCode
 from storage import accounts, audit
 from storage.accounts import User
 
-from .errors import ServiceError
+from ..errors import ServiceError
 
 log = logging.getLogger("twinhub.auth")
 

@@ -41,13 +41,13 @@ from storage import mail as store
 from storage.mail import Change, MailboxEvent, MailItem, NewMail, Person, SendResult
 from storage.writer import GroupCommitWriter
 
-from .bus import Bus
-from .directory import Directory, Viewer
-from .errors import ServiceError, rate_limited
+from ..errors import ServiceError, rate_limited
+from ..fanout.bus import Bus
+from ..fanout.directory import Directory, Viewer
+from ..policy import Action, Refusal, Role, decide_mail
+from ..ratelimit import Limiter
+from ..wire import database, iso, parse_channel
 from .moderation import to_event as queue_event
-from .policy import Action, Refusal, Role, decide_mail
-from .ratelimit import Limiter
-from .wire import database, iso, parse_channel
 
 
 def mail_channel(mailbox_id: int) -> str:

@@ -40,9 +40,9 @@ from storage.mail import Person
 from storage.reader import GroupReader
 from storage.spaces import Membership, Room, Space
 
-from .errors import ServiceError
-from .policy import Action, Area, Role, decide, muted_until
-from .wire import iso
+from ..errors import ServiceError
+from ..policy import Action, Area, Role, decide, muted_until
+from ..wire import iso
 
 log = logging.getLogger("twinhub.directory")
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from .auth import LoginThrottle
-from .ratelimit import RateLimiter
+from ..ratelimit import RateLimiter
+from ..services.auth import LoginThrottle
 from .redis_client import REDIS_ERRORS, open_client
 
 log = logging.getLogger("twinhub.limits")

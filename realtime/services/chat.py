@@ -20,13 +20,13 @@ from storage.messages import NewPost, PostResult, RoomEvent
 from storage.spaces import Room
 from storage.writer import GroupCommitWriter
 
-from .bus import Bus
-from .directory import Directory, Viewer
-from .errors import ServiceError, rate_limited
+from ..errors import ServiceError, rate_limited
+from ..fanout.bus import Bus
+from ..fanout.directory import Directory, Viewer
+from ..policy import Action, Area, Refusal, decide
+from ..ratelimit import Limiter
+from ..wire import database, iso, parse_channel
 from .feed import to_event as feed_event
-from .policy import Action, Area, Refusal, decide
-from .ratelimit import Limiter
-from .wire import database, iso, parse_channel
 
 
 def room_channel(room_id: int) -> str:

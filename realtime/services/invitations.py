@@ -26,13 +26,13 @@ from storage import Conflict, NotFound
 from storage import invitations as store
 from storage.invitations import Invitation
 
+from ..errors import ServiceError
+from ..fanout.directory import Viewer
+from ..policy import Role, decide_invite
+from ..wire import database, iso
 from .auth import hash_password, token_hash
-from .directory import Viewer
-from .errors import ServiceError
 from .feed import Feed
-from .policy import Role, decide_invite
 from .projects import Projects
-from .wire import database, iso
 
 INVITABLE = (Role.TEACHER_ADMIN.value, Role.TEACHER_MEMBER.value, Role.VISITOR.value)
 INVITATION_DAYS = 30

@@ -30,16 +30,16 @@ from protocol import ErrorCode, MailFrame, ModerationFrame, ProtocolError, frame
 from storage import accounts
 from storage.db import ping
 
-from . import api_members
-from .auth import SESSION_COOKIE
-from .directory import Viewer
-from .errors import ServiceError
+from ..errors import ServiceError
+from ..fanout.directory import Viewer
+from ..services.auth import SESSION_COOKIE
+from ..services.mail import answer_mail
+from ..services.moderation import answer_moderation
+from ..wire import database
+from ..ws.session import welcome
+from . import members as api_members
 from .http import handler, int_param, int_param_path, json_body, refuse_foreign_origin, token_of, viewer_of
-from .mail import answer_mail
 from .memory import malloc_bytes, python_blocks
-from .moderation import answer_moderation
-from .session import welcome
-from .wire import database
 
 
 @handler

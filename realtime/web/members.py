@@ -15,11 +15,11 @@ from starlette.routing import Route
 from protocol import ErrorCode
 from storage import audit
 
-from .errors import ServiceError
+from ..errors import ServiceError
+from ..policy import Action
+from ..services.pupils import logins_csv, logins_sheet
+from ..wire import database, iso
 from .http import handler, int_param, int_param_path, json_body, token_of, viewer_of
-from .policy import Action
-from .pupils import logins_csv, logins_sheet
-from .wire import database, iso
 
 
 @handler

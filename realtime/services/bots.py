@@ -22,15 +22,15 @@ from storage.accounts import User
 from storage.activity import NewActivity
 from storage.spaces import Room
 
+from ..errors import ServiceError, rate_limited
+from ..fanout.bus import Bus
+from ..fanout.directory import Directory, Viewer
+from ..policy import BOT_SCOPES, Action, Area, decide_bot
+from ..ratelimit import Limiter
+from ..wire import database
 from .auth import token_hash
-from .bus import Bus
 from .chat import Chat, room_channel
-from .directory import Directory, Viewer
-from .errors import ServiceError, rate_limited
 from .feed import to_event as feed_event
-from .policy import BOT_SCOPES, Action, Area, decide_bot
-from .ratelimit import Limiter
-from .wire import database
 
 EXTERNAL_KIND = re.compile(r"^(page|document|calendar|forum|blog|wiki|gallery)\.[a-z_]{1,30}$")
 LINK = re.compile(r"^https?://[^\s]+$")

@@ -42,8 +42,8 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from .app import SECURITY_HEADERS
-from .ws_protocol import LeanWebSocketProtocol
+from ..web.app import SECURITY_HEADERS
+from ..ws.server_protocol import LeanWebSocketProtocol
 
 
 class AddressGuard:

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from protocol import SUBPROTOCOLS, CloseCode, Encoding
 
-from .auth import SESSION_COOKIE
-from .config import Settings
+from ..config import Settings
+from ..services.auth import SESSION_COOKIE
 from .connection import Connection
 from .session import Services, Session
 

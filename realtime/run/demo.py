@@ -13,7 +13,7 @@ from storage import accounts, mail, spaces
 from storage.db import transaction
 from storage.mail import NewMail
 
-from .auth import hash_password
+from ..services.auth import hash_password
 
 SLUG = "water-lyon-krakow"
 PASSWORD = "demo1234"  # 8 characters: within the 5–8 a teacher may give a pupil (seed 000)

@@ -19,12 +19,12 @@ from storage import pupils as pupils_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
-from .bus import Bus
-from .directory import Directory, Viewer
-from .errors import ServiceError
+from ..errors import ServiceError
+from ..fanout.bus import Bus
+from ..fanout.directory import Directory, Viewer
+from ..policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
+from ..wire import database, iso
 from .feed import Feed
-from .policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
-from .wire import database, iso
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
 

@@ -18,11 +18,11 @@ from protocol import ErrorCode, Event
 from storage import activity as store
 from storage.activity import Activity
 
-from .bus import Bus
-from .directory import Viewer
-from .errors import ServiceError
-from .policy import Area, Refusal, readable_areas
-from .wire import database, iso, parse_channel
+from ..errors import ServiceError
+from ..fanout.bus import Bus
+from ..fanout.directory import Viewer
+from ..policy import Area, Refusal, readable_areas
+from ..wire import database, iso, parse_channel
 
 ALL_AREAS = [a.value for a in Area]
 

@@ -29,7 +29,7 @@ from dataclasses import replace
 from storage.db import create_pool
 from storage.migrate import migrate
 
-from .config import Settings
+from ..config import Settings
 from .embedded_redis import EmbeddedRedis
 from .server import bind
 

@@ -11,10 +11,10 @@ from starlette.responses import JSONResponse, Response
 
 from protocol import ErrorCode
 
-from .auth import SESSION_COOKIE
-from .directory import Viewer
-from .errors import HTTP_STATUS, ServiceError
-from .ws import origin_allowed
+from ..errors import HTTP_STATUS, ServiceError
+from ..fanout.directory import Viewer
+from ..services.auth import SESSION_COOKIE
+from ..ws.endpoint import origin_allowed
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

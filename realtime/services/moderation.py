@@ -33,14 +33,14 @@ from protocol import (
 from storage import reports as store
 from storage.reports import PLATFORM_QUEUE, QueueEvent, ReportView
 
-from .bus import Bus
+from ..errors import ServiceError, rate_limited
+from ..fanout.bus import Bus
+from ..fanout.directory import Viewer
+from ..policy import Action, Area, Refusal, decide_queue, decide_report
+from ..ratelimit import Limiter
+from ..wire import database, iso, parse_channel
 from .chat import Chat
-from .directory import Viewer
-from .errors import ServiceError, rate_limited
-from .policy import Action, Area, Refusal, decide_queue, decide_report
 from .projects import Projects
-from .ratelimit import Limiter
-from .wire import database, iso, parse_channel
 
 
 def queue_channel(queue: int) -> str:

@@ -20,10 +20,10 @@ from typing import Any
 from protocol import Encoding
 from storage import bots as bots_store
 
-from .chat import Chat, room_channel
-from .directory import Directory
-from .hub import Hub, Subscription
-from .policy import Role, named_in_public
+from ..fanout.directory import Directory
+from ..fanout.hub import Hub, Subscription
+from ..policy import Role, named_in_public
+from ..services.chat import Chat, room_channel
 
 MAX_QUEUED = 500  # events waiting for one viewer before it is dropped
 KEEPALIVE = 20.0  # seconds: a comment line keeps proxies from closing an idle stream

@@ -27,11 +27,11 @@ from storage import Conflict, accounts, bots, spaces
 from storage.db import create_pool
 from storage.migrate import migrate
 
-from .app import database_url
-from .auth import hash_password, token_hash
-from .bots import TOKEN_PREFIX
-from .config import Settings
-from .policy import Area, Role
+from ..config import Settings
+from ..policy import Area, Role
+from ..services.auth import hash_password, token_hash
+from ..services.bots import TOKEN_PREFIX
+from ..web.app import database_url
 
 log = logging.getLogger("twinhub")
 

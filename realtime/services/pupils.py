@@ -20,13 +20,13 @@ from storage import Conflict
 from storage import pupils as store
 from storage.pupils import NewPupil
 
+from ..errors import ServiceError
+from ..fanout.bus import Bus
+from ..fanout.directory import Directory, Viewer
+from ..policy import Role, decide_invite, decide_password_reset
+from ..wire import database
 from .auth import hash_password
-from .bus import Bus
-from .directory import Directory, Viewer
-from .errors import ServiceError
 from .feed import Feed
-from .policy import Role, decide_invite, decide_password_reset
-from .wire import database
 
 MAX_PUPILS = 100  # per invitation
 # No 0/O, 1/l/I: a pupil copies it from paper.

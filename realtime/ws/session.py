@@ -63,21 +63,21 @@ from storage.reader import GroupReader
 from storage.reports import PLATFORM_QUEUE
 from storage.spaces import Room
 
-from .auth import Auth, session_key
-from .chat import Chat, room_channel
-from .chat import to_event as room_event
+from ..errors import ServiceError
+from ..fanout.directory import Directory, Viewer
+from ..fanout.hub import Hub, Subscription
+from ..fanout.presence import PresenceTracker
+from ..policy import Action, Area, Refusal, decide_queue, rights
+from ..ratelimit import RateLimiter
+from ..services.auth import Auth, session_key
+from ..services.chat import Chat, room_channel
+from ..services.chat import to_event as room_event
+from ..services.feed import Feed, feed_channel
+from ..services.mail import Mail, answer_mail, mail_channel
+from ..services.moderation import Moderation, answer_moderation, queue_channel
+from ..services.projects import Projects
+from ..wire import database, parse_channel
 from .connection import Connection
-from .directory import Directory, Viewer
-from .errors import ServiceError
-from .feed import Feed, feed_channel
-from .hub import Hub, Subscription
-from .mail import Mail, answer_mail, mail_channel
-from .moderation import Moderation, answer_moderation, queue_channel
-from .policy import Action, Area, Refusal, decide_queue, rights
-from .presence import PresenceTracker
-from .projects import Projects
-from .ratelimit import RateLimiter
-from .wire import database, parse_channel
 
 log = logging.getLogger("twinhub.session")
 

@@ -28,29 +28,29 @@ from storage.messages import post_many
 from storage.migrate import migrate
 from storage.writer import GroupCommitWriter
 
+from ..config import Settings
+from ..fanout.bus import Bus, LocalBus
+from ..fanout.directory import Directory
+from ..fanout.hub import Hub
+from ..fanout.presence import PresenceTracker
+from ..fanout.redis_bus import RedisBus
+from ..fanout.redis_client import detect as redis_is_cluster
+from ..fanout.shared_limits import SharedLimits
+from ..ratelimit import Limiter, RateLimiter
+from ..services.auth import Auth, LoginThrottle
+from ..services.bots import Bots
+from ..services.chat import Chat
+from ..services.feed import Feed
+from ..services.invitations import Invitations
+from ..services.mail import Mail
+from ..services.moderation import Moderation
+from ..services.projects import Projects
+from ..services.public import PublicView
+from ..services.pupils import Pupils
+from ..ws.endpoint import WebSocketEndpoint
+from ..ws.session import Readers, Services
 from . import api
-from .auth import Auth, LoginThrottle
-from .bots import Bots
-from .bus import Bus, LocalBus
-from .chat import Chat
-from .config import Settings
-from .directory import Directory
-from .feed import Feed
-from .hub import Hub
-from .invitations import Invitations
-from .mail import Mail
-from .moderation import Moderation
-from .presence import PresenceTracker
-from .projects import Projects
-from .public import PublicView
 from .public_stream import PublicStreams
-from .pupils import Pupils
-from .ratelimit import Limiter, RateLimiter
-from .redis_bus import RedisBus
-from .redis_client import detect as redis_is_cluster
-from .session import Readers, Services
-from .shared_limits import SharedLimits
-from .ws import WebSocketEndpoint
 
 log = logging.getLogger("twinhub")
 

@@ -13,10 +13,9 @@ import socket
 
 import uvicorn
 
-from .app import create_app
-from .config import Settings
+from ..config import Settings
+from ..web.app import create_app
 from .guard import AddressGuard, guarded_protocols
-
 
 # Connections the kernel holds for us before we accept them. When it is full, a new connection's
 # SYN is dropped and the client sends it again only after a second (then 3 s, 7 s …): in a
