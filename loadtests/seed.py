@@ -23,13 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from realtime.config import Settings
 from realtime.policy import Area, Role
 from realtime.services.auth import hash_password, token_hash
-from realtime.web.app import database_url
 from storage import accounts, spaces
 from storage.db import create_pool
-from storage.embedded import drop_database, ensure_database
+from storage.embedded import database_url, drop_database, ensure_database
 from storage.migrate import migrate
 
 PUBLISHER_NAME = "Load publisher"
@@ -90,7 +88,7 @@ async def seed(
     `areas`: one room per area in each space instead of the chat room alone (the home area's is
     a plain room, besides the project journal every space has)."""
     async with contextlib.AsyncExitStack() as stack:
-        url = await database_url(Settings(database_url=db.url, data_dir=db.data_dir), stack)
+        url = await database_url(db.url, db.data_dir, stack)
         pool = await create_pool(url, min_size=1, max_size=_WRITERS)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:

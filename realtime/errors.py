@@ -1,32 +1,97 @@
-"""Errors raised by the services, each carrying what the client is told.
+"""Errors raised by the services, each carrying what the client is told: a stable code, a sentence
+for developers, and data fields that each kind declares (sent beside the code in the `error`
+frame, or in the HTTP error body — docs/protocol.md, "Errors").
 
-    ServiceError(code, message, **data)    a request was refused; sent as an `error` frame
-                                           (or an HTTP error body) with the same code
+    ServiceError(code, message, channel=None)    a request was refused; `channel` when it named one
+      NotFound(message, channel=None)            not_found — also what "not yours" answers
+                                                 (services/access.py masks it, written once)
+      Refused(refusal, channel=None)             the policy said no: its code and sentence
+      RateLimited(wait, doing)                   rate_limited, with retry_after_ms
+      Muted(scope, until)                        muted, with the scope and when the mute ends
+      RecipientsRefused(code, message, who)      a mail nobody got, with the recipients refused
+      AlreadyResolved(report)                    conflict: a report closed before, with its id
 
-The services raise them; the session and the HTTP layer turn them into frames and responses.
+The services raise them; ws/session.py turns them into `error` frames and web/http.py's one
+handler into HTTP answers (HTTP_STATUS). `database()` (and `write()`, built on it) is the one translation of storage's
+outage into `unavailable` (storage/errors.py draws storage's own tree; other storage errors are
+caught where they mean something: a conflict, a row that is not there).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, ClassVar, TypeVar
 
 from protocol import ErrorCode
+from storage import StorageError, Unavailable
+
+from .policy import Refusal
+
+T = TypeVar("T")
 
 
 class ServiceError(Exception):
-    def __init__(self, code: ErrorCode, message: str, **data: Any) -> None:
+    fields: ClassVar[tuple[str, ...]] = ("channel",)  # what `data` may carry, beside the code
+
+    def __init__(self, code: ErrorCode, message: str, *, channel: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.data = data
+        self.channel = channel
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The declared fields that have a value."""
+        return {name: value for name in self.fields if (value := getattr(self, name)) is not None}
+
+
+class NotFound(ServiceError):
+    def __init__(self, message: str, *, channel: str | None = None) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, message, channel=channel)
+
+
+class Refused(ServiceError):
+    def __init__(self, refusal: Refusal, *, channel: str | None = None) -> None:
+        super().__init__(refusal.code, refusal.message, channel=channel)
+
+
+class RateLimited(ServiceError):
+    fields = ("retry_after_ms",)
+
+    def __init__(self, wait: float, message: str) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.retry_after_ms = int(wait * 1000) + 1
+
+
+class Muted(ServiceError):
+    fields = ("scope", "until")
+
+    def __init__(self, scope: str, until: str | None) -> None:
+        super().__init__(ErrorCode.MUTED, f"you are muted here until {until}")
+        self.scope = scope
+        self.until = until
+
+
+class RecipientsRefused(ServiceError):
+    fields = ("recipients",)
+
+    def __init__(self, code: ErrorCode, message: str, recipients: list[int]) -> None:
+        super().__init__(code, message)
+        self.recipients = recipients
+
+
+class AlreadyResolved(ServiceError):
+    fields = ("report",)
+
+    def __init__(self, report: int) -> None:
+        super().__init__(ErrorCode.CONFLICT, f"report {report} is already closed")
+        self.report = report
 
 
 def rate_limited(wait: float, doing: str) -> None:
     """Raise `rate_limited` when a limiter asked to `wait` seconds ("you are posting too fast")."""
     if wait:
-        raise ServiceError(
-            ErrorCode.RATE_LIMITED, f"{doing} too fast; try again in {wait:.1f} s", retry_after_ms=int(wait * 1000) + 1
-        )
+        raise RateLimited(wait, f"{doing} too fast; try again in {wait:.1f} s")
 
 
 HTTP_STATUS = {
@@ -45,3 +110,23 @@ HTTP_STATUS = {
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }
+
+
+async def database(op: Awaitable[T], *, undone: str = "nothing was changed") -> T:
+    """Await a storage call; a database that cannot answer becomes `unavailable` for the client,
+    saying what was not done (`undone`: the storage call committed nothing). Any other storage
+    error is the caller's to catch where it means something (a conflict, a missing row); a
+    write that the client waits on also turns the rest into `internal` with `undone` (`write`)."""
+    try:
+        return await op
+    except Unavailable:
+        raise ServiceError(ErrorCode.UNAVAILABLE, f"the database is not answering; {undone}") from None
+
+
+async def write(op: Awaitable[T], *, undone: str) -> T:
+    """`database()` for a write whose every failure the client must hear of: an outage is
+    `unavailable`, any other storage error `internal` — both saying what was not done."""
+    try:
+        return await database(op, undone=undone)
+    except StorageError:
+        raise ServiceError(ErrorCode.INTERNAL, f"the server could not store this; {undone}") from None

@@ -1,16 +1,20 @@
-"""Token buckets, keyed (per member, per address, …), in this process's memory.
+"""Rate limits, in this process's memory: token buckets keyed per member, per address, … and the
+login throttle (failures per username and per address, then back-off and lockout).
 
 A bucket holds up to `burst` tokens and refills at `rate` per second; each action takes one.
 Buckets idle long enough to be full again are forgotten, so memory follows active keys only.
-Several processes count members' limits together in Redis instead (realtime/shared_limits.py);
-both kinds answer `acquire`.
+Several processes count members' limits and login failures together in Redis instead
+(realtime/fanout/shared_limits.py); both kinds answer the same interfaces (`Limiter`, `Throttle`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Hashable
 from typing import Protocol
+
+log = logging.getLogger("twinhub.auth")
 
 
 class Limiter(Protocol):
@@ -49,3 +53,70 @@ class RateLimiter:
         full_after = self.burst / self.rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
         self._last_sweep = now
+
+
+class LoginThrottle:
+    """Failures per key within `window` s. After `free` failures each further attempt must wait
+    (`backoff` s, doubling: the attempts are slowed); at `limit` failures the key is locked for
+    `lockout` s (refused)."""
+
+    def __init__(
+        self, *, limit: int, window: float, lockout: float, backoff: float = 0.0, free: int = 2, name: str = "",
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.lockout = lockout
+        self.backoff = backoff
+        self.free = free
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}  # the lockout, or the back-off before the next try
+
+    def retry_after(self, key: str, now: float) -> float:
+        until = self._locked_until.get(key, 0.0)
+        if until > now:
+            return until - now
+        self._locked_until.pop(key, None)
+        return 0.0
+
+    def fail(self, key: str, now: float) -> bool:
+        """Count a failure; True when this one locked the key."""
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+        recent.append(now)
+        self._failures[key] = recent
+        locked = len(recent) >= self.limit
+        if locked:
+            self._locked_until[key] = now + self.lockout
+            self._failures.pop(key, None)
+            log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
+        elif self.backoff and len(recent) > self.free:
+            self._locked_until[key] = now + self.backoff * 2 ** (len(recent) - self.free - 1)
+        if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
+            self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
+        return locked
+
+    def succeed(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    # The interface Auth uses, shared with the Redis-backed throttle (realtime/fanout/shared_limits.py).
+
+    async def wait(self, key: str) -> float:
+        return self.retry_after(key, time.monotonic())
+
+    async def failed(self, key: str) -> bool:
+        return self.fail(key, time.monotonic())
+
+    async def cleared(self, key: str) -> None:
+        self.succeed(key)
+
+
+class Throttle(Protocol):
+    limit: int
+    lockout: float
+
+    async def wait(self, key: str) -> float:
+        """Seconds before `key` may try again (0: now)."""
+
+    async def failed(self, key: str) -> bool:
+        """Count a failure; True when it locked the key."""
+
+    async def cleared(self, key: str) -> None: ...

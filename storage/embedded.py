@@ -7,6 +7,8 @@ difference is who started it. Stopped when the process that started it exits.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import warnings
@@ -77,3 +79,16 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def database_url(configured: str | None, data_dir: Path, stack: contextlib.AsyncExitStack) -> str:
+    """`configured`, or start the embedded PostgreSQL in data_dir/pgdata (stopped when `stack`
+    closes) and return the URL of TwinHub's database there."""
+    if configured:
+        return configured
+    embedded = EmbeddedPostgres(data_dir / "pgdata")
+    admin_url = await asyncio.to_thread(embedded.start)
+    stack.callback(embedded.stop)
+    await ensure_database(admin_url, DATABASE)
+    log.info("using the embedded PostgreSQL in %s", embedded.data_dir)
+    return embedded.url(DATABASE)

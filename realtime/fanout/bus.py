@@ -10,7 +10,8 @@ Contract, for every implementation (tests/realtime/test_bus_contract.py runs aga
   order published; the hub re-orders by seq and backfills any gap from PostgreSQL, so a bus
   may lose or reorder under failure without a subscriber ever seeing a hole;
 - publish raises BusError when it cannot hand the event on — it never logs-and-drops;
-- control messages (membership changed, space closed) travel the same way, to every process;
+- control messages (fanout/control.py: membership changed, space changed, sessions revoked)
+  travel the same way, to every process;
 - ephemeral messages (presence, typing) go to the other processes only, best effort.
 """
 
@@ -21,8 +22,10 @@ from typing import Any, Protocol
 
 from protocol import Event
 
+from .control import Control
+
 EventSink = Callable[[Event], None]
-ControlSink = Callable[[dict[str, Any]], None]
+ControlSink = Callable[[Control], None]
 EphemeralSink = Callable[[bytes, dict[str, Any]], None]  # (the sending process, the message)
 
 
@@ -36,7 +39,7 @@ class Bus(Protocol):
 
     async def publish(self, event: Event) -> None: ...
 
-    async def control(self, message: dict[str, Any]) -> None: ...
+    async def control(self, message: Control) -> None: ...
 
     def attach_ephemeral(self, on_ephemeral: EphemeralSink) -> None: ...
 
@@ -67,7 +70,7 @@ class LocalBus:
         for sink in self._event_sinks:
             sink(event)
 
-    async def control(self, message: dict[str, Any]) -> None:
+    async def control(self, message: Control) -> None:
         for sink in self._control_sinks:
             sink(message)
 

@@ -33,16 +33,17 @@ from typing import Any
 import asyncpg
 
 from protocol import ErrorCode
-from storage import accounts, mutes, spaces
+from protocol.timestamps import iso
 from storage import mail as mail_store
+from storage import mutes, spaces
 from storage.accounts import User
 from storage.mail import Person
 from storage.reader import GroupReader
 from storage.spaces import Membership, Room, Space
 
-from ..errors import ServiceError
+from ..errors import Muted, ServiceError
 from ..policy import Action, Area, Role, decide, muted_until
-from ..wire import iso
+from .control import Control, MemberChanged, SessionsRevoked, SpaceChanged
 
 log = logging.getLogger("twinhub.directory")
 
@@ -93,9 +94,7 @@ class Viewer:
         until = muted_until(mutes, scope, datetime.now(UTC))
         if until is not None:
             ends = iso(until)
-            raise ServiceError(
-                ErrorCode.MUTED, f"you are muted here until {ends}", scope=scope, until=ends,
-            )
+            raise Muted(scope, ends)
 
     def card(self) -> dict[str, Any]:
         """How this user appears to others (never more than name and school: pupils' profiles
@@ -283,44 +282,32 @@ class Directory:
 
     # -- control messages (from the bus, every process) ---------------------------------------
 
-    def on_control(self, message: dict[str, Any]) -> None:
+    def on_control(self, message: Control) -> None:
         asyncio.get_running_loop().create_task(self.apply(message), name="directory-control")
 
-    async def apply(self, message: dict[str, Any]) -> None:
-        """Reload what a control message says changed. The process that made the change calls
-        this itself before sending the message, so that the change holds here as soon as the
-        call that made it returns (other processes follow within the bus's latency)."""
+    async def apply(self, message: Control) -> None:
+        """Reload what a control message says changed (fanout/control.py). The process that made
+        the change calls this itself before sending the message (`Changes.send`), so that the
+        change holds here as soon as the call that made it returns (other processes follow
+        within the bus's latency)."""
         try:
-            kind = message.get("kind")
-            if kind == "member_changed":
-                self._roster_generation += 1
-                self._rights_generation += 1
-                self._rosters.pop(int(message["space_id"]), None)
-                user_id = int(message["user_id"])
-                viewer = self._viewers.get(user_id)
-                if not self._forget_idle(user_id) and viewer is not None:
-                    viewer.roles, viewer.mutes = await self._load_rights(user_id)
-                self._notify(user_id)
-            elif kind == "space_changed":
-                space_id = int(message["space_id"])
-                self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
-            elif kind == "sessions_revoked":
-                self._rights_generation += 1
-                user_id = int(message["user_id"])
-                viewer = self._viewers.get(user_id)
-                if not self._forget_idle(user_id) and viewer is not None:
-                    viewer.epoch += 1
-                self._notify(user_id)
-            elif kind == "user_changed":
-                self._roster_generation += 1
-                self._rights_generation += 1
-                self._rosters.clear()  # a name or school changed: it may be on any roster
-                user_id = int(message["user_id"])
-                viewer = self._viewers.get(user_id)
-                if not self._forget_idle(user_id) and viewer is not None:
-                    viewer.user = await accounts.get_user(self._pool, user_id)
-            elif kind == "resync":
-                self.forget_idle()
+            match message:
+                case MemberChanged(space_id=space_id, user_id=user_id):
+                    self._roster_generation += 1
+                    self._rights_generation += 1
+                    self._rosters.pop(space_id, None)
+                    viewer = self._viewers.get(user_id)
+                    if not self._forget_idle(user_id) and viewer is not None:
+                        viewer.roles, viewer.mutes = await self._load_rights(user_id)
+                    self._notify(user_id)
+                case SpaceChanged(space_id=space_id):
+                    self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+                case SessionsRevoked(user_id=user_id):
+                    self._rights_generation += 1
+                    viewer = self._viewers.get(user_id)
+                    if not self._forget_idle(user_id) and viewer is not None:
+                        viewer.epoch += 1
+                    self._notify(user_id)
         except Exception:  # a control message we cannot apply must not kill the bus reader
             log.exception("could not apply control message %r", message)
 

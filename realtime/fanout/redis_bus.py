@@ -42,6 +42,7 @@ from redis.exceptions import RedisClusterException
 from protocol import Event
 
 from .bus import ControlSink, EphemeralSink, EventSink
+from .control import Control, from_wire, to_wire
 from .redis_client import REDIS_ERRORS, Client, detect, node_client, open_client, safe_url
 
 log = logging.getLogger("twinhub.bus")
@@ -109,10 +110,10 @@ class RedisBus:
             self._shard_names[shard_of(event.channel, self._shards)], [event.channel, event.seq, event.kind, event.data]
         )
 
-    async def control(self, message: dict[str, Any]) -> None:
+    async def control(self, message: Control) -> None:
         for sink in self._control_sinks:
             sink(message)
-        self._queue(self._control, msgpack.packb([self.origin, 1, message]))
+        self._queue(self._control, msgpack.packb([self.origin, 1, to_wire(message)]))
 
     def attach_ephemeral(self, on_ephemeral: EphemeralSink) -> None:
         self._ephemeral_sinks.append(on_ephemeral)
@@ -314,8 +315,9 @@ class RedisBus:
             elif m[2] == RESYNC:
                 asyncio.get_running_loop().create_task(self._resync())
             else:
+                message = from_wire(m[2])
                 for control in self._control_sinks:
-                    control(m[2])
+                    control(message)
         except Exception:  # one bad message must not stop the reader
             log.exception("dropped an unreadable bus message")
 

@@ -26,8 +26,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from ..ratelimit import RateLimiter
-from ..services.auth import LoginThrottle
+from ..ratelimit import LoginThrottle, RateLimiter
 from .redis_client import REDIS_ERRORS, open_client
 
 log = logging.getLogger("twinhub.limits")

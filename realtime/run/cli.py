@@ -25,13 +25,13 @@ import asyncpg
 
 from storage import Conflict, accounts, bots, spaces
 from storage.db import create_pool
+from storage.embedded import database_url
 from storage.migrate import migrate
 
 from ..config import Settings
 from ..policy import Area, Role
 from ..services.auth import hash_password, token_hash
 from ..services.bots import TOKEN_PREFIX
-from ..web.app import database_url
 
 log = logging.getLogger("twinhub")
 
@@ -46,7 +46,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -> Any:
     async with contextlib.AsyncExitStack() as stack:
-        url = await database_url(settings, stack)
+        url = await database_url(settings.database_url, settings.data_dir, stack)
         pool = await create_pool(url, min_size=1, max_size=2)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
@@ -66,15 +66,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve_workers(settings, args.workers, demo=args.demo)
     tune_gc()
     open_files = raise_open_files_limit()
-    server = make_server(settings)
+    seed = None
     if args.demo:
-        app = server.config.app
         base = f"http://{settings.host}:{settings.port}"
 
         async def seed(pool: asyncpg.Pool) -> None:
             print(logins_table(await ensure_demo(pool), base), flush=True)
 
-        app.state.seed = seed
+    server = make_server(settings, seed=seed)
     if args.fd is not None:  # a worker: the supervisor bound the socket (realtime/workers.py)
         sock = socket.socket(fileno=args.fd)
         sock.setblocking(False)

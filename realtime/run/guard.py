@@ -42,7 +42,7 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from ..web.app import SECURITY_HEADERS
+from ..web.headers import SECURITY_HEADERS
 from ..ws.server_protocol import LeanWebSocketProtocol
 
 

@@ -14,7 +14,7 @@ import socket
 import uvicorn
 
 from ..config import Settings
-from ..web.app import create_app
+from .assemble import Seed, create_app
 from .guard import AddressGuard, guarded_protocols
 
 # Connections the kernel holds for us before we accept them. When it is full, a new connection's
@@ -82,7 +82,7 @@ def connection_cap(settings: Settings) -> int:
     return max(soft - FILES_RESERVE, 1)
 
 
-def make_server(settings: Settings) -> uvicorn.Server:
+def make_server(settings: Settings, *, seed: Seed | None = None) -> uvicorn.Server:
     guard = AddressGuard(
         settings.max_connections_per_address, settings.trusted_proxies, settings.handshake_timeout,
         max_total=connection_cap(settings),
@@ -90,8 +90,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
     # uvicorn's own protocols (its websockets-sansio one keeping less per socket, realtime/ws_protocol.py),
     # counting connections per address and timing request heads (realtime/guard.py).
     http_protocol, ws_protocol = guarded_protocols(guard)
-    app = create_app(settings)
-    app.state.guard = guard  # for /metrics
+    app = create_app(settings, seed=seed, guard=guard)  # the guard's counts are on /metrics
     config = uvicorn.Config(
         app,
         http=http_protocol,
@@ -125,7 +124,7 @@ class RunningServer:
 
     @property
     def app(self):  # type: ignore[no-untyped-def]
-        """The Starlette app (its .state holds the services)."""
+        """The ASGI app (web/app.py); its .state is the running server's parts (run/assemble.py)."""
         return self.server.config.app
 
     async def start(self) -> None:

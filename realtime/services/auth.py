@@ -14,11 +14,9 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -28,11 +26,11 @@ from protocol import ErrorCode
 from storage import accounts, audit
 from storage.accounts import User
 
-from ..errors import ServiceError
+from ..errors import RateLimited, ServiceError, database
+from ..fanout.control import Changes, SessionsRevoked
+from ..ratelimit import LoginThrottle, Throttle
 
 log = logging.getLogger("twinhub.auth")
-
-SESSION_COOKIE = "twinhub_session"
 
 # A fixed hash to verify against when the username is unknown, so that a wrong username and a
 # wrong password take the same time (no username enumeration by timing).
@@ -69,79 +67,13 @@ class Login:
     expires_at: datetime
 
 
-class LoginThrottle:
-    """Failures per key within `window` s. After `free` failures each further attempt must wait
-    (`backoff` s, doubling: the attempts are slowed); at `limit` failures the key is locked for
-    `lockout` s (refused)."""
-
-    def __init__(
-        self, *, limit: int, window: float, lockout: float, backoff: float = 0.0, free: int = 2, name: str = "",
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.lockout = lockout
-        self.backoff = backoff
-        self.free = free
-        self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}  # the lockout, or the back-off before the next try
-
-    def retry_after(self, key: str, now: float) -> float:
-        until = self._locked_until.get(key, 0.0)
-        if until > now:
-            return until - now
-        self._locked_until.pop(key, None)
-        return 0.0
-
-    def fail(self, key: str, now: float) -> bool:
-        """Count a failure; True when this one locked the key."""
-        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-        recent.append(now)
-        self._failures[key] = recent
-        locked = len(recent) >= self.limit
-        if locked:
-            self._locked_until[key] = now + self.lockout
-            self._failures.pop(key, None)
-            log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
-        elif self.backoff and len(recent) > self.free:
-            self._locked_until[key] = now + self.backoff * 2 ** (len(recent) - self.free - 1)
-        if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
-            self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
-        return locked
-
-    def succeed(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    # The interface Auth uses, shared with the Redis-backed throttle (realtime/shared_limits.py).
-
-    async def wait(self, key: str) -> float:
-        return self.retry_after(key, time.monotonic())
-
-    async def failed(self, key: str) -> bool:
-        return self.fail(key, time.monotonic())
-
-    async def cleared(self, key: str) -> None:
-        self.succeed(key)
-
-
-class Throttle(Protocol):
-    limit: int
-    lockout: float
-
-    async def wait(self, key: str) -> float:
-        """Seconds before `key` may try again (0: now)."""
-
-    async def failed(self, key: str) -> bool:
-        """Count a failure; True when it locked the key."""
-
-    async def cleared(self, key: str) -> None: ...
-
-
 class Auth:
     def __init__(
-        self, pool: asyncpg.Pool, *, session_ttl: timedelta = timedelta(hours=12), login_backoff: float = 1.0,
-        throttle: Callable[..., Throttle] = LoginThrottle,
+        self, pool: asyncpg.Pool, changes: Changes, *, session_ttl: timedelta = timedelta(hours=12),
+        login_backoff: float = 1.0, throttle: Callable[..., Throttle] = LoginThrottle,
     ) -> None:
         self._pool = pool
+        self._changes = changes
         self._ttl = session_ttl
         # Per username: two free mistakes, then 1 s, 2 s between tries, then locked for 5 minutes.
         # Per address, no back-off and a high limit: a whole class logs in from one school address.
@@ -154,10 +86,7 @@ class Auth:
         user_key, addr_key = f"user:{username.lower()}", f"addr:{address}"
         wait = max(await self.per_user.wait(user_key), await self.per_address.wait(addr_key))
         if wait:
-            raise ServiceError(
-                ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {int(wait) + 1} s",
-                retry_after_ms=int(wait * 1000) + 1,
-            )
+            raise RateLimited(wait, f"too many failed logins; try again in {int(wait) + 1} s")
         creds = await accounts.credentials(self._pool, username)
         ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
         if not ok or creds is None:
@@ -185,3 +114,10 @@ class Auth:
 
     async def logout(self, token: str) -> None:
         await accounts.revoke_session(self._pool, token_hash(token))
+
+    async def logout_everywhere(self, user_id: int) -> int:
+        """End every session of the user — other browsers, lost phones — and close their sockets on
+        every process. Returns how many sessions ended."""
+        ended = await database(accounts.revoke_all_sessions(self._pool, user_id))
+        await self._changes.send(SessionsRevoked(user_id))
+        return ended

@@ -22,12 +22,11 @@ from storage.accounts import User
 from storage.activity import NewActivity
 from storage.spaces import Room
 
-from ..errors import ServiceError, rate_limited
+from ..errors import ServiceError, database, rate_limited
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
 from ..policy import BOT_SCOPES, Action, Area, decide_bot
 from ..ratelimit import Limiter
-from ..wire import database
 from .auth import token_hash
 from .chat import Chat, room_channel
 from .feed import to_event as feed_event

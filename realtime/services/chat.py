@@ -12,25 +12,28 @@ from typing import Any
 
 import asyncpg
 
-from protocol import ErrorCode, Event
-from storage import StorageError, Unavailable
+from protocol import Encoding, ErrorCode, Event, encode_server_item
+from protocol.timestamps import iso
 from storage import messages as store
 from storage.accounts import User
 from storage.messages import NewPost, PostResult, RoomEvent
+from storage.reader import GroupReader
 from storage.spaces import Room
 from storage.writer import GroupCommitWriter
 
-from ..errors import ServiceError, rate_limited
+from ..channels import ROOM
+from ..channels import parse as parse_channel
+from ..errors import Refused, ServiceError, database, rate_limited, write
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
 from ..policy import Action, Area, Refusal, decide
 from ..ratelimit import Limiter
-from ..wire import database, iso, parse_channel
+from . import access
 from .feed import to_event as feed_event
 
 
 def room_channel(room_id: int) -> str:
-    return f"room:{room_id}"
+    return ROOM.name_of(room_id)
 
 
 def message_data(m: store.Message) -> dict[str, Any]:
@@ -57,6 +60,31 @@ def to_event(e: RoomEvent) -> Event:
     return Event(room_channel(e.room_id), e.seq, e.kind, {"message": message_data(e.message)})
 
 
+class Page(list[Event]):
+    """A page of a room's replay, shared by every session that asked for it in one group read:
+    each event is encoded once per wire format, however many sessions send it."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, events: Any = ()) -> None:
+        super().__init__(events)
+        self._items: dict[Encoding, tuple[list[bytes], int]] = {}
+
+    def items(self, encoding: Encoding) -> tuple[list[bytes], int]:
+        """The events encoded as array items, and their total size in bytes."""
+        found = self._items.get(encoding)
+        if found is None:
+            items = [encode_server_item(e, encoding) for e in self]
+            found = self._items[encoding] = (items, sum(len(i) for i in items))
+        return found
+
+
+async def read_replays(conn: asyncpg.Connection, keys: list[tuple[int, int, int]]) -> list[tuple[Page, int, bool]]:
+    """Many rooms' replay pages in one statement (a group reader's read: services/streams.py)."""
+    found = await store.replay_many(conn, keys)
+    return [(Page(to_event(e) for e in r.events), r.head, r.more) for r in found]
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     event: Event
@@ -64,8 +92,6 @@ class Posted:
 
 
 class Chat:
-    presence = True  # a room shows who is in it
-
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -73,9 +99,11 @@ class Chat:
         bus: Bus,
         directory: Directory,
         post_limiter: Limiter,
+        replays: GroupReader[tuple[int, int, int], tuple[Page, int, bool]],
         *,
         max_replay: int = 5000,
     ) -> None:
+        self._replays = replays
         self._pool = pool
         self._writer = writer
         self._bus = bus
@@ -86,15 +114,8 @@ class Chat:
     # -- rights ------------------------------------------------------------------------------
 
     async def room_for(self, viewer: Viewer, channel: str) -> Room:
-        """The room behind `channel` if the viewer may know of it. A room that does not exist and
-        a room of a space the viewer is not in get the same answer (not_found)."""
-        kind, room_id = parse_channel(channel)
-        room = self._directory.cached_room(room_id) if kind == "room" else None
-        if room is None and kind == "room":
-            room = await database(self._directory.room(room_id))
-        if room is None or not viewer.roles_in(room.space_id):
-            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
-        return room
+        """The room behind `channel` if the viewer may know of it (services/access.py)."""
+        return await access.room(self._directory, viewer, channel)
 
     async def open(self, viewer: Viewer, channel: str) -> Room:
         """The room behind `channel`, if the viewer may read it (a session's subscribe)."""
@@ -113,7 +134,7 @@ class Chat:
         space = self._directory.cached_space(room.space_id) or await database(self._directory.space(room.space_id))
         refusal = decide(viewer.roles_in(room.space_id), Area(room.area), action, closed=space.closed)
         if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message, channel=room_channel(room.id))
+            raise Refused(refusal, channel=room_channel(room.id))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -139,15 +160,10 @@ class Chat:
     ) -> Posted:
         """Commit a post whose rights were checked by the caller, then publish it and its feed
         record (sessions through post(); bots through the Bots service)."""
-        try:
-            result = await self._writer.submit(NewPost(
-                room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
-                parent, links, room_name=room.name,
-            ))
-        except Unavailable:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "the message could not be stored; it was not sent") from None
-        except StorageError:
-            raise ServiceError(ErrorCode.INTERNAL, "the message could not be stored; it was not sent") from None
+        result = await write(self._writer.submit(NewPost(
+            room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
+            parent, links, room_name=room.name,
+        )), undone="the message was not sent")
         event = to_event(result.event)
         if not result.duplicate:
             await self._bus.publish(event)
@@ -258,9 +274,10 @@ class Chat:
 
     async def replay_page(self, room: Room, since: int, limit: int) -> tuple[list[Event], int, bool]:
         """Up to `limit` events after `since`, the room's head in the same snapshot, and whether
-        more events are waiting after this page."""
-        r = await database(store.replay(self._pool, room.id, since, limit))
-        return [to_event(e) for e in r.events], r.head, r.more
+        more are waiting — from a statement that started after this call (so after the caller's
+        hub subscription: resume stays gap-free), read together with the other rooms' replays of
+        the moment."""
+        return await database(self._replays.read((room.id, since, limit)))
 
     async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
         """Committed events after..upto of a room channel (the hub's gap filler)."""

@@ -15,20 +15,23 @@ from typing import Any
 import asyncpg
 
 from protocol import ErrorCode, Event
+from protocol.timestamps import iso
 from storage import activity as store
 from storage.activity import Activity
 
-from ..errors import ServiceError
+from ..channels import FEED
+from ..channels import parse as parse_channel
+from ..errors import ServiceError, database
 from ..fanout.bus import Bus
 from ..fanout.directory import Viewer
 from ..policy import Area, Refusal, readable_areas
-from ..wire import database, iso, parse_channel
+from . import access
 
 ALL_AREAS = [a.value for a in Area]
 
 
 def feed_channel(space_id: int) -> str:
-    return f"feed:{space_id}"
+    return FEED.name_of(space_id)
 
 
 def activity_data(a: Activity) -> dict[str, Any]:
@@ -50,8 +53,6 @@ class FeedView:
 
 
 class Feed:
-    presence = False
-
     def __init__(self, pool: asyncpg.Pool, bus: Bus, *, max_replay: int = 5000) -> None:
         self._pool = pool
         self._bus = bus
@@ -63,7 +64,7 @@ class Feed:
         _, space_id = parse_channel(channel)
         roles = viewer.roles_in(space_id)
         if not roles:
-            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
+            raise access.no_channel(channel)
         return FeedView(space_id, readable_areas(roles))
 
     def refusal(self, viewer: Viewer, view: FeedView) -> Refusal | None:

@@ -22,17 +22,18 @@ from typing import Any
 import asyncpg
 
 from protocol import ErrorCode
+from protocol.timestamps import iso
 from storage import Conflict, NotFound
 from storage import invitations as store
 from storage.invitations import Invitation
 
-from ..errors import ServiceError
+from ..errors import ServiceError, database
+from ..fanout.control import Changes, MemberChanged
 from ..fanout.directory import Viewer
 from ..policy import Role, decide_invite
-from ..wire import database, iso
+from . import access
 from .auth import hash_password, token_hash
 from .feed import Feed
-from .projects import Projects
 
 INVITABLE = (Role.TEACHER_ADMIN.value, Role.TEACHER_MEMBER.value, Role.VISITOR.value)
 INVITATION_DAYS = 30
@@ -58,9 +59,9 @@ def _text(value: Any, name: str, limit: int) -> str:
 
 
 class Invitations:
-    def __init__(self, pool: asyncpg.Pool, projects: Projects, feed: Feed) -> None:
+    def __init__(self, pool: asyncpg.Pool, changes: Changes, feed: Feed) -> None:
         self._pool = pool
-        self._projects = projects
+        self._changes = changes
         self._feed = feed
 
     async def invite(self, viewer: Viewer, space_id: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +71,7 @@ class Invitations:
         if role not in INVITABLE:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"role must be one of {', '.join(INVITABLE)}")
         refusal = decide_invite(viewer.roles_in(space_id), Role(role))
-        if refusal is not None:
-            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        access.space(viewer, space_id, refusal)
         note = _text(body.get("note"), "note", 500)
         expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
         username = body.get("username")
@@ -97,15 +97,13 @@ class Invitations:
 
     async def of_space(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
         refusal = decide_invite(viewer.roles_in(space_id), Role.TEACHER_ADMIN)
-        if refusal is not None:
-            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        access.space(viewer, space_id, refusal)
         found = await database(store.of_space(self._pool, space_id))
         return {"space": space_id, "invitations": [invitation_data(i) for i in found]}
 
     async def revoke(self, viewer: Viewer, space_id: int, invitation_id: int) -> dict[str, Any]:
         refusal = decide_invite(viewer.roles_in(space_id), Role.TEACHER_ADMIN)
-        if refusal is not None:
-            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        access.space(viewer, space_id, refusal)
         done = await database(store.revoke(self._pool, space_id, invitation_id, viewer.user.id))
         if done is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no pending invitation {invitation_id} in this project")
@@ -170,5 +168,5 @@ class Invitations:
 
     async def _joined(self, done: Invitation, user_id: int) -> None:
         # Their open sockets may follow the project's channels at once (every process).
-        await self._projects.changed({"kind": "member_changed", "space_id": done.space_id, "user_id": user_id})
+        await self._changes.send(MemberChanged(done.space_id, user_id))
         await self._feed.announce(done.space_id)

@@ -21,37 +21,29 @@ from typing import Any
 import asyncpg
 
 from protocol import (
-    DeleteMail,
     ErrorCode,
     Event,
-    GetMail,
-    GetThread,
     Limits,
-    ListRecipients,
-    ListReports,
-    ListThreads,
-    MailFrame,
-    MarkMail,
-    MoveMail,
-    ReportMail,
-    SendMail,
 )
-from storage import Conflict, StorageError, Unavailable, mail_reports
+from protocol.timestamps import iso
+from storage import Conflict, mail_reports
 from storage import mail as store
 from storage.mail import Change, MailboxEvent, MailItem, NewMail, Person, SendResult
 from storage.writer import GroupCommitWriter
 
-from ..errors import ServiceError, rate_limited
+from ..channels import MAIL
+from ..channels import parse as parse_channel
+from ..errors import RecipientsRefused, ServiceError, database, rate_limited, write
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
 from ..policy import Action, Refusal, Role, decide_mail
 from ..ratelimit import Limiter
-from ..wire import database, iso, parse_channel
+from . import access
 from .moderation import to_event as queue_event
 
 
 def mail_channel(mailbox_id: int) -> str:
-    return f"mail:{mailbox_id}"
+    return MAIL.name_of(mailbox_id)
 
 
 def _card(p: Person) -> dict[str, Any]:
@@ -127,8 +119,6 @@ _NO_MAIL = "you have no mail {} in your mailboxes"
 
 
 class Mail:
-    presence = False  # a mailbox is one person's: nobody to show as present
-
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -177,7 +167,7 @@ class Mail:
                 roster_hit = OwnMailbox(mailbox_id, space_id, viewer.user.id)
                 break
         if roster_hit is None:
-            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
+            raise access.no_channel(channel)
         self._owners[mailbox_id] = viewer.user.id
         return roster_hit
 
@@ -253,12 +243,7 @@ class Mail:
             space_id, sender.person, sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
             subject.strip()[: self._limits.max_subject_chars], text, thread_id, reply_to, client_id,
         )
-        try:
-            result = await self._writer.submit(new)
-        except Unavailable:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "the mail could not be stored; it was not sent") from None
-        except StorageError:
-            raise ServiceError(ErrorCode.INTERNAL, "the mail could not be stored; it was not sent") from None
+        result = await write(self._writer.submit(new), undone="the mail was not sent")
         if not result.duplicate:
             for event in _send_events(new, result):
                 await self._bus.publish(event)
@@ -281,7 +266,7 @@ class Mail:
                     message = f"no member {', '.join(map(str, who))} in this project; nothing was sent"
                 elif code is ErrorCode.FORBIDDEN:
                     message = f"{refusal.message}; nothing was sent"
-                raise ServiceError(code, message, recipients=who)
+                raise RecipientsRefused(code, message, who)
 
     # -- one's own mail -----------------------------------------------------------------------
 
@@ -376,35 +361,6 @@ class Mail:
             ],
             "more": more,
         }
-
-
-async def answer_mail(mail: Mail, viewer: Viewer, frame: MailFrame) -> dict[str, Any]:
-    """Carry out a mail request — from a WebSocket frame or an HTTP request decoded into the same
-    frame — and return the fields of its answer."""
-    if isinstance(frame, SendMail):
-        sent = await mail.send(viewer, frame.space, frame.to, frame.text, frame.subject, frame.reply_to, frame.client_id)
-        return {
-            "id": sent.mail_id, "thread_id": sent.thread_id, "channel": sent.channel, "seq": sent.seq,
-            "duplicate": sent.duplicate,
-        }
-    if isinstance(frame, MarkMail):
-        return await mail.change(viewer, frame.id, Change(read=frame.read))
-    if isinstance(frame, MoveMail):
-        return await mail.change(viewer, frame.id, Change(folder=frame.folder))
-    if isinstance(frame, DeleteMail):
-        return await mail.change(viewer, frame.id, Change(delete=True))
-    if isinstance(frame, ReportMail):
-        return await mail.report(viewer, frame.id, frame.note)
-    if isinstance(frame, GetMail):
-        return {"mail": await mail.get(viewer, frame.id)}
-    if isinstance(frame, ListThreads):
-        return await mail.threads(viewer, frame.space, frame.folder, frame.before, frame.limit)
-    if isinstance(frame, GetThread):
-        return await mail.thread(viewer, frame.space, frame.thread, frame.after, frame.limit)
-    if isinstance(frame, ListRecipients):
-        return await mail.recipients(viewer, frame.space)
-    assert isinstance(frame, ListReports)
-    return await mail.reports(viewer, frame.space, frame.before, frame.limit)
 
 
 def _reported(item: MailItem) -> dict[str, Any]:

@@ -21,30 +21,24 @@ import asyncpg
 from protocol import (
     ErrorCode,
     Event,
-    ListModeration,
-    ModerationFrame,
-    Mute,
-    RemoveMember,
-    Report,
-    ResolveReport,
-    SetRole,
-    Unmute,
 )
+from protocol.timestamps import iso
 from storage import reports as store
 from storage.reports import PLATFORM_QUEUE, QueueEvent, ReportView
 
-from ..errors import ServiceError, rate_limited
+from ..channels import MODERATION
+from ..channels import parse as parse_channel
+from ..errors import AlreadyResolved, Refused, ServiceError, database, rate_limited
 from ..fanout.bus import Bus
 from ..fanout.directory import Viewer
 from ..policy import Action, Area, Refusal, decide_queue, decide_report
 from ..ratelimit import Limiter
-from ..wire import database, iso, parse_channel
+from . import access
 from .chat import Chat
-from .projects import Projects
 
 
 def queue_channel(queue: int) -> str:
-    return f"moderation:{queue}"
+    return MODERATION.name_of(queue)
 
 
 def report_data(r: ReportView) -> dict[str, Any]:
@@ -73,8 +67,6 @@ class QueueView:
 
 
 class Moderation:
-    presence = False
-
     def __init__(
         self, pool: asyncpg.Pool, bus: Bus, chat: Chat, report_limiter: Limiter, *, max_replay: int = 5000
     ) -> None:
@@ -90,10 +82,9 @@ class Moderation:
         _, queue = parse_channel(channel)
         view = QueueView(queue)
         refusal = self.refusal(viewer, view)
-        if refusal is not None:
-            if refusal.code is ErrorCode.NOT_MEMBER:  # a project one is not in does not exist for them
-                raise ServiceError(ErrorCode.NOT_FOUND, f"there is no channel {channel} in your projects", channel=channel)
-            raise ServiceError(refusal.code, refusal.message, channel=channel)
+        if queue == PLATFORM_QUEUE and refusal is not None:
+            raise Refused(refusal, channel=channel)
+        access.space(viewer, queue, refusal, channel=channel)
         return view
 
     def refusal(self, viewer: Viewer, view: QueueView) -> Refusal | None:
@@ -128,7 +119,7 @@ class Moderation:
         own = message is not None and message.author_id == viewer.user.id
         refusal = decide_report(viewer.roles_in(room.space_id), Area(room.area), own=own)
         if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message, channel=channel)
+            raise Refused(refusal, channel=channel)
         if message is None or message.state != "visible":
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no message {message_id} to report in this room")
         rate_limited(await self._report_limiter.acquire(viewer.user.id), "you are reporting")
@@ -147,7 +138,7 @@ class Moderation:
             self._pool, report_id=report_id, space_id=space_id, reviewer_id=viewer.user.id, outcome=outcome, note=note,
         ))
         if done is None:
-            raise ServiceError(ErrorCode.CONFLICT, f"report {report_id} is already closed", report=report_id)
+            raise AlreadyResolved(report_id)
         view, events = done
         await self.publish(events)
         return {"report": report_data(view)}
@@ -160,7 +151,7 @@ class Moderation:
         if space_id is None:
             refusal = decide_queue(viewer.roles_in(PLATFORM_QUEUE), platform=True)
             if refusal is not None:
-                raise ServiceError(refusal.code, refusal.message)
+                raise Refused(refusal)
         else:
             viewer.require(space_id, Action.REVIEW_REPORTS)
         found, more = await database(store.page(self._pool, space_id=space_id, status=status, before=before, limit=limit))
@@ -171,30 +162,4 @@ class Moderation:
         are not in answers like one that does not exist."""
         space_id = await database(store.space_of(self._pool, report_id))
         refusal = None if space_id is None else decide_queue(viewer.roles_in(space_id), platform=False)
-        if space_id is None or (refusal is not None and refusal.code is ErrorCode.NOT_MEMBER):
-            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no report {report_id} that you review")
-        if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message)
-        return space_id
-
-
-async def answer_moderation(
-    moderation: Moderation, projects: Projects, viewer: Viewer, frame: ModerationFrame
-) -> dict[str, Any]:
-    """Carry out a moderation or membership request — a WebSocket frame or an HTTP request
-    decoded into one."""
-    if isinstance(frame, Report):
-        return await moderation.report(viewer, frame.channel, frame.id, frame.note)
-    if isinstance(frame, ResolveReport):
-        return await moderation.resolve(viewer, frame.id, frame.outcome, frame.note)
-    if isinstance(frame, ListModeration):
-        return await moderation.page(viewer, frame.space, frame.status, frame.before, frame.limit)
-    if isinstance(frame, Mute):
-        return await projects.mute(viewer, frame.space, frame.user_id, frame.scope, frame.minutes, frame.reason)
-    if isinstance(frame, Unmute):
-        return await projects.unmute(viewer, frame.space, frame.user_id, frame.scope)
-    if isinstance(frame, SetRole):
-        return await projects.change_member(viewer, frame.space, frame.user_id, frame.role)
-    if isinstance(frame, RemoveMember):
-        return await projects.change_member(viewer, frame.space, frame.user_id, None)
-    raise ServiceError(ErrorCode.UNKNOWN_TYPE, f"frame type {frame.type} is not handled")  # pragma: no cover
+        return access.report(viewer, report_id, space_id, refusal)

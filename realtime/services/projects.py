@@ -12,27 +12,27 @@ from typing import Any
 import asyncpg
 
 from protocol import ErrorCode
-from storage import NotFound, Unavailable
+from protocol.timestamps import iso
+from storage import NotFound
 from storage import members as members_store
 from storage import mutes as mutes_store
 from storage import pupils as pupils_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
-from ..errors import ServiceError
-from ..fanout.bus import Bus
+from ..errors import ServiceError, database
+from ..fanout.control import Changes, MemberChanged, SpaceChanged
 from ..fanout.directory import Directory, Viewer
 from ..policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
-from ..wire import database, iso
 from .feed import Feed
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
 
 
 class Projects:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, directory: Directory, feed: Feed) -> None:
+    def __init__(self, pool: asyncpg.Pool, changes: Changes, directory: Directory, feed: Feed) -> None:
         self._pool = pool
-        self._bus = bus
+        self._changes = changes
         self._directory = directory
         self._feed = feed
 
@@ -40,12 +40,10 @@ class Projects:
         """Close the project (read-only for everyone) or reopen it. Teacher admins only."""
         viewer.require(space_id, Action.MANAGE_SPACE)
         try:
-            space = await store.set_closed(self._pool, space_id, closed, actor_id=viewer.user.id)
+            space = await database(store.set_closed(self._pool, space_id, closed, actor_id=viewer.user.id))
         except NotFound:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
-        except Unavailable:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing changed") from None
-        await self.changed({"kind": "space_changed", "space_id": space_id})
+        await self._changes.send(SpaceChanged(space_id))
         await self._feed.announce(space_id)
         return space
 
@@ -103,7 +101,7 @@ class Projects:
             await store.remove_member(self._pool, space_id, user_id, actor_id=actor_id)
         else:
             await store.set_member(self._pool, space_id, user_id, role.value, actor_id=actor_id)
-        await self.changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self._changes.send(MemberChanged(space_id, user_id))
         await self._feed.announce(space_id)
 
     async def mute(
@@ -120,7 +118,7 @@ class Projects:
             self._pool, space_id=space_id, user_id=user_id, scope=scope, until=until, actor_id=viewer.user.id,
             reason=reason,
         ))
-        await self.changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+        await self._changes.send(MemberChanged(space_id, user_id))
         return {"space": space_id, "user_id": user_id, "scope": scope, "until": iso(until)}
 
     async def unmute(self, viewer: Viewer, space_id: int, user_id: Any, scope: Any) -> dict[str, Any]:
@@ -130,7 +128,7 @@ class Projects:
             self._pool, space_id=space_id, user_id=user_id, scope=scope, actor_id=viewer.user.id
         ))
         if lifted:
-            await self.changed({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+            await self._changes.send(MemberChanged(space_id, user_id))
         return {"space": space_id, "user_id": user_id, "scope": scope, "lifted": lifted}
 
     @staticmethod
@@ -177,11 +175,3 @@ class Projects:
                 )
             found.append(item)
         return {"space": space_id, "members": found}
-
-    async def space_changed(self, space_id: int) -> None:
-        """A space's own settings changed: every process reloads it."""
-        await self.changed({"kind": "space_changed", "space_id": space_id})
-
-    async def changed(self, message: dict[str, object]) -> None:
-        await self._directory.apply(message)  # here at once; then every process
-        await self._bus.control(message)

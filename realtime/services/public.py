@@ -8,23 +8,23 @@ not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
 from protocol import ErrorCode
+from protocol.timestamps import iso
 from storage import NotFound
 from storage import messages as messages_store
 from storage import spaces as store
 from storage.messages import Message
 from storage.spaces import Space
 
-from ..errors import ServiceError
+from ..errors import ServiceError, database
+from ..fanout.control import Changes, SpaceChanged
 from ..fanout.directory import Directory, Viewer
 from ..policy import Action, Role, named_in_public
-from ..web.public_stream import PublicStreams
-from ..wire import database, iso
-from .projects import Projects
 
 PUPILS = (Role.PUPIL_ADMIN.value, Role.PUPIL_MEMBER.value)
 
@@ -46,11 +46,13 @@ def public_message(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]
 
 
 class PublicView:
-    def __init__(self, pool: asyncpg.Pool, directory: Directory, projects: Projects, streams: PublicStreams) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, directory: Directory, changes: Changes, end_streams: Callable[[int], None]
+    ) -> None:
         self._pool = pool
         self._directory = directory
-        self._projects = projects
-        self.streams = streams
+        self._changes = changes
+        self._end_streams = end_streams  # web/public_stream.py: close a project's live public streams
 
     async def space(self, slug: str) -> Space:
         space = await database(store.space_by_slug(self._pool, slug)) if _slug_ok(slug) else None
@@ -77,9 +79,9 @@ class PublicView:
             space = await database(store.set_public(self._pool, space_id, public, actor_id=viewer.user.id))
         except NotFound:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
-        await self._projects.space_changed(space_id)
+        await self._changes.send(SpaceChanged(space_id))
         if not public:
-            self.streams.end(space_id)
+            self._end_streams(space_id)
         return {"id": space.id, "slug": space.slug, "public": space.public}
 
 

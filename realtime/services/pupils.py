@@ -20,11 +20,11 @@ from storage import Conflict
 from storage import pupils as store
 from storage.pupils import NewPupil
 
-from ..errors import ServiceError
-from ..fanout.bus import Bus
-from ..fanout.directory import Directory, Viewer
+from ..errors import ServiceError, database
+from ..fanout.control import Changes, MemberChanged
+from ..fanout.directory import Viewer
 from ..policy import Role, decide_invite, decide_password_reset
-from ..wire import database
+from . import access
 from .auth import hash_password
 from .feed import Feed
 
@@ -47,18 +47,16 @@ def username_for(name: str) -> str:
 
 
 class Pupils:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, directory: Directory, feed: Feed) -> None:
+    def __init__(self, pool: asyncpg.Pool, changes: Changes, feed: Feed) -> None:
         self._pool = pool
-        self._bus = bus
-        self._directory = directory
+        self._changes = changes
         self._feed = feed
 
     async def invite(self, viewer: Viewer, space_id: int, names: Any, school: Any) -> list[dict[str, Any]]:
         """Create accounts for `names` (one per pupil) as pupil members; returns their logins, the
         only time the passwords are shown."""
         refusal = decide_invite(viewer.roles_in(space_id), Role.PUPIL_MEMBER)
-        if refusal is not None:
-            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        access.space(viewer, space_id, refusal)
         if not isinstance(names, list) or not names:
             raise ServiceError(ErrorCode.INVALID_FIELD, "pupils must be a non-empty list of names")
         if len(names) > MAX_PUPILS:
@@ -80,7 +78,7 @@ class Pupils:
         except Conflict:  # a random tail met an existing username: rare; the teacher just asks again
             raise ServiceError(ErrorCode.UNAVAILABLE, "a generated username was taken; please try again") from None
         for user_id in ids:
-            await self._directory.apply({"kind": "member_changed", "space_id": space_id, "user_id": user_id})
+            await self._changes.send(MemberChanged(space_id, user_id))
         await self._feed.announce(space_id)
         return [
             {"id": i, "name": n, "username": u, "password": p, "school": school}
@@ -93,8 +91,7 @@ class Pupils:
             viewer.roles_in(space_id), viewer.user.id, Role(member.role) if member else None,
             member.invited_by if member else None,
         )
-        if refusal is not None:  # a project one is not in does not exist for them (as for invite)
-            raise ServiceError(ErrorCode.NOT_FOUND if not viewer.roles_in(space_id) else refusal.code, refusal.message)
+        access.space(viewer, space_id, refusal)
         if password is None:
             password = _generated(8)
         elif not isinstance(password, str) or not _TEACHER_SET.match(password):

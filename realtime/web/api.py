@@ -10,7 +10,6 @@ cookie-authenticated POST must come from the server's own origin (no cross-site 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -26,23 +25,18 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from protocol import ErrorCode, MailFrame, ModerationFrame, ProtocolError, frame_from_map
-from storage import accounts
-from storage.db import ping
+from protocol import ErrorCode, ProtocolError, frame_from_map
 
+from ..channels import ROOM
 from ..errors import ServiceError
-from ..fanout.directory import Viewer
-from ..services.auth import SESSION_COOKIE
-from ..services.mail import answer_mail
-from ..services.moderation import answer_moderation
-from ..wire import database
-from ..ws.session import welcome
+from ..handshake import SESSION_COOKIE
+from ..services.requests import answer
+from ..services.welcome import welcome
 from . import members as api_members
-from .http import handler, int_param, int_param_path, json_body, refuse_foreign_origin, token_of, viewer_of
-from .memory import malloc_bytes, python_blocks
+from .http import int_param, int_param_path, json_body, refuse_foreign_origin, token_of, viewer_of, web_of
+from .metrics import render
 
 
-@handler
 async def login(request: Request) -> Response:
     # Login CSRF: another site must not sign a child's browser in to an account it controls
     # (what the child then writes would be the attacker's to read).
@@ -54,7 +48,7 @@ async def login(request: Request) -> Response:
     if len(password) > 200:
         raise ServiceError(ErrorCode.INVALID_FIELD, "password too long")
     address = request.client.host if request.client else "?"
-    done = await request.app.state.services.auth.login(username, password, address)
+    done = await web_of(request).services.auth.login(username, password, address)
     user = done.user
     response = JSONResponse({
         "token": done.token,
@@ -68,66 +62,58 @@ async def login(request: Request) -> Response:
     return response
 
 
-@handler
 async def logout(request: Request) -> Response:
     token, from_cookie = token_of(request)
     if from_cookie:
         refuse_foreign_origin(request)  # another site must not sign people out
     if token:
-        await request.app.state.services.auth.logout(token)
+        await web_of(request).services.auth.logout(token)
     response = JSONResponse({"ok": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-@handler
 async def logout_everywhere(request: Request) -> Response:
     """End every session of the caller — other browsers, lost phones — and close their sockets."""
     viewer = await viewer_of(request)
-    ended = await database(accounts.revoke_all_sessions(request.app.state.pool, viewer.user.id))
-    await request.app.state.projects.changed({"kind": "sessions_revoked", "user_id": viewer.user.id})
+    ended = await web_of(request).services.auth.logout_everywhere(viewer.user.id)
     response = JSONResponse({"ok": True, "sessions_ended": ended})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-@handler
 async def me(request: Request) -> Response:
     viewer = await viewer_of(request)
-    w = await welcome(request.app.state.services, viewer)
-    return JSONResponse({"user": w.user, "spaces": w.spaces, "limits": w.limits})
+    return JSONResponse(await welcome(web_of(request).services, viewer))
 
 
-@handler
 async def room_messages(request: Request) -> Response:
     viewer = await viewer_of(request)
     room_id = int_param_path(request, "room_id")
     before = int_param(request, "before", None, 1, 2**62)
     limit = int_param(request, "limit", 50, 1, 200)
     assert limit is not None
-    found = await request.app.state.services.chat.history(viewer, room_id, before, limit + 1)
+    found = await web_of(request).services.chat.history(viewer, room_id, before, limit + 1)
     return JSONResponse({"messages": found[:limit], "more": len(found) > limit})
 
 
 def _set_closed(closed: bool):  # type: ignore[no-untyped-def]
-    @handler
     async def endpoint(request: Request) -> Response:
         viewer = await viewer_of(request)
         space_id = int_param_path(request, "space_id")
-        space = await request.app.state.projects.set_closed(viewer, space_id, closed)
+        space = await web_of(request).services.projects.set_closed(viewer, space_id, closed)
         return JSONResponse({"id": space.id, "closed": space.closed})
 
     return endpoint
 
 
-@handler
 async def create_room(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
     body = await json_body(request)
-    room = await request.app.state.projects.create_room(viewer, space_id, body.get("area"), body.get("name"))
+    room = await web_of(request).services.projects.create_room(viewer, space_id, body.get("area"), body.get("name"))
     return JSONResponse(
-        {"id": room.id, "channel": f"room:{room.id}", "area": room.area, "name": room.name}, status_code=201
+        {"id": room.id, "channel": ROOM.name_of(room.id), "area": room.area, "name": room.name}, status_code=201
     )
 
 
@@ -142,8 +128,6 @@ def _frame_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] 
     same checks), answered by the same code. `{space_id}` is the frame's `space`, `{mail_id}`,
     `{message_id}` and `{report_id}` its `id`, `{thread_id}` its `thread`, `{room_id}` its
     `channel` (room:<id>)."""
-
-    @handler
     async def endpoint(request: Request) -> Response:
         viewer = await viewer_of(request)
         fields: dict[str, Any] = dict(await json_body(request)) if body else {}
@@ -155,14 +139,14 @@ def _frame_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] 
             if param in request.path_params:
                 fields[field] = int_param_path(request, param)
         if "room_id" in request.path_params:
-            fields["channel"] = f"room:{int_param_path(request, 'room_id')}"
+            fields["channel"] = ROOM.name_of(int_param_path(request, "room_id"))
         fields["type"] = frame_type
         fields.pop("ref", None)
         try:
-            frame = frame_from_map(fields, request.app.state.settings.limits)
+            frame = frame_from_map(fields, web_of(request).settings.limits)
         except ProtocolError as exc:
             raise ServiceError(exc.code, exc.message) from None
-        data = await _answer(request, viewer, frame)
+        data = await answer(web_of(request).services, viewer, frame)
         # A retried send answers what the first one did, but it created nothing this time.
         return JSONResponse(data, status_code=200 if data.get("duplicate") else status)
 
@@ -170,32 +154,19 @@ def _frame_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] 
     return endpoint
 
 
-async def _answer(request: Request, viewer: Viewer, frame: Any) -> dict[str, Any]:
-    services = request.app.state.services
-    if isinstance(frame, MailFrame):
-        return await answer_mail(services.mail, viewer, frame)
-    if isinstance(frame, ModerationFrame):
-        return await answer_moderation(services.moderation, services.projects, viewer, frame)
-    act = {"hide": services.chat.hide, "unhide": services.chat.unhide, "delete": services.chat.delete}[frame.type]
-    e = await act(viewer, frame.channel, frame.id, frame.reason)
-    return {"channel": e.channel, "seq": e.seq, "id": frame.id}
-
-
-@handler
 async def public_page(request: Request) -> Response:
     """No login: the project's name, description and journal, if its public view is on."""
     before = int_param(request, "before", None, 1, 2**62)
     limit = int_param(request, "limit", 20, 1, 100)
     assert limit is not None
-    page = await request.app.state.public.page(request.path_params["slug"], before, limit)
+    page = await web_of(request).services.public.page(request.path_params["slug"], before, limit)
     return JSONResponse(page)
 
 
-@handler
 async def public_events(request: Request) -> Response:
     """No login: the journal live, as Server-Sent Events; resumes from Last-Event-ID."""
-    public = request.app.state.public
-    space = await public.space(request.path_params["slug"])
+    web = web_of(request)
+    space = await web.services.public.space(request.path_params["slug"])
     raw = request.headers.get("last-event-id") or request.query_params.get("since")
     since = None
     if raw is not None:
@@ -204,47 +175,42 @@ async def public_events(request: Request) -> Response:
         except ValueError:
             raise ServiceError(ErrorCode.INVALID_FIELD, "Last-Event-ID must be an event's id (an integer)") from None
     return StreamingResponse(
-        public.streams.stream(space.id, since), media_type="text/event-stream",
+        web.public_streams.stream(space.id, since), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-@handler
 async def set_public(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
     body = await json_body(request)
-    return JSONResponse(await request.app.state.public.set_public(viewer, space_id, body.get("public")))
+    return JSONResponse(await web_of(request).services.public.set_public(viewer, space_id, body.get("public")))
 
 
-@handler
 async def create_bot(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
     body = await json_body(request)
-    bots = request.app.state.bots
+    bots = web_of(request).services.bots
     return JSONResponse(await bots.create(viewer, space_id, body.get("name"), body.get("scope", "journal")), status_code=201)
 
 
-@handler
 async def revoke_bot(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
     bot_id = int_param_path(request, "bot_id")
-    return JSONResponse(await request.app.state.bots.revoke(viewer, space_id, bot_id))
+    return JSONResponse(await web_of(request).services.bots.revoke(viewer, space_id, bot_id))
 
 
 def _bot_route(post: str, doc: str):  # type: ignore[no-untyped-def]
     """A route for a bot token (never the session cookie): `Authorization: Bearer <token>`, an
     optional `Idempotency-Key`; 201 when something was created, 200 for a repeat."""
-
-    @handler
     async def endpoint(request: Request) -> Response:
         token, from_cookie = token_of(request)
         space_id = int_param_path(request, "space_id")
         body = await json_body(request)
         key = request.headers.get("idempotency-key")
-        done = await getattr(request.app.state.bots, post)(None if from_cookie else token, space_id, key, body)
+        done = await getattr(web_of(request).services.bots, post)(None if from_cookie else token, space_id, key, body)
         return JSONResponse(done, status_code=200 if done["duplicate"] else 201)
 
     endpoint.__name__, endpoint.__doc__ = post, doc
@@ -255,14 +221,13 @@ journal_entry = _bot_route("post_entry", "A bot posts a journal entry.")
 service_activity = _bot_route("post_activity", "A service records an action done elsewhere in the space.")
 
 
-@handler
 async def activity(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
     before = int_param(request, "before", None, 1, 2**62)
     limit = int_param(request, "limit", 50, 1, 200)
     assert limit is not None
-    return JSONResponse(await request.app.state.services.feed.page(viewer, space_id, before, limit))
+    return JSONResponse(await web_of(request).services.feed.page(viewer, space_id, before, limit))
 
 
 async def healthz(request: Request) -> Response:
@@ -270,56 +235,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ready = await ping(request.app.state.pool)
+    ready = await web_of(request).ready()
     return JSONResponse({"status": "ready" if ready else "database unavailable"}, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
-    state = request.app.state
-    hub, writer, ws, pool = state.services.hub, state.writer, state.ws_endpoint, state.pool
-    lines = [
-        "# TYPE twinhub_websockets_open gauge", f"twinhub_websockets_open {ws.open}",
-        "# TYPE twinhub_channels gauge", f"twinhub_channels {len(hub.channels)}",
-        "# TYPE twinhub_events_total counter", f"twinhub_events_total {hub.events}",
-        "# TYPE twinhub_deliveries_total counter", f"twinhub_deliveries_total {hub.delivered}",
-        "# TYPE twinhub_gaps_filled_total counter", f"twinhub_gaps_filled_total {hub.gaps_filled}",
-        "# TYPE twinhub_commit_batches_total counter", f"twinhub_commit_batches_total {writer.batches}",
-        "# TYPE twinhub_posts_committed_total counter", f"twinhub_posts_committed_total {writer.committed}",
-        "# TYPE twinhub_mail_commit_batches_total counter",
-        f"twinhub_mail_commit_batches_total {state.mail_writer.batches}",
-        "# TYPE twinhub_mails_committed_total counter", f"twinhub_mails_committed_total {state.mail_writer.committed}",
-        # For leak checks (the soak, loadtests/scenarios/soak.py): the event loop's tasks, and the
-        # main PostgreSQL pool's connections open, idle and at most (the writers' own pool of 2 is apart).
-        "# TYPE twinhub_asyncio_tasks gauge", f"twinhub_asyncio_tasks {len(asyncio.all_tasks())}",
-        "# TYPE twinhub_db_pool_connections gauge", f"twinhub_db_pool_connections {pool.get_size()}",
-        "# TYPE twinhub_db_pool_idle gauge", f"twinhub_db_pool_idle {pool.get_idle_size()}",
-        "# TYPE twinhub_db_pool_max gauge", f"twinhub_db_pool_max {pool.get_max_size()}",
-    ]
-    lines += ["# TYPE twinhub_python_allocated_blocks gauge", f"twinhub_python_allocated_blocks {python_blocks()}"]
-    held = malloc_bytes()
-    if held is not None:
-        lines += [
-            "# TYPE twinhub_malloc_in_use_bytes gauge", f"twinhub_malloc_in_use_bytes {held[0]}",
-            "# TYPE twinhub_malloc_free_kept_bytes gauge", f"twinhub_malloc_free_kept_bytes {held[1]}",
-        ]
-    guard = getattr(state, "guard", None)  # realtime/guard.py, when served by realtime/server.py
-    if guard is not None:
-        lines += [
-            "# TYPE twinhub_connections gauge", f"twinhub_connections {guard.total}",
-            "# TYPE twinhub_connections_max gauge", f"twinhub_connections_max {guard.max_total}",
-            "# TYPE twinhub_connections_refused_full_total counter",
-            f"twinhub_connections_refused_full_total {guard.refused_full}",
-            "# TYPE twinhub_connections_refused_per_address_total counter",
-            f"twinhub_connections_refused_per_address_total {guard.refused}",
-        ]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(render(web_of(request).metrics), media_type="text/plain; version=0.0.4")
 
 
 STATIC = Path(__file__).parent / "static"
 
 
 async def index(request: Request) -> Response:
-    """The browser client (realtime/static/): one page, its ES modules and its stylesheet."""
+    """The browser client (realtime/web/static/): one page, its ES modules and its stylesheet."""
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 

@@ -1,20 +1,57 @@
-"""What every HTTP route shares: errors as JSON with the protocol's codes, the JSON body, the
-session (a bearer token, or the browser's cookie from our own origin), and path and query integers."""
+"""What every HTTP route shares: what the routes work with (`Web`, handed over by the composition
+root), errors as JSON with the protocol's codes (one handler, for the whole app), the JSON body,
+the session (a bearer token, or the browser's cookie from our own origin), and path and query
+integers."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol import ErrorCode
 
+from ..config import Settings
 from ..errors import HTTP_STATUS, ServiceError
 from ..fanout.directory import Viewer
-from ..services.auth import SESSION_COOKIE
-from ..ws.endpoint import origin_allowed
+from ..handshake import SESSION_COOKIE, origin_allowed
+from ..services.bundle import Services
+from .metrics import Sources
+
+
+@dataclass(slots=True)
+class Web:
+    """What the HTTP routes work with, built by run/assemble.py once the server is up."""
+
+    settings: Settings
+    services: Services
+    metrics: Sources
+    ready: Callable[[], Awaitable[bool]]  # /readyz: does the database answer?
+    public_streams: Any  # web/public_stream.py's PublicStreams (the public journal, live)
+
+
+class WebApp(Starlette):
+    """The Starlette app, holding the `Web` its routes read (`web_of`)."""
+
+    web: Web | None = None
+
+
+def web_of(request: Request) -> Web:
+    web = request.app.web
+    if web is None:  # pragma: no cover — the lifespan binds it before the first request is served
+        raise ServiceError(ErrorCode.UNAVAILABLE, "the server is starting")
+    return web
+
+
+async def on_service_error(request: Request, exc: Exception) -> Response:
+    """The one map from a refused request to its HTTP answer (installed for the whole app)."""
+    assert isinstance(exc, ServiceError)
+    return error_response(exc)
 
 
 def error_response(exc: ServiceError) -> JSONResponse:
@@ -46,22 +83,11 @@ def token_of(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(SESSION_COOKIE), True
 
 
-def handler(fn):  # type: ignore[no-untyped-def]
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except ServiceError as exc:
-            return error_response(exc)
-
-    endpoint.__name__ = fn.__name__
-    return endpoint
-
-
 def refuse_foreign_origin(request: Request) -> None:
     """Refuse a request a browser sent from another site (its `Origin` is foreign). Requests
     without `Origin` (curl, bots, other servers) are not browsers acting for someone else."""
     if "origin" in request.headers and not origin_allowed(
-        request.scope, request.app.state.settings.allowed_origins
+        request.scope, web_of(request).settings.allowed_origins
     ):
         raise ServiceError(ErrorCode.FORBIDDEN, "cross-site request refused")
 
@@ -69,12 +95,13 @@ def refuse_foreign_origin(request: Request) -> None:
 async def viewer_of(request: Request) -> Viewer:
     token, from_cookie = token_of(request)
     if from_cookie and request.method not in ("GET", "HEAD") and token is not None:
-        if not origin_allowed(request.scope, request.app.state.settings.allowed_origins):
+        if not origin_allowed(request.scope, web_of(request).settings.allowed_origins):
             raise ServiceError(ErrorCode.FORBIDDEN, "cross-site request refused")
-    user = await request.app.state.services.auth.user_for(token)
+    services = web_of(request).services
+    user = await services.auth.user_for(token)
     if user is None:
         raise ServiceError(ErrorCode.UNAUTHENTICATED, "log in first (unknown, expired or revoked token)")
-    directory = request.app.state.services.directory
+    directory = services.directory
     viewer = await directory.acquire(user)
     directory.release(viewer)  # an HTTP request holds no live state: reload per request
     return viewer

@@ -14,47 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
 
-from protocol import SUBPROTOCOLS, CloseCode, Encoding
+from protocol import CloseCode
 
 from ..config import Settings
-from ..services.auth import SESSION_COOKIE
+from ..handshake import choose_encoding, origin_allowed, session_cookie
+from ..services.bundle import Services
 from .connection import Connection
-from .session import Services, Session
+from .session import Session
 
 log = logging.getLogger("twinhub.ws")
-
-
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-def session_cookie(scope: dict[str, Any]) -> str | None:
-    raw = _header(scope, b"cookie")
-    if not raw:
-        return None
-    try:
-        jar = SimpleCookie(raw)
-    except CookieError:
-        return None
-    morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
-
-
-def origin_allowed(scope: dict[str, Any], allowed: tuple[str, ...]) -> bool:
-    origin = _header(scope, b"origin")
-    if origin is None:
-        return False
-    if origin in allowed:
-        return True
-    host = _header(scope, b"host")
-    return host is not None and urlsplit(origin).netloc == host
 
 
 def forget_handshake(receive: Any) -> None:
@@ -63,15 +33,6 @@ def forget_handshake(receive: Any) -> None:
     forget = getattr(getattr(receive, "__self__", None), "forget_handshake", None)
     if forget is not None:
         forget()
-
-
-def choose_encoding(offered: list[str]) -> Encoding | None:
-    if not offered:
-        return Encoding.JSON
-    for name in offered:
-        if name in SUBPROTOCOLS:
-            return Encoding(name)
-    return None
 
 
 class WebSocketEndpoint:

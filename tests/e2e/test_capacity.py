@@ -20,7 +20,7 @@ from protocol import Post, Subscribe
 from realtime.config import Settings
 from realtime.policy import Area
 from realtime.run.server import FILES_RESERVE, LISTEN_BACKLOG, RunningServer, connection_cap
-from realtime.web.app import SECURITY_HEADERS
+from realtime.web.headers import SECURITY_HEADERS
 from tests.client import Client
 from tests.conftest import login
 

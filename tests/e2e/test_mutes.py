@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from protocol import Edit, Post, SendMail
+from realtime.fanout.control import MemberChanged
 from realtime.policy import Area
 from storage import audit
 from tests.conftest import login
@@ -61,7 +62,7 @@ async def test_a_mute_ends_by_itself(world, connect, pool, server):
         "INSERT INTO mutes (space_id, user_id, scope, until) VALUES ($1, $2, 'chat', now() + interval '1 second')",
         world.space_id, who,
     )
-    await server.app.state.projects.changed({"kind": "member_changed", "space_id": world.space_id, "user_id": who})
+    await server.app.state.changes.send(MemberChanged(world.space_id, who))
     refused = await pupil.error(Post(world.channel(Area.CHAT), "now"))
     assert refused.code == "muted"
     await asyncio.sleep(1.2)  # the mute's own length: nothing reloads it, its end was known

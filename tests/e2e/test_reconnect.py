@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from protocol import Error, Hello, Post, Subscribe
+from realtime.fanout.control import MemberChanged, SessionsRevoked
 from realtime.fanout.directory import Directory
 from realtime.policy import Area, Role
 from storage import accounts
@@ -81,7 +82,7 @@ async def test_a_mute_while_away_holds_on_reconnect(world, connect, server, pool
         "INSERT INTO mutes (space_id, user_id, scope, until) VALUES ($1, $2, 'chat', now() + interval '1 hour')",
         world.space_id, pupil.id,
     )
-    await server.app.state.projects.changed({"kind": "member_changed", "space_id": world.space_id, "user_id": pupil.id})
+    await server.app.state.changes.send(MemberChanged(world.space_id, pupil.id))
     back = await connect(pupil)
     assert (await back.error(Post(chat, "hello?"))).code == "muted"
 
@@ -94,7 +95,7 @@ async def test_a_token_revoked_while_away_is_refused(world, server, http):
     await away.close()
     await wait_idle(server, pupil.id)
     await accounts.revoke_all_sessions(server.app.state.pool, pupil.id)
-    await server.app.state.projects.changed({"kind": "sessions_revoked", "user_id": pupil.id})
+    await server.app.state.changes.send(SessionsRevoked(pupil.id))
     client = await Client.connect(url, None)
     try:
         refused = await client.request(Hello(token=token))

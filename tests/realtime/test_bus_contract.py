@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from protocol import Event
 from realtime.fanout.bus import LocalBus
+from realtime.fanout.control import SpaceChanged
 from realtime.fanout.redis_bus import RedisBus, shard_of
 
 
@@ -71,10 +72,10 @@ async def test_control_messages_reach_every_process_once(buses):
     controls = [[] for _ in everyone]
     for bus, sink in zip(everyone, controls, strict=True):
         bus.attach(lambda e: None, sink.append)
-    await publisher.control({"kind": "space_changed", "space_id": 3})
+    await publisher.control(SpaceChanged(3))
     await until(lambda: all(len(c) == 1 for c in controls))
     await asyncio.sleep(0.1)  # bounded: an echo of our own message would have come back by now
-    assert all(c == [{"kind": "space_changed", "space_id": 3}] for c in controls)
+    assert all(c == [SpaceChanged(3)] for c in controls)
 
 
 async def test_shared_presence_reaches_the_other_processes_not_its_own(buses):
@@ -110,7 +111,7 @@ async def test_installations_with_different_prefixes_do_not_hear_each_other(redi
         heard = []
         b.attach(heard.append, heard.append)
         await a.publish(ev("room:1", 1))
-        await a.control({"kind": "space_changed", "space_id": 1})
+        await a.control(SpaceChanged(1))
         await asyncio.sleep(0.2)  # bounded: long enough for Redis on loopback
         assert heard == []
     finally:

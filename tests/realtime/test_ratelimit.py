@@ -1,5 +1,4 @@
-from realtime.ratelimit import RateLimiter
-from realtime.services.auth import LoginThrottle
+from realtime.ratelimit import LoginThrottle, RateLimiter
 
 
 class Clock:

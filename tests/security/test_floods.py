@@ -23,7 +23,7 @@ from protocol.limits import Limits
 from realtime.config import Settings
 from realtime.policy import Area
 from realtime.run.server import RunningServer
-from realtime.web.app import SECURITY_HEADERS
+from realtime.web.headers import SECURITY_HEADERS
 from tests.client import Client
 from tests.conftest import login
 

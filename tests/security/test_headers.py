@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from realtime.policy import Area
-from realtime.web.app import SECURITY_HEADERS
+from realtime.web.headers import SECURITY_HEADERS
 from tests.conftest import login
 
 EXPECTED = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}

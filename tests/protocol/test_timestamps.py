@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from realtime.wire import iso
+from protocol.timestamps import iso
 
 
 def test_timestamps_are_utc_milliseconds_with_a_z():

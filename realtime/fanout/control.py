@@ -1,0 +1,85 @@
+"""Control messages: what tells every process that rights changed, so that each one's directory
+reloads them and re-checks its open sockets at once (DESIGN.md, "Membership is live").
+
+    MemberChanged(space_id, user_id)   a membership was made, changed or ended (role, mute,
+                                       removal, a new pupil account, an accepted invitation)
+    SpaceChanged(space_id)             a project's own settings (closed, public) changed
+    SessionsRevoked(user_id)           a user logged out everywhere: their sockets close
+
+They leave from one place, `Changes.send` — called by the services after the change committed —
+which applies the message to this process's directory first (the change holds here as soon as
+the call that made it returns), then publishes it on the bus to every other process. Every kind
+sent is handled by `Directory.apply` and every kind handled is sent
+(tests/realtime/test_control.py checks both ways, as Zulip's test_events checks send_event).
+
+Over Redis they travel as small maps (`to_wire`/`from_wire`); a map of a kind this version does
+not know is refused with ValueError (the bus logs and drops it: a newer process's message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChanged:
+    space_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceChanged:
+    space_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsRevoked:
+    user_id: int
+
+
+Control = MemberChanged | SpaceChanged | SessionsRevoked
+
+_KINDS: dict[str, type[Control]] = {
+    "member_changed": MemberChanged, "space_changed": SpaceChanged, "sessions_revoked": SessionsRevoked,
+}
+_NAMES = {cls: name for name, cls in _KINDS.items()}
+
+
+def to_wire(message: Control) -> dict[str, Any]:
+    return {"kind": _NAMES[type(message)], **asdict(message)}
+
+
+def from_wire(m: Any) -> Control:
+    """The message a map from the bus stands for; ValueError if it is not one we know."""
+    if not isinstance(m, dict) or m.get("kind") not in _KINDS:
+        raise ValueError(f"not a control message: {m!r}")
+    cls = _KINDS[m["kind"]]
+    fields = {k: v for k, v in m.items() if k != "kind"}
+    if any(not isinstance(v, int) for v in fields.values()):
+        raise ValueError(f"not a control message: {m!r}")
+    try:
+        return cls(**fields)
+    except TypeError:
+        raise ValueError(f"not a control message: {m!r}") from None
+
+
+class _Applies(Protocol):
+    async def apply(self, message: Control) -> None: ...
+
+
+class _Publishes(Protocol):
+    async def control(self, message: Control) -> None: ...
+
+
+class Changes:
+    """The one sender of control messages (built once by run/assemble.py, given to the services)."""
+
+    def __init__(self, directory: _Applies, bus: _Publishes) -> None:
+        self._directory = directory
+        self._bus = bus
+
+    async def send(self, message: Control) -> None:
+        """Apply `message` here, then tell every other process. Call it after the change committed."""
+        await self._directory.apply(message)
+        await self._bus.control(message)

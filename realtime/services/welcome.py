@@ -1,0 +1,55 @@
+"""What a client is told about itself after `hello` (and by GET /api/me): who the viewer is, their
+projects with the rooms they may read and their rights in each, and the limits in force."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.reports import PLATFORM_QUEUE
+
+from ..errors import database
+from ..fanout.directory import Viewer
+from ..policy import Action, Area, decide_queue, rights
+from .bundle import Services
+from .chat import room_channel
+from .feed import feed_channel
+from .moderation import queue_channel
+
+
+async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
+    """The welcome's fields: {"user", "spaces", "limits"} (docs/protocol.md, `welcome`)."""
+    directory = services.directory
+    space_ids = sorted(viewer.roles)
+    readers = services.readers
+    rooms = await database(readers.rooms_in(space_ids)) if space_ids else []
+    mailboxes = await readers.mailboxes_of(viewer) if space_ids else {}
+    spaces = []
+    for space_id in space_ids:
+        space = await directory.space(space_id)
+        role = viewer.roles[space_id]
+        visible = []
+        for room in rooms:
+            may = rights(role, Area(room.area))
+            if room.space_id != space_id or Action.READ not in may:
+                continue
+            visible.append({
+                "id": room.id, "channel": room_channel(room.id), "name": room.name,
+                "area": room.area, "kind": room.kind, "rights": sorted(a.value for a in may),
+            })
+        reviews = decide_queue(viewer.roles_in(space_id), platform=False) is None
+        spaces.append({
+            "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
+            "closed": space.closed, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
+            "feed": feed_channel(space_id), "moderation": queue_channel(space_id) if reviews else None,
+        })
+    user = {**viewer.card(), "username": viewer.user.username}
+    if viewer.is_moderator:
+        user["platform_role"] = "moderator"
+        user["moderation"] = queue_channel(PLATFORM_QUEUE)
+    lim = services.limits
+    limits = {
+        "max_frame_bytes": lim.max_frame_bytes, "max_text_chars": lim.max_text_chars,
+        "max_channels": lim.max_channels, "max_mail_recipients": lim.max_mail_recipients,
+        "max_subject_chars": lim.max_subject_chars, "max_note_chars": lim.max_reason_chars, "max_page": lim.max_page,
+    }
+    return {"user": user, "spaces": spaces, "limits": limits}

@@ -1,0 +1,218 @@
+"""A membership changed through the HTTP API on process A holds on process B: B's cached rights
+(its open sockets) and B's cached roster of the project (TwinMail) follow. This covers every path that
+changes who belongs: pupil accounts, an accepted invitation, a role change, a removal.
+
+Two `twinhub serve` processes share one PostgreSQL and one Redis. Before each change, B caches
+the roster: a teacher on B sends mail in the project. Then the change is made on A. Every wait is
+bounded (LIVE seconds: the bus's latency, with room for a loaded machine), and every process
+started here is stopped by its PID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from protocol import Error, Ok, SendMail, Subscribe, Welcome
+from realtime.policy import Area
+from tests.client import Client
+from tests.conftest import PASSWORD, login
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE = 5.0  # seconds B may take to follow a change made on A
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """One `twinhub serve` process (as tests/e2e/test_scale_out.py starts them)."""
+
+    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url,
+            "TWINHUB_REDIS_PREFIX": prefix, "TWINHUB_MAIL_RATE": "1000", "TWINHUB_MAIL_BURST": "1000",
+            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env=env, cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}/ws"
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"twinhub exited with {self.proc.returncode}")
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    if (await http.get(f"{self.url}/readyz", timeout=1)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise RuntimeError("twinhub did not become ready")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+async def pair(database_url, redis_url):
+    prefix = f"twinhub-membership-{os.getpid()}"
+    a, b = Process(database_url, redis_url, prefix), Process(database_url, redis_url, prefix)
+    try:
+        await asyncio.gather(a.ready(), b.ready())
+        async with httpx.AsyncClient(base_url=a.url, timeout=60) as on_a, \
+                httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
+            yield a, b, on_a, on_b
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def _auth(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    return {"authorization": f"Bearer {await login(http, username, password)}"}
+
+
+async def _mail(http: httpx.AsyncClient, auth: dict[str, str], space_id: int, to: int, tag: str) -> httpx.Response:
+    """A TwinMail from the `auth` user to `to` (the client_id makes a retry safe)."""
+    return await http.post(f"/api/spaces/{space_id}/mail", headers=auth, json={
+        "to": [to], "subject": f"mail {tag}", "text": "Bonjour !", "client_id": tag,
+    })
+
+
+async def _until(attempt, done) -> httpx.Response:
+    """Call `attempt()` until `done(answer)` or LIVE seconds have passed; return the last answer."""
+    deadline = time.monotonic() + LIVE
+    while True:
+        answer = await attempt()
+        if done(answer) or time.monotonic() > deadline:
+            return answer
+        await asyncio.sleep(0.1)
+
+
+def _projects(spaces: list[dict]) -> list[tuple[int, str]]:
+    return [(s["id"], s["role"]) for s in spaces]
+
+
+async def test_pupils_created_on_a_are_members_on_b_at_once(pair, world):
+    a, b, on_a, on_b = pair
+    sid, teacher = world.space_id, world.users["teacher_admin"]
+    on_b_teacher = await _auth(on_b, teacher.username)
+    cached = await _mail(on_b, on_b_teacher, sid, world.users["pupil_member"].id, "roster-1")
+    assert cached.status_code == 201, cached.text  # B now holds the project's roster
+
+    r = await on_a.post(f"/api/spaces/{sid}/pupils", headers=await _auth(on_a, teacher.username),
+                        json={"pupils": ["Zoé Dupont"], "school": "École Jean Moulin, Lyon"})
+    assert r.status_code == 201, r.text
+    [zoe] = r.json()["pupils"]
+    assert (zoe["name"], zoe["school"]) == ("Zoé Dupont", "École Jean Moulin, Lyon")
+
+    # She logs in on B: /api/me and her welcome list the project.
+    zoe_token = await login(on_b, zoe["username"], zoe["password"])
+    me = await on_b.get("/api/me", headers={"authorization": f"Bearer {zoe_token}"})
+    assert me.status_code == 200 and _projects(me.json()["spaces"]) == [(sid, "pupil_member")]
+    zoe_socket = await Client.connect(b.ws, zoe_token)
+    try:
+        assert _projects(zoe_socket.welcome.spaces) == [(sid, "pupil_member")]
+        # A teacher on B mails her: B's roster has her.
+        sent = await _until(lambda: _mail(on_b, on_b_teacher, sid, zoe["id"], "to-zoe"),
+                            lambda r: r.status_code == 201)
+        assert sent.status_code == 201, sent.text
+        book = (await on_b.get(f"/api/spaces/{sid}/mail/recipients", headers=on_b_teacher)).json()["members"]
+        assert {m["id"]: m["role"] for m in book}.get(zoe["id"]) == "pupil_member"
+        # On B, her own socket follows her mailbox, which holds that mail, and she answers.
+        box = zoe_socket.welcome.spaces[0]["mailbox"]["channel"]
+        await zoe_socket.ok(Subscribe(box, since=0))
+        [received] = await zoe_socket.wait_events(box, 1)
+        assert received.kind == "mail.received" and received.data["mail"]["from"]["id"] == teacher.id
+        reply = await zoe_socket.request(SendMail(sid, (teacher.id,), "Merci !", subject="Re"))
+        assert isinstance(reply, Ok), reply
+    finally:
+        await zoe_socket.close()
+
+
+async def test_an_invitation_accepted_on_a_makes_a_member_on_b_at_once(pair, world):
+    a, b, on_a, on_b = pair
+    sid, guest = world.space_id, world.users["outsider"]
+    on_b_teacher = await _auth(on_b, world.users["teacher_admin"].username)
+    cached = await _mail(on_b, on_b_teacher, sid, world.users["pupil_member"].id, "roster-2")
+    assert cached.status_code == 201, cached.text
+    guest_socket = await Client.connect(b.ws, await login(on_b, guest.username))  # open on B before
+    try:
+        assert guest_socket.welcome.spaces == []
+        r = await on_a.post(f"/api/spaces/{sid}/invitations",
+                            headers=await _auth(on_a, world.users["teacher_admin"].username),
+                            json={"username": guest.username, "role": "teacher_member"})
+        assert r.status_code == 201, r.text
+        r = await on_a.post(f"/api/invitations/{r.json()['invitation']['id']}/accept",
+                            headers=await _auth(on_a, guest.username))
+        assert r.status_code == 200 and r.json()["invitation"]["status"] == "accepted", r.text
+
+        # Her socket on B gets a fresh welcome with the project, and enters it without reconnecting.
+        fresh = await guest_socket.next_frame(Welcome, timeout=LIVE)
+        assert _projects(fresh.spaces) == [(sid, "teacher_member")]
+        await guest_socket.ok(Subscribe(world.channel(Area.TEACHERS_ROOM)))
+        # B's member list and B's roster have her: a teacher on B mails her.
+        members = (await on_b.get(f"/api/spaces/{sid}/members", headers=on_b_teacher)).json()["members"]
+        assert {m["id"]: m["role"] for m in members}.get(guest.id) == "teacher_member"
+        sent = await _until(lambda: _mail(on_b, on_b_teacher, sid, guest.id, "to-guest"),
+                            lambda r: r.status_code == 201)
+        assert sent.status_code == 201, sent.text
+    finally:
+        await guest_socket.close()
+
+
+@pytest.mark.parametrize(("method", "body", "ends_with"), [
+    ("PATCH", {"role": "visitor"}, "forbidden"),  # visitors do not read the chat
+    ("DELETE", None, "not_member"),
+], ids=["role-change", "removal"])
+async def test_a_role_change_or_removal_on_a_ends_the_subscription_on_b(pair, world, method, body, ends_with):
+    a, b, on_a, on_b = pair
+    sid, pupil, chat = world.space_id, world.users["pupil_member"], world.channel(Area.CHAT)
+    on_b_teacher = await _auth(on_b, world.users["teacher_admin"].username)
+    cached = await _mail(on_b, on_b_teacher, sid, pupil.id, f"roster-{method}")
+    assert cached.status_code == 201, cached.text
+    pupil_socket = await Client.connect(b.ws, await login(on_b, pupil.username))
+    try:
+        await pupil_socket.ok(Subscribe(chat))
+        r = await on_a.request(method, f"/api/spaces/{sid}/members/{pupil.id}", json=body,
+                               headers=await _auth(on_a, world.users["teacher_admin"].username))
+        assert r.status_code == 200, r.text
+        assert r.json() == {"space": sid, "user_id": pupil.id, "role": body["role"] if body else None}
+
+        ended = await pupil_socket.next_frame(Error, timeout=LIVE)
+        assert (ended.code, ended.ref, ended.data.get("channel")) == (ends_with, None, chat)
+        fresh = await pupil_socket.next_frame(Welcome, timeout=LIVE)
+        assert _projects(fresh.spaces) == ([(sid, "visitor")] if body else [])
+        # B's roster follows too: the teacher's address book on B, and a mail to them from B.
+        if body:
+            book = await _until(lambda: on_b.get(f"/api/spaces/{sid}/mail/recipients", headers=on_b_teacher),
+                                lambda r: {m["id"]: m["role"] for m in r.json()["members"]}.get(pupil.id) == "visitor")
+            assert {m["id"]: m["role"] for m in book.json()["members"]}.get(pupil.id) == "visitor", book.text
+        else:
+            refused = await _until(lambda: _mail(on_b, on_b_teacher, sid, pupil.id, "to-removed"),
+                                   lambda r: r.status_code == 404)
+            assert refused.status_code == 404, refused.text
+            assert (refused.json()["error"]["code"], refused.json()["error"]["recipients"]) == ("not_found", [pupil.id])
+    finally:
+        await pupil_socket.close()
