@@ -12,7 +12,7 @@ prints at start, "... so at most N connections"); CAP + a few members seeded ove
               the server's /metrics is read (twinhub_websockets_open; the request itself takes the
               last place for a moment), then the last socket is opened; at CAP the server is full,
               and a GET /healthz must be answered 503, while GET /metrics is still served (a
-              place over the cap, realtime/guard.py). The server's ESTABLISHED sockets on its
+              place over the cap, realtime/run/guard.py). The server's ESTABLISHED sockets on its
               port (psutil) are counted: CAP.
     before    the posters post --rate posts/s (in turn) for --before s; the held subscribers of
               their rooms receive: deliveries and latency with the server full but not attacked
@@ -70,7 +70,7 @@ from .scenarios.targets import ServerOptions, Target, twinhub
 from .server_proc import cpu_figures, pin, raise_open_files_limit, usage
 
 SCENARIO = "capacity"
-EXPECTED = "503 Retry-After 5"  # realtime/guard.py _FULL
+EXPECTED = "503 Retry-After 5"  # realtime/run/guard.py _FULL
 FULL_TEXT = b"try again"  # in _FULL's body
 GENERATOR_FILES = 100  # descriptors the load generator needs besides its sockets (interpreter, loop, psutil...)
 ATTEMPT_SOURCES = 8  # loopback addresses the attempts past the cap come from: 127.0.0.2 … 127.0.0.9

@@ -1,4 +1,4 @@
-"""What realtime/connection.py's _Flush costs a post by itself, without a socket.
+"""What realtime/ws/connection.py's _Flush costs a post by itself, without a socket.
 
     python -m loadtests.flush_cost [--recipients 1000,5000] [--posts 50] [--repeats 9]
 

@@ -2,7 +2,7 @@
 
     python -m loadtests.redis_spy REDIS_URL PREFIX
 
-Subscribes (by pattern) to the bus's event channels, `<PREFIX>:ev:*` (realtime/redis_bus.py),
+Subscribes (by pattern) to the bus's event channels, `<PREFIX>:ev:*` (realtime/fanout/redis_bus.py),
 decodes each message (msgpack: origin, 0, channel, seq, kind, data) and keeps, while recording,
 its arrival time minus the send time that the load generator wrote at the start of the post's
 text (time.monotonic_ns(): one clock for every process of the machine). Together with the

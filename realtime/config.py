@@ -38,10 +38,10 @@ class Settings:
     max_replay: int = 5000  # events replayed on subscribe before answering `resync`
     auth_timeout: float = 10.0  # seconds to send hello
     # TCP connections one address may hold at once (0: no cap). Generous: a whole school behind
-    # one NAT address must fit (realtime/guard.py says why 500). Proxies' addresses are not capped.
+    # one NAT address must fit (realtime/run/guard.py says why 500). Proxies' addresses are not capped.
     max_connections_per_address: int = 500
     # Sockets one process holds at once, all addresses together; the next is answered 503 with
-    # Retry-After (realtime/guard.py). 0: the open-files limit less a reserve (realtime/server.py).
+    # Retry-After (realtime/run/guard.py). 0: the open-files limit less a reserve (realtime/run/server.py).
     max_connections: int = 0
     handshake_timeout: float = 10.0  # seconds for a request's head (slowloris; 0: no limit)
     # Reverse proxies / load balancers: their connections carry many clients (not capped here) and

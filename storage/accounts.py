@@ -1,6 +1,6 @@
 """Users and their login sessions.
 
-Only hashes are stored: argon2 hashes of passwords (made by the caller, realtime/auth.py) and
+Only hashes are stored: argon2 hashes of passwords (made by the caller, realtime/services/auth.py) and
 SHA-256 hashes of session tokens, so a copy of the database opens no account.
 """
 

@@ -1,4 +1,4 @@
-"""The member list of a project, as its members and teachers see it (realtime/projects.py
+"""The member list of a project, as its members and teachers see it (realtime/services/projects.py
 decides who sees which columns)."""
 
 from __future__ import annotations

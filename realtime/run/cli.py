@@ -74,12 +74,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(logins_table(await ensure_demo(pool), base), flush=True)
 
     server = make_server(settings, seed=seed)
-    if args.fd is not None:  # a worker: the supervisor bound the socket (realtime/workers.py)
+    if args.fd is not None:  # a worker: the supervisor bound the socket (realtime/run/workers.py)
         sock = socket.socket(fileno=args.fd)
         sock.setblocking(False)
     else:
         sock = bind(settings.host, settings.port)
-        cap = server.config.http.guard.max_total  # realtime/guard.py, set by make_server
+        cap = server.config.http.guard.max_total  # realtime/run/guard.py, set by make_server
         limit = (f"; at most {open_files:,} open files, so at most {cap:,} connections" if open_files and cap
                  else f"; at most {open_files:,} open files" if open_files else "")
         print(f"TwinHub listening on http://{settings.host}:{sock.getsockname()[1]} (WebSocket: /ws{limit}; "

@@ -27,7 +27,7 @@ connection hang or reset. Below it, the next connection is answered `503` with `
 above, and a client tries again (another process, behind a load balancer): the sockets already
 open are not disturbed. Only `GET /metrics` is still served, so that monitoring sees a full
 process as full rather than as down. By default the cap is the open-files limit less a reserve for the
-database pools, Redis, logs and the embedded PostgreSQL's pipes (realtime/server.py).
+database pools, Redis, logs and the embedded PostgreSQL's pipes (realtime/run/server.py).
 
 All three are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
 an upgraded WebSocket hands its place in the count to the WebSocket protocol, which gives it back

@@ -87,8 +87,8 @@ def make_server(settings: Settings, *, seed: Seed | None = None) -> uvicorn.Serv
         settings.max_connections_per_address, settings.trusted_proxies, settings.handshake_timeout,
         max_total=connection_cap(settings),
     )
-    # uvicorn's own protocols (its websockets-sansio one keeping less per socket, realtime/ws_protocol.py),
-    # counting connections per address and timing request heads (realtime/guard.py).
+    # uvicorn's own protocols (its websockets-sansio one keeping less per socket, realtime/ws/server_protocol.py),
+    # counting connections per address and timing request heads (realtime/run/guard.py).
     http_protocol, ws_protocol = guarded_protocols(guard)
     app = create_app(settings, seed=seed, guard=guard)  # the guard's counts are on /metrics
     config = uvicorn.Config(

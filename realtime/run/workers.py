@@ -8,7 +8,7 @@ What they share is prepared here, once:
 - PostgreSQL: the configured URL, or the embedded one, started by the supervisor (migrations are
   applied once, before the children start);
 - Redis: the configured URL, or — with the embedded default — a throwaway Redis-compatible server
-  started by the supervisor (realtime/embedded_redis.py): `--workers 2` works out of the box.
+  started by the supervisor (realtime/run/embedded_redis.py): `--workers 2` works out of the box.
 
 A child that dies is started again (after a pause that grows if it keeps dying); its clients
 reconnect, land on the others, and resume from their last seq. SIGINT/SIGTERM stop them all.

@@ -7,7 +7,7 @@ role; an invited teacher accepts). Two ways in:
   country outside eTwinning), handed over by the teacher: with it they make their account and
   join in one step, or join with the account they have.
 
-Pupils are not invited this way: teachers make their accounts (realtime/pupils.py). Rights:
+Pupils are not invited this way: teachers make their accounts (realtime/services/pupils.py). Rights:
 policy.decide_invite.
 """
 

@@ -1,6 +1,6 @@
 """Reports and the live moderation queues.
 
-A member reports a message they can read (`report`); a recipient reports a mail (realtime/mail.py).
+A member reports a message they can read (`report`); a recipient reports a mail (realtime/services/mail.py).
 Either opens a report on two resumable channels: `moderation:<space id>`, followed by the
 project's teacher admins and by platform moderators, and `moderation:0`, every project's, for
 platform moderators. A reviewer closes a report as resolved or dismissed with a note

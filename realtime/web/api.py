@@ -33,7 +33,16 @@ from ..handshake import SESSION_COOKIE
 from ..services.requests import answer
 from ..services.welcome import welcome
 from . import members as api_members
-from .http import int_param, int_param_path, json_body, refuse_foreign_origin, token_of, viewer_of, web_of
+from .http import (
+    int_param,
+    int_param_path,
+    json_body,
+    page_params,
+    refuse_foreign_origin,
+    token_of,
+    viewer_of,
+    web_of,
+)
 from .metrics import render
 
 
@@ -90,9 +99,7 @@ async def me(request: Request) -> Response:
 async def room_messages(request: Request) -> Response:
     viewer = await viewer_of(request)
     room_id = int_param_path(request, "room_id")
-    before = int_param(request, "before", None, 1, 2**62)
-    limit = int_param(request, "limit", 50, 1, 200)
-    assert limit is not None
+    before, limit = page_params(request, 50, 200)
     found = await web_of(request).services.chat.history(viewer, room_id, before, limit + 1)
     return JSONResponse({"messages": found[:limit], "more": len(found) > limit})
 
@@ -156,9 +163,7 @@ def _frame_route(frame_type: str, *, body: bool = False, query: tuple[str, ...] 
 
 async def public_page(request: Request) -> Response:
     """No login: the project's name, description and journal, if its public view is on."""
-    before = int_param(request, "before", None, 1, 2**62)
-    limit = int_param(request, "limit", 20, 1, 100)
-    assert limit is not None
+    before, limit = page_params(request, 20, 100)
     page = await web_of(request).services.public.page(request.path_params["slug"], before, limit)
     return JSONResponse(page)
 
@@ -224,9 +229,7 @@ service_activity = _bot_route("post_activity", "A service records an action done
 async def activity(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
-    before = int_param(request, "before", None, 1, 2**62)
-    limit = int_param(request, "limit", 50, 1, 200)
-    assert limit is not None
+    before, limit = page_params(request, 50, 200)
     return JSONResponse(await web_of(request).services.feed.page(viewer, space_id, before, limit))
 
 

@@ -120,6 +120,15 @@ def int_param(request: Request, name: str, default: int | None, lo: int, hi: int
     return value
 
 
+def page_params(request: Request, default: int, most: int) -> tuple[int | None, int]:
+    """A page's `?before=<id or seq>&limit=<n>`: (before or None, limit: `default` when not given,
+    at most `most`)."""
+    before = int_param(request, "before", None, 1, 2**62)
+    limit = int_param(request, "limit", default, 1, most)
+    assert limit is not None
+    return before, limit
+
+
 def int_param_path(request: Request, name: str) -> int:
     try:
         value = int(request.path_params[name])

@@ -16,7 +16,7 @@ from protocol import ErrorCode
 
 from ..errors import ServiceError
 from ..services.pupils import logins_csv, logins_sheet
-from .http import int_param, int_param_path, json_body, token_of, viewer_of, web_of
+from .http import int_param_path, json_body, page_params, token_of, viewer_of, web_of
 
 
 async def invite_pupils(request: Request) -> Response:
@@ -107,9 +107,7 @@ async def audit_log(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json or csv")
-    before = int_param(request, "before", None, 1, 2**62)
-    limit = int_param(request, "limit", 100 if fmt == "json" else 10_000, 1, 10_000)
-    assert limit is not None
+    before, limit = page_params(request, 100 if fmt == "json" else 10_000, 10_000)
     page = await web_of(request).services.audit.page(viewer, space_id, before, limit)
     rows = page["entries"]
     if fmt == "csv":

@@ -7,7 +7,7 @@ push() never blocks and never awaits: fan-out never waits for a socket. While a 
 event loop — one event, or a group commit's burst, or a batch read from Redis — is written at
 the start of the next turn as *one* WebSocket message, an array of frames joined from the
 already-encoded items, and framed once for every socket that got the same items
-(realtime/ws_protocol.py: no task to wake, no per-recipient encoding). At low load a message
+(realtime/ws/server_protocol.py: no task to wake, no per-recipient encoding). At low load a message
 holds one event; under load the cost of a message (the join, the frame, the syscall, the
 client's wake-up) is shared by everything the turn produced. While a socket is behind, what is
 pushed waits in the outbox, and the writer task takes *everything* waiting (up to a size cap)
@@ -91,7 +91,7 @@ class Connection:
         self._error_window = error_window
         self._text = encoding is Encoding.JSON
         # The server's direct paths to the socket, where it has them (uvicorn with our protocol,
-        # realtime/ws_protocol.py); else ASGI send.
+        # realtime/ws/server_protocol.py); else ASGI send.
         protocol = getattr(receive, "__self__", None)
         self._write_now = getattr(protocol, "write_message", None)
         self._send_message = getattr(protocol, "send_message", None)

@@ -28,7 +28,7 @@ log = logging.getLogger("twinhub.ws")
 
 
 def forget_handshake(receive: Any) -> None:
-    """The handshake is over: let the protocol drop what it kept of it (realtime/ws_protocol.py).
+    """The handshake is over: let the protocol drop what it kept of it (realtime/ws/server_protocol.py).
     Under another server or protocol implementation this does nothing."""
     forget = getattr(getattr(receive, "__self__", None), "forget_handshake", None)
     if forget is not None:

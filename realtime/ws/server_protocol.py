@@ -16,7 +16,7 @@ idle sockets, uvicorn's protocol kept, per socket:
 Behaviour is uvicorn's own: only what it asks of these two objects (`put_nowait`, `get`,
 `empty`; `set`, `clear`, `wait`) is implemented, for its one reader and its senders.
 
-Two additions, for realtime/connection.py:
+Two additions, for realtime/ws/connection.py:
 
 - `write_message()` writes a message framed once for all its recipients (`frame_message`; a
   server's frames are not masked, so every recipient's bytes are the same) straight to the
@@ -169,7 +169,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.parser.close()
 
     def forget_handshake(self) -> None:
-        """Called by the app once it has accepted the socket (realtime/ws.py)."""
+        """Called by the app once it has accepted the socket (realtime/ws/endpoint.py)."""
         if self.request is not None:
             self.request.headers.clear()
         self.request = None  # type: ignore[assignment]

@@ -1,6 +1,6 @@
 """A closed socket's objects are freed when it closes, not at some later garbage collection.
 
-The server makes full collections rare on purpose (realtime/server.py, `tune_gc`), so anything
+The server makes full collections rare on purpose (realtime/run/server.py, `tune_gc`), so anything
 a closed socket leaves in a reference cycle stays in memory for a long time: the soak's RSS
 growth under churn was exactly that (docs/reliability.md). These tests close sockets with the
 collector switched off and check that the server-side objects of each are gone."""

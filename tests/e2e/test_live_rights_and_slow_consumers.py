@@ -171,7 +171,7 @@ async def test_server_restart_keeps_history(database_url, world, http):
 async def test_open_sockets_do_not_keep_their_handshake(server, world, connect):
     """Memory per idle socket: the handshake's request and response are dropped after the
     accept, and the request's headers emptied (the websockets parser keeps the request itself
-    alive); uvicorn's queue and event are the lean ones (realtime/ws_protocol.py). If uvicorn's
+    alive); uvicorn's queue and event are the lean ones (realtime/ws/server_protocol.py). If uvicorn's
     protocol changes, this says so."""
     client = await connect(world.users["pupil_member"])
     protocols = [p for p in server.server.server_state.connections if hasattr(p, "handshake_complete")]

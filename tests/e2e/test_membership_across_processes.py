@@ -10,13 +10,8 @@ started here is stopped by its PID."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,54 +20,13 @@ from protocol import Error, Ok, SendMail, Subscribe, Welcome
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import PASSWORD, login
+from tests.processes import ServeProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 LIVE = 5.0  # seconds B may take to follow a change made on A
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Process:
-    """One `twinhub serve` process (as tests/e2e/test_scale_out.py starts them)."""
-
-    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
-        self.port = _free_port()
-        env = {
-            **os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url,
-            "TWINHUB_REDIS_PREFIX": prefix, "TWINHUB_MAIL_RATE": "1000", "TWINHUB_MAIL_BURST": "1000",
-            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws = f"ws://127.0.0.1:{self.port}/ws"
-
-    async def ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"twinhub exited with {self.proc.returncode}")
-                with contextlib.suppress(httpx.HTTPError, OSError):
-                    if (await http.get(f"{self.url}/readyz", timeout=1)).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError("twinhub did not become ready")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+def Process(database_url: str, redis_url: str, prefix: str) -> ServeProcess:  # noqa: N802
+    return ServeProcess(database_url, redis_url, prefix, TWINHUB_MAIL_RATE="1000", TWINHUB_MAIL_BURST="1000")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ async def test_metrics_expose_tasks_and_the_database_pool(world, http, connect, 
 
 
 async def test_metrics_say_where_the_memory_is(world, http, connect):
-    """Python's blocks and malloc's bytes (realtime/memory.py): a thousand objects kept by the
+    """Python's blocks and malloc's bytes (realtime/web/metrics.py): a thousand objects kept by the
     server show up in the first, a C allocation in the second."""
     import ctypes
     import sys

@@ -4,14 +4,10 @@ Each test bounds its waits; every process started here is stopped by PID."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,64 +16,11 @@ from protocol import Error, Post, Presence, SendMail, Subscribe, Typing, TypingN
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import PASSWORD, login
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import ROOT, ServeProcess, free_port
 
 
-class Process:
-    """One `twinhub serve` process."""
-
-    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
-        self.port = _free_port()
-        env = {
-            **os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url,
-            "TWINHUB_REDIS_PREFIX": prefix, "TWINHUB_POST_RATE": "1000", "TWINHUB_POST_BURST": "1000",
-            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    async def ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"twinhub exited with {self.proc.returncode}")
-                with contextlib.suppress(httpx.HTTPError, OSError):
-                    if (await http.get(f"{self.url}/readyz", timeout=1)).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError("twinhub did not become ready")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+def Process(database_url: str, redis_url: str, prefix: str) -> ServeProcess:  # noqa: N802
+    return ServeProcess(database_url, redis_url, prefix, TWINHUB_POST_RATE="1000", TWINHUB_POST_BURST="1000")
 
 
 @pytest.fixture(scope="module", params=["redis", "redis-cluster"])
@@ -188,7 +131,7 @@ async def test_serve_workers_shares_one_port_and_stops_cleanly(database_url, wor
     server, two workers accept on one port, and SIGTERM stops every process it started."""
     import psutil
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_LOG_LEVEL": "warning"}
     env.pop("TWINHUB_REDIS_URL", None)
     parent = subprocess.Popen(
@@ -205,8 +148,7 @@ async def test_serve_workers_shares_one_port_and_stops_cleanly(database_url, wor
             await asyncio.sleep(0.1)
         workers = [p for p in started if "realtime" in " ".join(p.cmdline())]
         assert len(workers) == 2 and any("server" in p.name() for p in started)  # + the Redis server
-        process = Process.__new__(Process)
-        process.port, process.proc = port, parent
+        process = ServeProcess.adopt(parent, port)
         await process.ready()
         chat = world.channel(Area.CHAT)
         clients = [await _client(process, world.users[w]) for w in ("pupil_member", "teacher_admin", "pupil_admin")]

@@ -1,4 +1,4 @@
-"""realtime/connection.py's _Flush: the sockets pushed to in one turn are written at the start of
+"""realtime/ws/connection.py's _Flush: the sockets pushed to in one turn are written at the start of
 the next, FLUSH_CHUNK a turn, each once, in the order they were pushed to."""
 
 from __future__ import annotations

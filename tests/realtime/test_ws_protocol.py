@@ -1,4 +1,4 @@
-"""realtime/ws_protocol.py: a message framed once is what the `websockets` library parses as the
+"""realtime/ws/server_protocol.py: a message framed once is what the `websockets` library parses as the
 same message; the lean queue and flag behave as uvicorn needs them to."""
 
 from __future__ import annotations

@@ -1,0 +1,82 @@
+"""`twinhub serve` in a process of its own, on a free port, for the tests that need several
+processes on one PostgreSQL and one Redis (tests/e2e/test_scale_out.py,
+tests/e2e/test_membership_across_processes.py). Every wait is bounded; every process is stopped
+by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """One `twinhub serve` process; `env` adds TWINHUB_* settings to the common ones."""
+
+    def __init__(self, database_url: str, redis_url: str, prefix: str, **env: str) -> None:
+        self.port = free_port()
+        settings = {
+            "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url, "TWINHUB_REDIS_PREFIX": prefix,
+            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2", **env,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env={**os.environ, **settings},
+            cwd=ROOT, stdout=subprocess.DEVNULL,
+        )
+
+    @classmethod
+    def adopt(cls, proc: subprocess.Popen[bytes], port: int) -> ServeProcess:
+        """A process some test started itself (e.g. `serve --workers 2`), to wait on and stop."""
+        process = cls.__new__(cls)
+        process.proc, process.port = proc, port
+        return process
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"twinhub exited with {self.proc.returncode}")
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    if (await http.get(f"{self.url}/readyz", timeout=1)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise RuntimeError("twinhub did not become ready")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
