@@ -1,4 +1,8 @@
-"""Settings, from TWINHUB_* environment variables, overridden by command-line flags."""
+"""Settings, from TWINHUB_* environment variables, overridden by command-line flags.
+
+Each setting is declared once, as a field of `Settings`: its name gives the variable
+(TWINHUB_<NAME>), its annotation how the text is read (`_CASTS`), its default and comment what it
+means. A value that cannot be read stops the start with a sentence naming the variable."""
 
 from __future__ import annotations
 
@@ -75,22 +79,33 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "data_dir" in values:
+        if "data_dir" in values:  # a flag's text too
             values["data_dir"] = Path(str(values["data_dir"])).expanduser()
         return replace(cls(), **values)  # type: ignore[arg-type]
 
 
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _items(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
+# How a variable's text becomes each annotated type (the annotations are strings: PEP 563).
+_CASTS = {
+    "str": str, "int": int, "float": float, "bool": _flag, "Path": lambda raw: Path(raw).expanduser(),
+    "str | None": lambda raw: raw or None, "tuple[str, ...]": _items,
+}
+
+
 def _parse(name: str, raw: str) -> object:
-    if name in ("port", "post_burst", "mail_burst", "pupil_mail_burst", "outbox_bytes", "max_replay", "db_pool_size",
-                "max_connections_per_address", "max_connections"):
-        return int(raw)
-    if name in ("session_hours", "post_rate", "mail_rate", "pupil_mail_rate", "auth_timeout", "login_backoff",
-                "handshake_timeout", "statement_timeout"):
-        return float(raw)
-    if name in ("allowed_origins", "trusted_proxies"):
-        return tuple(o.strip() for o in raw.split(",") if o.strip())
-    if name in ("database_url", "redis_url"):
-        return raw or None
-    if name in ("ws_deflate", "redis_sharded", "group_commit"):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    return raw
+    """TWINHUB_<NAME>'s text as the field's type; ValueError naming the variable if it is not one."""
+    kind = _FIELD_TYPES[name]
+    try:
+        return _CASTS[kind](raw)
+    except ValueError:
+        raise ValueError(f"TWINHUB_{name.upper()} has the value {raw!r}: not a valid {kind}") from None
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name != "limits"}

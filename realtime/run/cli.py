@@ -37,6 +37,14 @@ log = logging.getLogger("twinhub")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, or stop with the sentence that names the variable that cannot be read."""
+    try:
+        return _read_settings(args)
+    except ValueError as exc:
+        raise SystemExit(f"twinhub: {exc}") from None
+
+
+def _read_settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         host=getattr(args, "host", None), port=getattr(args, "port", None),
         data_dir=getattr(args, "data_dir", None), database_url=getattr(args, "database_url", None),
