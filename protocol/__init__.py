@@ -15,6 +15,7 @@ from .codec import (
     encode_server_item,
     frame_from_map,
     join_batch,
+    json_document,
     server_to_map,
 )
 from .errors import CloseCode, ErrorCode, ProtocolError
@@ -70,7 +71,7 @@ __all__ = [
     "Encoding", "Error", "ErrorCode", "Event", "Hello", "Hide", "Limits", "Ok", "Ping", "Pong",
     "Post", "Presence", "ProtocolError", "ServerFrame", "Subscribe", "Typing", "TypingNotice",
     "Unsubscribe", "Welcome", "decode_client", "decode_server", "encode_client", "encode_server",
-    "encode_server_item", "join_batch", "server_to_map",
+    "encode_server_item", "join_batch", "json_document", "server_to_map",
     "MAIL_FOLDERS", "DeleteMail", "GetMail", "GetThread", "ListRecipients", "ListReports", "ListThreads",
     "MailFrame", "MarkMail", "MoveMail", "ReportMail", "SendMail", "frame_from_map",
     "MUTE_SCOPE_NAMES", "REPORT_OUTCOMES", "REPORT_STATUSES", "ListModeration", "ModerationFrame", "Mute", "Report",

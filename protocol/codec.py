@@ -112,6 +112,45 @@ def _loads_json(data: bytes | str) -> Any:
     return _JSON_DECODER.decode(data)
 
 
+def _is_unicode(s: str) -> bool:
+    """False for a string holding a lone surrogate (valid JSON, "\\ud800", but no text: no
+    database, file or page can store it)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _all_unicode(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return _is_unicode(value)
+    if isinstance(value, dict):
+        return all(_all_unicode(k, depth) and _all_unicode(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_unicode(v, depth + 1) for v in value)
+    return True
+
+
+def json_document(data: bytes | str) -> dict[str, Any]:
+    """An HTTP body: a JSON object, parsed as frames are (NaN refused, nesting bounded), every
+    string of it valid Unicode. Raises ProtocolError: BAD_FRAME for what is not a JSON object
+    (too deep included), INVALID_FIELD for a lone surrogate anywhere in it."""
+    try:
+        value = _loads_json(data) if data else {}
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "the body must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "the body must be a JSON object")
+    try:
+        unicode = _all_unicode(value)
+    except RecursionError:
+        raise ProtocolError(ErrorCode.BAD_FRAME, "the body is nested too deep") from None
+    if not unicode:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "the body holds a string that is not valid Unicode (lone surrogate)")
+    return value
+
+
 def _loads_msgpack(data: bytes) -> Any:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValueError("MessagePack frames are binary")
@@ -213,15 +252,13 @@ class _Fields:
             raise self._fail(name, "must not be empty")
         if "\x00" in v:
             raise self._fail(name, "must not contain NUL characters")
+        if not _is_unicode(v):
+            raise self._fail(name, "is not valid Unicode (lone surrogate)")
         return v
 
     def text(self, name: str) -> str:
         v = self.string(name, max_chars=self.limits.max_text_chars)
         assert v is not None
-        try:
-            v.encode("utf-8")
-        except UnicodeEncodeError:
-            raise self._fail(name, "is not valid Unicode (lone surrogate)") from None
         return v
 
     def integer(self, name: str, *, required: bool = True, minimum: int = 0) -> int | None:

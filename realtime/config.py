@@ -65,6 +65,9 @@ class Settings:
     # permessage-deflate compresses every frame once per recipient: off unless asked for
     # (docs/performance.md has the measurement).
     ws_deflate: bool = False
+    # GET /metrics answers loopback clients (Prometheus beside the server), and anyone else only
+    # with `Authorization: Bearer <this token>` ("": nobody else). Never public: it shows load.
+    metrics_token: str = ""
     limits: Limits = field(default_factory=Limits)
 
     @classmethod

@@ -267,16 +267,21 @@ def decide_invite(actor: Iterable[Role], role: Role) -> Refusal | None:
 
 def decide_member_change(
     actor: Iterable[Role], actor_id: int, target_id: int, target: Role | None, invited_by: int | None,
-    new_role: Role | None, *, admins: int,
+    new_role: Role | None, *, admins: int, pupil_account: bool = False,
 ) -> Refusal | None:
     """Changing a member's role (`new_role`) or removing them (None). Teacher admins change and
     remove anyone; teacher members remove the pupils they invited; anyone may leave. A project
-    always keeps a teacher admin (`admins`: how many it has now)."""
+    always keeps a teacher admin (`admins`: how many it has now). Adult and pupil are kinds of
+    account, not roles (`pupil_account`): a role change never turns one into the other (the
+    schema holds it too: storage's members_keep_account_kind)."""
     actor = tuple(actor)
     if not actor:
         return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
     if target is None:
         return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if new_role is not None and (new_role in (PA, PM)) != pupil_account:
+        return Refusal(ErrorCode.FORBIDDEN, "a pupil's account keeps a pupil's role and an adult's an adult's: "
+                       "adult and pupil are kinds of account, not roles")
     if target is TA and new_role is not TA and admins <= 1:
         return Refusal(ErrorCode.FORBIDDEN, "a project keeps at least one teacher admin: name another one first")
     if actor_id == target_id:
@@ -290,9 +295,13 @@ def decide_member_change(
     return Refusal(ErrorCode.FORBIDDEN, "only teacher admins change roles and remove members")
 
 
-def decide_password_reset(actor: Iterable[Role], actor_id: int, target: Role | None, invited_by: int | None) -> Refusal | None:
+def decide_password_reset(
+    actor: Iterable[Role], actor_id: int, target: Role | None, invited_by: int | None, *, home: bool
+) -> Refusal | None:
     """Teachers reset pupils' passwords (pupils never change their own, seed): teacher admins any
-    pupil of the project, teacher members the pupils they invited."""
+    pupil of the project, teacher members the pupils they invited — and only in the pupil's home,
+    the project that made the account (`home`): a password is the account's, for every project
+    it is in, so a teacher of another project the pupil joined never holds it (docs/roles.md)."""
     actor = tuple(actor)
     if not actor:
         return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
@@ -300,6 +309,8 @@ def decide_password_reset(actor: Iterable[Role], actor_id: int, target: Role | N
         return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
     if target not in (PA, PM):
         return Refusal(ErrorCode.FORBIDDEN, "teachers reset pupils' passwords only")
+    if not home:
+        return Refusal(ErrorCode.FORBIDDEN, "only the teachers of the project that made this pupil's account reset it")
     if TA in actor or (TM in actor and invited_by == actor_id):
         return None
     if TM in actor:

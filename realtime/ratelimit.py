@@ -9,12 +9,29 @@ Several processes count members' limits and login failures together in Redis ins
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Hashable
 from typing import Protocol
 
 log = logging.getLogger("twinhub.auth")
+
+
+def address_key(address: str) -> str:
+    """What a client address is limited by: an IPv4 address itself; an IPv6 address its /64 —
+    a home, a school or a phone is given a whole /64 and may use any address in it, so counting
+    by address would give one machine 2**64 fresh budgets (RFC 7421; an IPv4-mapped address
+    counts as its IPv4 address). Anything else (a Unix socket's name) is its own key."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 class Limiter(Protocol):

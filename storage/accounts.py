@@ -84,12 +84,31 @@ async def set_password_hash(pool: asyncpg.Pool, user_id: int, password_hash: str
         raise NotFound(f"user {user_id}")
 
 
-async def create_session(pool: asyncpg.Pool, token_hash: bytes, user_id: int, expires_at: datetime) -> None:
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """Who set the password the user just logged in with, and when (a teacher's reset)."""
+
+    by_name: str
+    by_school: str
+    at: datetime
+
+
+async def create_session(
+    pool: asyncpg.Pool, token_hash: bytes, user_id: int, expires_at: datetime
+) -> PasswordReset | None:
+    """Start a session. Returns who reset the password, when this is the first session since."""
     async with transaction(pool, "create_session") as conn:
+        r = await conn.fetchrow(
+            "SELECT b.display_name, b.school, u.password_reset_at FROM users u JOIN users b ON b.id = u.password_reset_by"
+            " WHERE u.id = $1 AND u.password_reset_at > coalesce("
+            "(SELECT max(created_at) FROM sessions WHERE user_id = $1), '-infinity')",
+            user_id,
+        )
         await conn.execute(
             "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
             token_hash, user_id, expires_at,
         )
+    return None if r is None else PasswordReset(r["display_name"], r["school"], r["password_reset_at"])
 
 
 async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, datetime] | None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from .errors import Conflict, StorageError, Unavailable
+from .errors import Conflict, StorageError, Unavailable, WrongKind
 
 log = logging.getLogger("twinhub.storage")
 
@@ -72,6 +72,8 @@ async def create_pool(
 def _translated(kind: str, name: str, exc: Exception) -> StorageError | None:
     """The storage error for an asyncpg failure in `name`, or None when it is not asyncpg's
     (the caller's own exception, e.g. NotFound, passes through unchanged)."""
+    if isinstance(exc, asyncpg.exceptions.CheckViolationError) and exc.constraint_name == "account_kind":
+        return WrongKind(f"{name}: {exc.args[0] if exc.args else 'account kind'}")
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
         return Conflict(f"{name}: {exc.constraint_name or 'unique violation'}")
     if isinstance(exc, _UNAVAILABLE):

@@ -3,6 +3,8 @@
     StorageError
       NotFound        the row the caller named does not exist
       Conflict        a unique constraint said no (e.g. the username is taken)
+        WrongKind     a pupil account given an adult's role, or the reverse (the schema's
+                      members_keep_account_kind trigger: adult <-> pupil is not a role change)
       Unavailable     PostgreSQL could not be reached or could not commit: nothing was stored
 """
 
@@ -18,6 +20,10 @@ class NotFound(StorageError):
 
 
 class Conflict(StorageError):
+    pass
+
+
+class WrongKind(Conflict):
     pass
 
 

@@ -53,7 +53,9 @@ _SELECT = (
 def _invitation(r: asyncpg.Record) -> Invitation:
     invitee = None
     if r["invitee_id"] is not None:
-        invitee = {"id": r["invitee_id"], "username": r["invitee_username"], "name": r["invitee_name"]}
+        # Their real name is theirs to give: shown once they accepted, not to whoever typed a username.
+        invitee = {"id": r["invitee_id"], "username": r["invitee_username"],
+                   "name": r["invitee_name"] if r["state"] == "accepted" else None}
     return Invitation(
         r["id"], r["space_id"], r["space_name"], r["role"], invitee, r["label"], r["note"],
         {"id": r["invited_by"], "name": r["inviter_name"], "school": r["inviter_school"]},
@@ -65,10 +67,13 @@ def _invitation(r: asyncpg.Record) -> Invitation:
 async def invite_account(
     pool: asyncpg.Pool, *, space_id: int, role: str, username: str, invited_by: int, note: str, expires_at: datetime
 ) -> Invitation:
-    """Invite the account `username`. Raises NotFound (no such account) or Conflict (already a
-    member, or already invited and not yet answered)."""
+    """Invite the adult account `username`. Raises NotFound — the same for no such account, a
+    platform moderator's, and a pupil's (pupils join through their own teachers, never by
+    username) — or Conflict (already a member, or already invited and not yet answered)."""
     async with transaction(pool, "invite_account") as conn:
-        invitee = await conn.fetchval("SELECT id FROM users WHERE username = $1 AND platform_role IS NULL", username)
+        invitee = await conn.fetchval(
+            "SELECT id FROM users WHERE username = $1 AND platform_role IS NULL AND kind = 'adult'", username
+        )
         if invitee is None:
             raise NotFound(f"account {username}")
         if await conn.fetchval("SELECT 1 FROM members WHERE space_id = $1 AND user_id = $2", space_id, invitee):

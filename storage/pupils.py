@@ -24,6 +24,7 @@ class NewPupil:
 class Membership:
     role: str
     invited_by: int | None
+    home_space_id: int | None  # the project that made the account, if it is a pupil's
 
 
 async def invite(
@@ -60,20 +61,31 @@ async def invite(
 async def membership(pool: asyncpg.Pool, space_id: int, user_id: int) -> Membership | None:
     async with read(pool, "membership") as conn:
         r = await conn.fetchrow(
-            "SELECT role, invited_by FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id
+            "SELECT m.role, m.invited_by, u.home_space_id FROM members m JOIN users u ON u.id = m.user_id"
+            " WHERE m.space_id = $1 AND m.user_id = $2",
+            space_id, user_id,
         )
-    return None if r is None else Membership(r["role"], r["invited_by"])
+    return None if r is None else Membership(r["role"], r["invited_by"], r["home_space_id"])
 
 
-async def reset_password(pool: asyncpg.Pool, *, space_id: int, user_id: int, actor_id: int, password_hash: str) -> None:
-    """Set a new password and end every session of the user; audited."""
+async def reset_password(pool: asyncpg.Pool, *, space_id: int, user_id: int, actor_id: int, password_hash: str) -> int:
+    """Set a new password (remembering who set it, to tell the pupil at their next login) and end
+    every session of the user; written to the audit log of every project the account belongs to.
+    Returns how many sessions ended."""
     async with transaction(pool, "reset_password") as conn:
-        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
         await conn.execute(
-            "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id
+            "UPDATE users SET password_hash = $2, password_reset_by = $3, password_reset_at = now() WHERE id = $1",
+            user_id, password_hash, actor_id,
         )
-        await audit.record(
-            conn, space_id=space_id, actor_id=actor_id, action="member.password_reset", target_kind="user",
-            target_id=user_id,
+        ended = await conn.fetchval(
+            "WITH ended AS (UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL"
+            " RETURNING 1) SELECT count(*) FROM ended",
+            user_id,
         )
+        for project in await conn.fetch("SELECT space_id FROM members WHERE user_id = $1 ORDER BY space_id", user_id):
+            await audit.record(
+                conn, space_id=project["space_id"], actor_id=actor_id, action="member.password_reset",
+                target_kind="user", target_id=user_id, details={"by_project": space_id},
+            )
+    return ended
 

@@ -47,7 +47,7 @@ from ..services.bots import Bots
 from ..services.bundle import Services
 from ..services.chat import Chat
 from ..services.feed import Feed
-from ..services.invitations import Invitations
+from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
 from ..services.mail import Mail
 from ..services.moderation import Moderation
 from ..services.projects import Projects
@@ -161,15 +161,15 @@ async def assemble(
         readers = Readers(pool, directory)
         readers.start()
         stack.push_async_callback(readers.close)
-        chat = Chat(
-            pool, writer, bus, directory, limiter("post", settings.post_rate, settings.post_burst), readers.replays,
-            max_replay=settings.max_replay,
-        )
+        # One budget per member for what reaches others' screens or their own sockets: posts, edits,
+        # and filing mail (marking, moving, deleting).
+        post_limiter = limiter("post", settings.post_rate, settings.post_burst)
+        chat = Chat(pool, writer, bus, directory, post_limiter, readers.replays, max_replay=settings.max_replay)
         mail = Mail(
             pool, mail_writer, bus, directory, settings.limits,
             teacher_limiter=limiter("mail", settings.mail_rate, settings.mail_burst),
             pupil_limiter=limiter("pupil_mail", settings.pupil_mail_rate, settings.pupil_mail_burst),
-            max_replay=settings.max_replay,
+            filing_limiter=post_limiter, max_replay=settings.max_replay,
         )
         feed = Feed(pool, bus, max_replay=settings.max_replay)
         # Reports are rare: ten at once, then one every ten seconds (a flood is itself a signal).
@@ -187,7 +187,11 @@ async def assemble(
             directory=directory, hub=hub, changes=changes, chat=chat, mail=mail, feed=feed, moderation=moderation,
             projects=Projects(pool, changes, directory, feed),
             pupils=Pupils(pool, changes, feed),
-            invitations=Invitations(pool, changes, feed),
+            invitations=Invitations(
+                pool, changes, feed,
+                by_member=limiter("invite", INVITE_REFILL, INVITES_PER_MEMBER),
+                by_project=limiter("invite_project", INVITE_REFILL, INVITES_PER_PROJECT),
+            ),
             public=PublicView(pool, directory, changes, public_streams.end),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),
             audit=AuditLog(pool),

@@ -42,6 +42,7 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from ..ratelimit import address_key
 from ..web.headers import SECURITY_HEADERS
 from ..ws.server_protocol import LeanWebSocketProtocol
 
@@ -73,7 +74,9 @@ class AddressGuard:
         return not any(ip in net for net in self._trusted)
 
     def enter(self, address: str) -> bool:
-        """Count one more connection from `address`; False (nothing counted) when it is at the limit."""
+        """Count one more connection from `address` (an IPv6 address: its /64); False (nothing
+        counted) when it is at the limit."""
+        address = address_key(address)
         n = self.open.get(address, 0)
         if n >= self.limit:
             self.refused += 1
@@ -100,6 +103,7 @@ class AddressGuard:
             self.leave_total()
 
     def leave(self, address: str) -> None:
+        address = address_key(address)
         n = self.open.get(address, 0) - 1
         if n > 0:
             self.open[address] = n

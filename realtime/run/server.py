@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import socket
 
 import uvicorn
@@ -82,6 +83,15 @@ def connection_cap(settings: Settings) -> int:
     return max(soft - FILES_RESERVE, 1)
 
 
+class NoAccessLog(logging.Filter):
+    """Drops uvicorn's line per WebSocket handshake ('<address> - "WebSocket /ws" [accepted]'): the
+    server keeps no access log — no client address of a child in a log file (docs/security.md).
+    HTTP's access log is off (`access_log=False`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return '"WebSocket %s"' not in str(record.msg)
+
+
 def make_server(settings: Settings, *, seed: Seed | None = None) -> uvicorn.Server:
     guard = AddressGuard(
         settings.max_connections_per_address, settings.trusted_proxies, settings.handshake_timeout,
@@ -109,6 +119,9 @@ def make_server(settings: Settings, *, seed: Seed | None = None) -> uvicorn.Serv
         timeout_graceful_shutdown=5,
         backlog=LISTEN_BACKLOG,  # asyncio listens again on the socket bound above, with this
     )
+    error_log = logging.getLogger("uvicorn.error")  # configured by uvicorn.Config just above
+    if not any(isinstance(f, NoAccessLog) for f in error_log.filters):
+        error_log.addFilter(NoAccessLog())
     return uvicorn.Server(config)
 
 

@@ -24,11 +24,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from protocol import ErrorCode
 from storage import accounts, audit
-from storage.accounts import User
+from storage.accounts import PasswordReset, User
 
 from ..errors import RateLimited, ServiceError, database
 from ..fanout.control import Changes, SessionsRevoked
-from ..ratelimit import LoginThrottle, Throttle
+from ..ratelimit import LoginThrottle, Throttle, address_key
 
 log = logging.getLogger("twinhub.auth")
 
@@ -65,6 +65,7 @@ class Login:
     token: str
     user: User
     expires_at: datetime
+    password_reset: PasswordReset | None  # a teacher reset the password since the last login
 
 
 class Auth:
@@ -83,7 +84,7 @@ class Auth:
 
     async def login(self, username: str, password: str, address: str) -> Login:
         """A new session for these credentials. Raises ServiceError(unauthenticated|rate_limited)."""
-        user_key, addr_key = f"user:{username.lower()}", f"addr:{address}"
+        user_key, addr_key = f"user:{username.lower()}", f"addr:{address_key(address)}"
         wait = max(await self.per_user.wait(user_key), await self.per_address.wait(addr_key))
         if wait:
             raise RateLimited(wait, f"too many failed logins; try again in {int(wait) + 1} s")
@@ -101,8 +102,8 @@ class Auth:
         await self.per_user.cleared(user_key)
         token = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + self._ttl
-        await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)
-        return Login(token, creds.user, expires_at)
+        reset = await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)
+        return Login(token, creds.user, expires_at, reset)
 
     async def user_for(self, token: str | None) -> User | None:
         """The user of a live session token, or None (unknown, expired or revoked)."""

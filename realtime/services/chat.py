@@ -205,6 +205,8 @@ class Chat:
         viewer.require_not_muted(room.space_id, room.area)
         if m.state != "visible":
             raise ServiceError(ErrorCode.FORBIDDEN, "a hidden message cannot be edited")
+        # An edit reaches every subscriber as a post does: it takes from the same budget.
+        rate_limited(await self._post_limiter.acquire(viewer.user.id), "you are editing")
         changed = await database(store.edit(self._pool, room.id, message_id, viewer.user.id, text))
         return await self._published(changed, message_id)
 

@@ -23,20 +23,25 @@ import asyncpg
 
 from protocol import ErrorCode
 from protocol.timestamps import iso
-from storage import Conflict, NotFound
+from storage import Conflict, NotFound, WrongKind
 from storage import invitations as store
 from storage.invitations import Invitation
 
-from ..errors import ServiceError, database
+from ..errors import ServiceError, database, rate_limited
 from ..fanout.control import Changes, MemberChanged
 from ..fanout.directory import Viewer
 from ..policy import Role, decide_invite
+from ..ratelimit import Limiter
 from . import access
 from .auth import hash_password, token_hash
 from .feed import Feed
 
 INVITABLE = (Role.TEACHER_ADMIN.value, Role.TEACHER_MEMBER.value, Role.VISITOR.value)
 INVITATION_DAYS = 30
+# An invitation gives an adult's role: a pupil's account never takes one (adult and pupil are
+# kinds of account, not roles; storage keeps it too).
+def _for_adults() -> ServiceError:
+    return ServiceError(ErrorCode.FORBIDDEN, "invitations are for adults' accounts: pupils join through their own teachers")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_ADULT_PASSWORD = 10  # accounts made with a code are adults' (teachers, parents): no 5-character ones
 
@@ -58,11 +63,22 @@ def _text(value: Any, name: str, limit: int) -> str:
     return value.strip()
 
 
+# Invitations a teacher admin may make at once, and a project: a term's parents by code, or a
+# partner school's teachers, fit; a script trying usernames does not. Then one a minute each.
+INVITES_PER_MEMBER = 40
+INVITES_PER_PROJECT = 100
+INVITE_REFILL = 1 / 60
+
+
 class Invitations:
-    def __init__(self, pool: asyncpg.Pool, changes: Changes, feed: Feed) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, changes: Changes, feed: Feed, *, by_member: Limiter, by_project: Limiter
+    ) -> None:
         self._pool = pool
         self._changes = changes
         self._feed = feed
+        self._by_member = by_member
+        self._by_project = by_project
 
     async def invite(self, viewer: Viewer, space_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """A teacher admin invites `username` with `role`, or (no username) makes a one-time code,
@@ -72,6 +88,8 @@ class Invitations:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"role must be one of {', '.join(INVITABLE)}")
         refusal = decide_invite(viewer.roles_in(space_id), Role(role))
         access.space(viewer, space_id, refusal)
+        rate_limited(await self._by_member.acquire(viewer.user.id), "you are inviting")
+        rate_limited(await self._by_project.acquire(space_id), "this project is inviting")
         note = _text(body.get("note"), "note", 500)
         expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
         username = body.get("username")
@@ -116,6 +134,8 @@ class Invitations:
     async def answer(self, viewer: Viewer, invitation_id: int, accept: bool) -> dict[str, Any]:
         try:
             done = await database(store.answer(self._pool, invitation_id, viewer.user.id, accept))
+        except WrongKind:
+            raise _for_adults() from None
         except Conflict:
             raise ServiceError(ErrorCode.CONFLICT, "you are already a member of this project") from None
         if done is None:
@@ -136,6 +156,8 @@ class Invitations:
                 raise ServiceError(ErrorCode.FORBIDDEN, "platform moderators are in every project without joining one")
             try:
                 done = await database(store.redeem(self._pool, token_hash(code), viewer.user.id))
+            except WrongKind:
+                raise _for_adults() from None
             except Conflict:
                 raise ServiceError(ErrorCode.CONFLICT, "you are already a member of this project") from None
             if done is None:

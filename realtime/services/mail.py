@@ -129,8 +129,10 @@ class Mail:
         *,
         teacher_limiter: Limiter,
         pupil_limiter: Limiter,
+        filing_limiter: Limiter,
         max_replay: int = 5000,
     ) -> None:
+        self._filing_limiter = filing_limiter  # marking, moving, deleting: a member's post budget
         self._pool = pool
         self._writer = writer
         self._bus = bus
@@ -279,6 +281,8 @@ class Mail:
     async def change(self, viewer: Viewer, mail_id: int, what: Change) -> dict[str, Any]:
         """Mark read/unread, move, or delete for oneself. Filing one's mail stays possible in a
         closed project (it changes nobody else's view). Returns the `ok` fields."""
+        # Each change is an event to the owner's every socket: it takes from the post budget.
+        rate_limited(await self._filing_limiter.acquire(viewer.user.id), "you are filing mail")
         try:
             done = await database(store.change(self._pool, viewer.user.id, self._spaces(viewer), mail_id, what))
         except Conflict:

@@ -13,14 +13,14 @@ import asyncpg
 
 from protocol import ErrorCode
 from protocol.timestamps import iso
-from storage import NotFound
+from storage import NotFound, WrongKind
 from storage import members as members_store
 from storage import mutes as mutes_store
 from storage import pupils as pupils_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
-from ..errors import ServiceError, database
+from ..errors import Refused, ServiceError, database
 from ..fanout.control import Changes, MemberChanged, SpaceChanged
 from ..fanout.directory import Directory, Viewer
 from ..policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
@@ -88,10 +88,14 @@ class Projects:
         refusal = decide_member_change(
             roles, viewer.user.id, user_id, Role(member.role) if member else None,
             member.invited_by if member else None, new_role, admins=admins,
+            pupil_account=member is not None and member.home_space_id is not None,
         )
         if refusal is not None:
-            raise ServiceError(refusal.code, refusal.message)
-        await database(self.set_member(space_id, user_id, new_role, actor_id=viewer.user.id))
+            raise Refused(refusal)
+        try:
+            await database(self.set_member(space_id, user_id, new_role, actor_id=viewer.user.id))
+        except WrongKind:  # the account's kind changed under us (the schema refuses it too)
+            raise ServiceError(ErrorCode.FORBIDDEN, "adult and pupil are kinds of account, not roles") from None
         return {"space": space_id, "user_id": user_id, "role": new_role.value if new_role else None}
 
     async def set_member(self, space_id: int, user_id: int, role: Role | None, *, actor_id: int | None = None) -> None:

@@ -5,9 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import html
-import io
 import re
 import secrets
 import unicodedata
@@ -21,7 +18,7 @@ from storage import pupils as store
 from storage.pupils import NewPupil
 
 from ..errors import ServiceError, database
-from ..fanout.control import Changes, MemberChanged
+from ..fanout.control import Changes, MemberChanged, SessionsRevoked
 from ..fanout.directory import Viewer
 from ..policy import Role, decide_invite, decide_password_reset
 from . import access
@@ -89,7 +86,7 @@ class Pupils:
         member = await database(store.membership(self._pool, space_id, user_id))
         refusal = decide_password_reset(
             viewer.roles_in(space_id), viewer.user.id, Role(member.role) if member else None,
-            member.invited_by if member else None,
+            member.invited_by if member else None, home=member is not None and member.home_space_id == space_id,
         )
         access.space(viewer, space_id, refusal)
         if password is None:
@@ -100,28 +97,6 @@ class Pupils:
         await database(store.reset_password(
             self._pool, space_id=space_id, user_id=user_id, actor_id=viewer.user.id, password_hash=new_hash
         ))
+        # The old password's sessions are over everywhere: its open sockets close (4001) at once.
+        await self._changes.send(SessionsRevoked(user_id))
         return {"id": user_id, "password": password}
-
-
-def logins_csv(logins: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["name", "username", "password", "school"])
-    for p in logins:
-        writer.writerow([p["name"], p["username"], p["password"], p["school"]])
-    return out.getvalue()
-
-
-def logins_sheet(logins: list[dict[str, Any]], project: str) -> str:
-    """A printable page, one card per pupil to cut out."""
-    cards = "\n".join(
-        f'<div class="card"><b>{html.escape(p["name"])}</b><br>username: <code>{html.escape(p["username"])}</code>'
-        f'<br>password: <code>{html.escape(p["password"])}</code></div>'
-        for p in logins
-    )
-    return (
-        f"<!doctype html><meta charset=utf-8><title>Logins — {html.escape(project)}</title>"
-        "<style>body{font-family:sans-serif}.card{display:inline-block;width:16em;margin:.5em;padding:1em;"
-        "border:1px dashed #888}code{font-size:1.2em}</style>"
-        f"<h1>{html.escape(project)}</h1>\n{cards}\n"
-    )

@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
+from protocol.timestamps import iso
 
 from ..channels import ROOM
 from ..errors import ServiceError
@@ -43,7 +44,7 @@ from .http import (
     viewer_of,
     web_of,
 )
-from .metrics import render
+from .metrics import may_read_metrics, render
 
 
 async def login(request: Request) -> Response:
@@ -63,6 +64,11 @@ async def login(request: Request) -> Response:
         "token": done.token,
         "expires_at": done.expires_at.isoformat(),
         "user": {"id": user.id, "username": user.username, "name": user.display_name, "school": user.school},
+        # A pupil whose teacher set a new password is told who did, at their first login after.
+        "password_reset": None if done.password_reset is None else {
+            "by": {"name": done.password_reset.by_name, "school": done.password_reset.by_school},
+            "at": iso(done.password_reset.at),
+        },
     })
     response.set_cookie(
         SESSION_COOKIE, done.token, httponly=True, samesite="lax", path="/",
@@ -243,7 +249,11 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return PlainTextResponse(render(web_of(request).metrics), media_type="text/plain; version=0.0.4")
+    """Prometheus text, for loopback clients or the bearer of TWINHUB_METRICS_TOKEN (web/metrics.py)."""
+    web = web_of(request)
+    if not may_read_metrics(request, web.settings.metrics_token):
+        raise ServiceError(ErrorCode.FORBIDDEN, "/metrics answers loopback clients, or a bearer of TWINHUB_METRICS_TOKEN")
+    return PlainTextResponse(render(web.metrics), media_type="text/plain; version=0.0.4")
 
 
 STATIC = Path(__file__).parent / "static"

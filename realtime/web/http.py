@@ -5,7 +5,6 @@ integers."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from protocol import ErrorCode
+from protocol import ErrorCode, ProtocolError, json_document
 
 from ..config import Settings
 from ..errors import HTTP_STATUS, ServiceError
@@ -63,16 +62,16 @@ def error_response(exc: ServiceError) -> JSONResponse:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (an empty body is {}), parsed as a frame is (protocol's
+    json_document): too large, not an object, nested too deep or holding a lone surrogate is a
+    clear error, never a traceback."""
     raw = await request.body()
     if len(raw) > 16 * 1024:
         raise ServiceError(ErrorCode.TOO_LARGE, "request body over 16 KiB")
     try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise ServiceError(ErrorCode.BAD_FRAME, "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ServiceError(ErrorCode.BAD_FRAME, "the body must be a JSON object")
-    return body
+        return json_document(raw)
+    except ProtocolError as exc:
+        raise ServiceError(exc.code, exc.message) from None
 
 
 def token_of(request: Request) -> tuple[str | None, bool]:

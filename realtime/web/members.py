@@ -4,8 +4,6 @@ changes, password resets, mutes and the audit log (docs/protocol.md, "Pupil acco
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from starlette.requests import Request
@@ -15,7 +13,7 @@ from starlette.routing import Route
 from protocol import ErrorCode
 
 from ..errors import ServiceError
-from ..services.pupils import logins_csv, logins_sheet
+from .exports import csv_text, logins_csv, logins_sheet
 from .http import int_param_path, json_body, page_params, token_of, viewer_of, web_of
 
 
@@ -111,12 +109,10 @@ async def audit_log(request: Request) -> Response:
     page = await web_of(request).services.audit.page(viewer, space_id, before, limit)
     rows = page["entries"]
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["id", "at", "actor_id", "actor", "action", "target_kind", "target_id", "reason", "details"])
-        for r in rows:
-            writer.writerow([*(r[k] for k in list(r)[:-1]), json.dumps(r["details"], ensure_ascii=False)])
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+        header = ["id", "at", "actor_id", "actor", "action", "target_kind", "target_id", "reason", "details"]
+        text = csv_text(header, ([*(r[k] for k in header[:-1]), json.dumps(r["details"], ensure_ascii=False)]
+                                 for r in rows))
+        return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="audit-{space_id}.csv"'})
     return JSONResponse(page)
 

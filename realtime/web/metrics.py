@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import hmac
+import ipaddress
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from functools import cache
 from typing import Any, Protocol
 
 import asyncpg
+from starlette.requests import Request
 
 from storage.writer import GroupCommitWriter
 
@@ -116,3 +119,16 @@ def render(s: Sources) -> str:
             f"twinhub_connections_refused_per_address_total {guard.refused}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def may_read_metrics(request: Request, token: str) -> bool:
+    """A loopback client (the address uvicorn believed: through a trusted proxy, the proxy's
+    client), or the bearer of `token` when one is configured."""
+    header = request.headers.get("authorization", "")
+    if token and header.lower().startswith("bearer "):
+        return hmac.compare_digest(header[7:].strip().encode(), token.encode())
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -74,14 +74,14 @@ async def _until(client, channel: str, kind: str):
 
 
 async def test_a_role_change_changes_the_feed_at_once(world, connect, server):
-    pupil = await connect(world.users["pupil_admin"])
-    channel = feed_of(pupil, world)
-    await pupil.ok(Subscribe(channel))
+    parent = await connect(world.users["visitor"])
+    channel = feed_of(parent, world)
+    await parent.ok(Subscribe(channel))
     teacher = await connect(world.users["teacher_member"])
-    await teacher.ok(Post(world.channel(Area.TEACHERS_ROOM), "not for pupils"))
-    await server.app.state.projects.set_member(world.space_id, world.users["pupil_admin"].id, Role.TEACHER_MEMBER)
+    await teacher.ok(Post(world.channel(Area.TEACHERS_ROOM), "not for visitors"))
+    await server.app.state.projects.set_member(world.space_id, world.users["visitor"].id, Role.TEACHER_MEMBER)
     await teacher.ok(Post(world.channel(Area.TEACHERS_ROOM), "now for a colleague"))
-    events = await _until(pupil, channel, "message.posted")
+    events = await _until(parent, channel, "message.posted")
     assert [(e.kind, e.data["area"]) for e in events] == [
         ("member.role_changed", None), ("message.posted", "teachers_room"),
     ]

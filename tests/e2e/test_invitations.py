@@ -83,7 +83,9 @@ async def test_refusals(world, http, pool):
         ("teacher_admin", {"username": outsider, "role": "king"}, 400, "invalid_field"),
         ("teacher_admin", {"username": "nobody-at-all", "role": "visitor"}, 404, "not_found"),
         ("teacher_admin", {"username": world.users["moderator"].username, "role": "visitor"}, 404, "not_found"),
-        ("teacher_admin", {"username": world.users["pupil_member"].username, "role": "visitor"}, 409, "conflict"),
+        # a pupil is never found by username: the same answer as no account at all
+        ("teacher_admin", {"username": world.users["pupil_member"].username, "role": "visitor"}, 404, "not_found"),
+        ("teacher_admin", {"username": world.users["teacher_member"].username, "role": "visitor"}, 409, "conflict"),
         ("teacher_admin", {"username": outsider, "role": "visitor", "note": "x" * 501}, 400, "invalid_field"),
     ]
     for who, body, status, code in cases:

@@ -38,14 +38,14 @@ async def test_removed_member_stops_receiving_and_is_refused(world, connect, ser
     assert err.code == "not_found"
 
 
-async def test_pupil_demoted_to_visitor_loses_the_chat_at_once(world, connect, server):
+async def test_teacher_demoted_to_visitor_loses_the_chat_at_once(world, connect, server):
     chat = world.channel(Area.CHAT)
-    pupil = await connect(world.users["pupil_admin"])
-    await pupil.ok(Subscribe(chat))
-    await server.app.state.projects.set_member(world.space_id, world.users["pupil_admin"].id, Role.VISITOR)
-    ended = await pupil.next_frame(Error, timeout=2)
+    teacher = await connect(world.users["teacher_member"])
+    await teacher.ok(Subscribe(chat))
+    await server.app.state.projects.set_member(world.space_id, world.users["teacher_member"].id, Role.VISITOR)
+    ended = await teacher.next_frame(Error, timeout=2)
     assert ended.code == "forbidden" and ended.data["channel"] == chat
-    assert (await pupil.error(Subscribe(chat))).code == "forbidden"
+    assert (await teacher.error(Subscribe(chat))).code == "forbidden"
 
 
 async def test_slow_consumer_is_closed_and_resumes_without_loss(database_url, world, http):

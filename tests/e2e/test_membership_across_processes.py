@@ -142,31 +142,31 @@ async def test_an_invitation_accepted_on_a_makes_a_member_on_b_at_once(pair, wor
 ], ids=["role-change", "removal"])
 async def test_a_role_change_or_removal_on_a_ends_the_subscription_on_b(pair, world, method, body, ends_with):
     a, b, on_a, on_b = pair
-    sid, pupil, chat = world.space_id, world.users["pupil_member"], world.channel(Area.CHAT)
+    sid, member, chat = world.space_id, world.users["teacher_member"], world.channel(Area.CHAT)
     on_b_teacher = await _auth(on_b, world.users["teacher_admin"].username)
-    cached = await _mail(on_b, on_b_teacher, sid, pupil.id, f"roster-{method}")
+    cached = await _mail(on_b, on_b_teacher, sid, member.id, f"roster-{method}")
     assert cached.status_code == 201, cached.text
-    pupil_socket = await Client.connect(b.ws, await login(on_b, pupil.username))
+    member_socket = await Client.connect(b.ws, await login(on_b, member.username))
     try:
-        await pupil_socket.ok(Subscribe(chat))
-        r = await on_a.request(method, f"/api/spaces/{sid}/members/{pupil.id}", json=body,
+        await member_socket.ok(Subscribe(chat))
+        r = await on_a.request(method, f"/api/spaces/{sid}/members/{member.id}", json=body,
                                headers=await _auth(on_a, world.users["teacher_admin"].username))
         assert r.status_code == 200, r.text
-        assert r.json() == {"space": sid, "user_id": pupil.id, "role": body["role"] if body else None}
+        assert r.json() == {"space": sid, "user_id": member.id, "role": body["role"] if body else None}
 
-        ended = await pupil_socket.next_frame(Error, timeout=LIVE)
+        ended = await member_socket.next_frame(Error, timeout=LIVE)
         assert (ended.code, ended.ref, ended.data.get("channel")) == (ends_with, None, chat)
-        fresh = await pupil_socket.next_frame(Welcome, timeout=LIVE)
+        fresh = await member_socket.next_frame(Welcome, timeout=LIVE)
         assert _projects(fresh.spaces) == ([(sid, "visitor")] if body else [])
         # B's roster follows too: the teacher's address book on B, and a mail to them from B.
         if body:
             book = await _until(lambda: on_b.get(f"/api/spaces/{sid}/mail/recipients", headers=on_b_teacher),
-                                lambda r: {m["id"]: m["role"] for m in r.json()["members"]}.get(pupil.id) == "visitor")
-            assert {m["id"]: m["role"] for m in book.json()["members"]}.get(pupil.id) == "visitor", book.text
+                                lambda r: {m["id"]: m["role"] for m in r.json()["members"]}.get(member.id) == "visitor")
+            assert {m["id"]: m["role"] for m in book.json()["members"]}.get(member.id) == "visitor", book.text
         else:
-            refused = await _until(lambda: _mail(on_b, on_b_teacher, sid, pupil.id, "to-removed"),
+            refused = await _until(lambda: _mail(on_b, on_b_teacher, sid, member.id, "to-removed"),
                                    lambda r: r.status_code == 404)
             assert refused.status_code == 404, refused.text
-            assert (refused.json()["error"]["code"], refused.json()["error"]["recipients"]) == ("not_found", [pupil.id])
+            assert (refused.json()["error"]["code"], refused.json()["error"]["recipients"]) == ("not_found", [member.id])
     finally:
-        await pupil_socket.close()
+        await member_socket.close()

@@ -60,13 +60,13 @@ async def test_a_member_removed_while_away_gets_nothing_after_reconnecting(world
 
 async def test_a_role_changed_while_away_holds_on_reconnect(world, connect, server):
     chat = world.channel(Area.CHAT)
-    pupil = world.users["pupil_admin"]
-    away = await connect(pupil)
+    teacher = world.users["teacher_member"]
+    away = await connect(teacher)
     await away.close()
-    await wait_idle(server, pupil.id)
+    await wait_idle(server, teacher.id)
 
-    await server.app.state.projects.set_member(world.space_id, pupil.id, Role.VISITOR)
-    back = await connect(pupil)
+    await server.app.state.projects.set_member(world.space_id, teacher.id, Role.VISITOR)
+    back = await connect(teacher)
     assert [s["role"] for s in back.welcome.spaces] == ["visitor"]
     assert (await back.error(Subscribe(chat))).code == "forbidden"
 

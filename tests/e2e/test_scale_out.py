@@ -65,20 +65,20 @@ async def test_a_post_on_one_process_reaches_subscribers_on_the_others(processes
 async def test_a_role_change_on_one_process_holds_on_the_others_sockets(processes, world):
     a, b, _ = processes
     chat = world.channel(Area.CHAT)
-    pupil = await _client(a, world.users["pupil_member"])
+    teacher = await _client(a, world.users["teacher_member"])
     try:
-        await pupil.ok(Subscribe(chat))
+        await teacher.ok(Subscribe(chat))
         async with httpx.AsyncClient(base_url=b.url) as http:
             token = await login(http, world.users["teacher_admin"].username)
-            r = await http.patch(f"/api/spaces/{world.space_id}/members/{world.users['pupil_member'].id}",
+            r = await http.patch(f"/api/spaces/{world.space_id}/members/{world.users['teacher_member'].id}",
                                  headers={"authorization": f"Bearer {token}"}, json={"role": "visitor"})
             assert r.status_code == 200, r.text
-        ended = await pupil.next_frame(Error, timeout=3)  # visitors have no chat
+        ended = await teacher.next_frame(Error, timeout=3)  # visitors have no chat
         assert ended.code == "forbidden" and ended.data["channel"] == chat
-        fresh = await pupil.next_frame(Welcome, timeout=3)
+        fresh = await teacher.next_frame(Welcome, timeout=3)
         assert fresh.spaces[0]["role"] == "visitor"
     finally:
-        await pupil.close()
+        await teacher.close()
 
 
 async def test_a_killed_process_loses_no_acknowledged_message(database_url, redis_url, world):

@@ -205,12 +205,15 @@ def test_who_invites_whom():
 
 
 def test_who_resets_whose_password():
-    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.PUPIL_MEMBER, invited_by=2) is None
-    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_ADMIN, invited_by=1) is None
-    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=2).code is ErrorCode.FORBIDDEN
-    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.TEACHER_MEMBER, invited_by=1).code is ErrorCode.FORBIDDEN
-    assert decide_password_reset([Role.PUPIL_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=None).code is ErrorCode.FORBIDDEN
-    assert decide_password_reset([Role.TEACHER_ADMIN], 1, None, invited_by=None).code is ErrorCode.NOT_FOUND
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.PUPIL_MEMBER, invited_by=2, home=True) is None
+    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_ADMIN, invited_by=1, home=True) is None
+    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=2, home=True).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.TEACHER_MEMBER, invited_by=1, home=True).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.PUPIL_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=None, home=True).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, None, invited_by=None, home=True).code is ErrorCode.NOT_FOUND
+    # a pupil whose account another project made: this project's teachers never hold its password
+    assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.PUPIL_MEMBER, invited_by=1, home=False).code is ErrorCode.FORBIDDEN
+    assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=1, home=False).code is ErrorCode.FORBIDDEN
 
 
 def test_who_changes_or_removes_whom():

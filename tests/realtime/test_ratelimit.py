@@ -52,3 +52,19 @@ def test_login_throttle_per_address_is_not_slowed():
         assert not t.fail("addr", 0.0)
     assert t.retry_after("addr", 0.0) == 0  # a class behind one school address keeps logging in
     assert t.fail("addr", 0.0) and t.retry_after("addr", 0.0) == 900
+
+
+def test_addresses_are_limited_by_ipv4_address_and_ipv6_64():
+    from realtime.ratelimit import address_key
+    from realtime.run.guard import AddressGuard
+
+    assert address_key("203.0.113.5") == "203.0.113.5"
+    assert address_key("2001:db8:1:2:3:4:5:6") == address_key("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::9") == "2001:db8:1:3::/64"
+    assert address_key("::ffff:203.0.113.5") == "203.0.113.5"
+    assert address_key("/tmp/socket") == "/tmp/socket"
+    guard = AddressGuard(2)
+    assert guard.enter("2001:db8::1") and guard.enter("2001:db8::2") and not guard.enter("2001:db8::ffff")
+    assert guard.enter("2001:db8:0:1::1")  # another /64
+    guard.leave("2001:db8::1")
+    assert guard.enter("2001:db8::3")

@@ -91,3 +91,24 @@ async def test_invitation_codes_are_too_long_to_guess(world, http):
                         json={"code": codes[0][:-1] + ("A" if codes[0][-1] != "A" else "B"), "username": "guess.er",
                               "name": "Guesser", "password": "long enough pw"})
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+
+
+async def test_an_ipv6_client_is_limited_by_its_64_not_by_each_address(server, http, world):
+    """Threat: a machine with a /64 of its own (most IPv6 homes and phones) takes a fresh address
+    for each guess, and so a fresh per-address budget. Through a trusted proxy (the test server
+    trusts 127.0.0.1), as a real deployment sees it."""
+    async def attempt(address: str, username: str, password: str = "123456") -> int:
+        r = await http.post("/api/login", json={"username": username, "password": password},
+                            headers={"X-Forwarded-For": address})
+        return r.status_code
+
+    codes = await asyncio.gather(*(attempt(f"2001:db8:7:7::{i + 1:x}", f"nobody-{i}-v6") for i in range(10)))
+    assert codes == [401] * 10
+    throttle = server.app.state.services.auth.per_address
+    assert len(throttle._failures["addr:2001:db8:7:7::/64"]) == 10
+    for _ in range(39):  # as in the spraying test: argon2 is slow on purpose
+        await throttle.failed("addr:2001:db8:7:7::/64")
+    assert await attempt("2001:db8:7:7:ffff::1", "nobody-last-v6") == 401
+    pupil = world.users["pupil_member"].username
+    assert await attempt("2001:db8:7:7:abcd::9", pupil, PASSWORD) == 429  # any address of that /64
+    assert await attempt("2001:db8:7:8::1", pupil, PASSWORD) == 200  # the next /64 is someone else

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import websockets
 
-from protocol import Ping, Pong, Post, SendMail, Subscribe
+from protocol import Edit, MarkMail, Ping, Pong, Post, SendMail, Subscribe
 from protocol.limits import Limits
 from realtime.config import Settings
 from realtime.policy import Area
@@ -192,6 +192,27 @@ async def test_the_post_limit_is_per_member_not_per_socket(strict, world, http, 
     finally:
         for s in sockets:
             await s.close()
+
+
+async def test_edits_and_mail_filing_take_from_the_post_budget(strict, world, http, connect):
+    """Threat: a pupil floods every screen of a room with edits of one message, or their own
+    sockets with mark/unmark, which the post limit alone did not count."""
+    chat = world.channel(Area.CHAT)
+    pupil = world.users["pupil_admin"]
+    sender = await connect(world.users["teacher_member"])  # on the main server: its limits are loose
+    mailed = await sender.ok(SendMail(world.space_id, (pupil.id,), "hello", "a mail to file"))
+    url = f"ws://127.0.0.1:{strict.port}/ws"
+    client = await Client.connect(url, await login(http, pupil.username))
+    try:
+        posted = await client.ok(Post(chat, "first"))  # 1 of the budget of 3
+        replies = [await client.request(Edit(chat, posted.data["id"], f"edit {i}")) for i in range(3)]
+        assert [getattr(r, "code", "ok") for r in replies] == ["ok", "ok", "rate_limited"]
+        assert replies[2].data["retry_after_ms"] > 0
+        await asyncio.sleep(3.2)  # the bucket refills (1 a second): three more
+        marks = [await client.request(MarkMail(mailed.data["id"], read=i % 2 == 0)) for i in range(4)]
+        assert [getattr(r, "code", "ok") for r in marks] == ["ok", "ok", "ok", "rate_limited"]
+    finally:
+        await client.close()
 
 
 async def test_subscriptions_are_capped_per_connection(strict, world, http):

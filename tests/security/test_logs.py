@@ -84,3 +84,25 @@ async def test_lockouts_refusals_and_handshakes_log_no_secret(chatty, world):
     for secret in secrets:
         assert secret not in logged
     assert pupil["username"] not in logged  # nor who was locked: the audit log names them, for teachers
+
+
+async def test_no_client_address_is_logged(chatty, world):
+    """Threat: an access log that keeps, for months, which address (which home) each child
+    connected from. Neither HTTP nor WebSocket requests are logged with their client's address,
+    at the production level (INFO), directly or through a trusted proxy."""
+    lines = len(WATCH.lines)
+    proxied = {"X-Forwarded-For": "198.51.100.77"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{chatty.port}", timeout=30) as http:
+        token = (await http.post("/api/login", headers=proxied, json={
+            "username": world.users["pupil_member"].username, "password": PASSWORD})).json()["token"]
+        assert (await http.get("/api/me", headers={**proxied, "Authorization": f"Bearer {token}"})).status_code == 200
+        assert (await http.get("/api/nothing-here", headers=proxied)).status_code == 404
+    for headers in (proxied, {}):
+        client = await Client.connect(f"ws://127.0.0.1:{chatty.port}/ws", token, additional_headers=headers)
+        await client.close()
+    with pytest.raises(websockets.InvalidStatus):  # a refused handshake is not logged with its address either
+        await websockets.connect(f"ws://127.0.0.1:{chatty.port}/ws", origin="http://evil.example",
+                                 additional_headers={**proxied, "Cookie": f"twinhub_session={token}"})
+    await asyncio.sleep(0.2)  # the server's last lines
+    logged = WATCH.lines[lines:]
+    assert not [line for line in logged if "198.51.100.77" in line or "127.0.0.1:" in line], logged
