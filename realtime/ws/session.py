@@ -38,7 +38,7 @@ from protocol import (
     Welcome,
 )
 
-from ..errors import ServiceError
+from ..errors import Refused, ServiceError
 from ..fanout.directory import Viewer
 from ..fanout.hub import Subscription
 from ..policy import Action
@@ -148,7 +148,11 @@ class Session:
         sub = hub.subscribe(self.conn, frame.channel, meta=meta)
         sub.accepts = stream.accepts(viewer, meta)
         try:
-            head, replayed, resync = await self._replay(stream, meta, frame.since)
+            head, replayed, resync = await self._replay(viewer, frame.channel, stream, meta, frame.since)
+            # The replay took a while: rights changed meanwhile (a removal, a new role) were not
+            # seen by _rights_changed (this subscription was not live). Check them again now.
+            self._still_allowed(viewer, frame.channel, stream, meta)
+            sub.accepts = stream.accepts(viewer, meta)
         except BaseException:
             hub.unsubscribe(sub)
             raise
@@ -168,10 +172,13 @@ class Session:
             self.conn.send(presence.snapshot(frame.channel))
         return None
 
-    async def _replay(self, stream: Stream, meta: Any, since: int | None) -> tuple[int, int, bool]:
+    async def _replay(
+        self, viewer: Viewer, channel: str, stream: Stream, meta: Any, since: int | None
+    ) -> tuple[int, int, bool]:
         """Send the channel's events after `since`, page by page, never faster than the socket
-        takes them. Returns (head, events sent, resync). Too far behind (more than max_replay
-        events): nothing is sent and resync is True — the client reloads over HTTP."""
+        takes them, each page only while the viewer may still read the channel. Returns (head,
+        events sent, resync). Too far behind (more than max_replay events): nothing is sent and
+        resync is True — the client reloads over HTTP."""
         if since is None:
             return await stream.head(meta), 0, False
         events, head, more = await stream.replay_page(meta, since, REPLAY_PAGE)
@@ -179,11 +186,19 @@ class Session:
             return head, 0, True
         sent = 0
         while True:
+            self._still_allowed(viewer, channel, stream, meta)
             await self._send_page(events)
             sent += len(events)
             if not more or self.conn.closing:
                 return head, sent, False
             events, head, more = await stream.replay_page(meta, events[-1].seq, REPLAY_PAGE)
+
+    @staticmethod
+    def _still_allowed(viewer: Viewer, channel: str, stream: Stream, meta: Any) -> None:
+        """Raise the refusal if the viewer, as they are now, may no longer follow the channel."""
+        refusal = stream.refusal(viewer, meta)
+        if refusal is not None:
+            raise Refused(refusal, channel=channel)
 
     async def _send_page(self, events: list[Event]) -> None:
         """Queue a replay page, never faster than the socket takes it. A small shared page goes
