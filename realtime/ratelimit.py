@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Protocol
 
 log = logging.getLogger("twinhub.auth")
@@ -87,6 +88,7 @@ class LoginThrottle:
         self.free = free
         self._failures: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}  # the lockout, or the back-off before the next try
+        self._set_by: dict[str, float] = {}  # the attempt whose reservation set _locked_until
 
     def retry_after(self, key: str, now: float) -> float:
         until = self._locked_until.get(key, 0.0)
@@ -106,13 +108,36 @@ class LoginThrottle:
             self._failures.pop(key, None)
             log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
         elif self.backoff and len(recent) > self.free:
-            self._locked_until[key] = now + self.backoff * 2 ** (len(recent) - self.free - 1)
+            # A back-off never shortens a lockout (attempts counted while locked still count).
+            until = now + self.backoff * 2 ** (len(recent) - self.free - 1)
+            self._locked_until[key] = max(until, self._locked_until.get(key, 0.0))
         if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
             self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
         return locked
 
     def succeed(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def reserve_now(self, key: str, now: float) -> Attempt:
+        """Count an attempt as a failure before it is verified (so that attempts sent at once all
+        count), saying whether it may go on: not if the key was locked or slowed before it."""
+        allowed = self.retry_after(key, now) == 0
+        before = self._locked_until.get(key)
+        locked = self.fail(key, now)
+        if self._locked_until.get(key) != before:
+            self._set_by[key] = now
+        return Attempt(allowed, locked, repr(now))
+
+    def release_now(self, key: str, token: str) -> None:
+        """The attempt `token` succeeded: it was no failure. Un-count it, and lift what its own
+        reservation set (a back-off, or the lock it reached)."""
+        at = float(token)
+        recent = self._failures.get(key)
+        if recent and at in recent:
+            recent.remove(at)
+        if self._set_by.get(key) == at:
+            self._set_by.pop(key, None)
+            self._locked_until.pop(key, None)
 
     # The interface Auth uses, shared with the Redis-backed throttle (realtime/fanout/shared_limits.py).
 
@@ -124,6 +149,19 @@ class LoginThrottle:
 
     async def cleared(self, key: str) -> None:
         self.succeed(key)
+
+    async def reserve(self, key: str) -> Attempt:
+        return self.reserve_now(key, time.monotonic())
+
+    async def release(self, key: str, token: str) -> None:
+        self.release_now(key, token)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    allowed: bool  # the key was neither locked nor slowed before this attempt
+    locked: bool  # this attempt's reservation reached the limit and locked the key
+    token: str  # to release it if it succeeds
 
 
 class Throttle(Protocol):
@@ -137,3 +175,9 @@ class Throttle(Protocol):
         """Count a failure; True when it locked the key."""
 
     async def cleared(self, key: str) -> None: ...
+
+    async def reserve(self, key: str) -> Attempt:
+        """Count an attempt before verifying it; whether it may go on."""
+
+    async def release(self, key: str, token: str) -> None:
+        """Un-count a reserved attempt that succeeded."""

@@ -174,6 +174,14 @@ async def _pending_code(conn: asyncpg.Connection, code_hash: bytes) -> asyncpg.R
     )
 
 
+async def code_is_pending(pool: asyncpg.Pool, code_hash: bytes) -> bool:
+    """Whether a code may be redeemed now (a cheap look before any password is hashed)."""
+    async with read(pool, "code_is_pending") as conn:
+        return bool(await conn.fetchval(
+            "SELECT 1 FROM invitations WHERE code_hash = $1 AND status = 'pending' AND expires_at > now()", code_hash
+        ))
+
+
 async def redeem(pool: asyncpg.Pool, code_hash: bytes, user_id: int) -> Invitation | None:
     """A signed-in user accepts a code. None if the code is unknown, used, revoked or expired.
     Raises Conflict if they are already a member (the code stays usable)."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from ..ratelimit import LoginThrottle, RateLimiter
+from ..ratelimit import Attempt, LoginThrottle, RateLimiter
 from .redis_client import REDIS_ERRORS, open_client
 
 log = logging.getLogger("twinhub.limits")
@@ -162,6 +162,43 @@ class SharedRateLimiter:
             return self._local.take(key)
 
 
+# The same as _LOGIN_FAILED, for an attempt counted before it is verified: ARGV[6] names it.
+# Returns {allowed (the key was neither locked nor slowed before), locked (this one locked it)};
+# what this attempt set on the lock key carries its name, so that release can lift it.
+_LOGIN_RESERVE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local window, limit, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local backoff, free = tonumber(ARGV[4]), tonumber(ARGV[5])
+local allowed = 1
+if redis.call('PTTL', KEYS[2]) > 0 then allowed = 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[6])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then
+  redis.call('SET', KEYS[2], 'locked:' .. ARGV[6], 'PX', math.ceil(lockout * 1000))
+  redis.call('DEL', KEYS[1])
+  return {allowed, 1}
+end
+if backoff > 0 and n > free then
+  local ms = math.ceil(backoff * 2 ^ (n - free - 1) * 1000)
+  if redis.call('PTTL', KEYS[2]) < ms then  -- a back-off never shortens a lockout
+    redis.call('SET', KEYS[2], 'slowed:' .. ARGV[6], 'PX', ms)
+  end
+end
+return {allowed, 0}
+"""
+
+# ARGV[1]: the attempt that succeeded. Un-count it; lift the lock or back-off it set itself.
+_LOGIN_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local set = redis.call('GET', KEYS[2])
+if set == 'locked:' .. ARGV[1] or set == 'slowed:' .. ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 0
+"""
+
+
 class SharedLoginThrottle:
     """realtime/auth.LoginThrottle counted in Redis: an attacker spreading password guesses over
     the processes gets no more tries than through one. Redis not answering: this process's own
@@ -176,6 +213,8 @@ class SharedLoginThrottle:
         self._args = [window, limit, lockout, backoff, free]
         self._local = LoginThrottle(limit=limit, window=window, lockout=lockout, backoff=backoff, free=free)
         self._script = shared.client.register_script(_LOGIN_FAILED)
+        self._reserve = shared.client.register_script(_LOGIN_RESERVE)
+        self._release = shared.client.register_script(_LOGIN_RELEASE)
 
     def _keys(self, key: str) -> list[str]:
         # One hash tag for both keys: the script takes them together, so on a cluster they
@@ -201,3 +240,18 @@ class SharedLoginThrottle:
             await self._shared.client.delete(self._keys(key)[0])
         except REDIS_ERRORS:
             await self._local.cleared(key)
+
+    async def reserve(self, key: str) -> Attempt:
+        token = secrets.token_hex(8)
+        try:
+            allowed, locked = await self._reserve(keys=self._keys(key), args=[*self._args, token])
+        except REDIS_ERRORS:
+            return await self._local.reserve(key)
+        return Attempt(bool(allowed), bool(locked), token)
+
+    async def release(self, key: str, token: str) -> None:
+        try:
+            await self._release(keys=self._keys(key), args=[token])
+        except REDIS_ERRORS:
+            with contextlib.suppress(ValueError):  # a token of Redis's, while Redis is away: nothing here
+                await self._local.release(key, token)

@@ -178,12 +178,13 @@ async def assemble(
         for kind, stream in streams:
             hub.register_backfill(kind.name, stream.backfill)
         public_streams = PublicStreams(hub, chat, directory, pool)
+        throttle = shared_limits.login_throttle if shared_limits is not None else LoginThrottle
+        auth = Auth(
+            pool, changes, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff,
+            throttle=throttle,
+        )
         services = Services(
-            auth=Auth(
-                pool, changes, session_ttl=timedelta(hours=settings.session_hours),
-                login_backoff=settings.login_backoff,
-                throttle=shared_limits.login_throttle if shared_limits is not None else LoginThrottle,
-            ),
+            auth=auth,
             directory=directory, hub=hub, changes=changes, chat=chat, mail=mail, feed=feed, moderation=moderation,
             projects=Projects(pool, changes, directory, feed),
             pupils=Pupils(pool, changes, feed),
@@ -191,6 +192,8 @@ async def assemble(
                 pool, changes, feed,
                 by_member=limiter("invite", INVITE_REFILL, INVITES_PER_MEMBER),
                 by_project=limiter("invite_project", INVITE_REFILL, INVITES_PER_PROJECT),
+                # Wrong codes per address, as logins: 20 in 15 minutes, then 15 minutes' wait.
+                codes=throttle(name="code", limit=20, window=900, lockout=900), hashing=auth.hashing,
             ),
             public=PublicView(pool, directory, changes, public_streams.end),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),

@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +50,35 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
+class Hashing:
+    """Bounds the argon2 work in flight (logins, code redemptions): argon2 is slow on purpose, and a
+    crowd of requests must not queue for ever behind it. `slots` checks run at once; up to
+    `waiting` more wait their turn, each at most `patience` seconds (a class logging in at once
+    waits a moment); past that a request is refused at once (`rate_limited`, retry in a second)."""
+
+    def __init__(self, slots: int = 4, waiting: int = 64, patience: float = 5.0) -> None:
+        self._slots = asyncio.Semaphore(slots)
+        self._waiting = 0
+        self.max_waiting = waiting
+        self._patience = patience
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._slots.locked() and self._waiting >= self.max_waiting:
+            raise RateLimited(1.0, "the server is busy checking passwords; try again in a second")
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._patience)
+        except TimeoutError:
+            raise RateLimited(1.0, "the server is busy checking passwords; try again in a second") from None
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -71,7 +101,7 @@ class Login:
 class Auth:
     def __init__(
         self, pool: asyncpg.Pool, changes: Changes, *, session_ttl: timedelta = timedelta(hours=12),
-        login_backoff: float = 1.0, throttle: Callable[..., Throttle] = LoginThrottle,
+        login_backoff: float = 1.0, throttle: Callable[..., Throttle] = LoginThrottle, hashing: Hashing | None = None,
     ) -> None:
         self._pool = pool
         self._changes = changes
@@ -80,30 +110,47 @@ class Auth:
         # Per address, no back-off and a high limit: a whole class logs in from one school address.
         # `throttle` makes them: in this process's memory, or counted in Redis across processes.
         self.per_user = throttle(name="user", limit=5, window=900, lockout=300, backoff=login_backoff)
+        self.hashing = hashing or Hashing()
         self.per_address = throttle(name="addr", limit=50, window=900, lockout=900)
 
     async def login(self, username: str, password: str, address: str) -> Login:
         """A new session for these credentials. Raises ServiceError(unauthenticated|rate_limited)."""
         user_key, addr_key = f"user:{username.lower()}", f"addr:{address_key(address)}"
-        wait = max(await self.per_user.wait(user_key), await self.per_address.wait(addr_key))
-        if wait:
-            raise RateLimited(wait, f"too many failed logins; try again in {int(wait) + 1} s")
+        await self._refuse_if_throttled(user_key, addr_key)
         creds = await accounts.credentials(self._pool, username)
-        ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
+        # Count the attempt before verifying it: guesses sent at once on many connections all
+        # count, and those past the limit are refused without an argon2 verification.
+        on_user = await self.per_user.reserve(user_key)
+        on_address = await self.per_address.reserve(addr_key)
+        if not (on_user.allowed and on_address.allowed):
+            await self._locked(creds, on_user.locked)
+            await self._refuse_if_throttled(user_key, addr_key)
+            raise RateLimited(1.0, "too many failed logins; try again in a moment")
+        async with self.hashing.slot():
+            ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
         if not ok or creds is None:
-            locked = await self.per_user.failed(user_key)
-            await self.per_address.failed(addr_key)
-            if locked and creds is not None:
-                # Someone is trying passwords on a real account: its teachers should know.
-                await audit.record_lockout(
-                    self._pool, user_id=creds.user.id, failures=self.per_user.limit, seconds=self.per_user.lockout
-                )
+            await self._locked(creds, on_user.locked)
             raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
+        await self.per_user.release(user_key, on_user.token)
+        await self.per_address.release(addr_key, on_address.token)
         await self.per_user.cleared(user_key)
         token = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + self._ttl
         reset = await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)
         return Login(token, creds.user, expires_at, reset)
+
+    async def _locked(self, creds: accounts.Credentials | None, locked: bool) -> None:
+        """This failed attempt locked a real account: someone is trying passwords on it, and its
+        teachers should know (an entry in each of its projects' audit logs)."""
+        if locked and creds is not None:
+            await audit.record_lockout(
+                self._pool, user_id=creds.user.id, failures=self.per_user.limit, seconds=self.per_user.lockout
+            )
+
+    async def _refuse_if_throttled(self, user_key: str, addr_key: str) -> None:
+        wait = max(await self.per_user.wait(user_key), await self.per_address.wait(addr_key))
+        if wait:
+            raise RateLimited(wait, f"too many failed logins; try again in {int(wait) + 1} s")
 
     async def user_for(self, token: str | None) -> User | None:
         """The user of a live session token, or None (unknown, expired or revoked)."""

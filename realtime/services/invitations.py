@@ -27,13 +27,13 @@ from storage import Conflict, NotFound, WrongKind
 from storage import invitations as store
 from storage.invitations import Invitation
 
-from ..errors import ServiceError, database, rate_limited
+from ..errors import RateLimited, ServiceError, database, rate_limited
 from ..fanout.control import Changes, MemberChanged
 from ..fanout.directory import Viewer
 from ..policy import Role, decide_invite
-from ..ratelimit import Limiter
+from ..ratelimit import Limiter, Throttle, address_key
 from . import access
-from .auth import hash_password, token_hash
+from .auth import Hashing, hash_password, token_hash
 from .feed import Feed
 
 INVITABLE = (Role.TEACHER_ADMIN.value, Role.TEACHER_MEMBER.value, Role.VISITOR.value)
@@ -72,13 +72,16 @@ INVITE_REFILL = 1 / 60
 
 class Invitations:
     def __init__(
-        self, pool: asyncpg.Pool, changes: Changes, feed: Feed, *, by_member: Limiter, by_project: Limiter
+        self, pool: asyncpg.Pool, changes: Changes, feed: Feed, *, by_member: Limiter, by_project: Limiter,
+        codes: Throttle, hashing: Hashing,
     ) -> None:
         self._pool = pool
         self._changes = changes
         self._feed = feed
         self._by_member = by_member
         self._by_project = by_project
+        self._codes = codes
+        self._hashing = hashing
 
     async def invite(self, viewer: Viewer, space_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """A teacher admin invites `username` with `role`, or (no username) makes a one-time code,
@@ -144,13 +147,25 @@ class Invitations:
             await self._joined(done, viewer.user.id)
         return {"invitation": invitation_data(done)}
 
-    async def redeem(self, viewer: Viewer | None, body: dict[str, Any]) -> dict[str, Any]:
+    async def redeem(self, viewer: Viewer | None, body: dict[str, Any], address: str = "?") -> dict[str, Any]:
         """Accept a code: signed in, with one's account; otherwise with a new account made from
         `username`, `name`, `password` (and `school`)."""
         code = body.get("code")
         if not isinstance(code, str) or not 8 <= len(code) <= 100:
             raise ServiceError(ErrorCode.INVALID_FIELD, "code must be the invitation code you were given")
         unknown = ServiceError(ErrorCode.NOT_FOUND, "this invitation code is unknown, used, withdrawn or expired")
+        # Codes are guessed like passwords: wrong ones count per address (an IPv6 /64), and past
+        # the limit every try is refused for a while, right or wrong. A right one un-counts itself.
+        addr_key = f"addr:{address_key(address)}"
+        wait = await self._codes.wait(addr_key)
+        if wait:
+            raise RateLimited(wait, f"too many wrong invitation codes; try again in {int(wait) + 1} s")
+        attempt = await self._codes.reserve(addr_key)
+        if not attempt.allowed:
+            raise RateLimited(1.0, "too many wrong invitation codes; try again in a moment")
+        if not await database(store.code_is_pending(self._pool, token_hash(code))):
+            raise unknown  # checked before any password is hashed: a wrong code costs no argon2
+        await self._codes.release(addr_key, attempt.token)
         if viewer is not None:
             if viewer.is_moderator:
                 raise ServiceError(ErrorCode.FORBIDDEN, "platform moderators are in every project without joining one")
@@ -174,7 +189,8 @@ class Invitations:
         if not isinstance(password, str) or not MIN_ADULT_PASSWORD <= len(password) <= 200:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"password must have {MIN_ADULT_PASSWORD} to 200 characters")
         school = _text(body.get("school"), "school", 200)
-        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self._hashing.slot():
+            password_hash = await asyncio.to_thread(hash_password, password)
         try:
             made = await database(store.redeem_new_account(
                 self._pool, token_hash(code), username=username, display_name=name.strip(),

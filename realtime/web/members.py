@@ -81,7 +81,8 @@ async def redeem_invitation(request: Request) -> Response:
     viewer = None
     if token and (not from_cookie or await web_of(request).services.auth.user_for(token) is not None):
         viewer = await viewer_of(request)
-    done = await web_of(request).services.invitations.redeem(viewer, await json_body(request))
+    address = request.client.host if request.client else "?"
+    done = await web_of(request).services.invitations.redeem(viewer, await json_body(request), address)
     return JSONResponse(done, status_code=201 if viewer is None else 200)
 
 

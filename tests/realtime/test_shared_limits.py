@@ -97,6 +97,43 @@ async def test_login_failures_count_across_processes(redis_at, redis_prefix):
         await b.close()
 
 
+async def test_attempts_at_once_are_counted_before_verification_across_processes(redis_at, redis_prefix):
+    """Guesses sent at once to two processes: each reserved (counted) before it is checked; past
+    the free ones the rest are not allowed; one that succeeds un-counts itself and lifts what it set."""
+    url, cluster = redis_at
+    a = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
+    b = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
+    try:
+        ta = a.login_throttle(name="user", limit=5, window=60, lockout=30, backoff=10, free=2)
+        tb = b.login_throttle(name="user", limit=5, window=60, lockout=30, backoff=10, free=2)
+        attempts = await asyncio.gather(*((ta if i % 2 else tb).reserve("zoe") for i in range(8)))
+        assert sorted(x.allowed for x in attempts) == [False] * 5 + [True] * 3
+        assert sum(x.locked for x in attempts) == 1 and 29 < await ta.wait("zoe") <= 30
+        # A success releases its own reservation, and the back-off it set: the next try is free.
+        first = await ta.reserve("kim")
+        second = await tb.reserve("kim")
+        third = await ta.reserve("kim")  # sets a back-off of 10 s
+        assert first.allowed and second.allowed and third.allowed and await tb.wait("kim") > 9
+        await tb.release("kim", third.token)
+        assert await ta.wait("kim") == 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_local_throttle_reserves_and_releases_the_same_way():
+    from realtime.ratelimit import LoginThrottle
+
+    t = LoginThrottle(limit=5, window=60, lockout=30, backoff=10, free=2)
+    attempts = [await t.reserve("zoe") for _ in range(8)]
+    assert [x.allowed for x in attempts] == [True] * 3 + [False] * 5
+    assert [x.locked for x in attempts].count(True) == 1 and 29 < await t.wait("zoe") <= 30
+    kim = [await t.reserve("kim") for _ in range(3)]
+    assert await t.wait("kim") > 9
+    await t.release("kim", kim[2].token)
+    assert await t.wait("kim") == 0 and len(t._failures["kim"]) == 2
+
+
 async def test_a_cluster_node_without_the_script_still_counts_in_redis(redis_cluster, redis_prefix):
     """A node that lost its scripts (restarted, failed over) answers NOSCRIPT: the script is
     loaded again and the check is still counted in Redis, not per process."""

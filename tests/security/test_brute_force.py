@@ -112,3 +112,67 @@ async def test_an_ipv6_client_is_limited_by_its_64_not_by_each_address(server, h
     pupil = world.users["pupil_member"].username
     assert await attempt("2001:db8:7:7:abcd::9", pupil, PASSWORD) == 429  # any address of that /64
     assert await attempt("2001:db8:7:8::1", pupil, PASSWORD) == 200  # the next /64 is someone else
+
+
+async def test_guesses_sent_at_once_all_count_before_any_is_verified(server, http, world, pool):
+    """Threat: twenty password guesses on twenty connections at the same instant, each checked
+    before any of them was counted as a failure (the throttle saw them one at a time, too late).
+    Each attempt is counted before it is verified: past the free ones, the rest are refused
+    without an argon2 check, and past the limit even the right password is."""
+    pupil = world.users["pupil_admin"]
+
+    async def guess(i: int) -> int:
+        r = await http.post("/api/login", json={"username": pupil.username, "password": f"wrong-{i}"},
+                            headers={"X-Forwarded-For": f"198.51.100.{i + 1}"})  # spread over addresses
+        return r.status_code
+
+    codes = await asyncio.gather(*(guess(i) for i in range(20)))
+    assert sorted(codes) == [401] * 3 + [429] * 17, codes  # 2 free + the one that set the back-off
+    r = await http.post("/api/login", json={"username": pupil.username, "password": PASSWORD},
+                        headers={"X-Forwarded-For": "198.51.100.99"})
+    assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")  # locked: 20 >= 5
+    lockouts = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'login.locked' AND target_id = $1", pupil.id)
+    assert lockouts == 1
+
+
+async def test_argon2_work_is_bounded_and_a_full_server_says_so_at_once(server, http, world):
+    """Threat: a crowd of logins (or code redemptions) each starting an argon2 check, queueing for
+    ever behind each other. Past the checks running and the few waiting their turn, the answer is
+    an immediate 429; a wrong invitation code is answered without any argon2 work at all."""
+    from realtime.services.auth import Hashing
+
+    auth, invitations = server.app.state.services.auth, server.app.state.services.invitations
+    full = Hashing(slots=1, waiting=0)
+    kept = auth.hashing, invitations._hashing
+    auth.hashing = invitations._hashing = full
+    try:
+        async with full.slot():  # the one check that may run is running
+            r = await http.post("/api/login", json={"username": world.users["teacher_member"].username,
+                                                    "password": PASSWORD})
+            assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited") and r.headers["retry-after"]
+            r = await http.post("/api/invitations/redeem", json={"code": "x" * 24, "username": "some.one",
+                                                                 "name": "Some One", "password": "a long password"},
+                                headers={"X-Forwarded-For": "198.51.100.200"})
+            assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")  # not "busy"
+        r = await http.post("/api/login", json={"username": world.users["teacher_member"].username,
+                                                "password": PASSWORD})
+        assert r.status_code == 200
+    finally:
+        auth.hashing, invitations._hashing = kept
+
+
+async def test_wrong_invitation_codes_are_throttled_per_address(server, http, world):
+    """Threat: guessing invitation codes (each a way into a project with children in it)."""
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    code = (await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                            json={"role": "visitor"})).json()["code"]
+    here = {"X-Forwarded-For": "2001:db8:c0de:1::1"}
+    outsider = {"authorization": f"Bearer {await login(http, world.users['outsider'].username)}", **here}
+    wrong = [await http.post("/api/invitations/redeem", headers=outsider, json={"code": f"guess-{i:04d}-abcdef"})
+             for i in range(20)]
+    assert [r.status_code for r in wrong] == [404] * 20
+    r = await http.post("/api/invitations/redeem", headers=outsider, json={"code": code})  # right, but too late
+    assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")
+    elsewhere = {**outsider, "X-Forwarded-For": "2001:db8:c0de:2::1"}  # another /64
+    assert (await http.post("/api/invitations/redeem", headers=elsewhere, json={"code": code})).status_code == 200
