@@ -174,12 +174,14 @@ async def _pending_code(conn: asyncpg.Connection, code_hash: bytes) -> asyncpg.R
     )
 
 
-async def code_is_pending(pool: asyncpg.Pool, code_hash: bytes) -> bool:
-    """Whether a code may be redeemed now (a cheap look before any password is hashed)."""
-    async with read(pool, "code_is_pending") as conn:
-        return bool(await conn.fetchval(
-            "SELECT 1 FROM invitations WHERE code_hash = $1 AND status = 'pending' AND expires_at > now()", code_hash
-        ))
+async def pending_code_space(pool: asyncpg.Pool, code_hash: bytes) -> int | None:
+    """The project of a code that may be redeemed now, or None (a cheap look before any password
+    is hashed)."""
+    async with read(pool, "pending_code_space") as conn:
+        return await conn.fetchval(
+            "SELECT space_id FROM invitations WHERE code_hash = $1 AND status = 'pending' AND expires_at > now()",
+            code_hash,
+        )
 
 
 async def redeem(pool: asyncpg.Pool, code_hash: bytes, user_id: int) -> Invitation | None:

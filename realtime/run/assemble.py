@@ -194,6 +194,7 @@ async def assemble(
                 by_project=limiter("invite_project", INVITE_REFILL, INVITES_PER_PROJECT),
                 # Wrong codes per address, as logins: 20 in 15 minutes, then 15 minutes' wait.
                 codes=throttle(name="code", limit=20, window=900, lockout=900), hashing=auth.hashing,
+                directory=directory,
             ),
             public=PublicView(pool, directory, changes, public_streams.end),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),

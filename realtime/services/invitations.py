@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ from storage.invitations import Invitation
 
 from ..errors import RateLimited, ServiceError, database, rate_limited
 from ..fanout.control import Changes, MemberChanged
-from ..fanout.directory import Viewer
+from ..fanout.directory import Directory, Viewer
 from ..policy import Role, decide_invite
 from ..ratelimit import Limiter, Throttle, address_key
 from . import access
@@ -63,6 +64,16 @@ def _text(value: Any, name: str, limit: int) -> str:
     return value.strip()
 
 
+def _person_text(value: Any, name: str, limit: int) -> str:
+    """A name or school someone chose for themselves: NFKC-normalised (one spelling per look:
+    full-width letters, ligatures) and free of format and control characters (zero-width
+    joiners, bidi overrides: what could make two names look alike or one look like another)."""
+    text = unicodedata.normalize("NFKC", _text(value, name, limit)).strip()
+    if any(unicodedata.category(c) in ("Cf", "Cc") for c in text):
+        raise ServiceError(ErrorCode.INVALID_FIELD, f"{name} must not contain invisible or control characters")
+    return text
+
+
 # Invitations a teacher admin may make at once, and a project: a term's parents by code, or a
 # partner school's teachers, fit; a script trying usernames does not. Then one a minute each.
 INVITES_PER_MEMBER = 40
@@ -73,7 +84,7 @@ INVITE_REFILL = 1 / 60
 class Invitations:
     def __init__(
         self, pool: asyncpg.Pool, changes: Changes, feed: Feed, *, by_member: Limiter, by_project: Limiter,
-        codes: Throttle, hashing: Hashing,
+        codes: Throttle, hashing: Hashing, directory: Directory,
     ) -> None:
         self._pool = pool
         self._changes = changes
@@ -82,6 +93,7 @@ class Invitations:
         self._by_project = by_project
         self._codes = codes
         self._hashing = hashing
+        self._directory = directory
 
     async def invite(self, viewer: Viewer, space_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """A teacher admin invites `username` with `role`, or (no username) makes a one-time code,
@@ -154,8 +166,9 @@ class Invitations:
         if not isinstance(code, str) or not 8 <= len(code) <= 100:
             raise ServiceError(ErrorCode.INVALID_FIELD, "code must be the invitation code you were given")
         unknown = ServiceError(ErrorCode.NOT_FOUND, "this invitation code is unknown, used, withdrawn or expired")
-        # Codes are guessed like passwords: wrong ones count per address (an IPv6 /64), and past
-        # the limit every try is refused for a while, right or wrong. A right one un-counts itself.
+        # Codes are guessed like passwords: every try counts per address (an IPv6 /64) until it
+        # joins; past the limit every try is refused for a while, right or wrong. So a good code
+        # is no free oracle for usernames either: a taken one counts like a wrong code.
         addr_key = f"addr:{address_key(address)}"
         wait = await self._codes.wait(addr_key)
         if wait:
@@ -163,9 +176,9 @@ class Invitations:
         attempt = await self._codes.reserve(addr_key)
         if not attempt.allowed:
             raise RateLimited(1.0, "too many wrong invitation codes; try again in a moment")
-        if not await database(store.code_is_pending(self._pool, token_hash(code))):
+        space_id = await database(store.pending_code_space(self._pool, token_hash(code)))
+        if space_id is None:
             raise unknown  # checked before any password is hashed: a wrong code costs no argon2
-        await self._codes.release(addr_key, attempt.token)
         if viewer is not None:
             if viewer.is_moderator:
                 raise ServiceError(ErrorCode.FORBIDDEN, "platform moderators are in every project without joining one")
@@ -178,22 +191,29 @@ class Invitations:
             if done is None:
                 raise unknown
             await self._joined(done, viewer.user.id)
+            await self._codes.release(addr_key, attempt.token)
             return {"invitation": invitation_data(done), "user": {"id": viewer.user.id}}
         username, name, password = body.get("username"), body.get("name"), body.get("password")
         if not isinstance(username, str) or not USERNAME.match(username):
             raise ServiceError(
                 ErrorCode.INVALID_FIELD, "username: 3 to 64 lowercase letters, digits, dots, dashes or underscores"
             )
-        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        name = _person_text(name, "name", 100)
+        if not name:
             raise ServiceError(ErrorCode.INVALID_FIELD, "name must be 1 to 100 characters")
+        if any(m.person.name.casefold() == name.casefold()
+               for m in (await database(self._directory.roster(space_id))).values()):
+            raise ServiceError(
+                ErrorCode.CONFLICT, "a member of this project already has that name: add an initial or your school"
+            )
         if not isinstance(password, str) or not MIN_ADULT_PASSWORD <= len(password) <= 200:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"password must have {MIN_ADULT_PASSWORD} to 200 characters")
-        school = _text(body.get("school"), "school", 200)
+        school = _person_text(body.get("school"), "school", 200)
         async with self._hashing.slot():
             password_hash = await asyncio.to_thread(hash_password, password)
         try:
             made = await database(store.redeem_new_account(
-                self._pool, token_hash(code), username=username, display_name=name.strip(),
+                self._pool, token_hash(code), username=username, display_name=name,
                 password_hash=password_hash, school=school,
             ))
         except Conflict:
@@ -202,6 +222,7 @@ class Invitations:
             raise unknown
         done, user = made
         await self._joined(done, user.id)
+        await self._codes.release(addr_key, attempt.token)
         return {"invitation": invitation_data(done), "user": {"id": user.id, "username": user.username}}
 
     async def _joined(self, done: Invitation, user_id: int) -> None:

@@ -176,3 +176,28 @@ async def test_wrong_invitation_codes_are_throttled_per_address(server, http, wo
     assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")
     elsewhere = {**outsider, "X-Forwarded-For": "2001:db8:c0de:2::1"}  # another /64
     assert (await http.post("/api/invitations/redeem", headers=elsewhere, json={"code": code})).status_code == 200
+
+
+async def test_a_name_chosen_with_a_code_is_normalised_and_cannot_pass_for_a_member(world, http, pool):
+    """Threat: a parent's account named with invisible characters, or as a teacher of the
+    project, to be taken for them by the children."""
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    code = (await http.post(f"/api/spaces/{world.space_id}/invitations", headers=admin,
+                            json={"role": "visitor"})).json()["code"]
+    here = {"X-Forwarded-For": "2001:db8:c0de:9::1"}
+
+    async def redeem(username: str, name: str, school: str = "") -> httpx.Response:
+        return await http.post("/api/invitations/redeem", headers=here, json={
+            "code": code, "username": username, "name": name, "school": school, "password": "a long password"})
+
+    for name in ("Ana\u200bL.", "\u202eevil", "Tab\tname"):
+        r = await redeem("new.parent", name)
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), name
+    r = await redeem("new.parent", "Ana", school="Kraków\u2066")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field")
+    r = await redeem("new.parent", world.users["teacher_admin"].display_name.upper())  # the teacher's name
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
+    r = await redeem("new.parent", "Ｍａｒｔａ Ｎｏｗａｋ")  # full-width: stored as it reads
+    assert r.status_code == 201, r.text
+    name = await pool.fetchval("SELECT display_name FROM users WHERE username = 'new.parent'")
+    assert name == "Marta Nowak"
