@@ -267,19 +267,20 @@ def decide_invite(actor: Iterable[Role], role: Role) -> Refusal | None:
 
 def decide_member_change(
     actor: Iterable[Role], actor_id: int, target_id: int, target: Role | None, invited_by: int | None,
-    new_role: Role | None, *, admins: int, pupil_account: bool = False,
+    new_role: Role | None, *, admins: int,
 ) -> Refusal | None:
     """Changing a member's role (`new_role`) or removing them (None). Teacher admins change and
     remove anyone; teacher members remove the pupils they invited; anyone may leave. A project
     always keeps a teacher admin (`admins`: how many it has now). Adult and pupil are kinds of
-    account, not roles (`pupil_account`): a role change never turns one into the other (the
-    schema holds it too: storage's members_keep_account_kind)."""
+    account, not roles: a pupil's role stays a pupil's and an adult's an adult's (an account's
+    kind is the kind of its role in every project: the schema holds it, storage's
+    members_keep_account_kind)."""
     actor = tuple(actor)
     if not actor:
         return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
     if target is None:
         return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
-    if new_role is not None and (new_role in (PA, PM)) != pupil_account:
+    if new_role is not None and (new_role in (PA, PM)) != (target in (PA, PM)):
         return Refusal(ErrorCode.FORBIDDEN, "a pupil's account keeps a pupil's role and an adult's an adult's: "
                        "adult and pupil are kinds of account, not roles")
     if target is TA and new_role is not TA and admins <= 1:

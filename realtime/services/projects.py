@@ -88,7 +88,6 @@ class Projects:
         refusal = decide_member_change(
             roles, viewer.user.id, user_id, Role(member.role) if member else None,
             member.invited_by if member else None, new_role, admins=admins,
-            pupil_account=member is not None and member.home_space_id is not None,
         )
         if refusal is not None:
             raise Refused(refusal)

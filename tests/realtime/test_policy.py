@@ -227,3 +227,6 @@ def test_who_changes_or_removes_whom():
     assert decide_member_change([TA_], 1, 1, TA_, None, None, admins=1).code is ErrorCode.FORBIDDEN  # last admin
     assert decide_member_change([TA_], 1, 1, TA_, None, None, admins=2) is None
     assert decide_member_change([TA_], 1, 5, None, None, None, admins=1).code is ErrorCode.NOT_FOUND
+    # adult and pupil are kinds of account, not roles: no change turns one into the other
+    for target, new in ((PM_, TM_), (PM_, Role.VISITOR), (PM_, TA_), (TM_, PM_), (Role.VISITOR, Role.PUPIL_ADMIN)):
+        assert decide_member_change([TA_], 1, 2, target, None, new, admins=2).code is ErrorCode.FORBIDDEN
