@@ -10,8 +10,10 @@ sessions), and for a grace period after their last socket closed (`grace` s, at 
 users, oldest dropped first): a class whose Wi-Fi drops and comes back — a reconnect storm —
 finds its rights here instead of reading them again. An idle user's rights are dropped, not
 reloaded, by any change to them (the same control messages that re-check live sessions), and
-all of them when the bus says it may have lost messages ("resync"): a reconnect after a change
-reads the rights anew, so a pupil removed from a space never regains it from this cache.
+all of them when the bus says it may have lost messages (`resync`, after Redis came back): a
+reconnect after a change reads the rights anew, so a pupil removed from a space never regains it
+from this cache — and the rights of the users connected here are read again and their sessions
+re-check every subscription, so a change made while Redis was away bites on open sockets too.
 Rights that are read are read by the group reader (storage/reader.py): many hellos at once are
 one statement of memberships and one of mutes.
 
@@ -202,12 +204,29 @@ class Directory:
         return True
 
     def forget_idle(self) -> None:
-        """Drop every idle user's kept rights: the bus may have lost control messages (Redis
-        restarted), so they may be stale. (Connected users' rights are, as ever, as they were
-        last loaded; a lost message reaches them only through their next reconnect.)"""
+        """Drop every idle user's kept rights (they may be stale: part of resync())."""
         self._rights_generation += 1
         for user_id in list(self._idle):
             self._forget_idle(user_id)
+
+    async def resync(self) -> None:
+        """The bus may have lost control messages (Redis went away and came back): nothing kept
+        may be trusted. Idle users' rights are dropped; connected users' are read again (many at
+        once, through the group reader) and their sessions told, which re-check every
+        subscription; rosters and spaces are read again when next needed."""
+        self.forget_idle()
+        self._roster_generation += 1
+        self._rosters.clear()
+        self._spaces.clear()
+        connected = [(user_id, v) for user_id, v in self._viewers.items() if v.refs > 0]
+        found = await asyncio.gather(*(self._rights_reader.read(user_id) for user_id, _ in connected),
+                                     return_exceptions=True)
+        for (user_id, viewer), rights in zip(connected, found, strict=True):
+            if isinstance(rights, BaseException):  # PostgreSQL away too: they stay as they were
+                log.warning("could not reload a connected user's rights after a resync: %s", type(rights).__name__)
+                continue
+            viewer.roles, viewer.mutes = rights
+            self._notify(user_id)
 
     @property
     def idle_users(self) -> int:

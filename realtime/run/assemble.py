@@ -126,7 +126,7 @@ async def assemble(
         stack.push_async_callback(directory.close)
 
         async def resync() -> None:  # the bus lost messages: events and control messages alike
-            directory.forget_idle()
+            await directory.resync()
             await hub.catch_up()
 
         # Members' limits: counted in Redis when there are several processes, else here.

@@ -306,3 +306,46 @@ async def test_redis_restarted_under_load_delivery_recovers_with_no_gap(database
             await cl.close()
         for p in (a, b):
             p.stop()
+
+
+async def test_rights_changed_while_redis_was_away_bite_on_every_socket_once_it_is_back(
+    database_url, redis_server, world
+):
+    """A member is removed and the project closed on A while Redis is down: B never hears the
+    control messages. When Redis is back, B reloads the rights of its *connected* users (not only
+    idle ones) and re-checks their subscriptions: the removed member's socket on B loses the room,
+    and a post on B meets the closed project."""
+    url, server = redis_server
+    if server is None:
+        pytest.skip("needs a Redis this test may stop: runs when the test setup starts its own "
+                    "(unset TWINHUB_TEST_REDIS_URL); the CI's first pass does")
+    prefix = f"twinhub-redis-away-rights-{os.getpid()}"
+    a, b = (Process(database_url, url, prefix) for _ in range(2))
+    chat = world.channel(Area.CHAT)
+    clients: list[Client] = []
+    try:
+        await asyncio.gather(a.ready(), b.ready())
+        removed = await _client(b, world.users["teacher_member"])
+        poster = await _client(b, world.users["pupil_member"])
+        clients += [removed, poster]
+        await removed.ok(Subscribe(chat))
+        await poster.ok(Post(chat, "before"))
+        server.kill()
+        async with httpx.AsyncClient(base_url=a.url) as http:
+            admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+            r = await http.delete(f"/api/spaces/{world.space_id}/members/{world.users['teacher_member'].id}",
+                                  headers=admin)
+            assert r.status_code == 200, r.text
+            assert (await http.post(f"/api/spaces/{world.space_id}/close", headers=admin)).status_code == 200
+        await asyncio.sleep(0.5)
+        assert removed.events.get(chat, []) and not [f for f in removed.unsolicited if isinstance(f, Error)]
+        server.start()
+        ended = await removed.next_frame(Error, timeout=20)  # the bus reconnects, then resyncs
+        assert (ended.code, ended.data.get("channel")) == ("not_member", chat)
+        refused = await poster.request(Post(chat, "after"))
+        assert isinstance(refused, Error) and refused.code == "space_closed"
+    finally:
+        for cl in clients:
+            await cl.close()
+        for p in (a, b):
+            p.stop()
