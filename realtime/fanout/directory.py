@@ -128,6 +128,8 @@ class Directory:
         self._rosters: dict[int, dict[int, Member]] = {}  # space_id -> user_id -> member
         self._roster_generation = 0  # bumped by every membership change: a load that raced one is not kept
         self._listeners: dict[int, set[Listener]] = {}  # user_id -> sessions' callbacks
+        self._space_listeners: list[Callable[[Space], None]] = []  # a project's settings changed
+        self._member_listeners: list[Callable[[int], None]] = []  # who belongs to a project changed
         self._rights_reader: GroupReader[int, Rights] = GroupReader(pool, self._read_rights, name="rights")
         self.rights_loaded = 0  # counters for the benchmarks: rights read from PostgreSQL, and kept ones reused
         self.rights_reused = 0
@@ -141,6 +143,13 @@ class Directory:
     def listen(self, user_id: int, listener: Listener) -> None:
         """Call `listener(user_id)` whenever that user's memberships change."""
         self._listeners.setdefault(user_id, set()).add(listener)
+
+    def listen_projects(self, on_space: Callable[[Space], None], on_members: Callable[[int], None]) -> None:
+        """Call `on_space(space)` when a project's settings changed (as reloaded), and
+        `on_members(space_id)` when who belongs to it, or with which role, changed — on every
+        process, from the same control messages (web/public_stream.py follows both)."""
+        self._space_listeners.append(on_space)
+        self._member_listeners.append(on_members)
 
     def unlisten(self, user_id: int, listener: Listener) -> None:
         found = self._listeners.get(user_id)
@@ -217,7 +226,17 @@ class Directory:
         self.forget_idle()
         self._roster_generation += 1
         self._rosters.clear()
-        self._spaces.clear()
+        known, self._spaces = list(self._spaces), {}
+        if self._space_listeners or self._member_listeners:
+            for space_id in known:  # what changed meanwhile may matter to them (a public view turned off)
+                try:
+                    space = self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+                except Exception:  # noqa: BLE001 — PostgreSQL away too, or the space is gone: next time
+                    continue
+                for on_space in self._space_listeners:
+                    on_space(space)
+                for on_members in self._member_listeners:
+                    on_members(space_id)
         connected = [(user_id, v) for user_id, v in self._viewers.items() if v.refs > 0]
         found = await asyncio.gather(*(self._rights_reader.read(user_id) for user_id, _ in connected),
                                      return_exceptions=True)
@@ -319,8 +338,12 @@ class Directory:
                     if not self._forget_idle(user_id) and viewer is not None:
                         viewer.roles, viewer.mutes = await self._load_rights(user_id)
                     self._notify(user_id)
+                    for on_members in self._member_listeners:
+                        on_members(space_id)
                 case SpaceChanged(space_id=space_id):
-                    self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+                    space = self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+                    for on_space in self._space_listeners:
+                        on_space(space)
                 case SessionsRevoked(user_id=user_id):
                     self._rights_generation += 1
                     viewer = self._viewers.get(user_id)

@@ -178,6 +178,7 @@ async def assemble(
         for kind, stream in streams:
             hub.register_backfill(kind.name, stream.backfill)
         public_streams = PublicStreams(hub, chat, directory, pool)
+        directory.listen_projects(public_streams.space_changed, public_streams.members_changed)
         throttle = shared_limits.login_throttle if shared_limits is not None else LoginThrottle
         auth = Auth(
             pool, changes, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff,
@@ -196,7 +197,7 @@ async def assemble(
                 codes=throttle(name="code", limit=20, window=900, lockout=900), hashing=auth.hashing,
                 directory=directory,
             ),
-            public=PublicView(pool, directory, changes, public_streams.end),
+            public=PublicView(pool, directory, changes),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),
             audit=AuditLog(pool),
             presence=presence, readers=readers, streams=streams, limits=settings.limits,

@@ -8,7 +8,6 @@ not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -46,13 +45,10 @@ def public_message(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]
 
 
 class PublicView:
-    def __init__(
-        self, pool: asyncpg.Pool, directory: Directory, changes: Changes, end_streams: Callable[[int], None]
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, directory: Directory, changes: Changes) -> None:
         self._pool = pool
         self._directory = directory
         self._changes = changes
-        self._end_streams = end_streams  # web/public_stream.py: close a project's live public streams
 
     async def space(self, slug: str) -> Space:
         space = await database(store.space_by_slug(self._pool, slug)) if _slug_ok(slug) else None
@@ -79,9 +75,8 @@ class PublicView:
             space = await database(store.set_public(self._pool, space_id, public, actor_id=viewer.user.id))
         except NotFound:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id}") from None
+        # Every process reloads the space; there, web/public_stream.py ends the live streams.
         await self._changes.send(SpaceChanged(space_id))
-        if not public:
-            self._end_streams(space_id)
         return {"id": space.id, "slug": space.slug, "public": space.public}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from protocol import Encoding
 from storage import bots as bots_store
+from storage.spaces import Space
 
 from ..fanout.directory import Directory
 from ..fanout.hub import Hub, Subscription
@@ -41,6 +42,9 @@ class Relay:
     def __init__(self, space_id: int, roles: dict[int, Role], bot_ids: set[int]) -> None:
         self.space_id = space_id
         self.roles = roles  # author id -> role in the project (refreshed from the directory)
+        # Who belongs, with which role, changed and the roles are being read again: meanwhile
+        # nobody is named (a member who is now a visitor must not be named on the way).
+        self.unsure = False
         self.bot_ids = bot_ids
         self.viewers: set[asyncio.Queue[tuple[int, str] | None]] = set()
         self.sub: Subscription | None = None
@@ -58,7 +62,7 @@ class Relay:
 
     def public(self, message: dict[str, Any]) -> dict[str, Any]:
         author = message["author"]
-        role = self.roles.get(author["id"])
+        role = None if self.unsure else self.roles.get(author["id"])
         if named_in_public(role, author["id"] in self.bot_ids):
             shown = {"name": author["name"], "school": author["school"]}
         elif role in (Role.PUPIL_ADMIN, Role.PUPIL_MEMBER):
@@ -82,6 +86,7 @@ class PublicStreams:
         self._directory = directory
         self._pool = pool
         self._relays: dict[int, Relay] = {}
+        self._reloads: set[asyncio.Task[None]] = set()
 
     async def _relay(self, space_id: int) -> Relay:
         relay = self._relays.get(space_id)
@@ -102,10 +107,34 @@ class PublicStreams:
         return relay
 
     def end(self, space_id: int) -> None:
-        """The project's public view was turned off: end its viewers' streams."""
+        """End the project's viewers' streams (their browsers reconnect, and are refused if the
+        public view is off)."""
         relay = self._relays.get(space_id)
         for queue in list(relay.viewers if relay else ()):
             queue.put_nowait(None)
+
+    def space_changed(self, space: Space) -> None:
+        """A project's settings changed (on any process: a control message): a public view
+        turned off ends every anonymous stream of it here."""
+        if not space.public:
+            self.end(space.id)
+
+    def members_changed(self, space_id: int) -> None:
+        """Who belongs changed: read the roles again; until then, name nobody."""
+        relay = self._relays.get(space_id)
+        if relay is None:
+            return
+        relay.unsure = True
+        self._reloads.add(task := asyncio.get_running_loop().create_task(self._reload_roles(relay)))
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_roles(self, relay: Relay) -> None:
+        try:
+            roster = await self._directory.roster(relay.space_id)
+        except Exception:  # noqa: BLE001 — PostgreSQL away: stay unsure, try with the next change
+            return
+        relay.roles = {u: m.role for u, m in roster.items()}
+        relay.unsure = False
 
     async def stream(self, space_id: int, since: int | None) -> AsyncIterator[str]:
         """The journal's events after `since` (all of them from the start if None: a public page

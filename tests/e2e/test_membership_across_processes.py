@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from protocol import Error, Ok, SendMail, Subscribe, Welcome
+from protocol import Error, Ok, Post, SendMail, Subscribe, Welcome
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import PASSWORD, login
@@ -170,3 +170,39 @@ async def test_a_role_change_or_removal_on_a_ends_the_subscription_on_b(pair, wo
             assert (refused.json()["error"]["code"], refused.json()["error"]["recipients"]) == ("not_found", [member.id])
     finally:
         await member_socket.close()
+
+
+async def test_the_public_stream_on_b_follows_changes_made_on_a(pair, world):
+    """An anonymous viewer of the public journal on B: a teacher demoted to visitor on A is not
+    named on B any more (the relay re-reads the roles), and turning the public view off on A ends
+    the stream on B at once."""
+    from tests.e2e.test_public import SseReader
+
+    a, b, on_a, on_b = pair
+    sid = world.space_id
+    admin = await _auth(on_a, world.users["teacher_admin"].username)
+    teacher = world.users["teacher_member"]
+    teacher_socket = await Client.connect(a.ws, await login(on_a, teacher.username))
+    [space] = [s for s in teacher_socket.welcome.spaces if s["id"] == sid]
+    journal = next(r["channel"] for r in space["rooms"] if r["kind"] == "journal")
+    try:
+        entry = await teacher_socket.ok(Post(journal, "From the river", title="Week 8"))
+        async with httpx.AsyncClient(timeout=LIVE * 2) as anonymous, anonymous.stream(
+            "GET", f"{b.url}/api/public/{world.slug}/events"
+        ) as stream:
+            events = SseReader(stream)
+            _, _, data = await events.next(timeout=LIVE)
+            assert data["message"]["author"]["name"] == teacher.display_name  # a teacher: named
+            r = await on_a.patch(f"/api/spaces/{sid}/members/{teacher.id}", headers=admin, json={"role": "visitor"})
+            assert r.status_code == 200, r.text
+            await asyncio.sleep(0.5)  # the bus's latency; the relay on B re-reads the roles
+            await teacher_socket.ok(Post(journal, "Now as a parent", parent=entry.data["id"]))
+            _, _, data = await events.next(timeout=LIVE)
+            assert data["message"]["author"] == {"name": None, "label": "a member of the project"}
+            r = await on_a.post(f"/api/spaces/{sid}/public", headers=admin, json={"public": False})
+            assert r.json()["public"] is False
+            with pytest.raises(AssertionError, match="the stream ended"):
+                await events.next(timeout=LIVE)
+    finally:
+        await teacher_socket.close()
+        await on_a.post(f"/api/spaces/{sid}/public", headers=admin, json={"public": True})
