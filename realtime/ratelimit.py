@@ -120,13 +120,30 @@ class LoginThrottle:
 
     def reserve_now(self, key: str, now: float) -> Attempt:
         """Count an attempt as a failure before it is verified (so that attempts sent at once all
-        count), saying whether it may go on: not if the key was locked or slowed before it."""
+        count), saying whether it may go on: not if the key was locked or slowed before it. The
+        attempt that reaches the limit locks the key; the back-off waits for the verdict
+        (`confirm`), so that it runs from the failure, as a person retyping sees it."""
         allowed = self.retry_after(key, now) == 0
-        before = self._locked_until.get(key)
-        locked = self.fail(key, now)
-        if self._locked_until.get(key) != before:
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+        recent.append(now)
+        self._failures[key] = recent
+        locked = len(recent) >= self.limit
+        if locked:
+            self._locked_until[key] = max(now + self.lockout, self._locked_until.get(key, 0.0))
             self._set_by[key] = now
+            self._failures.pop(key, None)
+            log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
+        if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
+            self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
         return Attempt(allowed, locked, repr(now))
+
+    def confirm_now(self, key: str, now: float) -> None:
+        """A reserved attempt failed: past the free ones, the next must wait (from now)."""
+        n = len(self._failures.get(key, ()))
+        if self.backoff and n > self.free:
+            until = now + self.backoff * 2 ** (n - self.free - 1)
+            if until > self._locked_until.get(key, 0.0):
+                self._locked_until[key] = until
 
     def release_now(self, key: str, token: str) -> None:
         """The attempt `token` succeeded: it was no failure. Un-count it, and lift what its own
@@ -156,6 +173,9 @@ class LoginThrottle:
     async def release(self, key: str, token: str) -> None:
         self.release_now(key, token)
 
+    async def confirm(self, key: str, token: str) -> None:
+        self.confirm_now(key, time.monotonic())
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -181,3 +201,6 @@ class Throttle(Protocol):
 
     async def release(self, key: str, token: str) -> None:
         """Un-count a reserved attempt that succeeded."""
+
+    async def confirm(self, key: str, token: str) -> None:
+        """A reserved attempt failed: start the back-off, if it is due, from now."""

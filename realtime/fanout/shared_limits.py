@@ -162,9 +162,10 @@ class SharedRateLimiter:
             return self._local.take(key)
 
 
-# The same as _LOGIN_FAILED, for an attempt counted before it is verified: ARGV[6] names it.
-# Returns {allowed (the key was neither locked nor slowed before), locked (this one locked it)};
-# what this attempt set on the lock key carries its name, so that release can lift it.
+# An attempt counted before it is verified (ARGV as _LOGIN_FAILED's, ARGV[6] names it). Returns
+# {allowed (the key was neither locked nor slowed before), locked (this one reached the limit)};
+# the lock carries the attempt's name, so that its release can lift it. The back-off waits for
+# the verdict (_LOGIN_CONFIRM).
 _LOGIN_RESERVE = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
@@ -181,13 +182,21 @@ if n >= limit then
   redis.call('DEL', KEYS[1])
   return {allowed, 1}
 end
+return {allowed, 0}
+"""
+
+# A reserved attempt failed (ARGV: backoff, free): past the free ones the next must wait, from
+# now; a back-off never shortens a lockout.
+_LOGIN_CONFIRM = """
+local backoff, free = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
 if backoff > 0 and n > free then
   local ms = math.ceil(backoff * 2 ^ (n - free - 1) * 1000)
-  if redis.call('PTTL', KEYS[2]) < ms then  -- a back-off never shortens a lockout
-    redis.call('SET', KEYS[2], 'slowed:' .. ARGV[6], 'PX', ms)
+  if redis.call('PTTL', KEYS[2]) < ms then
+    redis.call('SET', KEYS[2], 'slowed', 'PX', ms)
   end
 end
-return {allowed, 0}
+return 0
 """
 
 # ARGV[1]: the attempt that succeeded. Un-count it; lift the lock or back-off it set itself.
@@ -215,6 +224,8 @@ class SharedLoginThrottle:
         self._script = shared.client.register_script(_LOGIN_FAILED)
         self._reserve = shared.client.register_script(_LOGIN_RESERVE)
         self._release = shared.client.register_script(_LOGIN_RELEASE)
+        self._confirm = shared.client.register_script(_LOGIN_CONFIRM)
+        self._backoff = [backoff, free]
 
     def _keys(self, key: str) -> list[str]:
         # One hash tag for both keys: the script takes them together, so on a cluster they
@@ -248,6 +259,12 @@ class SharedLoginThrottle:
         except REDIS_ERRORS:
             return await self._local.reserve(key)
         return Attempt(bool(allowed), bool(locked), token)
+
+    async def confirm(self, key: str, token: str) -> None:
+        try:
+            await self._confirm(keys=self._keys(key), args=self._backoff)
+        except REDIS_ERRORS:
+            await self._local.confirm(key, token)
 
     async def release(self, key: str, token: str) -> None:
         try:

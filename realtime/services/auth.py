@@ -129,6 +129,8 @@ class Auth:
         async with self.hashing.slot():
             ok = await asyncio.to_thread(_verify, creds.password_hash if creds else None, password)
         if not ok or creds is None:
+            await self.per_user.confirm(user_key, on_user.token)
+            await self.per_address.confirm(addr_key, on_address.token)
             await self._locked(creds, on_user.locked)
             raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
         await self.per_user.release(user_key, on_user.token)

@@ -98,8 +98,9 @@ async def test_login_failures_count_across_processes(redis_at, redis_prefix):
 
 
 async def test_attempts_at_once_are_counted_before_verification_across_processes(redis_at, redis_prefix):
-    """Guesses sent at once to two processes: each reserved (counted) before it is checked; past
-    the free ones the rest are not allowed; one that succeeds un-counts itself and lifts what it set."""
+    """Guesses sent at once to two processes: each reserved (counted) before it is checked; the
+    one that reaches the limit locks the key and those after are not allowed; a failure starts
+    the back-off from its verdict; a success un-counts itself and lifts the lock it reached."""
     url, cluster = redis_at
     a = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
     b = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
@@ -107,15 +108,16 @@ async def test_attempts_at_once_are_counted_before_verification_across_processes
         ta = a.login_throttle(name="user", limit=5, window=60, lockout=30, backoff=10, free=2)
         tb = b.login_throttle(name="user", limit=5, window=60, lockout=30, backoff=10, free=2)
         attempts = await asyncio.gather(*((ta if i % 2 else tb).reserve("zoe") for i in range(8)))
-        assert sorted(x.allowed for x in attempts) == [False] * 5 + [True] * 3
+        assert sorted(x.allowed for x in attempts) == [False] * 3 + [True] * 5
         assert sum(x.locked for x in attempts) == 1 and 29 < await ta.wait("zoe") <= 30
-        # A success releases its own reservation, and the back-off it set: the next try is free.
-        first = await ta.reserve("kim")
-        second = await tb.reserve("kim")
-        third = await ta.reserve("kim")  # sets a back-off of 10 s
-        assert first.allowed and second.allowed and third.allowed and await tb.wait("kim") > 9
-        await tb.release("kim", third.token)
-        assert await ta.wait("kim") == 0
+        tries = [await ta.reserve("kim") for _ in range(3)]
+        assert all(x.allowed for x in tries) and await tb.wait("kim") == 0  # no back-off before a verdict
+        await tb.confirm("kim", tries[2].token)  # the third failed: 10 s before the next
+        assert 9 < await ta.wait("kim") <= 10
+        near = [await tb.reserve("eva") for _ in range(5)]
+        assert near[4].locked and await ta.wait("eva") > 29
+        await ta.release("eva", near[4].token)  # the fifth was right after all: no lock
+        assert await tb.wait("eva") == 0
     finally:
         await a.close()
         await b.close()
@@ -126,12 +128,16 @@ async def test_the_local_throttle_reserves_and_releases_the_same_way():
 
     t = LoginThrottle(limit=5, window=60, lockout=30, backoff=10, free=2)
     attempts = [await t.reserve("zoe") for _ in range(8)]
-    assert [x.allowed for x in attempts] == [True] * 3 + [False] * 5
+    assert [x.allowed for x in attempts] == [True] * 5 + [False] * 3
     assert [x.locked for x in attempts].count(True) == 1 and 29 < await t.wait("zoe") <= 30
     kim = [await t.reserve("kim") for _ in range(3)]
-    assert await t.wait("kim") > 9
-    await t.release("kim", kim[2].token)
-    assert await t.wait("kim") == 0 and len(t._failures["kim"]) == 2
+    assert await t.wait("kim") == 0
+    await t.confirm("kim", kim[2].token)
+    assert 9 < await t.wait("kim") <= 10
+    eva = [await t.reserve("eva") for _ in range(5)]
+    assert eva[4].locked
+    await t.release("eva", eva[4].token)
+    assert await t.wait("eva") == 0
 
 
 async def test_a_cluster_node_without_the_script_still_counts_in_redis(redis_cluster, redis_prefix):
