@@ -89,6 +89,7 @@ class LoginThrottle:
         self._failures: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}  # the lockout, or the back-off before the next try
         self._set_by: dict[str, float] = {}  # the attempt whose reservation set _locked_until
+        self._locks: dict[str, float] = {}  # when a key's lockout (not a back-off) ends
 
     def retry_after(self, key: str, now: float) -> float:
         until = self._locked_until.get(key, 0.0)
@@ -124,17 +125,22 @@ class LoginThrottle:
         attempt that reaches the limit locks the key; the back-off waits for the verdict
         (`confirm`), so that it runs from the failure, as a person retyping sees it."""
         allowed = self.retry_after(key, now) == 0
+        if self._locks.get(key, 0.0) > now:
+            # Locked: refused, and nothing more to count (nor a second lockout) until it ends.
+            return Attempt(False, False, repr(now))
         recent = [t for t in self._failures.get(key, []) if now - t < self.window]
         recent.append(now)
         self._failures[key] = recent
         locked = len(recent) >= self.limit
         if locked:
-            self._locked_until[key] = max(now + self.lockout, self._locked_until.get(key, 0.0))
+            self._locked_until[key] = self._locks[key] = max(now + self.lockout, self._locked_until.get(key, 0.0))
             self._set_by[key] = now
             self._failures.pop(key, None)
             log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
         if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
             self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
+        if len(self._locks) > 100_000:
+            self._locks = {k: until for k, until in self._locks.items() if until > now}
         return Attempt(allowed, locked, repr(now))
 
     def confirm_now(self, key: str, now: float) -> None:
@@ -155,6 +161,7 @@ class LoginThrottle:
         if self._set_by.get(key) == at:
             self._set_by.pop(key, None)
             self._locked_until.pop(key, None)
+            self._locks.pop(key, None)
 
     # The interface Auth uses, shared with the Redis-backed throttle (realtime/fanout/shared_limits.py).
 

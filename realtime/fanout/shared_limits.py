@@ -173,6 +173,10 @@ local window, limit, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(AR
 local backoff, free = tonumber(ARGV[4]), tonumber(ARGV[5])
 local allowed = 1
 if redis.call('PTTL', KEYS[2]) > 0 then allowed = 0 end
+local held = redis.call('GET', KEYS[2])
+if held and string.sub(held, 1, 7) == 'locked:' then
+  return {0, 0}  -- locked: refused, and nothing more to count (nor a second lockout) until it ends
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, ARGV[6])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))

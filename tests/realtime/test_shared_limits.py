@@ -110,6 +110,8 @@ async def test_attempts_at_once_are_counted_before_verification_across_processes
         attempts = await asyncio.gather(*((ta if i % 2 else tb).reserve("zoe") for i in range(8)))
         assert sorted(x.allowed for x in attempts) == [False] * 3 + [True] * 5
         assert sum(x.locked for x in attempts) == 1 and 29 < await ta.wait("zoe") <= 30
+        more = await asyncio.gather(*(ta.reserve("zoe") for _ in range(10)))  # while locked: no second lock
+        assert not any(x.allowed or x.locked for x in more)
         tries = [await ta.reserve("kim") for _ in range(3)]
         assert all(x.allowed for x in tries) and await tb.wait("kim") == 0  # no back-off before a verdict
         await tb.confirm("kim", tries[2].token)  # the third failed: 10 s before the next
@@ -130,6 +132,7 @@ async def test_the_local_throttle_reserves_and_releases_the_same_way():
     attempts = [await t.reserve("zoe") for _ in range(8)]
     assert [x.allowed for x in attempts] == [True] * 5 + [False] * 3
     assert [x.locked for x in attempts].count(True) == 1 and 29 < await t.wait("zoe") <= 30
+    assert not any(x.locked for x in [await t.reserve("zoe") for _ in range(10)])  # no second lockout
     kim = [await t.reserve("kim") for _ in range(3)]
     assert await t.wait("kim") == 0
     await t.confirm("kim", kim[2].token)

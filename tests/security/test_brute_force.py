@@ -127,7 +127,9 @@ async def test_guesses_sent_at_once_all_count_before_any_is_verified(server, htt
         return r.status_code
 
     codes = await asyncio.gather(*(guess(i) for i in range(20)))
-    assert sorted(codes) == [401] * 5 + [429] * 15, codes  # up to the limit checked, the rest refused unchecked
+    # At most the limit are checked (fewer when the back-off of an early answer came first); the
+    # rest are refused unchecked.
+    assert set(codes) <= {401, 429} and 1 <= codes.count(401) <= 5, codes
     r = await http.post("/api/login", json={"username": pupil.username, "password": PASSWORD},
                         headers={"X-Forwarded-For": "198.51.100.99"})
     assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")  # locked: 20 >= 5
