@@ -4,6 +4,7 @@ Each test bounds its waits; every process started here is stopped by PID."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -267,20 +268,32 @@ async def test_password_guesses_spread_over_processes_are_counted_together(proce
             await c.aclose()
 
 
-async def test_redis_restarted_under_load_delivery_recovers_with_no_gap(database_url, redis_server, world):
-    """Redis dies and comes back while a pupil posts on process B and a teacher reads on A:
-    posts keep being acknowledged (they are committed), A's reader gets every one, in order,
-    once — the ones Redis lost come back from PostgreSQL."""
+@contextlib.asynccontextmanager
+async def _two_on_a_redis_we_may_stop(database_url: str, redis_server, name: str):
+    """Processes A and B on a Redis this test may stop (the one the test setup started), with a
+    list of clients closed at the end; skipped on a Redis service (the CI's second pass)."""
     url, server = redis_server
     if server is None:
         pytest.skip("needs a Redis this test may stop: runs when the test setup starts its own "
                     "(unset TWINHUB_TEST_REDIS_URL); the CI's first pass does")
-    prefix = f"twinhub-redis-restart-{os.getpid()}"
-    a, b = (Process(database_url, url, prefix) for _ in range(2))
-    chat = world.channel(Area.CHAT)
+    a, b = (Process(database_url, url, f"twinhub-{name}-{os.getpid()}") for _ in range(2))
     clients: list[Client] = []
     try:
         await asyncio.gather(a.ready(), b.ready())
+        yield a, b, server, clients
+    finally:
+        for cl in clients:
+            await cl.close()
+        for p in (a, b):
+            p.stop()
+
+
+async def test_redis_restarted_under_load_delivery_recovers_with_no_gap(database_url, redis_server, world):
+    """Redis dies and comes back while a pupil posts on process B and a teacher reads on A:
+    posts keep being acknowledged (they are committed), A's reader gets every one, in order,
+    once — the ones Redis lost come back from PostgreSQL."""
+    chat = world.channel(Area.CHAT)
+    async with _two_on_a_redis_we_may_stop(database_url, redis_server, "redis-restart") as (a, b, server, clients):
         reader = await _client(a, world.users["teacher_member"])
         writer = await _client(b, world.users["pupil_admin"])
         clients += [reader, writer]
@@ -301,11 +314,6 @@ async def test_redis_restarted_under_load_delivery_recovers_with_no_gap(database
         await post_steadily(10, "after")
         events = await reader.wait_events(chat, len(acked), timeout=15)
         assert [e.seq for e in events] == acked  # all of them, in order, once
-    finally:
-        for cl in clients:
-            await cl.close()
-        for p in (a, b):
-            p.stop()
 
 
 async def test_rights_changed_while_redis_was_away_bite_on_every_socket_once_it_is_back(
@@ -315,16 +323,8 @@ async def test_rights_changed_while_redis_was_away_bite_on_every_socket_once_it_
     control messages. When Redis is back, B reloads the rights of its *connected* users (not only
     idle ones) and re-checks their subscriptions: the removed member's socket on B loses the room,
     and a post on B meets the closed project."""
-    url, server = redis_server
-    if server is None:
-        pytest.skip("needs a Redis this test may stop: runs when the test setup starts its own "
-                    "(unset TWINHUB_TEST_REDIS_URL); the CI's first pass does")
-    prefix = f"twinhub-redis-away-rights-{os.getpid()}"
-    a, b = (Process(database_url, url, prefix) for _ in range(2))
     chat = world.channel(Area.CHAT)
-    clients: list[Client] = []
-    try:
-        await asyncio.gather(a.ready(), b.ready())
+    async with _two_on_a_redis_we_may_stop(database_url, redis_server, "redis-away-rights") as (a, b, server, clients):
         removed = await _client(b, world.users["teacher_member"])
         poster = await _client(b, world.users["pupil_member"])
         clients += [removed, poster]
@@ -344,8 +344,3 @@ async def test_rights_changed_while_redis_was_away_bite_on_every_socket_once_it_
         assert (ended.code, ended.data.get("channel")) == ("not_member", chat)
         refused = await poster.request(Post(chat, "after"))
         assert isinstance(refused, Error) and refused.code == "space_closed"
-    finally:
-        for cl in clients:
-            await cl.close()
-        for p in (a, b):
-            p.stop()
