@@ -93,8 +93,15 @@ def refuse_foreign_origin(request: Request) -> None:
 
 async def viewer_of(request: Request) -> Viewer:
     token, from_cookie = token_of(request)
-    if from_cookie and request.method not in ("GET", "HEAD") and token is not None:
-        if not origin_allowed(request.scope, web_of(request).settings.allowed_origins):
+    if from_cookie and token is not None:
+        if request.method not in ("GET", "HEAD") and not origin_allowed(
+            request.scope, web_of(request).settings.allowed_origins
+        ):
+            raise ServiceError(ErrorCode.FORBIDDEN, "cross-site request refused")
+        # A GET can have an effect too (a reported mail viewed is written to the audit log): a
+        # browser that says another site made it (an <img>, a link) carries the cookie but not
+        # the person's intent. No API route is a page to navigate to from elsewhere.
+        if request.headers.get("sec-fetch-site") == "cross-site":
             raise ServiceError(ErrorCode.FORBIDDEN, "cross-site request refused")
     services = web_of(request).services
     user = await services.auth.user_for(token)

@@ -14,7 +14,7 @@ import websockets
 from protocol import Hello
 from realtime.policy import Area
 from tests.client import Client
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 
 EVIL = "http://evil.example"
 
@@ -124,3 +124,32 @@ async def test_the_session_cookie_is_httponly_and_samesite(http, world):
     set_cookie = r.headers["set-cookie"].lower()
     http.cookies.clear()
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie and "path=/" in set_cookie
+
+
+async def test_a_get_another_site_makes_with_the_cookie_does_nothing(http, world, pool):
+    """Threat: a GET with an effect — a reported mail viewed is written to the audit log — made by
+    another site's <img> or link with the child's (or teacher's) cookie. A browser says who made
+    the request (Sec-Fetch-Site): a cross-site one is refused on every API route."""
+    token = await login(http, world.users["teacher_admin"].username)
+    looks = "SELECT count(*) FROM audit_log WHERE space_id = $1"
+    before = await pool.fetchval(looks, world.space_id)
+    for path in (f"/api/spaces/{world.space_id}/mail/reports", "/api/me", f"/api/spaces/{world.space_id}/audit"):
+        r = await http.get(path, headers={**cookie(token), "Sec-Fetch-Site": "cross-site"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden"), path
+    assert await pool.fetchval(looks, world.space_id) == before
+    # The page's own requests (same-origin), and bearer tokens (bots, scripts), are not affected.
+    assert (await http.get("/api/me", headers={**cookie(token), "Sec-Fetch-Site": "same-origin"})).status_code == 200
+    assert (await http.get("/api/me", headers={"Authorization": f"Bearer {token}",
+                                               "Sec-Fetch-Site": "cross-site"})).status_code == 200
+
+
+async def test_the_session_cookie_is_secure_over_tls_through_a_trusted_proxy(http, world):
+    """Threat: the session cookie sent in clear over plain HTTP after a login over HTTPS. Behind a
+    trusted proxy (the test server trusts 127.0.0.1) that terminated TLS, the cookie is Secure."""
+    r = await http.post("/api/login", headers={"X-Forwarded-Proto": "https"},
+                        json={"username": world.users["pupil_member"].username, "password": PASSWORD})
+    assert "secure" in r.headers["set-cookie"].lower()
+    http.cookies.clear()
+    r = await http.post("/api/login", json={"username": world.users["pupil_member"].username, "password": PASSWORD})
+    assert "secure" not in r.headers["set-cookie"].lower()  # plain HTTP (local development): no
+    http.cookies.clear()
