@@ -185,6 +185,9 @@ def decide_mail(sender: Role | None, recipient: Role | None, *, closed: bool = F
     if recipient is None or recipient not in MAIL_TO:
         return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
     if recipient not in MAIL_TO[sender]:
+        if sender is V and recipient in (PA, PM):
+            # A visitor is not told who is a pupil: a pupil answers like nobody in the project.
+            return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
         return Refusal(ErrorCode.FORBIDDEN, _MAIL_REFUSALS.get(sender, "your role may not write to this member"))
     if closed:
         return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: its mail is read-only until it is reopened")

@@ -145,9 +145,14 @@ async def test_a_visitor_tries_every_way_to_reach_a_pupil(world, connect, http, 
     teacher = world.users["teacher_member"].id
     before = await everything(pool, world)
     err = await visitor.error(SendMail(world.space_id, pupils[:1], "hello, I am a friend of your mum", subject="hi"))
-    assert err.code == "forbidden" and err.data["recipients"] == [pupils[0]]
+    assert err.code == "not_found" and err.data["recipients"] == [pupils[0]]
     err = await visitor.error(SendMail(world.space_id, (teacher, *pupils), "to all of you", subject="hi"))
-    assert err.code == "forbidden" and sorted(err.data["recipients"]) == sorted(pupils)
+    assert err.code == "not_found" and sorted(err.data["recipients"]) == sorted(pupils)
+    # ... exactly as for ids of nobody in the project: the answer does not say who is a pupil.
+    nobody = await visitor.error(SendMail(world.space_id, (teacher, 999_999_001), "hi", subject="hi"))
+    assert (nobody.code, nobody.message.replace("999999001", "…")) == (
+        err.code, err.message.replace(", ".join(map(str, sorted(pupils))), "…").replace(
+            ", ".join(map(str, pupils)), "…"))
     for area in (Area.CHAT, Area.PUPILS_CORNER):
         assert (await visitor.error(Subscribe(world.channel(area)))).code == "forbidden"
         assert (await visitor.error(Typing(world.channel(area)))).code in ("not_subscribed", "forbidden")
@@ -157,7 +162,7 @@ async def test_a_visitor_tries_every_way_to_reach_a_pupil(world, connect, http, 
     bearer = {"Authorization": f"Bearer {await login(http, world.users['visitor'].username)}"}
     r = await http.post(f"/api/spaces/{world.space_id}/mail", headers=bearer,
                         json={"to": list(pupils), "subject": "hi", "text": "over HTTP then"})
-    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
     assert await everything(pool, world) == before  # no mail at all: not even to the teacher
 
 
