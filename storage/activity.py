@@ -53,6 +53,19 @@ class Activity:
     created_at: datetime
 
 
+# The feed's records about a pupil (joined, role changed, removed) are shown to those who may
+# read the pupils' corner: every role of a project but visitors (docs/roles.md), so that a parent
+# is never told who the pupils are, nor their ids or roles. The feed filters records by area
+# (realtime/services/feed.py with policy.readable_areas); this only says which area such a record
+# belongs to.
+PUPIL_RECORDS_AREA = "pupils_corner"
+
+
+def member_record_area(role: str | None) -> str | None:
+    """The area of a record about a member with `role`: None (the whole project) for adults."""
+    return PUPIL_RECORDS_AREA if role in ("pupil_admin", "pupil_member") else None
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     activities: list[Activity]

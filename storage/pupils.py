@@ -49,7 +49,9 @@ async def invite(
             "INSERT INTO mailboxes (space_id, owner_id) SELECT $1, u FROM unnest($2::bigint[]) u", space_id, user_ids
         )
         await activity.record(conn, [
-            NewActivity(space_id, "member.joined", None, actor_id, user_id=u, details={"role": role}) for u in user_ids
+            NewActivity(space_id, "member.joined", activity.member_record_area(role), actor_id, user_id=u,
+                        details={"role": role})
+            for u in user_ids
         ])
         await audit.record(
             conn, space_id=space_id, actor_id=actor_id, action="member.invite", target_kind="users", target_id=None,

@@ -141,11 +141,12 @@ async def put_member(
         " ON CONFLICT (space_id, user_id) DO UPDATE SET role = EXCLUDED.role",
         space_id, user_id, role, invited_by,
     )
+    area = activity.member_record_area(role)
     if old is None:
-        change = NewActivity(space_id, "member.joined", None, actor_id, user_id=user_id, details={"role": role})
+        change = NewActivity(space_id, "member.joined", area, actor_id, user_id=user_id, details={"role": role})
     else:
         change = NewActivity(
-            space_id, "member.role_changed", None, actor_id, user_id=user_id, details={"role": role, "was": old}
+            space_id, "member.role_changed", area, actor_id, user_id=user_id, details={"role": role, "was": old}
         )
     await activity.record(conn, [change])
     await audit.record(
@@ -160,10 +161,14 @@ async def put_member(
 
 async def remove_member(pool: asyncpg.Pool, space_id: int, user_id: int, *, actor_id: int | None = None) -> bool:
     async with transaction(pool, "remove_member") as conn:
-        status = await conn.execute("DELETE FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id)
-        if status.endswith(" 0"):
+        role = await conn.fetchval(
+            "DELETE FROM members WHERE space_id = $1 AND user_id = $2 RETURNING role", space_id, user_id
+        )
+        if role is None:
             return False
-        await activity.record(conn, [NewActivity(space_id, "member.removed", None, actor_id, user_id=user_id)])
+        await activity.record(conn, [NewActivity(
+            space_id, "member.removed", activity.member_record_area(role), actor_id, user_id=user_id,
+        )])
         await audit.record(
             conn, space_id=space_id, actor_id=actor_id, action="member.removed", target_kind="user", target_id=user_id,
         )

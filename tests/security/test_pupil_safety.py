@@ -172,3 +172,37 @@ async def test_a_pupil_cannot_write_to_a_visitor_either(world, connect, pool):
     err = await pupil.error(SendMail(world.space_id, (world.users["visitor"].id,), "hi", subject="hi"))
     assert isinstance(err, Error) and err.code == "forbidden"
     assert await pool.fetchval("SELECT count(*) FROM mails WHERE space_id = $1", world.space_id) == 0
+
+
+async def test_a_visitors_feed_never_names_a_pupil(world, connect, http):
+    """Threat: a parent (or someone posing as one) reading the feed's member records to learn who
+    the pupils are, their ids and roles. Records about pupils joining, changing role or leaving
+    reach every role that may read the pupils' corner, never a visitor — live or over HTTP."""
+    from protocol import Post
+
+    visitor = await connect(world.users["visitor"])
+    teacher = await connect(world.users["teacher_member"])
+    [space] = [s for s in visitor.welcome.spaces if s["id"] == world.space_id]
+    feed = space["feed"]
+    await visitor.ok(Subscribe(feed))
+    await teacher.ok(Subscribe(feed))
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    made = (await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin,
+                            json={"pupils": ["Zoé Dupont", "Piotr Nowak"]})).json()["pupils"]
+    assert (await http.patch(f"/api/spaces/{world.space_id}/members/{made[0]['id']}", headers=admin,
+                             json={"role": "pupil_admin"})).status_code == 200
+    assert (await http.delete(f"/api/spaces/{world.space_id}/members/{made[1]['id']}", headers=admin)).status_code == 200
+    journal = next(r["channel"] for r in space["rooms"] if r["kind"] == "journal")
+    await teacher.ok(Post(journal, "A marker everyone sees", title="Week 9"))
+    seen = await visitor.wait_events(feed, 1)
+    teacher_seen = await teacher.wait_events(feed, 5)  # 2 joined, 1 role changed, 1 removed, the entry
+    pupil_ids = {p["id"] for p in made}
+    about = [e for e in teacher_seen if e.kind.startswith("member.") and (e.data.get("user") or {}).get("id") in pupil_ids]
+    assert len(about) == 4
+    assert [e.kind for e in seen] == ["journal.entry"]
+    page = (await http.get(f"/api/spaces/{world.space_id}/activity",
+                           headers={"authorization": f"Bearer {await login(http, world.users['visitor'].username)}"}
+                           )).json()["activities"]
+    assert not [a for a in page if (a.get("user") or {}).get("id") in pupil_ids]
+    for p in made:
+        assert p["name"] not in str(page) and str(p["id"]) not in [str((a.get("user") or {}).get("id")) for a in page]
