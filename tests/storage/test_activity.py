@@ -110,3 +110,22 @@ async def test_without_the_names_the_record_reads_them(pool, world):
         await writer.close()
     assert done.activity.room == {"id": world.rooms[Area.CHAT], "name": "chat"}
     assert done.activity.actor["name"] == world.users["pupil_member"].display_name
+
+
+async def test_records_about_pupils_written_before_migration_16_move_to_the_pupils_corner(pool, world):
+    """Migration 0016 moves the member records of pupils written with area NULL (before records
+    about pupils were kept from visitors) to the pupils' corner's area; adults' stay NULL."""
+    from importlib import resources
+
+    from storage.activity import NewActivity
+
+    pupil, adult = world.users["pupil_member"].id, world.users["visitor"].id
+    async with pool.acquire() as conn, conn.transaction():
+        await activity.record(conn, [
+            NewActivity(world.space_id, "member.role_changed", None, None, user_id=pupil, details={"old": 1}),
+            NewActivity(world.space_id, "member.role_changed", None, None, user_id=adult, details={"old": 1}),
+        ])
+        await conn.execute(resources.files("storage.migrations").joinpath("0016_pupil_member_records.sql").read_text())
+    rows = dict(await pool.fetch(
+        "SELECT user_id, area FROM activities WHERE space_id = $1 AND details ->> 'old' = '1'", world.space_id))
+    assert rows == {pupil: "pupils_corner", adult: None}
