@@ -29,7 +29,7 @@ from protocol import ErrorCode, ProtocolError, frame_from_map
 from protocol.timestamps import iso
 
 from ..channels import ROOM
-from ..errors import ServiceError
+from ..errors import RateLimited, ServiceError
 from ..handshake import SESSION_COOKIE
 from ..services.requests import answer
 from ..services.welcome import welcome
@@ -185,8 +185,11 @@ async def public_events(request: Request) -> Response:
             since = max(int(raw), 0)
         except ValueError:
             raise ServiceError(ErrorCode.INVALID_FIELD, "Last-Event-ID must be an event's id (an integer)") from None
+    address = request.client.host if request.client else "?"
+    if web.public_streams.full(address):
+        raise RateLimited(10.0, "too many public streams from your address; close some first")
     return StreamingResponse(
-        web.public_streams.stream(space.id, since), media_type="text/event-stream",
+        web.public_streams.stream(space.id, since, address), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 

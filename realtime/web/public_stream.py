@@ -24,9 +24,12 @@ from storage.spaces import Space
 from ..fanout.directory import Directory
 from ..fanout.hub import Hub, Subscription
 from ..policy import Role, named_in_public
+from ..ratelimit import address_key
 from ..services.chat import Chat, room_channel
 
 MAX_QUEUED = 500  # events waiting for one viewer before it is dropped
+MAX_REPLAY = 200  # events a (re)connecting viewer is sent at most; past that, `reload`
+MAX_STREAMS_PER_ADDRESS = 10  # anonymous streams one address (an IPv6 /64) holds at once
 KEEPALIVE = 20.0  # seconds: a comment line keeps proxies from closing an idle stream
 
 
@@ -87,6 +90,7 @@ class PublicStreams:
         self._pool = pool
         self._relays: dict[int, Relay] = {}
         self._reloads: set[asyncio.Task[None]] = set()
+        self._open: dict[str, int] = {}  # address key -> anonymous streams open
 
     async def _relay(self, space_id: int) -> Relay:
         relay = self._relays.get(space_id)
@@ -136,24 +140,43 @@ class PublicStreams:
         relay.roles = {u: m.role for u, m in roster.items()}
         relay.unsure = False
 
-    async def stream(self, space_id: int, since: int | None) -> AsyncIterator[str]:
-        """The journal's events after `since` (all of them from the start if None: a public page
-        is small), then live ones, as SSE text."""
+    def full(self, address: str) -> bool:
+        """Whether `address` already holds as many anonymous streams as it may."""
+        return self._open.get(address_key(address), 0) >= MAX_STREAMS_PER_ADDRESS
+
+    async def stream(self, space_id: int, since: int | None, address: str) -> AsyncIterator[str]:
+        """The journal's events after `since` (from the start if None), then live ones, as SSE
+        text. What is replayed is bounded: each message once, in its current state (not each of
+        its edits), and at most MAX_REPLAY events' worth — past that the viewer is sent `reload`
+        (load GET /api/public/{slug} again) and goes on live. An address holding
+        MAX_STREAMS_PER_ADDRESS streams gets `busy` and the stream ends."""
+        key = address_key(address)
+        if self._open.get(key, 0) >= MAX_STREAMS_PER_ADDRESS:  # checked again: opens race the route's check
+            yield "retry: 10000\n\n" + sse(0, "busy", {"retry_after_ms": 10_000})
+            return
+        self._open[key] = self._open.get(key, 0) + 1
         room = await self._chat.journal_room(space_id)
         relay = await self._relay(space_id)
         queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
         relay.viewers.add(queue)  # before reading the replay: nothing falls between the two
         try:
             yield "retry: 3000\n\n"
-            head = since or 0
             after = since or 0
-            while True:
-                events, head, more = await self._chat.replay_page(room, after, 200)
-                for e in events:
+            head = await self._chat.head(room)
+            if head - after > MAX_REPLAY:
+                yield sse(head, "reload", {"seq": head})  # too much missed: the page reloads the journal
+            else:
+                latest: dict[int, Any] = {}  # message id -> its last event: its state now
+                while True:
+                    events, head, more = await self._chat.replay_page(room, after, MAX_REPLAY)
+                    for e in events:
+                        latest.pop(e.data["message"]["id"], None)
+                        latest[e.data["message"]["id"]] = e
+                    if not more or not events or len(latest) >= MAX_REPLAY:
+                        break
+                    after = events[-1].seq
+                for e in latest.values():
                     yield sse(e.seq, e.kind, {"seq": e.seq, "message": relay.public(e.data["message"])})
-                if not more or not events:
-                    break
-                after = events[-1].seq
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), KEEPALIVE)
@@ -166,6 +189,11 @@ class PublicStreams:
                 if seq > head:
                     yield line
         finally:
+            left = self._open.get(key, 1) - 1
+            if left:
+                self._open[key] = left
+            else:
+                self._open.pop(key, None)
             relay.viewers.discard(queue)
             if not relay.viewers and self._relays.get(space_id) is relay:
                 del self._relays[space_id]

@@ -4,6 +4,7 @@ pupil's name; nothing else; and it can be turned off."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -115,3 +116,62 @@ async def test_the_journal_live_for_anonymous_viewers_with_resume(world, connect
     ) as r:
         _, _, data = await SseReader(r).next()  # only what was missed
         assert data["message"]["title"] == "Week 7"
+
+
+async def test_a_replay_sends_each_message_once_in_its_current_state(world, connect, server):
+    """Threat: a stranger replaying a journal whose entries were edited a hundred times to make
+    the server send every edit. Each message is sent once, as it is now."""
+    from protocol import Edit
+
+    teacher = await connect(world.users["teacher_admin"])
+    journal = journal_of(teacher, world)
+    entry = await teacher.ok(Post(journal, "draft 0", title="Week 10"))
+    for i in range(1, 6):
+        await teacher.ok(Edit(journal, entry.data["id"], f"draft {i}"))
+    url = f"http://127.0.0.1:{server.port}/api/public/{world.slug}/events"
+    async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream("GET", url) as r:
+        events = SseReader(r)
+        seq, kind, data = await events.next()
+        assert (data["message"]["id"], data["message"]["text"]) == (entry.data["id"], "draft 5")
+        await teacher.ok(Post(journal, "live", title="Week 11"))
+        _, _, data = await events.next()
+        assert data["message"]["text"] == "live"  # nothing of the five edits came in between
+
+
+async def test_a_replay_of_more_than_200_events_says_reload(world, connect, server):
+    teacher = await connect(world.users["teacher_admin"])
+    journal = journal_of(teacher, world)
+    await asyncio.gather(*(teacher.ok(Post(journal, f"entry {i}", title=f"T{i}")) for i in range(201)))
+    url = f"http://127.0.0.1:{server.port}/api/public/{world.slug}/events"
+    async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream("GET", url) as r:
+        events = SseReader(r)
+        seq, kind, data = await events.next()
+        assert kind == "reload" and data == {"seq": seq}
+        await teacher.ok(Post(journal, "after the reload", title="Live"))
+        seq2, kind, data = await events.next()  # then live, nothing replayed
+        assert kind == "message.posted" and data["message"]["text"] == "after the reload" and seq2 == seq + 1
+
+
+async def test_an_address_holds_a_bounded_number_of_public_streams(world, server):
+    """Threat: a stranger opening thousands of anonymous streams, each holding a queue."""
+    from realtime.web.public_stream import MAX_STREAMS_PER_ADDRESS
+
+    url = f"http://127.0.0.1:{server.port}/api/public/{world.slug}/events"
+    one = {"X-Forwarded-For": "2001:db8:5e:1::1"}  # through the trusted proxy: one /64
+    async with contextlib.AsyncExitStack() as stack:
+        anonymous = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        readers = []  # kept: dropping a line iterator closes its stream
+        for i in range(MAX_STREAMS_PER_ADDRESS):
+            r = await stack.enter_async_context(anonymous.stream(
+                "GET", url, headers={"X-Forwarded-For": f"2001:db8:5e:1::{i + 1:x}"}))
+            assert r.status_code == 200
+            readers.append(r.aiter_lines())
+            await readers[-1].__anext__()  # the stream has started (its retry line)
+        refused = await anonymous.get(url, headers=one)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate_limited")
+        other = await stack.enter_async_context(anonymous.stream(
+            "GET", url, headers={"X-Forwarded-For": "2001:db8:5e:2::1"}))
+        assert other.status_code == 200
+    await asyncio.sleep(0.2)
+    async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream("GET", url, headers=one) as r:
+        assert r.status_code == 200  # the closed ones gave their places back
