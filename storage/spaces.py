@@ -10,7 +10,7 @@ import asyncpg
 from . import activity, audit
 from .activity import NewActivity
 from .db import read, transaction
-from .errors import NotFound
+from .errors import Conflict, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +197,27 @@ async def role_in(pool: asyncpg.Pool, space_id: int, user_id: int) -> str | None
 
 
 async def create_room(
-    pool: asyncpg.Pool, *, space_id: int, area: str, name: str, created_by: int | None = None
+    pool: asyncpg.Pool, *, space_id: int, area: str, name: str, created_by: int | None = None,
+    max_rooms: int | None = None,
 ) -> Room:
+    """A new room, recorded in the feed (and, made by someone, in the audit log). With
+    `max_rooms`, raises Conflict when the project already has that many (counted under a lock
+    on the project, so that rooms made at once cannot pass the cap together)."""
     async with transaction(pool, "create_room") as conn:
+        if max_rooms is not None:
+            await conn.execute("SELECT 1 FROM spaces WHERE id = $1 FOR UPDATE", space_id)
+            if await conn.fetchval("SELECT count(*) FROM rooms WHERE space_id = $1", space_id) >= max_rooms:
+                raise Conflict(f"the project has {max_rooms} rooms")
         r = await conn.fetchrow(
             f"INSERT INTO rooms (space_id, area, name, created_by) VALUES ($1, $2, $3, $4) RETURNING {_ROOM_COLUMNS}",
             space_id, area, name, created_by,
         )
         await activity.record(conn, [NewActivity(space_id, "room.created", area, created_by, room_id=r["id"])])
+        if created_by is not None:
+            await audit.record(
+                conn, space_id=space_id, actor_id=created_by, action="room.created", target_kind="room",
+                target_id=r["id"], details={"area": area, "name": name},
+            )
     return _room(r)
 
 

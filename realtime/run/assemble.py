@@ -50,7 +50,7 @@ from ..services.feed import Feed
 from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
 from ..services.mail import Mail
 from ..services.moderation import Moderation
-from ..services.projects import Projects
+from ..services.projects import ROOM_REFILL, ROOMS_PER_MEMBER, Projects
 from ..services.public import PublicView
 from ..services.pupils import Pupils
 from ..services.streams import Readers, Streams
@@ -187,7 +187,9 @@ async def assemble(
         services = Services(
             auth=auth,
             directory=directory, hub=hub, changes=changes, chat=chat, mail=mail, feed=feed, moderation=moderation,
-            projects=Projects(pool, changes, directory, feed),
+            projects=Projects(
+                pool, changes, directory, feed, room_limiter=limiter("room", ROOM_REFILL, ROOMS_PER_MEMBER)
+            ),
             pupils=Pupils(pool, changes, feed),
             invitations=Invitations(
                 pool, changes, feed,

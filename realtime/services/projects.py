@@ -13,24 +13,33 @@ import asyncpg
 
 from protocol import ErrorCode
 from protocol.timestamps import iso
-from storage import NotFound, WrongKind
+from storage import Conflict, NotFound, WrongKind
 from storage import members as members_store
 from storage import mutes as mutes_store
 from storage import pupils as pupils_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
-from ..errors import Refused, ServiceError, database
+from ..errors import Refused, ServiceError, database, rate_limited
 from ..fanout.control import Changes, MemberChanged, SpaceChanged
 from ..fanout.directory import Directory, Viewer
 from ..policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
+from ..ratelimit import Limiter
 from .feed import Feed
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
+# Rooms a project may hold (its five areas' own and the ones its members make), and how fast one
+# member makes them: ten at once, then one a minute (a script must not fill a project's page).
+MAX_ROOMS = 60
+ROOMS_PER_MEMBER = 10
+ROOM_REFILL = 1 / 60
 
 
 class Projects:
-    def __init__(self, pool: asyncpg.Pool, changes: Changes, directory: Directory, feed: Feed) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, changes: Changes, directory: Directory, feed: Feed, *, room_limiter: Limiter
+    ) -> None:
+        self._room_limiter = room_limiter
         self._pool = pool
         self._changes = changes
         self._directory = directory
@@ -62,9 +71,14 @@ class Projects:
         refusal = decide(roles, where, Action.CREATE_ROOM, closed=space.closed)
         if refusal is not None:
             raise ServiceError(refusal.code, refusal.message)
-        room = await database(store.create_room(
-            self._pool, space_id=space_id, area=where.value, name=name.strip(), created_by=viewer.user.id
-        ))
+        rate_limited(await self._room_limiter.acquire(viewer.user.id), "you are creating rooms")
+        try:
+            room = await database(store.create_room(
+                self._pool, space_id=space_id, area=where.value, name=name.strip(), created_by=viewer.user.id,
+                max_rooms=MAX_ROOMS,
+            ))
+        except Conflict:
+            raise ServiceError(ErrorCode.CONFLICT, f"a project has at most {MAX_ROOMS} rooms") from None
         await self._feed.announce(space_id)
         return room
 

@@ -266,3 +266,27 @@ async def test_pupil_mail_is_limited_per_member_across_sockets(world, connect):
     codes = sorted(getattr(r, "code", "ok") for r in replies)
     assert codes == ["ok"] * burst + ["rate_limited"] * 2
 
+
+
+async def test_rooms_are_limited_per_member_and_per_project_and_audited(world, http, pool):
+    """Threat: a member (or a script with their session) filling a project with rooms."""
+    from realtime.services.projects import MAX_ROOMS, ROOMS_PER_MEMBER
+    from storage import spaces
+
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    url = f"/api/spaces/{world.space_id}/rooms"
+    made = [await http.post(url, headers=admin, json={"area": "activities", "name": f"Group {i}"})
+            for i in range(ROOMS_PER_MEMBER)]
+    assert [r.status_code for r in made] == [201] * ROOMS_PER_MEMBER
+    r = await http.post(url, headers=admin, json={"area": "activities", "name": "one more"})
+    assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited") and "retry-after" in r.headers
+    log = (await http.get(f"/api/spaces/{world.space_id}/audit", headers=admin)).json()["entries"]
+    assert sorted(e["target_id"] for e in log if e["action"] == "room.created") == sorted(m.json()["id"] for m in made)
+    # The cap holds whoever asks: fill the project to it, then a fresh member's room is refused.
+    have = await pool.fetchval("SELECT count(*) FROM rooms WHERE space_id = $1", world.space_id)
+    for i in range(MAX_ROOMS - have):
+        await spaces.create_room(pool, space_id=world.space_id, area="activities", name=f"filler {i}")
+    pupil = {"authorization": f"Bearer {await login(http, world.users['pupil_admin'].username)}"}
+    r = await http.post(url, headers=pupil, json={"area": "activities", "name": "our group"})
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
+    assert await pool.fetchval("SELECT count(*) FROM rooms WHERE space_id = $1", world.space_id) == MAX_ROOMS
