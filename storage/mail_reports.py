@@ -80,8 +80,10 @@ async def reports_for_review(
             " FROM reports p JOIN users ru ON ru.id = p.reporter_id"
             f" CROSS JOIN LATERAL ({ITEM_SELECT}"
             "   WHERE b.owner_id = p.reporter_id AND b.space_id = p.space_id AND i.mail_id = p.mail_id) x"
-            " WHERE p.space_id = $1 AND p.kind = 'mail' AND ($2::bigint IS NULL OR p.id < $2) ORDER BY p.id DESC LIMIT $3",
-            space_id, before, limit + 1,
+            " WHERE p.space_id = $1 AND p.kind = 'mail' AND ($2::bigint IS NULL OR p.id < $2)"
+            # A mail reported is never shown to its sender, a reviewer or not.
+            " AND x.sender_id <> $4 ORDER BY p.id DESC LIMIT $3",
+            space_id, before, limit + 1, reviewer_id,
         )
         found = []
         for r in rows[:limit]:

@@ -42,6 +42,7 @@ class ReportView:
     message: dict[str, Any] | None
     mail_id: int | None
     resolution: dict[str, Any] | None  # by, note, at — once resolved or dismissed
+    about_id: int | None = None  # the member reported: the message's author, the mail's sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Reported:
 
 _SELECT = (
     "SELECT p.id, p.space_id, p.kind, p.status, p.note, p.created_at, p.mail_id, p.message_id, p.room_id,"
+    " coalesce(m.author_id, ml.sender_id) AS about_id,"
     " p.resolution, p.resolved_at, p.resolved_by, ru.display_name AS reporter_name, ru.school AS reporter_school,"
     " p.reporter_id, vu.display_name AS resolver_name, r.name AS room_name, r.area AS room_area,"
     " m.author_id, au.display_name AS author_name, au.school AS author_school, p.reported_text, p.reported_title,"
@@ -69,6 +71,7 @@ _SELECT = (
     " FROM reports p JOIN users ru ON ru.id = p.reporter_id LEFT JOIN users vu ON vu.id = p.resolved_by"
     " LEFT JOIN messages m ON m.id = p.message_id LEFT JOIN rooms r ON r.id = p.room_id"
     " LEFT JOIN users au ON au.id = m.author_id"
+    " LEFT JOIN LATERAL (SELECT sender_id FROM mails WHERE id = p.mail_id) ml ON true"
 )
 
 
@@ -91,7 +94,7 @@ def _view(r: asyncpg.Record) -> ReportView:
     return ReportView(
         r["id"], r["space_id"], r["kind"], r["status"],
         {"id": r["reporter_id"], "name": r["reporter_name"], "school": r["reporter_school"]},
-        r["note"], r["created_at"], message, r["mail_id"], resolution,
+        r["note"], r["created_at"], message, r["mail_id"], resolution, r["about_id"],
     )
 
 
@@ -150,11 +153,15 @@ async def report_message(
         return Reported(events[0].report, False, events)
 
 
-async def space_of(pool: asyncpg.Pool, report_id: int) -> int | None:
-    """The project a report belongs to (None: no such report). The caller decides whether the
-    asker may know — an unknown id and one they may not see answer alike."""
+async def space_of(pool: asyncpg.Pool, report_id: int) -> tuple[int, int | None] | None:
+    """The report's project and the member it is about (None: no such report)."""
     async with read(pool, "report_space") as conn:
-        return await conn.fetchval("SELECT space_id FROM reports WHERE id = $1", report_id)
+        r = await conn.fetchrow(
+            "SELECT p.space_id, coalesce(m.author_id, ml.sender_id) AS about_id FROM reports p"
+            " LEFT JOIN messages m ON m.id = p.message_id LEFT JOIN mails ml ON ml.id = p.mail_id WHERE p.id = $1",
+            report_id,
+        )
+    return None if r is None else (r["space_id"], r["about_id"])
 
 
 async def resolve(
@@ -187,15 +194,18 @@ async def get(pool: asyncpg.Pool, report_id: int) -> ReportView | None:
 
 
 async def page(
-    pool: asyncpg.Pool, *, space_id: int | None, status: str | None, before: int | None, limit: int
+    pool: asyncpg.Pool, *, space_id: int | None, status: str | None, before: int | None, limit: int,
+    not_about: int | None = None,
 ) -> tuple[list[ReportView], bool]:
     """Reports newest first — of one project, or of every project (space_id None) — optionally
-    only those in `status`, with id < before; and whether more are waiting."""
+    only those in `status`, with id < before, leaving out those about the member `not_about`;
+    and whether more are waiting."""
     async with read(pool, "report_page") as conn:
         rows = await conn.fetch(
-            f"{_SELECT} WHERE ($1::bigint IS NULL OR p.space_id = $1) AND ($2::text IS NULL OR p.status = $2)"
-            " AND ($3::bigint IS NULL OR p.id < $3) ORDER BY p.id DESC LIMIT $4",
-            space_id, status, before, limit + 1,
+            f"SELECT * FROM ({_SELECT}) x WHERE ($1::bigint IS NULL OR x.space_id = $1)"
+            " AND ($2::text IS NULL OR x.status = $2) AND ($3::bigint IS NULL OR x.id < $3)"
+            " AND ($5::bigint IS NULL OR x.about_id IS DISTINCT FROM $5) ORDER BY x.id DESC LIMIT $4",
+            space_id, status, before, limit + 1, not_about,
         )
     return [_view(r) for r in rows[:limit]], len(rows) > limit
 

@@ -41,7 +41,7 @@ class Outlet(Protocol):
 
 
 class Subscription:
-    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts")
+    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts", "viewer_id")
 
     def __init__(self, outlet: Outlet, channel: Channel, meta: object = None) -> None:
         self.outlet = outlet
@@ -53,6 +53,9 @@ class Subscription:
         # The areas whose events this subscriber receives (a feed's reader); None: every event.
         # An event with no area (data["area"] None or absent) goes to everyone.
         self.accepts: frozenset[str] | None = None
+        # Who follows it: an event whose data names them in "hidden_from" (a report about them)
+        # does not reach this subscription.
+        self.viewer_id: int | None = None
 
     def wants(self, area: str | None) -> bool:
         return area is None or self.accepts is None or area in self.accepts
@@ -166,10 +169,13 @@ class Hub:
         channel.last_seq = seq
         items: dict[Encoding, bytes] = {}  # the event, encoded once per wire format
         area = event.data.get("area")  # feed records: only readers of that area get them
+        hidden = event.data.get("hidden_from")  # a report: never to the member it is about
         n = 0
         for sub in channel.subs:
             if area is not None and sub.accepts is not None and area not in sub.accepts:
                 continue  # its seq passes unseen: the reader's feed has a hole there, by design
+            if hidden is not None and sub.viewer_id == hidden:
+                continue
             outlet = sub.outlet
             item = items.get(outlet.encoding)
             if item is None:

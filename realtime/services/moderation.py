@@ -58,12 +58,16 @@ def report_data(r: ReportView) -> dict[str, Any]:
 
 
 def to_event(e: QueueEvent) -> Event:
-    return Event(queue_channel(e.queue), e.seq, e.kind, {"report": report_data(e.report)})
+    # The member a report is about never receives it (fanout/hub.py skips their subscriptions),
+    # whatever their role: a teacher admin reported is not among those who review the report.
+    data = {"report": report_data(e.report), "hidden_from": e.report.about_id}
+    return Event(queue_channel(e.queue), e.seq, e.kind, data)
 
 
 @dataclass(frozen=True, slots=True)
 class QueueView:
     queue: int  # a space id, or 0: every project
+    viewer_id: int = 0  # who follows it: reports about them are left out of what they are sent
 
 
 class Moderation:
@@ -80,7 +84,7 @@ class Moderation:
 
     async def open(self, viewer: Viewer, channel: str) -> QueueView:
         _, queue = parse_channel(channel)
-        view = QueueView(queue)
+        view = QueueView(queue, viewer.user.id)
         refusal = self.refusal(viewer, view)
         if queue == PLATFORM_QUEUE and refusal is not None:
             raise Refused(refusal, channel=channel)
@@ -98,7 +102,10 @@ class Moderation:
 
     async def replay_page(self, view: QueueView, since: int, limit: int) -> tuple[list[Event], int, bool]:
         page = await database(store.replay(self._pool, view.queue, since, limit))
-        return [to_event(e) for e in page.events], page.head, page.more
+        events = [to_event(e) for e in page.events if e.report.about_id != view.viewer_id]
+        if not events and page.events:  # a page only of reports about them: still a page (resume's cursor)
+            return await self.replay_page(view, page.events[-1].seq, limit) if page.more else ([], page.head, False)
+        return events, page.head, page.more
 
     async def backfill(self, channel: str, after: int, upto: int) -> list[Event]:
         _, queue = parse_channel(channel)
@@ -154,12 +161,17 @@ class Moderation:
                 raise Refused(refusal)
         else:
             viewer.require(space_id, Action.REVIEW_REPORTS)
-        found, more = await database(store.page(self._pool, space_id=space_id, status=status, before=before, limit=limit))
+        found, more = await database(store.page(
+            self._pool, space_id=space_id, status=status, before=before, limit=limit, not_about=viewer.user.id,
+        ))
         return {"space": space_id, "reports": [report_data(r) for r in found], "more": more}
 
     async def _reviewable(self, viewer: Viewer, report_id: int) -> int:
         """The report's project, if the viewer reviews its reports. A report of a project they
         are not in answers like one that does not exist."""
-        space_id = await database(store.space_of(self._pool, report_id))
-        refusal = None if space_id is None else decide_queue(viewer.roles_in(space_id), platform=False)
+        found = await database(store.space_of(self._pool, report_id))
+        if found is None or found[1] == viewer.user.id:  # a report about them: not theirs to review
+            return access.report(viewer, report_id, None, None)
+        space_id = found[0]
+        refusal = decide_queue(viewer.roles_in(space_id), platform=False)
         return access.report(viewer, report_id, space_id, refusal)

@@ -147,6 +147,7 @@ class Session:
         # hub and sent after the replay, without gap or duplicate.
         sub = hub.subscribe(self.conn, frame.channel, meta=meta)
         sub.accepts = stream.accepts(viewer, meta)
+        sub.viewer_id = viewer.user.id
         try:
             head, replayed, resync = await self._replay(viewer, frame.channel, stream, meta, frame.since)
             # The replay took a while: rights changed meanwhile (a removal, a new role) were not
