@@ -99,21 +99,9 @@ class LoginThrottle:
         return 0.0
 
     def fail(self, key: str, now: float) -> bool:
-        """Count a failure; True when this one locked the key."""
-        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-        recent.append(now)
-        self._failures[key] = recent
-        locked = len(recent) >= self.limit
-        if locked:
-            self._locked_until[key] = now + self.lockout
-            self._failures.pop(key, None)
-            log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
-        elif self.backoff and len(recent) > self.free:
-            # A back-off never shortens a lockout (attempts counted while locked still count).
-            until = now + self.backoff * 2 ** (len(recent) - self.free - 1)
-            self._locked_until[key] = max(until, self._locked_until.get(key, 0.0))
-        if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
-            self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
+        """Count a failure already known (reserve, then confirm); True when this one locked the key."""
+        locked = self.reserve_now(key, now).locked
+        self.confirm_now(key, now)
         return locked
 
     def succeed(self, key: str) -> None:

@@ -48,29 +48,6 @@ return tostring(wait)
 """
 
 
-# KEYS[1]: the key's recent failures (a sorted set), KEYS[2]: its lock (a key that expires);
-# ARGV: window, limit, lockout, backoff, free, a unique member. Returns 1 when this failure locked.
-_LOGIN_FAILED = """
-local now = redis.call('TIME')
-now = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local window, limit, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local backoff, free = tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZADD', KEYS[1], now, ARGV[6])
-redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
-local n = redis.call('ZCARD', KEYS[1])
-if n >= limit then
-  redis.call('SET', KEYS[2], 'locked', 'PX', math.ceil(lockout * 1000))
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-if backoff > 0 and n > free then
-  redis.call('SET', KEYS[2], 'slowed', 'PX', math.ceil(backoff * 2 ^ (n - free - 1) * 1000))
-end
-return 0
-"""
-
-
 class SharedLimits:
     """One connection and one ordered batch of checks for every shared limiter of a process."""
 
@@ -162,7 +139,9 @@ class SharedRateLimiter:
             return self._local.take(key)
 
 
-# An attempt counted before it is verified (ARGV as _LOGIN_FAILED's, ARGV[6] names it). Returns
+# KEYS[1]: the key's recent failures (a sorted set), KEYS[2]: its lock (a key that expires).
+# An attempt counted before it is verified (ARGV: window, limit, lockout, backoff, free, and a
+# unique name for the attempt). Returns
 # {allowed (the key was neither locked nor slowed before), locked (this one reached the limit)};
 # the lock carries the attempt's name, so that its release can lift it. The back-off waits for
 # the verdict (_LOGIN_CONFIRM).
@@ -225,7 +204,6 @@ class SharedLoginThrottle:
         self.lockout = lockout
         self._args = [window, limit, lockout, backoff, free]
         self._local = LoginThrottle(limit=limit, window=window, lockout=lockout, backoff=backoff, free=free)
-        self._script = shared.client.register_script(_LOGIN_FAILED)
         self._reserve = shared.client.register_script(_LOGIN_RESERVE)
         self._release = shared.client.register_script(_LOGIN_RELEASE)
         self._confirm = shared.client.register_script(_LOGIN_CONFIRM)
@@ -245,10 +223,10 @@ class SharedLoginThrottle:
         return max(ms, 0) / 1000
 
     async def failed(self, key: str) -> bool:
-        try:
-            return bool(await self._script(keys=self._keys(key), args=[*self._args, secrets.token_hex(8)]))
-        except REDIS_ERRORS:
-            return await self._local.failed(key)
+        """Count a failure already known (reserve, then confirm); True when it locked the key."""
+        attempt = await self.reserve(key)
+        await self.confirm(key, attempt.token)
+        return attempt.locked
 
     async def cleared(self, key: str) -> None:
         try:
