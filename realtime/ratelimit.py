@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
-log = logging.getLogger("twinhub.auth")
+from .tally import refusals
 
 
 def address_key(address: str) -> str:
@@ -124,7 +124,9 @@ class LoginThrottle:
             self._locked_until[key] = self._locks[key] = max(now + self.lockout, self._locked_until.get(key, 0.0))
             self._set_by[key] = now
             self._failures.pop(key, None)
-            log.warning("login locked for %.0f s after %d failures (%s)", self.lockout, len(recent), key.split(":")[0])
+            kind = key.split(":")[0]
+            refusals.note(f"login locked ({kind})", "login locked for %.0f s after %d failures (%s)", self.lockout,
+                          len(recent), kind, level=logging.WARNING)
         if len(self._failures) > 100_000:  # memory stays bounded under a spray of usernames
             self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < self.window}
         if len(self._locks) > 100_000:

@@ -4,14 +4,16 @@ HTTP routes (web/api.py, web/members.py), and the lifespan that the composition 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ..errors import ServiceError
+from ..tally import refusals
 from . import api
 from .headers import with_security_headers
-from .http import Web, WebApp, on_service_error
+from .http import FAILED, Web, WebApp, on_bug, on_service_error
 
 ASGIApp = Callable[..., Any]
 
@@ -23,7 +25,7 @@ class TwinHub:
 
     def __init__(self, lifespan: Callable[[Any], AbstractAsyncContextManager[None]]) -> None:
         self.starlette = WebApp(
-            routes=api.routes, lifespan=lifespan, exception_handlers={ServiceError: on_service_error},
+            routes=api.routes, lifespan=lifespan, exception_handlers={ServiceError: on_service_error, Exception: on_bug},
         )
         self._ws: ASGIApp | None = None
         self.state: Any = None  # the running server's parts (run/assemble.py's Assembly), for tests
@@ -38,6 +40,14 @@ class TwinHub:
         if scope["type"] == "websocket" and scope["path"] == "/ws" and self._ws is not None:
             await self._ws(scope, receive, send)
         elif scope["type"] == "http":
-            await self.starlette(scope, receive, with_security_headers(send))
+            try:
+                await self.starlette(scope, receive, with_security_headers(send))
+            except Exception as exc:
+                # Starlette raises it again after on_bug answered, for the server to log a traceback
+                # per request: the tally has it already. Only a failure after the answer began
+                # (streams) did not pass through on_bug.
+                if not scope.get(FAILED):
+                    refusals.note(f"failed http stream: {type(exc).__name__}", "an HTTP answer failed midway",
+                                  level=logging.ERROR, exc_info=exc)
         else:
             await self.starlette(scope, receive, send)

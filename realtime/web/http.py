@@ -5,6 +5,7 @@ integers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from ..errors import HTTP_STATUS, ServiceError
 from ..fanout.directory import Viewer
 from ..handshake import SESSION_COOKIE, origin_allowed
 from ..services.bundle import Services
+from ..tally import refusals
 from .metrics import Sources
 
 
@@ -50,7 +52,27 @@ def web_of(request: Request) -> Web:
 async def on_service_error(request: Request, exc: Exception) -> Response:
     """The one map from a refused request to its HTTP answer (installed for the whole app)."""
     assert isinstance(exc, ServiceError)
+    refusals.note(f"refused {exc.code.value}", "refused %s %s: %s", request.method, _route_of(request), exc.code.value)
     return error_response(exc)
+
+
+FAILED = "twinhub.failed"  # in an ASGI scope: on_bug has answered and logged this request's failure
+
+
+async def on_bug(request: Request, exc: Exception) -> Response:
+    """A request the server failed on: `internal` in the error body every other answer has, and a
+    traceback once a period per route and exception (tally.py), not once a request."""
+    request.scope[FAILED] = True
+    refusals.note(f"failed {_route_of(request)}: {type(exc).__name__}", "%s %s failed", request.method,
+                  _route_of(request), level=logging.ERROR, exc_info=exc)
+    return error_response(ServiceError(ErrorCode.INTERNAL, "the server failed on this request"))
+
+
+def _route_of(request: Request) -> str:
+    """The route's pattern (/api/spaces/{space_id}/…), never the path itself: ids and slugs in a
+    log line would say who asked for what."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "?")
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

@@ -40,6 +40,7 @@ from protocol import (
 )
 from protocol.limits import Limits
 
+from ..tally import refusals
 from .server_protocol import frame_message
 
 log = logging.getLogger("twinhub.connection")
@@ -272,11 +273,12 @@ class Connection:
             except ProtocolError as exc:
                 self.send(Error(exc.code.value, exc.message, ref=exc.ref))
                 self.count_error()
+                refusals.note(f"refused {exc.code.value}", "refused a frame: %s", exc.code.value)
                 continue
             except Exception as exc:  # a bug in the decoder: the peer still gets an answer, the socket lives
                 # Not the message: it may quote the frame, and a frame may carry a token.
-                log.error("decode_client raised %s on a %d-byte frame: a bug, only ProtocolError may escape",
-                          type(exc).__name__, len(data))
+                refusals.note(f"decoder {type(exc).__name__}", "decode_client raised %s on a %d-byte frame: a bug, "
+                              "only ProtocolError may escape", type(exc).__name__, len(data), level=logging.ERROR)
                 self.send(Error(ErrorCode.INTERNAL.value, "the server could not read this frame"))
                 continue
             await session.dispatch(frame)

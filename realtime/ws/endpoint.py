@@ -21,10 +21,9 @@ from protocol import CloseCode
 from ..config import Settings
 from ..handshake import choose_encoding, origin_allowed, session_cookie
 from ..services.bundle import Services
+from ..tally import refusals
 from .connection import Connection
 from .session import Session
-
-log = logging.getLogger("twinhub.ws")
 
 
 def forget_handshake(receive: Any) -> None:
@@ -55,7 +54,8 @@ class WebSocketEndpoint:
             await send({"type": "websocket.close", "code": 1002, "reason": "unsupported subprotocol"})
             return
         if cookie is not None and not origin_allowed(scope, self.settings.allowed_origins):
-            log.warning("refused a cookie-authenticated WebSocket from another origin")
+            refusals.note("cross-site websocket", "refused a cookie-authenticated WebSocket from another origin",
+                          level=logging.WARNING)
             await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN_ORIGIN), "reason": "origin"})
             return
         # Everything needed from the handshake has been read; the headers would otherwise live

@@ -47,6 +47,7 @@ from ..services.chat import Page
 from ..services.requests import SESSION_FRAMES, TABLE, answer
 from ..services.streams import Stream
 from ..services.welcome import welcome
+from ..tally import refusals
 from .connection import Connection
 
 log = logging.getLogger("twinhub.session")
@@ -100,8 +101,10 @@ class Session:
         except ServiceError as exc:
             self.conn.send(Error(exc.code.value, exc.message, ref=frame.ref, data=exc.data))
             self.conn.count_error(exc.code.value)
-        except Exception:
-            log.exception("request %s failed", frame.type)
+            refusals.note(f"refused {exc.code.value}", "refused a %s frame: %s", frame.type, exc.code.value)
+        except Exception as exc:
+            refusals.note(f"failed {frame.type}: {type(exc).__name__}", "request %s failed", frame.type,
+                          level=logging.ERROR, exc_info=True)
             self.conn.send(Error(ErrorCode.INTERNAL.value, "the server failed on this request", ref=frame.ref))
 
     async def _own(self, viewer: Viewer, frame: ClientFrame) -> dict[str, Any] | None:

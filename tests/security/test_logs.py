@@ -106,3 +106,71 @@ async def test_no_client_address_is_logged(chatty, world):
     await asyncio.sleep(0.2)  # the server's last lines
     logged = WATCH.lines[lines:]
     assert not [line for line in logged if "198.51.100.77" in line or "127.0.0.1:" in line], logged
+
+
+async def test_refusals_and_failures_are_written_once_a_kind_a_period(chatty, world, monkeypatch):
+    """Threat: a client that decides how big the log gets — hundreds of refused requests, or a
+    request that makes the server fail, written (with a traceback) once per request — until the
+    line an operator needs drowns, or the disk fills. Each kind is written once a period, its
+    traceback too; one line at the end of the period counts the rest (realtime/tally.py)."""
+    from protocol import ListRecipients, Ping, Subscribe
+    from realtime import tally
+
+    tally.refusals.restart(1.0)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("a bug for the test")
+
+    services = chatty.app.state.services
+    monkeypatch.setattr(services.mail, "recipients", boom)
+    monkeypatch.setattr("realtime.web.api.welcome", boom)
+    lines = len(WATCH.lines)
+    url = f"http://127.0.0.1:{chatty.port}"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        token = (await http.post("/api/login", json={"username": world.users["teacher_member"].username,
+                                                     "password": PASSWORD})).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        client = await Client.connect(f"ws://127.0.0.1:{chatty.port}/ws", token)
+        for i in range(20):  # refused over the socket and over HTTP: one kind, `not_found`
+            assert (await client.error(Subscribe(channel=f"room:{900_000 + i}", ref=i))).code == "not_found"
+            r = await http.get(f"/api/rooms/{900_000 + i}/messages", headers=auth)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        for _ in range(10):  # failures: each answered `internal`, in JSON over HTTP
+            assert (await client.error(ListRecipients(space=world.space_id, ref=99))).code == "internal"
+            r = await http.get("/api/me", headers=auth)
+            assert r.status_code == 500 and r.json()["error"]["code"] == "internal"
+        await client.request(Ping(ref=500))  # 30 client refusals in 10 s: not yet abusive
+        await client.close()
+
+    def written() -> list[str]:
+        return [line for line in WATCH.lines[lines:] if "twinhub.refusals" in line]
+
+    for _ in range(40):
+        if sum("more of" in line for line in written()) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    tally.refusals.restart(tally.PERIOD)
+    logged = written()
+    firsts = [line for line in logged if "more of" not in line]
+    assert sum("not_found" in line for line in firsts) == 1, firsts
+    assert sum("request mail_recipients failed" in line for line in firsts) == 1, firsts
+    assert sum("GET /api/me failed" in line for line in firsts) == 1, firsts
+    assert "\n".join(WATCH.lines[lines:]).count("Traceback") == 2  # one per kind of failure, not one per request
+    summaries = [line for line in logged if "more of" in line]
+    assert any(line.startswith("INFO") and "39 more of \"refused not_found\"" in line for line in summaries), summaries
+    assert any("9 more of \"failed mail_recipients: RuntimeError\"" in line for line in summaries), summaries
+    assert any("9 more of \"failed /api/me: RuntimeError\"" in line for line in summaries), summaries
+    assert str(900_005) not in "\n".join(logged)  # routes are named by their pattern, not their ids
+
+
+async def test_refusals_of_any_kind_count_towards_the_abuse_close(connect, world):
+    """Threat: a script that keeps asking for what it may not have (another project's rooms,
+    another member's mail) one well-formed frame at a time, which malformed-frame counting alone
+    would let through for ever."""
+    from protocol import CloseCode, GetMail, Subscribe
+
+    client = await connect(world.users["visitor"])
+    for i in range(30):
+        client.send(Subscribe(channel=f"room:{900_000 + i}", ref=i))
+        client.send(GetMail(id=900_000 + i, ref=100 + i))
+    assert await client.closed() == CloseCode.ABUSIVE
