@@ -20,7 +20,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class ChannelKind:
     name: str
-    presence: bool  # subscribers are shown who else is there, and may send `typing`
+    presence: bool  # subscribers are shown who else is there, and may send `typing`; its meta is a Room
     min_id: int = 1
 
     def name_of(self, ident: int) -> str:

@@ -329,6 +329,26 @@ def named_in_public(role: Role | None, is_bot: bool) -> bool:
     return is_bot or role in (TA, TM)
 
 
+_BADGES = {TA: "teacher", TM: "teacher", PA: "pupil", PM: "pupil", V: "visitor", Role.MODERATOR: "moderator",
+           Role.BOT: "bot"}
+
+
+def badge(roles: Iterable[Role]) -> str | None:
+    """What a person shows next to their name in a project, so that a pupil can tell a teacher
+    from a visitor or from another pupil choosing a teacher's name: `teacher`, `pupil`,
+    `visitor`, `moderator` or `bot` (None: not in the project). A moderator's staff role wins."""
+    found = [_BADGES[r] for r in roles if r in _BADGES]
+    return "moderator" if "moderator" in found else (found[0] if found else None)
+
+
+def sees_pupils(roles: Iterable[Role]) -> bool:
+    """Whether someone with `roles` in a project may learn who its pupils are where rooms show who
+    is there (presence, typing): everyone but a visitor — a parent is not told which children
+    are in the project, nor their names (issue 21, rule 10)."""
+    roles = tuple(roles)
+    return bool(roles) and roles != (V,)
+
+
 def readable_areas(roles: Iterable[Role]) -> frozenset[str]:
     """The areas one of `roles` may read: what their activity feed shows (docs/roles.md)."""
     roles = tuple(roles)

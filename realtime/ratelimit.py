@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .tally import refusals
+from .errors import refusals
 
 
 def address_key(address: str) -> str:

@@ -44,7 +44,7 @@ from storage.reader import GroupReader
 from storage.spaces import Membership, Room, Space
 
 from ..errors import Muted, ServiceError
-from ..policy import Action, Area, Role, decide, muted_until
+from ..policy import Action, Area, Role, badge, decide, muted_until
 from .control import Control, MemberChanged, SessionsRevoked, SpaceChanged
 
 log = logging.getLogger("twinhub.directory")
@@ -98,10 +98,13 @@ class Viewer:
             ends = iso(until)
             raise Muted(scope, ends)
 
-    def card(self) -> dict[str, Any]:
+    def card(self, space_id: int | None = None) -> dict[str, Any]:
         """How this user appears to others (never more than name and school: pupils' profiles
-        stay in the space)."""
-        return {"id": self.user.id, "name": self.user.display_name, "school": self.user.school}
+        stay in the space) — in a project, with the badge of their role there."""
+        card = {"id": self.user.id, "name": self.user.display_name, "school": self.user.school}
+        if space_id is not None:
+            card["role"] = badge(self.roles_in(space_id))
+        return card
 
 
 class Member:

@@ -31,6 +31,13 @@ log = logging.getLogger("twinhub.hub")
 Backfill = Callable[[str, int, int], Awaitable[list[Event]]]  # (channel, after_seq, upto_seq) -> events
 
 
+class _Same:
+    """The default of send_ephemeral's `without_pupils`: the same frame for everyone."""
+
+
+SAME = _Same()
+
+
 class Outlet(Protocol):
     """What the hub writes to: one connection's outbox."""
 
@@ -41,7 +48,7 @@ class Outlet(Protocol):
 
 
 class Subscription:
-    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts", "viewer_id")
+    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts", "viewer_id", "sees_pupils")
 
     def __init__(self, outlet: Outlet, channel: Channel, meta: object = None) -> None:
         self.outlet = outlet
@@ -56,6 +63,9 @@ class Subscription:
         # Who follows it: an event whose data names them in "hidden_from" (a report about them)
         # does not reach this subscription.
         self.viewer_id: int | None = None
+        # False: a follower who may not learn who the pupils are (a visitor, policy.sees_pupils);
+        # ephemeral frames about pupils reach them filtered, or not at all.
+        self.sees_pupils = True
 
     def wants(self, area: str | None) -> bool:
         return area is None or self.accepts is None or area in self.accepts
@@ -154,15 +164,22 @@ class Hub:
         self._deliver(channel, event)
         self._drain_stash(channel)
 
-    def send_ephemeral(self, name: str, frame: ServerFrame, *, exclude: Outlet | None = None) -> None:
-        """Typing and presence: no seq, not stored, only to live subscribers."""
+    def send_ephemeral(
+        self, name: str, frame: ServerFrame, *, exclude: Outlet | None = None,
+        without_pupils: ServerFrame | None | _Same = SAME,
+    ) -> None:
+        """Typing and presence: no seq, not stored, only to live subscribers. Those who may not
+        see pupils get `without_pupils` instead (None: nothing; by default the same frame)."""
         channel = self.channels.get(name)
         if channel is None:
             return
         encoded = _encoder(frame)
+        other = encoded if without_pupils is SAME else (None if without_pupils is None else _encoder(without_pupils))
         for sub in channel.subs:
             if sub.pending is None and sub.outlet is not exclude:
-                sub.outlet.push(encoded(sub.outlet.encoding))
+                get = encoded if sub.sees_pupils else other
+                if get is not None:
+                    sub.outlet.push(get(sub.outlet.encoding))
 
     def _deliver(self, channel: Channel, event: Event) -> None:
         seq = event.seq

@@ -13,6 +13,10 @@ leaves it (`share`), and that it is alive, every `alive_every` seconds. A proces
 killed process's sockets vanish from presence within seconds. A process that hears a new one
 tells it whom it has, so a process that starts late knows everyone. Typing notices travel the
 same way. None of this is stored: presence is what the live processes say now.
+
+Cards carry the member's badge in the room's project (`role`). A follower who may not learn who
+the pupils are (a visitor: Subscription.sees_pupils) gets lists, counts and changes without the
+pupils, and no typing notice of a pupil — no name, no id, not even their number.
 """
 
 from __future__ import annotations
@@ -51,9 +55,12 @@ class PresenceTracker:
 
     # -- this process's sockets ----------------------------------------------------------------
 
-    def snapshot(self, channel: str) -> Presence:
-        """The frame a new subscriber gets: up to LIST_CAP members and the total count."""
+    def snapshot(self, channel: str, *, sees_pupils: bool = True) -> Presence:
+        """The frame a new subscriber gets: up to LIST_CAP members and the total count (of those
+        they may see)."""
         everyone = self._everyone(channel)
+        if not sees_pupils:
+            everyone = _adults(everyone)
         members = [c for _, c in zip(range(LIST_CAP), everyone.values(), strict=False)]
         return Presence(channel, members=members, count=len(everyone))
 
@@ -84,10 +91,10 @@ class PresenceTracker:
         if self._share is not None:
             self._share({"k": "leave", "c": channel, "u": user_id})
         if not self._remotely(channel, user_id):
-            self._left(channel, user_id)
+            self._left(channel, entry[0])
 
     def typing(self, channel: str, card: dict[str, Any], *, exclude: Outlet | None = None) -> None:
-        self._hub.send_ephemeral(channel, TypingNotice(channel, card), exclude=exclude)
+        self._typing(channel, card, exclude)
         if self._share is not None:
             self._share({"k": "typing", "c": channel, "u": card})
 
@@ -109,7 +116,7 @@ class PresenceTracker:
         elif kind == "leave":
             self._remote_leave(origin, message["c"], message["u"])
         elif kind == "typing":
-            self._hub.send_ephemeral(message["c"], TypingNotice(message["c"], message["u"]))
+            self._typing(message["c"], message["u"], None)
         elif kind == "sync" and message.get("to") == self._origin:
             for channel, cards in message["here"].items():
                 for card in cards:
@@ -127,14 +134,15 @@ class PresenceTracker:
     def _remote_leave(self, origin: bytes, channel: str, user_id: int) -> None:
         procs = self._remote.get(channel)
         users = procs.get(origin) if procs else None
-        if users is None or users.pop(user_id, None) is None:
+        card = users.pop(user_id, None) if users is not None else None
+        if card is None:
             return
         if not users:
             del procs[origin]  # type: ignore[union-attr]
             if not procs:
                 del self._remote[channel]
         if not self._present(channel, user_id):
-            self._left(channel, user_id)
+            self._left(channel, card)
 
     def _alive(self) -> None:
         assert self._share is not None
@@ -177,11 +185,15 @@ class PresenceTracker:
             joined[card["id"]] = card
         self._arm()
 
-    def _left(self, channel: str, user_id: int) -> None:
+    def _left(self, channel: str, card: dict[str, Any]) -> None:
         joined, left = self._changes.setdefault(channel, ({}, {}))
-        if joined.pop(user_id, None) is None:
-            left[user_id] = {"id": user_id}
+        if joined.pop(card["id"], None) is None:
+            left[card["id"]] = card
         self._arm()
+
+    def _typing(self, channel: str, card: dict[str, Any], exclude: Outlet | None) -> None:
+        notice = TypingNotice(channel, card)
+        self._hub.send_ephemeral(channel, notice, exclude=exclude, without_pupils=None if _is_pupil(card) else notice)
 
     def _arm(self) -> None:
         if self._timer is None:
@@ -193,15 +205,31 @@ class PresenceTracker:
         for channel, (joined, left) in changes.items():
             if not (joined or left):
                 continue
-            count = len(self._everyone(channel))
-            if len(joined) + len(left) <= LIST_CAP:
-                frame = Presence(channel, joined=list(joined.values()), left=list(left.values()), count=count)
-            else:
-                frame = Presence(channel, count=count)
-            self._hub.send_ephemeral(channel, frame)
+            everyone = self._everyone(channel)
+            frame = _changes_frame(channel, joined, left, len(everyone))
+            if not any(map(_is_pupil, (*joined.values(), *left.values()))):
+                self._hub.send_ephemeral(channel, frame)
+                continue
+            joined, left = _adults(joined), _adults(left)
+            adults = _changes_frame(channel, joined, left, len(_adults(everyone))) if joined or left else None
+            self._hub.send_ephemeral(channel, frame, without_pupils=adults)
 
     def close(self) -> None:
         for timer in (self._timer, self._alive_timer):
             if timer is not None:
                 timer.cancel()
         self._timer = self._alive_timer = None
+
+
+def _changes_frame(channel: str, joined: dict[int, Any], left: dict[int, Any], count: int) -> Presence:
+    if len(joined) + len(left) > LIST_CAP:
+        return Presence(channel, count=count)
+    return Presence(channel, joined=list(joined.values()), left=[{"id": uid} for uid in left], count=count)
+
+
+def _is_pupil(card: dict[str, Any]) -> bool:
+    return card.get("role") == "pupil"
+
+
+def _adults(cards: dict[int, Any]) -> dict[int, Any]:
+    return {uid: card for uid, card in cards.items() if not _is_pupil(card)}

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from ..errors import ServiceError
-from ..tally import refusals
+from ..errors import ServiceError, refusals
 from . import api
 from .headers import with_security_headers
 from .http import FAILED, Web, WebApp, on_bug, on_service_error

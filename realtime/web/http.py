@@ -17,11 +17,10 @@ from starlette.responses import JSONResponse, Response
 from protocol import ErrorCode, ProtocolError, json_document
 
 from ..config import Settings
-from ..errors import HTTP_STATUS, ServiceError
+from ..errors import HTTP_STATUS, ServiceError, refusals
 from ..fanout.directory import Viewer
 from ..handshake import SESSION_COOKIE, origin_allowed
 from ..services.bundle import Services
-from ..tally import refusals
 from .metrics import Sources
 
 

@@ -40,7 +40,7 @@ from protocol import (
 )
 from protocol.limits import Limits
 
-from ..tally import refusals
+from ..errors import refusals
 from .server_protocol import frame_message
 
 log = logging.getLogger("twinhub.connection")

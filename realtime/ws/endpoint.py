@@ -19,9 +19,9 @@ from typing import Any
 from protocol import CloseCode
 
 from ..config import Settings
+from ..errors import refusals
 from ..handshake import choose_encoding, origin_allowed, session_cookie
 from ..services.bundle import Services
-from ..tally import refusals
 from .connection import Connection
 from .session import Session
 

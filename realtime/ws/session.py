@@ -38,16 +38,16 @@ from protocol import (
     Welcome,
 )
 
-from ..errors import Refused, ServiceError
+from ..channels import ChannelKind
+from ..errors import Refused, ServiceError, refusals
 from ..fanout.directory import Viewer
 from ..fanout.hub import Subscription
-from ..policy import Action
+from ..policy import Action, sees_pupils
 from ..services.bundle import Services
 from ..services.chat import Page
 from ..services.requests import SESSION_FRAMES, TABLE, answer
 from ..services.streams import Stream
 from ..services.welcome import welcome
-from ..tally import refusals
 from .connection import Connection
 
 log = logging.getLogger("twinhub.session")
@@ -149,14 +149,14 @@ class Session:
         # Subscribe first, then read the replay: whatever commits meanwhile is kept aside by the
         # hub and sent after the replay, without gap or duplicate.
         sub = hub.subscribe(self.conn, frame.channel, meta=meta)
-        sub.accepts = stream.accepts(viewer, meta)
+        _fit(sub, viewer, kind, stream)
         sub.viewer_id = viewer.user.id
         try:
             head, replayed, resync = await self._replay(viewer, frame.channel, stream, meta, frame.since)
             # The replay took a while: rights changed meanwhile (a removal, a new role) were not
             # seen by _rights_changed (this subscription was not live). Check them again now.
             self._still_allowed(viewer, frame.channel, stream, meta)
-            sub.accepts = stream.accepts(viewer, meta)
+            _fit(sub, viewer, kind, stream)
         except BaseException:
             hub.unsubscribe(sub)
             raise
@@ -172,8 +172,8 @@ class Session:
         hub.go_live(sub, head)
         if kind.presence:
             presence = self.s.presence
-            presence.join(frame.channel, viewer.card())
-            self.conn.send(presence.snapshot(frame.channel))
+            presence.join(frame.channel, viewer.card(meta.space_id))
+            self.conn.send(presence.snapshot(frame.channel, sees_pupils=sub.sees_pupils))
         return None
 
     async def _replay(
@@ -233,7 +233,7 @@ class Session:
         await self.s.chat.check(viewer, room, Action.POST)
         # Typing notices are advisory: extra ones are dropped silently, never refused.
         if not self.s.typing_limiter.take((viewer.user.id, frame.channel)):
-            self.s.presence.typing(frame.channel, viewer.card(), exclude=self.conn)
+            self.s.presence.typing(frame.channel, viewer.card(room.space_id), exclude=self.conn)
         return {"channel": frame.channel}
 
     def _rights_changed(self, user_id: int) -> None:
@@ -246,10 +246,10 @@ class Session:
             self.conn.close(CloseCode.AUTH_FAILED, "session revoked")
             return
         for channel, sub in list(self.subs.items()):
-            _, stream = self.s.streams.of(channel)
+            kind, stream = self.s.streams.of(channel)
             refusal = stream.refusal(viewer, sub.meta)
             if refusal is None:
-                sub.accepts = stream.accepts(viewer, sub.meta)  # a new role may see more, or less
+                _fit(sub, viewer, kind, stream)  # a new role may see more, or less
             else:
                 del self.subs[channel]
                 self._drop(channel, sub)
@@ -286,3 +286,11 @@ class Session:
             self.s.directory.unlisten(self.viewer.user.id, self._rights_changed)
             self.s.directory.release(self.viewer)
             self.viewer = None
+
+
+def _fit(sub: Subscription, viewer: Viewer, kind: ChannelKind, stream: Stream) -> None:
+    """What of the channel reaches this subscriber, for their roles now: the areas of its events,
+    and whether it shows them the pupils in a room (presence, typing)."""
+    sub.accepts = stream.accepts(viewer, sub.meta)
+    if kind.presence:  # a presence kind's meta is its room (realtime/channels.py)
+        sub.sees_pupils = sees_pupils(viewer.roles_in(sub.meta.space_id))

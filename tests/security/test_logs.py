@@ -112,11 +112,11 @@ async def test_refusals_and_failures_are_written_once_a_kind_a_period(chatty, wo
     """Threat: a client that decides how big the log gets — hundreds of refused requests, or a
     request that makes the server fail, written (with a traceback) once per request — until the
     line an operator needs drowns, or the disk fills. Each kind is written once a period, its
-    traceback too; one line at the end of the period counts the rest (realtime/tally.py)."""
+    traceback too; one line at the end of the period counts the rest (realtime/errors.py, Tally)."""
     from protocol import ListRecipients, Ping, Subscribe
-    from realtime import tally
+    from realtime.errors import PERIOD, refusals
 
-    tally.refusals.restart(1.0)
+    refusals.restart(1.0)
 
     def boom(*args, **kwargs):
         raise RuntimeError("a bug for the test")
@@ -149,7 +149,7 @@ async def test_refusals_and_failures_are_written_once_a_kind_a_period(chatty, wo
         if sum("more of" in line for line in written()) >= 3:
             break
         await asyncio.sleep(0.1)
-    tally.refusals.restart(tally.PERIOD)
+    refusals.restart(PERIOD)
     logged = written()
     firsts = [line for line in logged if "more of" not in line]
     assert sum("not_found" in line for line in firsts) == 1, firsts
