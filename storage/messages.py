@@ -38,6 +38,7 @@ class Message:
     title: str | None = None  # journal entries
     parent_id: int | None = None  # journal comments: the entry they are about
     links: tuple[str, ...] | None = None  # journal entries
+    author_role: str | None = None  # the author's badge in the project when they wrote it (policy.badge)
 
     @property
     def state(self) -> str:
@@ -71,6 +72,7 @@ class NewPost:
     parent_id: int | None = None  # a journal comment's entry
     links: tuple[str, ...] | None = None  # a journal entry's
     room_name: str | None = None  # for the feed record; read from the table when not given
+    author_role: str | None = None  # the author's badge in the project now (policy.badge)
 
 
 @record
@@ -89,7 +91,8 @@ class Replay:
 
 _MESSAGE_COLUMNS = (
     "m.id, m.room_id, m.seq, m.author_id, u.display_name AS author_name, u.school AS author_school,"
-    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.title, m.parent_id, m.links"
+    " m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.title, m.parent_id, m.links,"
+    " m.author_role"
 )
 
 
@@ -97,7 +100,7 @@ def _message(r: asyncpg.Record) -> Message:
     return Message(
         r["id"], r["room_id"], r["seq"], r["author_id"], r["author_name"], r["author_school"], r["text"],
         r["client_id"], r["created_at"], r["edited_at"], r["deleted_at"], r["hidden_at"], r["title"], r["parent_id"],
-        None if r["links"] is None else tuple(r["links"]),
+        None if r["links"] is None else tuple(r["links"]), r["author_role"],
     )
 
 
@@ -164,10 +167,11 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             next_seq[room] += 1
         rows = await conn.fetch(
             "WITH ins AS ("
-            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id, title, parent_id, links)"
-            "  SELECT s, r, q, a, t, c, ti, p, l::text[] FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
-            "         $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])"
-            "         AS n(s, r, q, a, t, c, ti, p, l)"
+            "  INSERT INTO messages (space_id, room_id, seq, author_id, text, client_id, title, parent_id, links,"
+            "                        author_role)"
+            "  SELECT s, r, q, a, t, c, ti, p, l::text[], b FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
+            "         $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])"
+            "         AS n(s, r, q, a, t, c, ti, p, l, b)"
             "  RETURNING id, room_id, seq, created_at"
             "), ev AS ("
             "  INSERT INTO room_events (room_id, seq, kind, message_id, created_at)"
@@ -176,7 +180,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             [posts[i].space_id for i in fresh], [posts[i].room_id for i in fresh], seqs,
             [posts[i].author_id for i in fresh], [posts[i].text for i in fresh], [posts[i].client_id for i in fresh],
             [posts[i].title for i in fresh], [posts[i].parent_id for i in fresh],
-            [_text_array(posts[i].links) for i in fresh],
+            [_text_array(posts[i].links) for i in fresh], [posts[i].author_role for i in fresh],
         )
         by_position = {(r["room_id"], r["seq"]): r for r in rows}
         stored = []
@@ -185,7 +189,7 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
             r = by_position[(p.room_id, seq)]
             stored.append(Message(
                 r["id"], p.room_id, seq, p.author_id, p.author_name, p.author_school, p.text, p.client_id,
-                r["created_at"], None, None, None, p.title, p.parent_id, p.links,
+                r["created_at"], None, None, None, p.title, p.parent_id, p.links, p.author_role,
             ))
         records = await activity.record(conn, [
             NewActivity(posts[i].space_id, _activity_kind(posts[i]), posts[i].area, m.author_id, m.room_id, m.id,
@@ -394,14 +398,14 @@ async def public_journal(
     view needs to decide whose name it may show."""
     async with read(pool, "public_journal") as conn:
         rows = await conn.fetch(
-            f"SELECT {_MESSAGE_COLUMNS}, mb.role AS author_role, u.platform_role = 'bot' AS author_is_bot"
+            f"SELECT {_MESSAGE_COLUMNS}, mb.role AS member_role, u.platform_role = 'bot' AS author_is_bot"
             " FROM messages m JOIN users u ON u.id = m.author_id"
             " LEFT JOIN members mb ON mb.space_id = $1 AND mb.user_id = m.author_id"
             " WHERE m.room_id = $2 AND m.deleted_at IS NULL AND m.hidden_at IS NULL"
             " AND ($3::bigint IS NULL OR m.seq < $3) ORDER BY m.seq DESC LIMIT $4",
             space_id, room_id, before_seq, limit,
         )
-    return [(_message(r), r["author_role"], bool(r["author_is_bot"])) for r in rows]
+    return [(_message(r), r["member_role"], bool(r["author_is_bot"])) for r in rows]
 
 
 async def history(pool: asyncpg.Pool, room_id: int, before_seq: int | None, limit: int) -> list[Message]:

@@ -26,6 +26,8 @@ from typing import Protocol
 
 from protocol import Encoding, Event, ServerFrame, encode_server_item
 
+from .shield import shield
+
 log = logging.getLogger("twinhub.hub")
 
 Backfill = Callable[[str, int, int], Awaitable[list[Event]]]  # (channel, after_seq, upto_seq) -> events
@@ -63,8 +65,9 @@ class Subscription:
         # Who follows it: an event whose data names them in "hidden_from" (a report about them)
         # does not reach this subscription.
         self.viewer_id: int | None = None
-        # False: a follower who may not learn who the pupils are (a visitor, policy.sees_pupils);
-        # ephemeral frames about pupils reach them filtered, or not at all.
+        # False: a follower who may not learn who the pupils are (a visitor, policy.sees_pupils):
+        # events reach them with the pupils made anonymous (shield.py), ephemeral frames about
+        # pupils filtered, or not at all.
         self.sees_pupils = True
 
     def wants(self, area: str | None) -> bool:
@@ -185,6 +188,8 @@ class Hub:
         seq = event.seq
         channel.last_seq = seq
         items: dict[Encoding, bytes] = {}  # the event, encoded once per wire format
+        shielded: dict[Encoding, bytes] | None = None  # ... and as a visitor gets it (shield.py)
+        event_for_visitors = event
         area = event.data.get("area")  # feed records: only readers of that area get them
         hidden = event.data.get("hidden_from")  # a report: never to the member it is about
         n = 0
@@ -194,9 +199,17 @@ class Hub:
             if hidden is not None and sub.viewer_id == hidden:
                 continue
             outlet = sub.outlet
-            item = items.get(outlet.encoding)
-            if item is None:
-                item = items[outlet.encoding] = encode_server_item(event, outlet.encoding)
+            if not sub.sees_pupils:
+                if shielded is None:
+                    event_for_visitors = shield(event)
+                    shielded = items if event_for_visitors is event else {}
+                item = shielded.get(outlet.encoding)
+                if item is None:
+                    item = shielded[outlet.encoding] = encode_server_item(event_for_visitors, outlet.encoding)
+            else:
+                item = items.get(outlet.encoding)
+                if item is None:
+                    item = items[outlet.encoding] = encode_server_item(event, outlet.encoding)
             if sub.pending is not None:
                 sub.pending.append((seq, item))
             elif seq > sub.last_seq:

@@ -85,7 +85,7 @@ class Bots:
         rate_limited(await self._limiter.acquire(bot.id), "this bot is posting")
         author = User(bot.user_id, "", bot.name, "bot", f"bot · {bot.created_by_name}" if bot.created_by_name else "bot")
         posted = await self._chat.store_and_publish(
-            journal, author, frame.text, frame.client_id, frame.title, None, frame.links  # type: ignore[union-attr]
+            journal, author, "bot", frame.text, frame.client_id, frame.title, None, frame.links  # type: ignore[union-attr]
         )
         message = posted.event.data["message"]
         asked = (frame.title, frame.text, list(frame.links or ()))  # type: ignore[union-attr]

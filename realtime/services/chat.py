@@ -26,7 +26,8 @@ from ..channels import parse as parse_channel
 from ..errors import Refused, ServiceError, database, rate_limited, write
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
-from ..policy import Action, Area, Refusal, decide
+from ..fanout.shield import shield_message
+from ..policy import Action, Area, Refusal, badge, decide, sees_pupils
 from ..ratelimit import Limiter
 from . import access
 from .feed import to_event as feed_event
@@ -42,7 +43,7 @@ def message_data(m: store.Message) -> dict[str, Any]:
     data = {
         "id": m.id,
         "seq": m.seq,
-        "author": {"id": m.author_id, "name": m.author_name, "school": m.author_school},
+        "author": {"id": m.author_id, "name": m.author_name, "school": m.author_school, "role": m.author_role},
         "text": m.text if state == "visible" else None,
         "state": state,
         "created_at": iso(m.created_at),
@@ -152,17 +153,20 @@ class Chat:
         await self._check_journal_shape(viewer, room, title, parent)
         viewer.require_not_muted(room.space_id, room.area)
         rate_limited(await self._post_limiter.acquire(viewer.user.id), "you are posting")
-        return await self.store_and_publish(room, viewer.user, text, client_id, title, parent, links)
+        return await self.store_and_publish(
+            room, viewer.user, badge(viewer.roles_in(room.space_id)), text, client_id, title, parent, links
+        )
 
     async def store_and_publish(
-        self, room: Room, user: User, text: str, client_id: str | None, title: str | None = None,
+        self, room: Room, user: User, role: str | None, text: str, client_id: str | None, title: str | None = None,
         parent: int | None = None, links: tuple[str, ...] | None = None,
     ) -> Posted:
         """Commit a post whose rights were checked by the caller, then publish it and its feed
-        record (sessions through post(); bots through the Bots service)."""
+        record (sessions through post(); bots through the Bots service). `role`: the author's
+        badge (policy.badge)."""
         result = await write(self._writer.submit(NewPost(
             room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
-            parent, links, room_name=room.name,
+            parent, links, room_name=room.name, author_role=role,
         )), undone="the message was not sent")
         event = to_event(result.event)
         if not result.duplicate:
@@ -291,4 +295,6 @@ class Chat:
         room = await self.room_for(viewer, room_channel(room_id))
         await self.check(viewer, room, Action.READ)
         found = await database(store.history(self._pool, room.id, before, limit))
-        return [message_data(m) for m in found]
+        if sees_pupils(viewer.roles_in(room.space_id)):
+            return [message_data(m) for m in found]
+        return [shield_message(message_data(m)) for m in found]

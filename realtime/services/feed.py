@@ -24,7 +24,8 @@ from ..channels import parse as parse_channel
 from ..errors import ServiceError, database
 from ..fanout.bus import Bus
 from ..fanout.directory import Viewer
-from ..policy import Area, Refusal, readable_areas
+from ..fanout.shield import shield_data
+from ..policy import Area, Refusal, readable_areas, sees_pupils
 from . import access
 
 ALL_AREAS = [a.value for a in Area]
@@ -96,9 +97,10 @@ class Feed:
         if not roles:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
         page = await database(store.recent(self._pool, space_id, before, limit, sorted(readable_areas(roles))))
+        records = [{"seq": a.seq, "kind": a.kind, **activity_data(a)} for a in page.activities]
         return {
             "space": space_id, "channel": feed_channel(space_id), "head": page.head, "more": page.more,
-            "activities": [{"seq": a.seq, "kind": a.kind, **activity_data(a)} for a in page.activities],
+            "activities": records if sees_pupils(roles) else [shield_data(r) for r in records],
         }
 
     # -- publishing ---------------------------------------------------------------------------

@@ -38,10 +38,10 @@ from protocol import (
     Welcome,
 )
 
-from ..channels import ChannelKind
 from ..errors import Refused, ServiceError, refusals
 from ..fanout.directory import Viewer
 from ..fanout.hub import Subscription
+from ..fanout.shield import shield
 from ..policy import Action, sees_pupils
 from ..services.bundle import Services
 from ..services.chat import Page
@@ -149,14 +149,14 @@ class Session:
         # Subscribe first, then read the replay: whatever commits meanwhile is kept aside by the
         # hub and sent after the replay, without gap or duplicate.
         sub = hub.subscribe(self.conn, frame.channel, meta=meta)
-        _fit(sub, viewer, kind, stream)
+        _fit(sub, viewer, stream)
         sub.viewer_id = viewer.user.id
         try:
-            head, replayed, resync = await self._replay(viewer, frame.channel, stream, meta, frame.since)
+            head, replayed, resync = await self._replay(viewer, frame.channel, stream, sub, frame.since)
             # The replay took a while: rights changed meanwhile (a removal, a new role) were not
             # seen by _rights_changed (this subscription was not live). Check them again now.
             self._still_allowed(viewer, frame.channel, stream, meta)
-            _fit(sub, viewer, kind, stream)
+            _fit(sub, viewer, stream)
         except BaseException:
             hub.unsubscribe(sub)
             raise
@@ -177,12 +177,13 @@ class Session:
         return None
 
     async def _replay(
-        self, viewer: Viewer, channel: str, stream: Stream, meta: Any, since: int | None
+        self, viewer: Viewer, channel: str, stream: Stream, sub: Subscription, since: int | None
     ) -> tuple[int, int, bool]:
         """Send the channel's events after `since`, page by page, never faster than the socket
         takes them, each page only while the viewer may still read the channel. Returns (head,
         events sent, resync). Too far behind (more than max_replay events): nothing is sent and
         resync is True — the client reloads over HTTP."""
+        meta = sub.meta
         if since is None:
             return await stream.head(meta), 0, False
         events, head, more = await stream.replay_page(meta, since, REPLAY_PAGE)
@@ -191,7 +192,7 @@ class Session:
         sent = 0
         while True:
             self._still_allowed(viewer, channel, stream, meta)
-            await self._send_page(events)
+            await self._send_page(events if sub.sees_pupils else [shield(e) for e in events])
             sent += len(events)
             if not more or self.conn.closing:
                 return head, sent, False
@@ -246,10 +247,10 @@ class Session:
             self.conn.close(CloseCode.AUTH_FAILED, "session revoked")
             return
         for channel, sub in list(self.subs.items()):
-            kind, stream = self.s.streams.of(channel)
+            _, stream = self.s.streams.of(channel)
             refusal = stream.refusal(viewer, sub.meta)
             if refusal is None:
-                _fit(sub, viewer, kind, stream)  # a new role may see more, or less
+                _fit(sub, viewer, stream)  # a new role may see more, or less
             else:
                 del self.subs[channel]
                 self._drop(channel, sub)
@@ -288,9 +289,9 @@ class Session:
             self.viewer = None
 
 
-def _fit(sub: Subscription, viewer: Viewer, kind: ChannelKind, stream: Stream) -> None:
+def _fit(sub: Subscription, viewer: Viewer, stream: Stream) -> None:
     """What of the channel reaches this subscriber, for their roles now: the areas of its events,
-    and whether it shows them the pupils in a room (presence, typing)."""
+    and whether it shows them who the pupils are (events, presence, typing)."""
     sub.accepts = stream.accepts(viewer, sub.meta)
-    if kind.presence:  # a presence kind's meta is its room (realtime/channels.py)
-        sub.sees_pupils = sees_pupils(viewer.roles_in(sub.meta.space_id))
+    space_id = getattr(sub.meta, "space_id", None)  # the project a room, feed or mailbox belongs to
+    sub.sees_pupils = space_id is None or sees_pupils(viewer.roles_in(space_id))

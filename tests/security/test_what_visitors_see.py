@@ -109,3 +109,78 @@ async def test_a_visitor_on_another_process_is_never_shown_the_pupils_either(pai
     finally:
         for client in clients.values():
             await client.close()
+
+
+def _anonymous_pupil(world, who: str) -> dict:
+    return {"id": None, "name": None, "school": world.users[who].school, "role": "pupil"}
+
+
+async def test_authors_carry_their_badge_and_a_visitor_reads_pupils_work_without_their_names(world, connect, http):
+    """Threat: a parent collecting the children's names and ids from their work — the activity
+    rooms and the journal a visitor may read, live, replayed, paged over HTTP, or from the feed.
+    A visitor sees a pupil's message as the public does, "a pupil of <school>"; teachers and
+    pupils see its author, every author with the badge of their role (rule 4)."""
+    from protocol import Post
+
+    room, feed = world.channel(Area.ACTIVITIES), f"feed:{world.space_id}"
+    visitor, teacher = await connect(world.users["visitor"]), await connect(world.users["teacher_member"])
+    pupil = await connect(world.users["pupil_member"])
+    for client in (visitor, teacher):
+        await client.ok(Subscribe(room))
+        await client.ok(Subscribe(feed))
+    by_pupil = await pupil.ok(Post(room, "Our river is 312 km long"))
+    by_teacher = await teacher.ok(Post(room, "Well measured!"))
+    full = {"id": world.users["pupil_member"].id, "name": world.users["pupil_member"].display_name,
+            "school": world.users["pupil_member"].school, "role": "pupil"}
+    teacher_card = {"id": world.users["teacher_member"].id, "name": world.users["teacher_member"].display_name,
+                    "school": world.users["teacher_member"].school, "role": "teacher"}
+
+    def authors(events) -> list[dict]:
+        return [e.data["message"]["author"] for e in events]
+
+    assert authors(await teacher.wait_events(room, 2)) == [full, teacher_card]
+    assert authors(await visitor.wait_events(room, 2)) == [_anonymous_pupil(world, "pupil_member"), teacher_card]
+    [record] = [e for e in await teacher.wait_events(feed, 2) if e.data["message_id"] == by_pupil.data["id"]]
+    assert record.data["actor"]["id"] == full["id"] and record.data["actor"]["role"] == "pupil_member"
+    [record] = [e for e in await visitor.wait_events(feed, 2) if e.data["message_id"] == by_pupil.data["id"]]
+    assert record.data["actor"] == _anonymous_pupil(world, "pupil_member")
+
+    # Replayed on a new socket, and paged over HTTP: the same.
+    late = await connect(world.users["visitor"])
+    await late.ok(Subscribe(room, since=0))
+    assert authors(await late.wait_events(room, 2)) == [_anonymous_pupil(world, "pupil_member"), teacher_card]
+    await late.ok(Subscribe(feed, since=0))
+    replayed = [e for e in await late.wait_events(feed, 2) if e.data["message_id"] == by_pupil.data["id"]]
+    assert [e.data["actor"] for e in replayed] == [_anonymous_pupil(world, "pupil_member")]
+    token = await login(http, world.users["visitor"].username)
+    auth = {"Authorization": f"Bearer {token}"}
+    page = (await http.get(f"/api/rooms/{world.rooms[Area.ACTIVITIES]}/messages", headers=auth)).json()
+    listed = {m["id"]: m["author"] for m in page["messages"]}
+    assert listed == {by_pupil.data["id"]: _anonymous_pupil(world, "pupil_member"), by_teacher.data["id"]: teacher_card}
+    records = (await http.get(f"/api/spaces/{world.space_id}/activity", headers=auth)).json()["activities"]
+    assert [r["actor"] for r in records if r["message_id"] == by_pupil.data["id"]] == [
+        _anonymous_pupil(world, "pupil_member")]
+    assert str(full["id"]) not in {str(r["actor"]["id"]) for r in records if r["actor"]}
+    # A teacher over HTTP sees the pupil, with the badge.
+    teacher_auth = {"Authorization": f"Bearer {await login(http, world.users['teacher_member'].username)}"}
+    page = (await http.get(f"/api/rooms/{world.rooms[Area.ACTIVITIES]}/messages", headers=teacher_auth)).json()
+    assert {m["id"]: m["author"] for m in page["messages"]}[by_pupil.data["id"]] == full
+
+
+async def test_a_visitor_on_another_process_reads_pupils_work_without_their_names(pair, world):
+    """The hub of every process makes pupils anonymous for its own visitors."""
+    from protocol import Post
+
+    a, b = pair
+    room = world.channel(Area.ACTIVITIES)
+    async with httpx.AsyncClient(base_url=a.url, timeout=30) as on_a, httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
+        pupil = await Client.connect(a.ws, await login(on_a, world.users["pupil_admin"].username))
+        visitor = await Client.connect(b.ws, await login(on_b, world.users["visitor"].username))
+    try:
+        await visitor.ok(Subscribe(room))
+        await pupil.ok(Post(room, "Photos of the bridge"))
+        [event] = await visitor.wait_events(room, 1)
+        assert event.data["message"]["author"] == _anonymous_pupil(world, "pupil_admin")
+    finally:
+        await pupil.close()
+        await visitor.close()
