@@ -11,7 +11,7 @@ never start contact with a pupil; a closed project is read-only until a teacher 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +26,7 @@ class Role(StrEnum):
     PUPIL_MEMBER = "pupil_member"
     VISITOR = "visitor"
     MODERATOR = "moderator"  # platform staff, in every space, not a member of any
-    BOT = "bot"  # a token scoped to one space and to journal posting
+    BOT = "bot"  # a token scoped to one space and to one thing: journal entries or activity records
 
 
 class Area(StrEnum):
@@ -241,15 +241,34 @@ def muted_until(mutes: dict[str, datetime] | None, scope: str, now: datetime) ->
 
 
 BOT_SCOPES = ("journal", "activity")  # post journal entries | post activity records (a service)
+# Whom an activity token may name as the actor of a record: the project's adults. Never a pupil
+# (issue 21, rule 9: a service outside TwinHub does not put a child's name on what it records).
+BOT_ACTORS = frozenset({TA, TM, V})
+MAX_BOT_ACTORS = 20  # members an activity token may be made for
 
 
-def decide_bot(bot_space_id: int, bot_scope: str, space_id: int, scope: str) -> Refusal | None:
-    """A bot token does the one thing it was made for (`bot_scope`), in its own project, and
-    nothing else anywhere (it is not a session: no other route or frame accepts it)."""
+def decide_bot(bot_space_id: int, bot_scope: str, space_id: int, scope: str, *, closed: bool = False) -> Refusal | None:
+    """A bot token does the one thing it was made for (`bot_scope`), in its own project while it
+    is open (`closed`: its project is closed), and nothing else anywhere (it is not a session: no
+    other route or frame accepts it). Another project's token is told nothing of that project."""
     if bot_space_id != space_id:
         return Refusal(ErrorCode.FORBIDDEN, "this bot's token is for another project")
     if bot_scope != scope:
         return Refusal(ErrorCode.FORBIDDEN, f"this token may only post {bot_scope} items")
+    if closed:
+        return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: its bots post nothing until a teacher "
+                       "administrator reopens it")
+    return None
+
+
+def decide_bot_actor(role: Role | None, actor_id: int, actors: Collection[int] | None) -> Refusal | None:
+    """Whether an activity token may name `actor_id` (whose role in the token's project now is
+    `role`; None: not a member) as the one who did what it records: an adult member (BOT_ACTORS)
+    and, if the token was made for some members (`actors`), one of them. A pupil, a bot, a former
+    member, someone the token was not made for and someone who does not exist all answer the
+    same `not_found`: a token does not tell who is a pupil."""
+    if role not in BOT_ACTORS or (actors is not None and actor_id not in actors):
+        return Refusal(ErrorCode.NOT_FOUND, "actor_id is not a member this token may name")
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from .errors import Conflict, StorageError, Unavailable, WrongKind
+from .errors import Conflict, NotTeacherAdmin, StorageError, Unavailable, WrongKind
 
 log = logging.getLogger("twinhub.storage")
 
@@ -74,6 +74,8 @@ def _translated(kind: str, name: str, exc: Exception) -> StorageError | None:
     (the caller's own exception, e.g. NotFound, passes through unchanged)."""
     if isinstance(exc, asyncpg.exceptions.CheckViolationError) and exc.constraint_name == "account_kind":
         return WrongKind(f"{name}: {exc.args[0] if exc.args else 'account kind'}")
+    if isinstance(exc, asyncpg.exceptions.CheckViolationError) and exc.constraint_name == "bot_creator":
+        return NotTeacherAdmin(f"{name}: a bot is made by a teacher admin of its project")
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
         return Conflict(f"{name}: {exc.constraint_name or 'unique violation'}")
     if isinstance(exc, _UNAVAILABLE):

@@ -5,6 +5,8 @@
       Conflict        a unique constraint said no (e.g. the username is taken)
         WrongKind     a pupil account given an adult's role, or the reverse (the schema's
                       members_keep_account_kind trigger: adult <-> pupil is not a role change)
+      NotTeacherAdmin a bot's creator is not (or no longer) a teacher admin of its project (the
+                      schema's bots_made_by_a_teacher_admin trigger)
       Unavailable     PostgreSQL could not be reached or could not commit: nothing was stored
 """
 
@@ -24,6 +26,10 @@ class Conflict(StorageError):
 
 
 class WrongKind(Conflict):
+    pass
+
+
+class NotTeacherAdmin(StorageError):
     pass
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from storage import Conflict, accounts, bots, spaces
+from storage import Conflict, NotTeacherAdmin, accounts, bots, spaces
 from storage.db import create_pool
 from storage.embedded import database_url
 from storage.migrate import migrate
@@ -165,10 +165,14 @@ def cmd_admin(args: argparse.Namespace) -> int:
             if args.by and creator is None:
                 raise SystemExit(f"no user '{args.by}'")
             token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-            bot = await bots.create(
-                pool, space_id=space.id, name=args.name, created_by=creator.id if creator else None,
-                token_hash=token_hash(token), scope=args.scope,
-            )
+            try:
+                bot = await bots.create(
+                    pool, space_id=space.id, name=args.name, created_by=creator.id if creator else None,
+                    token_hash=token_hash(token), scope=args.scope,
+                )
+            except NotTeacherAdmin:
+                raise SystemExit(f"'{args.by}' is not a teacher admin of '{space.slug}': a bot answers to one "
+                                 "(its bots are revoked when they leave or stop being one)") from None
             print(f"bot {bot.id} '{bot.name}' ({bot.scope}) of '{space.slug}'; its token (shown once): {token}")
         elif args.admin == "close-space":
             space = await _space(pool, args.space)
@@ -241,7 +245,8 @@ def parser() -> argparse.ArgumentParser:
     cb = asub.add_parser("create-bot", help="a token that posts journal entries in one space (printed once)")
     cb.add_argument("--space", required=True)
     cb.add_argument("--name", required=True)
-    cb.add_argument("--by", help="username of the teacher it is created for (shown with its entries)")
+    cb.add_argument("--by", help="username of the teacher admin it is created for (shown with its entries; "
+                                 "the bot is revoked when they leave the space or stop being a teacher admin)")
     cb.add_argument("--scope", choices=["journal", "activity"], default="journal",
                     help="journal: posts journal entries (default); activity: posts feed records for the rest of the space")
     cl = asub.add_parser("close-space")

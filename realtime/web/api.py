@@ -206,7 +206,15 @@ async def create_bot(request: Request) -> Response:
     space_id = int_param_path(request, "space_id")
     body = await json_body(request)
     bots = web_of(request).services.bots
-    return JSONResponse(await bots.create(viewer, space_id, body.get("name"), body.get("scope", "journal")), status_code=201)
+    made = await bots.create(viewer, space_id, body.get("name"), body.get("scope", "journal"), body.get("actors"))
+    return JSONResponse(made, status_code=201)
+
+
+async def list_bots(request: Request) -> Response:
+    """The project's bots, revoked ones included (teacher admins): never a token."""
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    return JSONResponse(await web_of(request).services.bots.of_space(viewer, space_id))
 
 
 async def revoke_bot(request: Request) -> Response:
@@ -285,6 +293,7 @@ routes = [
     Route("/api/public/{slug}", public_page),
     Route("/api/public/{slug}/events", public_events),
     Route("/api/spaces/{space_id}/bots", create_bot, methods=["POST"]),
+    Route("/api/spaces/{space_id}/bots", list_bots),
     Route("/api/spaces/{space_id}/bots/{bot_id}", revoke_bot, methods=["DELETE"]),
     Route("/api/spaces/{space_id}/journal", journal_entry, methods=["POST"]),
     Route("/api/spaces/{space_id}/mail", _frame_route("send_mail", body=True, status=201), methods=["POST"]),

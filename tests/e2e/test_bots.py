@@ -118,7 +118,7 @@ async def test_a_service_token_posts_activity_records_for_the_rest_of_the_space(
     url = f"/api/spaces/{world.space_id}/activity"
     headers = {"authorization": f"Bearer {pages['token']}", "idempotency-key": "doc-17"}
     record = {"kind": "document.added", "area": "activities", "title": "River map.pdf",
-              "link": "https://twinspace.example/doc/17", "actor_id": world.users["pupil_member"].id}
+              "link": "https://twinspace.example/doc/17", "actor_id": world.users["teacher_member"].id}
     first = await http.post(url, headers=headers, json=record)
     again = await http.post(url, headers=headers, json=record)
     assert (first.status_code, again.status_code) == (201, 200), first.text
@@ -128,7 +128,7 @@ async def test_a_service_token_posts_activity_records_for_the_rest_of_the_space(
     assert (await http.post(url, headers={"authorization": f"Bearer {pages['token']}"}, json=secret)).status_code == 201
     [seen] = await visitor.wait_events(feed, 1)
     assert (seen.kind, seen.data["details"]["title"], seen.data["actor"]["id"]) == (
-        "document.added", "River map.pdf", world.users["pupil_member"].id,
+        "document.added", "River map.pdf", world.users["teacher_member"].id,
     )
     assert seen.data["details"]["link"] == "https://twinspace.example/doc/17"
     marker = {**record, "title": "after the teachers' file", "actor_id": None}

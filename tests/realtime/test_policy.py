@@ -13,6 +13,8 @@ from realtime.policy import (
     Area,
     Role,
     decide,
+    decide_bot,
+    decide_bot_actor,
     decide_invite,
     decide_mail,
     decide_member_change,
@@ -232,3 +234,26 @@ def test_who_changes_or_removes_whom():
     # adult and pupil are kinds of account, not roles: no change turns one into the other
     for target, new in ((PM_, TM_), (PM_, Role.VISITOR), (PM_, TA_), (TM_, PM_), (Role.VISITOR, Role.PUPIL_ADMIN)):
         assert decide_member_change([TA_], 1, 2, target, None, new, admins=2).code is ErrorCode.FORBIDDEN
+
+
+def test_a_bot_token_does_its_one_thing_in_its_own_open_project():
+    assert decide_bot(1, "journal", 1, "journal") is None
+    assert decide_bot(1, "activity", 1, "activity") is None
+    assert decide_bot(1, "journal", 2, "journal").code is ErrorCode.FORBIDDEN
+    assert decide_bot(1, "journal", 1, "activity").code is ErrorCode.FORBIDDEN
+    assert decide_bot(1, "journal", 1, "journal", closed=True).code is ErrorCode.SPACE_CLOSED
+    # another project's token learns nothing of this one, closed or not
+    assert decide_bot(1, "journal", 2, "journal", closed=True).code is ErrorCode.FORBIDDEN
+
+
+def test_an_activity_token_names_adult_members_only_and_a_pupil_like_nobody():
+    for role in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.VISITOR):
+        assert decide_bot_actor(role, 7, None) is None
+    nobody = decide_bot_actor(None, 7, None)
+    assert nobody.code is ErrorCode.NOT_FOUND
+    for role in (Role.PUPIL_ADMIN, Role.PUPIL_MEMBER, Role.MODERATOR, Role.BOT):
+        assert decide_bot_actor(role, 7, None) == nobody
+    # made for some members: only them, and still never a pupil
+    assert decide_bot_actor(Role.TEACHER_MEMBER, 7, (7, 8)) is None
+    assert decide_bot_actor(Role.TEACHER_MEMBER, 9, (7, 8)) == nobody
+    assert decide_bot_actor(Role.PUPIL_MEMBER, 7, (7,)) == nobody

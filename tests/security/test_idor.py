@@ -214,6 +214,7 @@ HTTP_CASES = [
     ("DELETE", "/api/spaces/{own_space}/invitations/{invitation}", None),
     ("POST", "/api/invitations/{invitation}/accept", None),
     ("POST", "/api/invitations/{invitation}/decline", None),
+    ("GET", "/api/spaces/{space}/bots", None),
     ("DELETE", "/api/spaces/{space}/bots/{bot}", None),
     ("DELETE", "/api/spaces/{own_space}/bots/{bot}", None),
     ("GET", "/api/spaces/{space}/audit", None),
