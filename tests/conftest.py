@@ -205,6 +205,7 @@ def redis_server():
         yield url, None
         return
     server = EmbeddedRedis()
+    WATCH.secrets.add(server.password)
     url = server.start()
     try:
         yield url, server

@@ -30,6 +30,7 @@ from storage.db import create_pool
 from storage.migrate import migrate
 
 from ..config import Settings
+from ..fanout.redis_client import safe_url
 from .embedded_redis import EmbeddedRedis
 from .server import bind
 
@@ -50,7 +51,7 @@ def _prepare(settings: Settings, stack: contextlib.ExitStack, seed_demo: bool) -
         redis = EmbeddedRedis()
         url = redis.start()
         stack.callback(redis.stop)
-        print(f"started a Redis-compatible server for the workers on {url}", flush=True)
+        print(f"started a Redis-compatible server for the workers on {safe_url(url)}", flush=True)
         settings = replace(settings, redis_url=url)
     database_url = settings.database_url
     assert database_url is not None
