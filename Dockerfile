@@ -1,6 +1,8 @@
 # A slim image that runs `twinhub serve` against the PostgreSQL named by TWINHUB_DATABASE_URL.
 #   docker build -t twinhub .
 #   docker run -p 8000:8000 -e TWINHUB_DATABASE_URL=postgresql://user:pass@db:5432/twinhub twinhub
+# Several replicas share a Redis: add -e TWINHUB_REDIS_URL=redis://twinhub:pass@redis:6379/0 and the
+# same -e TWINHUB_BUS_SECRET=<long random string> to each (docs/deployment.md; without it, it refuses to start).
 # Migrations are applied at start-up (under an advisory lock, so several replicas may start at once).
 FROM python:3.11-slim
 

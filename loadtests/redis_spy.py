@@ -1,9 +1,13 @@
 """A listener on the Redis bus of a scale-out step: when each event reaches Redis.
 
-    python -m loadtests.redis_spy REDIS_URL PREFIX
+    TWINHUB_REDIS_URL=redis://… python -m loadtests.redis_spy PREFIX
+
+The URL comes in the environment, as the servers' does: it holds the Redis password, and a
+command line is shown to every user of the machine.
 
 Subscribes (by pattern) to the bus's event channels, `<PREFIX>:ev:*` (realtime/fanout/redis_bus.py),
-decodes each message (msgpack: origin, 0, channel, seq, kind, data) and keeps, while recording,
+decodes each message (its signature, then msgpack: origin, 3, a list of [channel, seq, kind, data];
+the signature is not checked here) and keeps, for each event while recording,
 its arrival time minus the send time that the load generator wrote at the start of the post's
 text (time.monotonic_ns(): one clock for every process of the machine). Together with the
 latencies of the subscribers of the publishing process and of the others, this tells where an
@@ -19,6 +23,7 @@ delay (a busy machine may keep it waiting for a CPU) is included: an upper bound
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -27,12 +32,14 @@ from array import array
 import msgpack
 import redis
 
+from realtime.fanout.redis_bus import SIGNATURE
+
 from .clients import STAMP_DIGITS
 from .report import percentiles
 
 
 def main() -> int:
-    url, prefix = sys.argv[1], sys.argv[2]
+    url, prefix = os.environ["TWINHUB_REDIS_URL"], sys.argv[1]
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.psubscribe(f"{prefix}:ev:*")
@@ -61,11 +68,14 @@ def main() -> int:
         if not state["recording"]:
             continue
         try:
-            m = msgpack.unpackb(message["data"])
-            if m[1] == 0:  # an event: its data is the chat message, whose text starts with the stamp
-                delays.append(now - int(m[5]["message"]["text"][:STAMP_DIGITS]))
-        except (ValueError, KeyError, IndexError, TypeError):
-            state["other"] += 1  # not a chat message (e.g. a feed record): no stamp
+            events = msgpack.unpackb(message["data"][SIGNATURE:])[2]  # a shard's events of one turn
+        except (ValueError, IndexError, TypeError):
+            continue
+        for _, _, _, data in events:
+            try:  # a chat message's text starts with the stamp
+                delays.append(now - int(data["message"]["text"][:STAMP_DIGITS]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                state["other"] += 1  # not a chat message (e.g. a feed record): no stamp
     pubsub.close()
     client.close()
     print(json.dumps({"to_redis": percentiles(delays), "messages_seen": state["seen"],

@@ -29,6 +29,11 @@ class Settings:
     redis_url: str | None = None
     redis_sharded: bool = False  # SPUBLISH/SSUBSCRIBE on one Redis 7; always so on a cluster (asked at start)
     redis_prefix: str = "twinhub"  # two installations sharing one Redis need different prefixes
+    # Every message on the Redis bus carries an HMAC-SHA256 made with this; one without a valid
+    # one is dropped and counted (realtime/fanout/redis_bus.py). Every process on one Redis needs
+    # the same, and a server with a Redis URL will not start without one (check()); `--workers`
+    # makes one for the Redis it starts itself. Kept out of repr: settings are never logged whole.
+    bus_secret: str = field(default="", repr=False)
     data_dir: Path = field(default_factory=_default_data_dir)
     allowed_origins: tuple[str, ...] = ()  # extra origins for cookie-authenticated WebSockets
     session_hours: float = 12.0
@@ -85,6 +90,24 @@ class Settings:
         if "data_dir" in values:  # a flag's text too
             values["data_dir"] = Path(str(values["data_dir"])).expanduser()
         return replace(cls(), **values)  # type: ignore[arg-type]
+
+    def check(self) -> None:
+        """Raise ValueError, with the sentence for the operator, if a server cannot run on these
+        settings: a Redis URL needs a bus secret (MIN_BUS_SECRET characters or more) shared by
+        every process on that Redis. Generating one here would leave each process deaf to the
+        others (each would drop the others' messages as forged), so we refuse instead."""
+        if self.redis_url and not self.bus_secret:
+            raise ValueError(
+                "TWINHUB_REDIS_URL is set but TWINHUB_BUS_SECRET is not: every message on the Redis bus is "
+                "signed with it, and unsigned ones are dropped. Set TWINHUB_BUS_SECRET to the same long random "
+                "string on every process that shares this Redis "
+                "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if self.redis_url and len(self.bus_secret) < MIN_BUS_SECRET:
+            raise ValueError(f"TWINHUB_BUS_SECRET is too short: {MIN_BUS_SECRET} characters or more, random")
+
+
+MIN_BUS_SECRET = 16  # characters: shorter would be guessed from messages read off Redis
 
 
 def _flag(raw: str) -> bool:

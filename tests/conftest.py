@@ -37,6 +37,7 @@ from storage.db import create_pool
 from storage.embedded import EmbeddedPostgres, drop_database, ensure_database
 from storage.migrate import migrate
 from tests.client import Client
+from tests.processes import BUS_SECRET
 from tests.redis_cluster import LocalCluster
 
 PASSWORD = "correct horse"
@@ -52,7 +53,7 @@ class SecretWatch(logging.Handler):
         super().__init__(logging.INFO)  # the production level (`twinhub serve` logs at INFO)
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         self.lines: list[str] = []
-        self.secrets: set[str] = {PASSWORD}
+        self.secrets: set[str] = {PASSWORD, BUS_SECRET}
 
     def emit(self, record: logging.LogRecord) -> None:
         if not record.name.startswith(("httpx", "httpcore", "websockets.client")):  # the tests' own clients
@@ -206,6 +207,7 @@ def redis_server():
         yield url, None
         return
     server = EmbeddedRedis()
+    WATCH.secrets.add(server.password)
     url = server.start()
     try:
         yield url, server

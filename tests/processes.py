@@ -1,13 +1,14 @@
 """`twinhub serve` in a process of its own, on a free port, for the tests that need several
 processes on one PostgreSQL and one Redis (tests/e2e/test_scale_out.py,
 tests/e2e/test_membership_across_processes.py). Every wait is bounded; every process is stopped
-by PID."""
+by PID. They share BUS_SECRET, as the processes of one installation share TWINHUB_BUS_SECRET."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+BUS_SECRET = secrets.token_urlsafe(32)  # tests/conftest.py watches the logs for it
 
 
 def free_port() -> int:
@@ -33,7 +35,8 @@ class ServeProcess:
         self.port = free_port()
         settings = {
             "TWINHUB_DATABASE_URL": database_url, "TWINHUB_REDIS_URL": redis_url, "TWINHUB_REDIS_PREFIX": prefix,
-            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2", **env,
+            "TWINHUB_LOG_LEVEL": "warning", "TWINHUB_DB_POOL_SIZE": "5", "TWINHUB_LOGIN_BACKOFF": "0.2",
+            "TWINHUB_BUS_SECRET": BUS_SECRET, **env,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "realtime", "serve", "--port", str(self.port)], env={**os.environ, **settings},

@@ -100,6 +100,8 @@ from typing import Any
 
 import psutil
 
+from realtime.fanout.redis_client import safe_url
+
 from ..clients import (
     STAMP_DIGITS,
     LeanSubscriber,
@@ -120,7 +122,8 @@ from .feed import Profiler
 from .targets import REPO, _server_env, _workdir, prometheus_counters
 
 ALL_CPUS = tuple(sorted(os.sched_getaffinity(0)))
-_REDIS_ENV = ("TWINHUB_REDIS_URL", "TWINHUB_REDIS_PREFIX", "TWINHUB_REDIS_SHARDED")
+_REDIS_ENV = ("TWINHUB_REDIS_URL", "TWINHUB_REDIS_PREFIX", "TWINHUB_REDIS_SHARDED", "TWINHUB_BUS_SECRET")
+BUS_SECRET = secrets.token_urlsafe(32)  # the run's processes sign their bus messages with it
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,7 @@ async def backends(p: ScaleoutParams, work: Path) -> AsyncIterator[Backends]:
             p.start_timeout,
         )
         print(f"scaleout: PostgreSQL {'pid ' + str(postmaster.pid) if postmaster else url.split('@')[-1]}, "
-              f"Redis {'pid ' + str(redis_proc.pid) if redis_proc else ''} {redis_url}; "
+              f"Redis {'pid ' + str(redis_proc.pid) if redis_proc else ''} {safe_url(redis_url)}; "
               f"seeded {p.subscribers:,} subscribers in {seeded.channels[0]}", file=sys.stderr)
         yield Backends(url, redis_url, seeded, work / "data", postmaster, redis_proc)
 
@@ -279,6 +282,7 @@ def cluster(step: Step, shared: Backends, p: ScaleoutParams, work: Path, prefix:
     if step.redis:
         env["TWINHUB_REDIS_URL"] = shared.redis_url
         env["TWINHUB_REDIS_PREFIX"] = prefix  # fresh for the step: nothing seen from an earlier one
+        env["TWINHUB_BUS_SECRET"] = BUS_SECRET
     os.sched_setaffinity(0, ALL_CPUS)  # children inherit it unless pinned
     with contextlib.ExitStack() as stack:
         servers = []
@@ -638,8 +642,8 @@ class _StepRun:
     def _start_spy(self) -> subprocess.Popen[str]:
         """loadtests/redis_spy.py on this step's bus: when each event reaches Redis."""
         spy = subprocess.Popen(  # noqa: S603 — our own interpreter and module
-            [sys.executable, "-m", "loadtests.redis_spy", self.shared.redis_url, self.prefix],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+            [sys.executable, "-m", "loadtests.redis_spy", self.prefix],
+            env={**os.environ, "TWINHUB_REDIS_URL": self.shared.redis_url}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
         )
         assert spy.stdout is not None
         if spy.stdout.readline().strip() != "ready":

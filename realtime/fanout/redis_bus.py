@@ -16,6 +16,19 @@ these channels; a node that hands a slot over (resharding, failover) unsubscribe
 reader then subscribes again where the slots now are and catches up from PostgreSQL
 (docs/scaling.md).
 
+Every message is signed (issue 21, rule 17): it goes to Redis as HMAC-SHA256(secret, its Redis
+channel's name and its body) followed by the body, and the reader checks the signature
+(`hmac.compare_digest`) before it reads anything else. Whoever can reach Redis without the secret
+(`TWINHUB_BUS_SECRET`) cannot make a process deliver a chat message, change someone's rights,
+close their sockets or show someone present: such a message is dropped and counted (`rejected`,
+`twinhub_bus_rejected_total` on /metrics), with one log line a minute at most and never its
+content. The channel is signed with the body, so a message cannot be moved to another channel or
+another installation's prefix. What a signature does not stop: a signed message read off Redis
+and published again (a chat event is then a duplicate seq, which the hub drops; a control message
+makes the processes re-read rights they already have, or closes the sockets of a user whose
+sessions were once revoked), nor anything done to Redis itself (docs/deployment.md: AUTH, ACL, TLS).
+A batch of events is one message, signed once.
+
 Nothing here is the truth: PostgreSQL is. Every event carries its channel's `seq`, so a process
 that misses some (Redis restarted, a connection dropped, the outbox overflowed) gets them back
 from PostgreSQL: on reconnecting it catches up every channel it serves (`on_resync`), and a
@@ -26,8 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import secrets
+import time
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -51,6 +66,8 @@ MAX_OUTBOX = 100_000  # messages waiting for Redis; past this they are dropped a
 MAX_BATCH = 2_000  # messages per pipelined batch
 CLOSE_WAIT = 5.0  # seconds close() waits for the reader and the writer to stop
 RESYNC = {"kind": "resync"}
+SIGNATURE = 32  # bytes of HMAC-SHA256 before each message's body
+REJECTED_LOG_EVERY = 60.0  # seconds: at most one log line this often about dropped unsigned messages
 
 
 def shard_of(channel: str, shards: int) -> int:
@@ -59,17 +76,29 @@ def shard_of(channel: str, shards: int) -> int:
 
 class RedisBus:
     def __init__(
-        self, url: str, *, prefix: str = "twinhub", shards: int = 16, sharded: bool = False,
+        self, url: str, *, secret: str, prefix: str = "twinhub", shards: int = 16, sharded: bool = False,
         cluster: bool | None = None, on_resync: Callable[[], Awaitable[None]] | None = None,
         retry_delay: float = 0.2,
     ) -> None:
-        """`cluster`: whether `url` is a Redis Cluster node (None: ask it at start)."""
+        """`secret`: what every message is signed with, the same on every process of the
+        installation (ValueError if empty). `cluster`: whether `url` is a Redis Cluster node
+        (None: ask it at start)."""
+        if not secret:
+            raise ValueError("a RedisBus needs the secret its messages are signed with (TWINHUB_BUS_SECRET)")
+        self._key = secret.encode()
         self._url = url
         # Pub/sub ignores Redis's numbered databases: two installations sharing one Redis keep
         # apart by their prefix.
         self._shard_names = [f"{prefix}:ev:{{{n}}}" for n in range(shards)]
         self._control = f"{prefix}:ctl"
         self._ephemeral = f"{prefix}:eph"
+        # Each channel's HMAC, keyed and fed the channel's name (length first) once: a message's
+        # signature is a copy of it fed the body (OpenSSL's set-up of a fresh HMAC costs more
+        # than hashing a small message).
+        self._macs = {
+            name.encode(): hmac.new(self._key, len(name.encode()).to_bytes(2, "big") + name.encode(), "sha256")
+            for name in (*self._shard_names, self._control, self._ephemeral)
+        }
         self._shards = shards
         self._sharded = sharded
         self._cluster = cluster
@@ -91,6 +120,8 @@ class RedisBus:
         self.published = 0
         self.received = 0
         self.dropped = 0
+        self.rejected = 0  # messages received without a valid signature, dropped
+        self._rejected_logged = (-REJECTED_LOG_EVERY, 0)  # (when the last line said so, `rejected` then)
         self.connected = False
         self.subscriptions = 0  # (re)subscriptions made: 1 after start, one more per reconnection
 
@@ -184,7 +215,7 @@ class RedisBus:
                     async with self._client.pipeline(transaction=False) as pipe:
                         publish = pipe.spublish if self._sharded else pipe.publish
                         for channel, payload in self._pack(batch):
-                            publish(channel, payload)
+                            publish(channel, self._sign(channel, payload))
                         await pipe.execute()
                     if batch[-1][0] == self._control and self._owe_resync and len(batch) == 1:
                         self._owe_resync = False
@@ -217,6 +248,12 @@ class RedisBus:
             (channel, payload if isinstance(payload, bytes) else msgpack.packb([self.origin, 3, payload]))
             for channel, payload in out
         ]
+
+    def _sign(self, channel: str, body: bytes) -> bytes:
+        """The message as it goes to Redis: its signature, then its body."""
+        mac = self._macs[channel.encode()].copy()
+        mac.update(body)
+        return mac.digest() + body
 
     # -- incoming ------------------------------------------------------------------------------
 
@@ -290,13 +327,43 @@ class RedisBus:
                 continue
             kind = message["type"]
             if kind == "message" or kind == "smessage":
-                self._receive(message["data"])
+                self._receive(message["channel"], message["data"])
             elif kind == "sunsubscribe":  # the node gave a slot away: subscribe where it went
                 raise _SlotMoved(f"shard channel {message['channel']!r} left its node")
 
-    def _receive(self, data: bytes) -> None:
+    def _verified(self, channel: bytes, data: bytes) -> memoryview | None:
+        """The body of a message from one of our channels whose signature is right, else None."""
+        keyed = self._macs.get(channel)
+        if keyed is None or len(data) < SIGNATURE:
+            return None
+        body = memoryview(data)[SIGNATURE:]
+        mac = keyed.copy()
+        mac.update(body)
+        if not hmac.compare_digest(mac.digest(), data[:SIGNATURE]):
+            return None
+        return body
+
+    def _reject(self) -> None:
+        """Count a message without a valid signature; say so in the log once a minute at most
+        (an attacker must not be able to fill the log), never with its content."""
+        self.rejected += 1
+        when, then = self._rejected_logged
+        now = time.monotonic()
+        if now - when >= REJECTED_LOG_EVERY:
+            self._rejected_logged = (now, self.rejected)
+            log.warning(
+                "dropped %d bus message(s) without a valid signature since the last such line: forged, or sent "
+                "with another TWINHUB_BUS_SECRET (one line a minute at most; twinhub_bus_rejected_total counts all)",
+                self.rejected - then,
+            )
+
+    def _receive(self, channel: bytes, data: bytes) -> None:
+        body = self._verified(channel, data)
+        if body is None:
+            self._reject()
+            return
         try:
-            m = msgpack.unpackb(data)
+            m = msgpack.unpackb(body)
             if m[0] == self.origin:
                 return
             self.received += 1

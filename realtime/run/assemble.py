@@ -100,7 +100,9 @@ async def assemble(
     settings: Settings, *, seed: Seed | None = None, guard: ConnectionCounts | None = None
 ) -> AsyncIterator[Assembly]:
     """Build a server's parts; they live until the context exits. `seed(pool)` runs once the
-    database is ready (the demo project); `guard` is the connection guard whose counts /metrics shows."""
+    database is ready (the demo project); `guard` is the connection guard whose counts /metrics shows.
+    Raises ValueError before building anything if the settings cannot run a server (Settings.check)."""
+    settings.check()
     async with contextlib.AsyncExitStack() as stack:
         url = await database_url(settings.database_url, settings.data_dir, stack)
         pool = await create_pool(url, max_size=settings.db_pool_size, statement_timeout=settings.statement_timeout)
@@ -141,8 +143,8 @@ async def assemble(
             stack.push_async_callback(shared_limits.close)
             limiter = shared_limits.limiter
             redis_bus = RedisBus(
-                settings.redis_url, prefix=settings.redis_prefix, sharded=settings.redis_sharded,
-                cluster=cluster, on_resync=resync,
+                settings.redis_url, secret=settings.bus_secret, prefix=settings.redis_prefix,
+                sharded=settings.redis_sharded, cluster=cluster, on_resync=resync,
             )
             # Other processes to tell about presence and typing.
             presence = PresenceTracker(hub, share=redis_bus.share, origin=redis_bus.origin)
@@ -208,7 +210,10 @@ async def assemble(
         ws_endpoint = WebSocketEndpoint(services, settings)
         web = Web(
             settings=settings, services=services, public_streams=public_streams,
-            metrics=Sources(hub, writer, mail_writer, pool, lambda: ws_endpoint.open, guard),
+            metrics=Sources(
+                hub, writer, mail_writer, pool, lambda: ws_endpoint.open, guard,
+                bus_rejected=lambda: bus.rejected if isinstance(bus, RedisBus) else 0,
+            ),
             ready=lambda: ping(pool),
         )
         if seed is not None:

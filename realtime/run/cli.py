@@ -67,6 +67,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import bind, make_server, raise_open_files_limit, tune_gc
 
     settings = _settings(args)
+    try:
+        settings.check()  # with --workers and no Redis URL the supervisor makes the secret for its own Redis
+    except ValueError as exc:
+        raise SystemExit(f"twinhub: {exc}") from None
     loop_factory, loop_name = _loop_factory(settings.event_loop)  # a wrong setting stops here, before any work
     if args.workers > 1 and args.fd is None:
         from .workers import serve_workers

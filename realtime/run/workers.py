@@ -9,6 +9,9 @@ What they share is prepared here, once:
   applied once, before the children start);
 - Redis: the configured URL, or — with the embedded default — a throwaway Redis-compatible server
   started by the supervisor (realtime/run/embedded_redis.py): `--workers 2` works out of the box.
+  That one has a random password, and the bus secret is made here too unless one is configured:
+  both reach the children in their environment (TWINHUB_REDIS_URL, TWINHUB_BUS_SECRET), never on
+  their command lines, which `ps` shows to every user of the machine.
 
 A child that dies is started again (after a pause that grows if it keeps dying); its clients
 reconnect, land on the others, and resume from their last seq. SIGINT/SIGTERM stop them all.
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,6 +34,7 @@ from storage.db import create_pool
 from storage.migrate import migrate
 
 from ..config import Settings
+from ..fanout.redis_client import safe_url
 from .embedded_redis import EmbeddedRedis
 from .server import bind
 
@@ -50,8 +55,8 @@ def _prepare(settings: Settings, stack: contextlib.ExitStack, seed_demo: bool) -
         redis = EmbeddedRedis()
         url = redis.start()
         stack.callback(redis.stop)
-        print(f"started a Redis-compatible server for the workers on {url}", flush=True)
-        settings = replace(settings, redis_url=url)
+        print(f"started a Redis-compatible server for the workers on {safe_url(url)}", flush=True)
+        settings = replace(settings, redis_url=url, bus_secret=settings.bus_secret or secrets.token_urlsafe(32))
     database_url = settings.database_url
     assert database_url is not None
 
@@ -80,6 +85,7 @@ def serve_workers(settings: Settings, workers: int, *, demo: bool = False) -> in
         port = sock.getsockname()[1]
         env = {
             **os.environ, "TWINHUB_DATABASE_URL": shared.database_url or "", "TWINHUB_REDIS_URL": shared.redis_url or "",
+            "TWINHUB_BUS_SECRET": shared.bus_secret,
         }
         command = [sys.executable, "-m", "realtime", "serve", "--fd", str(sock.fileno())]
         print(f"TwinHub listening on http://{settings.host}:{port} with {workers} workers (WebSocket: /ws)", flush=True)

@@ -43,6 +43,7 @@ class Sources:
     pool: asyncpg.Pool
     websockets_open: Callable[[], int]
     guard: ConnectionCounts | None = None  # when served by run/server.py
+    bus_rejected: Callable[[], int] = lambda: 0  # bus messages dropped for a missing or wrong signature
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -94,6 +95,8 @@ def render(s: Sources) -> str:
         "# TYPE twinhub_mail_commit_batches_total counter",
         f"twinhub_mail_commit_batches_total {s.mail_writer.batches}",
         "# TYPE twinhub_mails_committed_total counter", f"twinhub_mails_committed_total {s.mail_writer.committed}",
+        # Forged messages on the Redis bus, or a process with another TWINHUB_BUS_SECRET (0: in-process bus).
+        "# TYPE twinhub_bus_rejected_total counter", f"twinhub_bus_rejected_total {s.bus_rejected()}",
         # For leak checks (the soak, loadtests/scenarios/soak.py): the event loop's tasks, and the
         # main PostgreSQL pool's connections open, idle and at most (the writers' own pool of 2 is apart).
         "# TYPE twinhub_asyncio_tasks gauge", f"twinhub_asyncio_tasks {len(asyncio.all_tasks())}",

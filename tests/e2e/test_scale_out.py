@@ -16,7 +16,7 @@ import pytest
 from protocol import Error, Post, Presence, SendMail, Subscribe, Typing, TypingNotice, Welcome
 from realtime.policy import Area
 from tests.client import Client
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, WATCH, login
 from tests.processes import ROOT, ServeProcess, free_port
 
 
@@ -129,12 +129,16 @@ async def test_a_killed_process_loses_no_acknowledged_message(database_url, redi
 
 async def test_serve_workers_shares_one_port_and_stops_cleanly(database_url, world):
     """`twinhub serve --workers 2` with no Redis configured: it starts its own Redis-compatible
-    server, two workers accept on one port, and SIGTERM stops every process it started."""
+    server, with a password, and a bus secret; two workers accept on one port, told both in their
+    environment and on no command line; and SIGTERM stops every process it started."""
+    from urllib.parse import urlsplit
+
     import psutil
 
     port = free_port()
     env = {**os.environ, "TWINHUB_DATABASE_URL": database_url, "TWINHUB_LOG_LEVEL": "warning"}
     env.pop("TWINHUB_REDIS_URL", None)
+    env.pop("TWINHUB_BUS_SECRET", None)
     parent = subprocess.Popen(
         [sys.executable, "-m", "realtime", "serve", "--workers", "2", "--port", str(port)], env=env, cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -149,6 +153,12 @@ async def test_serve_workers_shares_one_port_and_stops_cleanly(database_url, wor
             await asyncio.sleep(0.1)
         workers = [p for p in started if "realtime" in " ".join(p.cmdline())]
         assert len(workers) == 2 and any("server" in p.name() for p in started)  # + the Redis server
+        told = workers[0].environ()
+        password, secret = urlsplit(told["TWINHUB_REDIS_URL"]).password, told["TWINHUB_BUS_SECRET"]
+        WATCH.secrets.update({password or "", secret} - {""})
+        assert password and len(secret) >= 16 and workers[1].environ()["TWINHUB_BUS_SECRET"] == secret
+        for p in [psutil.Process(parent.pid), *started]:  # `ps` shows command lines to everyone
+            assert password not in " ".join(p.cmdline()) and secret not in " ".join(p.cmdline())
         process = ServeProcess.adopt(parent, port)
         await process.ready()
         chat = world.channel(Area.CHAT)

@@ -16,6 +16,7 @@ from protocol import Event
 from realtime.fanout.bus import LocalBus
 from realtime.fanout.control import SpaceChanged
 from realtime.fanout.redis_bus import RedisBus, shard_of
+from tests.processes import BUS_SECRET as SECRET
 
 
 async def until(check, timeout: float = 5.0) -> None:
@@ -39,8 +40,8 @@ async def buses(request, redis_prefix):
     # SPUBLISH/SSUBSCRIBE: Redis 7 takes them standalone too; a cluster is found out and always sharded.
     url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
     sharded = request.param == "redis-sharded"
-    a = RedisBus(url, prefix=redis_prefix, shards=4, sharded=sharded)
-    b = RedisBus(url, prefix=redis_prefix, shards=4, sharded=sharded)
+    a = RedisBus(url, secret=SECRET, prefix=redis_prefix, shards=4, sharded=sharded)
+    b = RedisBus(url, secret=SECRET, prefix=redis_prefix, shards=4, sharded=sharded)
     await a.start()
     await b.start()
     yield a, [a, b]
@@ -103,8 +104,8 @@ async def test_sinks_attached_later_get_later_events_only(buses):
 
 
 async def test_installations_with_different_prefixes_do_not_hear_each_other(redis_url, redis_prefix):
-    a = RedisBus(redis_url, prefix=redis_prefix)
-    b = RedisBus(redis_url, prefix=redis_prefix + "-other")
+    a = RedisBus(redis_url, secret=SECRET, prefix=redis_prefix)
+    b = RedisBus(redis_url, secret=SECRET, prefix=redis_prefix + "-other")
     await a.start()
     await b.start()
     try:
@@ -133,8 +134,8 @@ async def test_redis_lost_then_back_every_process_catches_up(redis_server, redis
             resyncs[name] += 1
         return resync
 
-    a = RedisBus(url, prefix=redis_prefix, on_resync=counter("a"), retry_delay=0.05)
-    b = RedisBus(url, prefix=redis_prefix, on_resync=counter("b"), retry_delay=0.05)
+    a = RedisBus(url, secret=SECRET, prefix=redis_prefix, on_resync=counter("a"), retry_delay=0.05)
+    b = RedisBus(url, secret=SECRET, prefix=redis_prefix, on_resync=counter("b"), retry_delay=0.05)
     await a.start()
     await b.start()
     try:
@@ -167,7 +168,7 @@ class LosesItsCancel(RedisBus):
 
 
 async def test_close_returns_even_when_the_readers_cancellation_is_lost(redis_url, redis_prefix):
-    bus = LosesItsCancel(redis_url, prefix=redis_prefix, retry_delay=0.05)
+    bus = LosesItsCancel(redis_url, secret=SECRET, prefix=redis_prefix, retry_delay=0.05)
     await bus.start()
     tasks = list(bus._tasks)
     started = time.monotonic()
@@ -190,8 +191,8 @@ async def test_a_cluster_slot_handed_to_another_node_loses_nothing(redis_cluster
             resyncs[name] += 1
         return resync
 
-    a = RedisBus(url, prefix=redis_prefix, shards=4, on_resync=counter("a"), retry_delay=0.05)
-    b = RedisBus(url, prefix=redis_prefix, shards=4, on_resync=counter("b"), retry_delay=0.05)
+    a = RedisBus(url, secret=SECRET, prefix=redis_prefix, shards=4, on_resync=counter("a"), retry_delay=0.05)
+    b = RedisBus(url, secret=SECRET, prefix=redis_prefix, shards=4, on_resync=counter("b"), retry_delay=0.05)
     await a.start()
     await b.start()
     try:

@@ -46,6 +46,18 @@ def test_the_guard_counts_untrusted_addresses_only():
     assert not AddressGuard(0).counts("203.0.113.5")  # 0: no cap
 
 
+def test_a_redis_url_needs_a_long_bus_secret():
+    import pytest
+
+    assert Settings.from_env({}).check() is None  # one process, in-process bus: nothing to sign
+    with pytest.raises(ValueError, match="TWINHUB_BUS_SECRET"):
+        Settings.from_env({"TWINHUB_REDIS_URL": "redis://r"}).check()
+    with pytest.raises(ValueError, match="too short"):
+        Settings.from_env({"TWINHUB_REDIS_URL": "redis://r", "TWINHUB_BUS_SECRET": "short"}).check()
+    Settings.from_env({"TWINHUB_REDIS_URL": "redis://r", "TWINHUB_BUS_SECRET": "x" * 16}).check()
+    assert "x" * 16 not in repr(Settings(bus_secret="x" * 16))  # settings are never logged whole, but still
+
+
 SAMPLES = {"str": ("x", "x"), "int": ("7", 7), "float": ("2.5", 2.5), "bool": ("yes", True),
            "str | None": ("redis://r", "redis://r"), "tuple[str, ...]": ("a, b", ("a", "b")),
            "Path": ("/tmp/th", Path("/tmp/th"))}
