@@ -53,6 +53,7 @@ from .frames import (
     Report,
     ReportMail,
     ResolveReport,
+    RoomNotice,
     SendMail,
     ServerFrame,
     SetRole,
@@ -69,7 +70,7 @@ from .limits import DEFAULT_LIMITS, Limits
 __all__ = [
     "CHANNEL_RE", "SUBPROTOCOLS", "DEFAULT_LIMITS", "ClientFrame", "CloseCode", "Delete", "Edit",
     "Encoding", "Error", "ErrorCode", "Event", "Hello", "Hide", "Limits", "Ok", "Ping", "Pong",
-    "Post", "Presence", "ProtocolError", "ServerFrame", "Subscribe", "Typing", "TypingNotice",
+    "Post", "Presence", "ProtocolError", "RoomNotice", "ServerFrame", "Subscribe", "Typing", "TypingNotice",
     "Unsubscribe", "Welcome", "decode_client", "decode_server", "encode_client", "encode_server",
     "encode_server_item", "join_batch", "json_document", "server_to_map",
     "MAIL_FOLDERS", "DeleteMail", "GetMail", "GetThread", "ListRecipients", "ListReports", "ListThreads",

@@ -56,6 +56,7 @@ from .frames import (
     Report,
     ReportMail,
     ResolveReport,
+    RoomNotice,
     SendMail,
     ServerFrame,
     SetRole,
@@ -492,6 +493,8 @@ def server_to_map(frame: ServerFrame) -> dict[str, Any]:
             if getattr(frame, name) is not None:
                 m[name] = getattr(frame, name)
         return m
+    elif isinstance(frame, RoomNotice):
+        return {"type": "room", "channel": frame.channel, "room": frame.room}
     elif isinstance(frame, Pong):
         m = {"type": "pong"}
     else:  # pragma: no cover — the union is closed
@@ -521,6 +524,8 @@ def server_from_map(m: dict[str, Any]) -> ServerFrame:
             return TypingNotice(m["channel"], m["user"])
         if kind == "presence":
             return Presence(m["channel"], m.get("members"), m.get("joined"), m.get("left"), m.get("count"))
+        if kind == "room":
+            return RoomNotice(m["channel"], m["room"])
         if kind == "pong":
             return Pong(ref=m.get("ref"))
     except (KeyError, TypeError) as exc:

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     NOT_SUBSCRIBED = "not_subscribed"
     TOO_MANY_CHANNELS = "too_many_channels"
     SPACE_CLOSED = "space_closed"  # the project is closed: read-only until reopened
+    ROOM_ARCHIVED = "room_archived"  # the room is archived: read-only until unarchived
     MUTED = "muted"
     RATE_LIMITED = "rate_limited"
     CONFLICT = "conflict"  # an idempotency key reused for a different request

@@ -397,9 +397,19 @@ class Presence:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomNotice:
+    """A room's new state, to its live subscribers (it was archived or unarchived). Ephemeral:
+    no seq, never replayed — `welcome` lists every room's state."""
+
+    channel: str
+    room: dict[str, Any]
+    type = "room"
+
+
+@dataclass(frozen=True, slots=True)
 class Pong:
     ref: Ref = None
     type = "pong"
 
 
-ServerFrame = Welcome | Ok | Error | Event | TypingNotice | Presence | Pong
+ServerFrame = Welcome | Ok | Error | Event | TypingNotice | Presence | RoomNotice | Pong

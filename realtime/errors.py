@@ -108,6 +108,7 @@ HTTP_STATUS = {
     ErrorCode.NOT_MEMBER: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.SPACE_CLOSED: 409,
+    ErrorCode.ROOM_ARCHIVED: 409,
     ErrorCode.MUTED: 403,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.CONFLICT: 409,

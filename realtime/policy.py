@@ -46,6 +46,7 @@ class Action(StrEnum):
     EDIT_OWN = "edit_own"  # edit one's own message: needs POST where it stands
     DELETE_OWN = "delete_own"  # erase one's own message: needs READ (one may always take back one's words)
     MANAGE_SPACE = "manage_space"  # close and reopen the project
+    MANAGE_ROOMS = "manage_rooms"  # archive, unarchive and delete the project's rooms
     REVIEW_REPORTS = "review_reports"  # see what members reported (the one reported mail included)
     MUTE_MEMBERS = "mute_members"  # silence a member in the project's mail or in all of it
     READ_AUDIT = "read_audit"  # read (and export) the project's audit log
@@ -94,13 +95,15 @@ AREA_NAMES = {
 # Rights that are not about an area.
 SPACE_RIGHTS: dict[Role, frozenset[Action]] = {
     TA: frozenset({
-        Action.MANAGE_SPACE, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT, Action.SEE_LOGINS,
+        Action.MANAGE_SPACE, Action.MANAGE_ROOMS, Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT,
+        Action.SEE_LOGINS,
     }),
     TM: frozenset({Action.SEE_LOGINS}),
     MOD: frozenset({Action.REVIEW_REPORTS, Action.MUTE_MEMBERS, Action.READ_AUDIT, Action.SEE_LOGINS}),
 }
 _SPACE_REFUSALS = {
     Action.MANAGE_SPACE: "only the project's teacher administrators may do this",
+    Action.MANAGE_ROOMS: "only the project's teacher administrators archive and delete its rooms",
     Action.REVIEW_REPORTS: "only the project's teacher administrators and platform moderators see reports",
     Action.MUTE_MEMBERS: "only the project's teacher administrators and platform moderators mute in its mail",
     Action.READ_AUDIT: "only the project's teacher administrators and platform moderators read its audit log",
@@ -136,8 +139,8 @@ _MAIL_REFUSALS = {
 # What each derived action needs in the table.
 _NEEDS = {Action.EDIT_OWN: P, Action.DELETE_OWN: R, Action.REPORT: R}
 
-# In a closed project only these still work. Moderation stays possible: safeguarding does not
-# wait for the next school year (a choice; docs/roles.md says so).
+# In a closed project, and in an archived room, only these still work. Moderation stays
+# possible: safeguarding does not wait for the next school year (a choice; docs/roles.md says so).
 _WHILE_CLOSED = frozenset({R, M})
 
 
@@ -147,17 +150,28 @@ class Refusal:
     message: str
 
 
+CLOSED = Refusal(
+    ErrorCode.SPACE_CLOSED, "this project is closed: it is read-only until a teacher administrator reopens it"
+)
+ARCHIVED = Refusal(
+    ErrorCode.ROOM_ARCHIVED, "this room is archived: it is read-only until a teacher administrator unarchives it"
+)
+
+
 def _has(roles: Iterable[Role], area: Area, action: Action) -> bool:
     row = MATRIX[area]
     need = _NEEDS.get(action, action)
     return any(need in row.get(role, ()) for role in roles)
 
 
-def decide(roles: Iterable[Role], area: Area, action: Action, *, closed: bool = False) -> Refusal | None:
+def decide(
+    roles: Iterable[Role], area: Area, action: Action, *, closed: bool = False, archived: bool = False
+) -> Refusal | None:
     """None when one of `roles` may do `action` in `area`; otherwise why not.
 
     `roles` are the caller's roles in the space *now* (a member role and/or MODERATOR); empty
-    means not a member. Pure: no I/O, no clock.
+    means not a member. `closed`: the project is closed; `archived`: the room is (both are
+    read-only: reading, moderating and reporting still work). Pure: no I/O, no clock.
     """
     roles = tuple(roles)
     if not roles:
@@ -171,8 +185,38 @@ def decide(roles: Iterable[Role], area: Area, action: Action, *, closed: bool = 
             return Refusal(ErrorCode.FORBIDDEN, f"your role cannot enter the {AREA_NAMES[area]}")
         verb = action.value.replace("_", " ")
         return Refusal(ErrorCode.FORBIDDEN, f"your role may not {verb} in the {AREA_NAMES[area]}")
-    if closed and (action is Action.DELETE_OWN or _NEEDS.get(action, action) not in _WHILE_CLOSED):
-        return Refusal(ErrorCode.SPACE_CLOSED, "this project is closed: it is read-only until a teacher administrator reopens it")
+    writes = action is Action.DELETE_OWN or _NEEDS.get(action, action) not in _WHILE_CLOSED
+    if closed and writes:
+        return CLOSED
+    if archived and writes:
+        return ARCHIVED
+    return None
+
+
+# What a teacher admin may do to a room (services/projects.py): "archive" it (read-only for
+# everyone), "unarchive" it, or "delete" it (gone for the members, its messages kept for the
+# reports). A room may be deleted only in an area where rooms are made (someone has create_room
+# there): the other areas' rooms came with the project and nobody could make one again — those
+# are archived instead. The journal is neither archived nor deleted.
+DELETABLE_AREAS = frozenset(area for area, row in MATRIX.items() if any(CR in acts for acts in row.values()))
+
+
+def decide_room_change(
+    roles: Iterable[Role], area: Area, kind: str, change: str, *, closed: bool = False
+) -> Refusal | None:
+    """None when one of `roles` may archive, unarchive or delete (`change`) a room of `area` and
+    `kind` ("room" or "journal"); otherwise why not. Teacher admins only (platform moderators
+    moderate messages, they do not run projects); a closed project changes nothing."""
+    refusal = decide(roles, Area.HOME, Action.MANAGE_ROOMS)
+    if refusal is not None:
+        return refusal
+    if kind == "journal":
+        return Refusal(ErrorCode.FORBIDDEN, "the project journal cannot be archived or deleted")
+    if change == "delete" and area not in DELETABLE_AREAS:
+        return Refusal(ErrorCode.FORBIDDEN, f"this room came with the project ({AREA_NAMES[area]}) and could not "
+                       "be made again: archive it instead")
+    if closed:
+        return CLOSED
     return None
 
 

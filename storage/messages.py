@@ -77,9 +77,10 @@ class NewPost:
 
 @record
 class PostResult:
-    event: RoomEvent
+    event: RoomEvent | None  # None only when refused
     duplicate: bool  # True: this client_id was already posted; `event` is the original post
     activity: Activity | None = None  # the feed's record of the post (None for a duplicate)
+    refused: str | None = None  # the room's state ("archived", "deleted") when it took no post: nothing written
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +152,18 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
         for i in fresh:
             per_room[posts[i].room_id] += 1
         rooms = sorted(per_room)  # a fixed lock order
+        # Only an active room takes posts: an archived or deleted one (0018_room_states.sql) is
+        # skipped here, under the row lock a state change takes, so a post the service checked
+        # just before the room was archived is refused rather than written after it.
         rows = await conn.fetch(
             "UPDATE rooms SET last_seq = rooms.last_seq + c.n"
             " FROM unnest($1::bigint[], $2::bigint[]) AS c(room_id, n)"
-            " WHERE rooms.id = c.room_id RETURNING rooms.id, rooms.last_seq",
+            " WHERE rooms.id = c.room_id AND rooms.state = 'active' RETURNING rooms.id, rooms.last_seq",
             rooms, [per_room[r] for r in rooms],
         )
         next_seq = {r["id"]: r["last_seq"] - per_room[r["id"]] + 1 for r in rows}
-        if len(next_seq) < len(rooms):  # the check a foreign key made (0014_hot_path_references.sql)
-            raise NotFound(f"no room {sorted(set(rooms) - set(next_seq))}: nothing of the batch was written")
+        if len(next_seq) < len(rooms):
+            fresh = await _refuse_inactive(conn, posts, fresh, results, set(rooms) - set(next_seq))
         seqs = []
         for i in fresh:
             room = posts[i].room_id
@@ -203,8 +207,30 @@ async def post_many(conn: asyncpg.Connection, posts: list[NewPost]) -> list[Post
         if results[i] is None:  # a repeat of a client_id first seen earlier in this batch
             first = results[first_in_batch[(p.author_id, p.client_id)]]  # type: ignore[index]
             assert first is not None
-            results[i] = PostResult(first.event, duplicate=True)
+            results[i] = first if first.refused else PostResult(first.event, duplicate=True)
     return results  # type: ignore[return-value]
+
+
+async def _refuse_inactive(
+    conn: asyncpg.Connection, posts: list[NewPost], fresh: list[int], results: list[PostResult | None],
+    skipped: set[int],
+) -> list[int]:
+    """The posts of `fresh` whose room took them. Those to a room that is not active are given
+    a refused result; a room that does not exist fails the batch (the check a foreign key made:
+    0014_hot_path_references.sql)."""
+    states = {r["id"]: r["state"] for r in await conn.fetch(
+        "SELECT id, state FROM rooms WHERE id = ANY($1::bigint[])", sorted(skipped)
+    )}
+    if len(states) < len(skipped):
+        raise NotFound(f"no room {sorted(skipped - set(states))}: nothing of the batch was written")
+    kept = []
+    for i in fresh:
+        state = states.get(posts[i].room_id)
+        if state is None:
+            kept.append(i)
+        else:
+            results[i] = PostResult(None, duplicate=False, refused=state)
+    return kept
 
 
 def _text_array(items: tuple[str, ...] | None) -> str | None:

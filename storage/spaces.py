@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from . import activity, audit
-from .activity import NewActivity
+from .activity import Activity, NewActivity
 from .db import read, transaction
 from .errors import Conflict, NotFound
 
@@ -35,6 +35,15 @@ class Room:
     name: str
     last_seq: int
     kind: str = "room"  # or "journal": the project journal (one per space, in the home area)
+    state: str = "active"  # or "archived" (read-only) or "deleted" (gone for the members): ROOM_STATES
+
+    @property
+    def archived(self) -> bool:
+        return self.state == "archived"
+
+    @property
+    def deleted(self) -> bool:
+        return self.state == "deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +53,8 @@ class Membership:
 
 
 _SPACE_COLUMNS = "id, slug, name, description, closed_at, public"
-_ROOM_COLUMNS = "id, space_id, area, name, last_seq, kind"
+_ROOM_COLUMNS = "id, space_id, area, name, last_seq, kind, state"
+ROOM_STATES = ("active", "archived", "deleted")
 
 
 def _space(r: asyncpg.Record) -> Space:
@@ -52,7 +62,7 @@ def _space(r: asyncpg.Record) -> Space:
 
 
 def _room(r: asyncpg.Record) -> Room:
-    return Room(r["id"], r["space_id"], r["area"], r["name"], r["last_seq"], r["kind"])
+    return Room(r["id"], r["space_id"], r["area"], r["name"], r["last_seq"], r["kind"], r["state"])
 
 
 async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description: str = "") -> Space:
@@ -202,11 +212,15 @@ async def create_room(
 ) -> Room:
     """A new room, recorded in the feed (and, made by someone, in the audit log). With
     `max_rooms`, raises Conflict when the project already has that many (counted under a lock
-    on the project, so that rooms made at once cannot pass the cap together)."""
+    on the project, so that rooms made at once cannot pass the cap together). Archived rooms
+    count; deleted ones do not."""
     async with transaction(pool, "create_room") as conn:
         if max_rooms is not None:
             await conn.execute("SELECT 1 FROM spaces WHERE id = $1 FOR UPDATE", space_id)
-            if await conn.fetchval("SELECT count(*) FROM rooms WHERE space_id = $1", space_id) >= max_rooms:
+            held = await conn.fetchval(
+                "SELECT count(*) FROM rooms WHERE space_id = $1 AND state <> 'deleted'", space_id
+            )
+            if held >= max_rooms:
                 raise Conflict(f"the project has {max_rooms} rooms")
         r = await conn.fetchrow(
             f"INSERT INTO rooms (space_id, area, name, created_by) VALUES ($1, $2, $3, $4) RETURNING {_ROOM_COLUMNS}",
@@ -219,6 +233,55 @@ async def create_room(
                 target_id=r["id"], details={"area": area, "name": name},
             )
     return _room(r)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomStateChange:
+    room: Room  # as it is now
+    changed: bool  # False: it already was in that state (nothing written)
+    record: Activity | None  # the feed's record of the change
+
+
+# state -> (the audit log's action, the feed's kind)
+_STATE_ACTS = {
+    "archived": ("room.archive", "room.archived"),
+    "active": ("room.unarchive", "room.unarchived"),
+    "deleted": ("room.delete", "room.deleted"),
+}
+
+
+async def set_room_state(
+    pool: asyncpg.Pool, *, space_id: int, room_id: int, state: str, actor_id: int
+) -> RoomStateChange:
+    """Archive (state "archived"), unarchive ("active") or delete ("deleted") a room of the
+    space, with its line in the audit log (the room's name and area in `details`) and its feed
+    record, in one transaction. Asking for the state the room is in changes nothing
+    (changed=False). Raises NotFound when the space has no such room or it was deleted (a
+    deleted room stays deleted: 0018_room_states.sql). The row lock taken here is the one posts
+    take (messages.post_many): a post after the change sees the new state."""
+    action, kind = _STATE_ACTS[state]
+    async with transaction(pool, "set_room_state") as conn:
+        r = await conn.fetchrow(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1 AND space_id = $2 FOR UPDATE", room_id, space_id
+        )
+        if r is None or r["state"] == "deleted":
+            raise NotFound(f"room {room_id} of space {space_id}")
+        if r["state"] == state:
+            return RoomStateChange(_room(r), False, None)
+        r = await conn.fetchrow(f"UPDATE rooms SET state = $2 WHERE id = $1 RETURNING {_ROOM_COLUMNS}", room_id, state)
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action=action, target_kind="room", target_id=room_id,
+            details={"name": r["name"], "area": r["area"]},
+        )
+        [done] = await activity.record(conn, [NewActivity(space_id, kind, r["area"], actor_id, room_id=room_id)])
+    return RoomStateChange(_room(r), True, done)
+
+
+async def rooms_by_id(pool: asyncpg.Pool, room_ids: list[int]) -> list[Room]:
+    """The rooms of `room_ids` that exist, in any state (a directory reading back what it kept)."""
+    async with read(pool, "rooms_by_id") as conn:
+        rows = await conn.fetch(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ANY($1::bigint[])", room_ids)
+    return [_room(r) for r in rows]
 
 
 async def get_room(pool: asyncpg.Pool, room_id: int) -> Room | None:

@@ -4,6 +4,8 @@ reloads them and re-checks its open sockets at once (DESIGN.md, "Membership is l
     MemberChanged(space_id, user_id)   a membership was made, changed or ended (role, mute,
                                        removal, a new pupil account, an accepted invitation)
     SpaceChanged(space_id)             a project's own settings (closed, public) changed
+    RoomChanged(space_id, room_id)     a room was archived, unarchived or deleted: its subscribers
+                                       are told, posting follows its state, welcomes are sent again
     SessionsRevoked(user_id)           a user logged out everywhere: their sockets close
 
 They leave from one place, `Changes.send` — called by the services after the change committed —
@@ -34,14 +36,21 @@ class SpaceChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomChanged:
+    space_id: int
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionsRevoked:
     user_id: int
 
 
-Control = MemberChanged | SpaceChanged | SessionsRevoked
+Control = MemberChanged | SpaceChanged | RoomChanged | SessionsRevoked
 
 _KINDS: dict[str, type[Control]] = {
-    "member_changed": MemberChanged, "space_changed": SpaceChanged, "sessions_revoked": SessionsRevoked,
+    "member_changed": MemberChanged, "space_changed": SpaceChanged, "room_changed": RoomChanged,
+    "sessions_revoked": SessionsRevoked,
 }
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 

@@ -19,7 +19,10 @@ one statement of memberships and one of mutes.
 
 Rooms and spaces are kept once read (they are few and small), and so is each space's roster (who
 is in it, with which role and mailbox) once someone sends mail in it: a project has tens of
-members, not thousands, and a roster is dropped as soon as a membership in it changes.
+members, not thousands, and a roster is dropped as soon as a membership in it changes. A room
+archived, unarchived or deleted is read again on every process (RoomChanged): its state decides
+posting and subscribing from then on, its live subscribers are told (`listen_rooms`), and the
+sessions of the project's members here re-check their subscriptions and get a fresh welcome.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from storage.spaces import Membership, Room, Space
 
 from ..errors import Muted, ServiceError
 from ..policy import Action, Area, Role, badge, decide, muted_until
-from .control import Control, MemberChanged, SessionsRevoked, SpaceChanged
+from .control import Control, MemberChanged, RoomChanged, SessionsRevoked, SpaceChanged
 
 log = logging.getLogger("twinhub.directory")
 
@@ -133,6 +136,7 @@ class Directory:
         self._listeners: dict[int, set[Listener]] = {}  # user_id -> sessions' callbacks
         self._space_listeners: list[Callable[[Space], None]] = []  # a project's settings changed
         self._member_listeners: list[Callable[[int], None]] = []  # who belongs to a project changed
+        self._room_listeners: list[Callable[[Room], None]] = []  # a room's state changed (as reloaded)
         self._rights_reader: GroupReader[int, Rights] = GroupReader(pool, self._read_rights, name="rights")
         self.rights_loaded = 0  # counters for the benchmarks: rights read from PostgreSQL, and kept ones reused
         self.rights_reused = 0
@@ -153,6 +157,12 @@ class Directory:
         process, from the same control messages (web/public_stream.py follows both)."""
         self._space_listeners.append(on_space)
         self._member_listeners.append(on_members)
+
+    def listen_rooms(self, on_room: Callable[[Room], None]) -> None:
+        """Call `on_room(room)` when a room was archived, unarchived or deleted (as reloaded), on
+        every process, before the project's members here are told (run/assemble.py: the room's
+        live subscribers get its new state)."""
+        self._room_listeners.append(on_room)
 
     def unlisten(self, user_id: int, listener: Listener) -> None:
         found = self._listeners.get(user_id)
@@ -229,6 +239,7 @@ class Directory:
         self.forget_idle()
         self._roster_generation += 1
         self._rosters.clear()
+        await self._reload_rooms()
         known, self._spaces = list(self._spaces), {}
         if self._space_listeners or self._member_listeners:
             for space_id in known:  # what changed meanwhile may matter to them (a public view turned off)
@@ -249,6 +260,19 @@ class Directory:
                 continue
             viewer.roles, viewer.mutes = rights
             self._notify(user_id)
+
+    async def _reload_rooms(self) -> None:
+        """Read again every room kept (a change to one may have been lost with the bus). Kept as
+        they were if PostgreSQL is away too: the next resync tries again."""
+        if not self._rooms:
+            return
+        try:
+            found = await spaces.rooms_by_id(self._pool, list(self._rooms))
+        except Exception:  # noqa: BLE001 — PostgreSQL away too
+            log.warning("could not read the rooms again after a resync")
+            return
+        for room in found:
+            self._rooms[room.id] = room
 
     @property
     def idle_users(self) -> int:
@@ -274,11 +298,14 @@ class Directory:
         return {m.space.id: Role(m.role) for m in found}, muted
 
     async def room(self, room_id: int) -> Room | None:
+        """The room (in whatever state: callers check `deleted`), or None if it never existed."""
         room = self._rooms.get(room_id)
         if room is None:
             room = await spaces.get_room(self._pool, room_id)
             if room is not None:
-                self._rooms[room_id] = room
+                # setdefault: a RoomChanged applied meanwhile stored what it read after the
+                # change, which this read (begun before) must not replace.
+                room = self._rooms.setdefault(room_id, room)
                 await self.space(room.space_id)
         return room
 
@@ -300,7 +327,8 @@ class Directory:
         return rooms
 
     def keep_rooms(self, rooms: list[Room]) -> None:
-        """Remember rooms read elsewhere (the welcome's group read), as rooms_of() does."""
+        """Remember rooms read elsewhere (the welcome's group read), as rooms_of() does. A room
+        kept already stays as it is: RoomChanged keeps it current, and the read may be older."""
         for room in rooms:
             self._rooms.setdefault(room.id, room)
 
@@ -347,6 +375,19 @@ class Directory:
                     space = self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
                     for on_space in self._space_listeners:
                         on_space(space)
+                case RoomChanged(space_id=space_id, room_id=room_id):
+                    room = await spaces.get_room(self._pool, room_id)
+                    if room is None:
+                        return
+                    self._rooms[room_id] = room
+                    for on_room in self._room_listeners:
+                        on_room(room)
+                    # The members here see it in a fresh welcome; each of their sessions (and a
+                    # platform moderator's, who may follow any room) re-checks its subscriptions:
+                    # a deleted room's end with not_found.
+                    for user_id, viewer in list(self._viewers.items()):
+                        if viewer.refs > 0 and (space_id in viewer.roles or viewer.is_moderator):
+                            self._notify(user_id)
                 case SessionsRevoked(user_id=user_id):
                     self._rights_generation += 1
                     viewer = self._viewers.get(user_id)

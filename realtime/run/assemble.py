@@ -14,6 +14,7 @@ reads; everything else shares the main one (`db_pool_size`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,12 +46,18 @@ from ..services.audit import AuditLog
 from ..services.auth import Auth
 from ..services.bots import Bots
 from ..services.bundle import Services
-from ..services.chat import Chat
+from ..services.chat import Chat, announce_room
 from ..services.feed import Feed
 from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
 from ..services.mail import Mail
 from ..services.moderation import Moderation
-from ..services.projects import ROOM_REFILL, ROOMS_PER_MEMBER, Projects
+from ..services.projects import (
+    ROOM_CHANGE_REFILL,
+    ROOM_CHANGES_PER_MEMBER,
+    ROOM_REFILL,
+    ROOMS_PER_MEMBER,
+    Projects,
+)
 from ..services.public import PublicView
 from ..services.pupils import Pupils
 from ..services.streams import Readers, Streams
@@ -181,6 +188,7 @@ async def assemble(
             hub.register_backfill(kind.name, stream.backfill)
         public_streams = PublicStreams(hub, chat, directory, pool)
         directory.listen_projects(public_streams.space_changed, public_streams.members_changed)
+        directory.listen_rooms(functools.partial(announce_room, hub))
         throttle = shared_limits.login_throttle if shared_limits is not None else LoginThrottle
         auth = Auth(
             pool, changes, session_ttl=timedelta(hours=settings.session_hours), login_backoff=settings.login_backoff,
@@ -190,7 +198,8 @@ async def assemble(
             auth=auth,
             directory=directory, hub=hub, changes=changes, chat=chat, mail=mail, feed=feed, moderation=moderation,
             projects=Projects(
-                pool, changes, directory, feed, room_limiter=limiter("room", ROOM_REFILL, ROOMS_PER_MEMBER)
+                pool, changes, directory, feed, room_limiter=limiter("room", ROOM_REFILL, ROOMS_PER_MEMBER),
+                room_change_limiter=limiter("room_change", ROOM_CHANGE_REFILL, ROOM_CHANGES_PER_MEMBER),
             ),
             pupils=Pupils(pool, changes, feed),
             invitations=Invitations(

@@ -33,13 +33,26 @@ def space(viewer: Viewer, space_id: int, refusal: Refusal | None, *, channel: st
 
 
 async def room(directory: Directory, viewer: Viewer, channel: str) -> Room:
-    """The room behind `channel` if the viewer may know of it (they are in its project)."""
+    """The room behind `channel` if the viewer may know of it (they are in its project). A
+    deleted room answers exactly like one that never existed, to everyone."""
     kind, room_id = parse(channel)
     found = directory.cached_room(room_id) if kind is ROOM else None
     if found is None and kind is ROOM:
         found = await database(directory.room(room_id))
-    if found is None or not viewer.roles_in(found.space_id):
+    if found is None or found.deleted or not viewer.roles_in(found.space_id):
         raise no_channel(channel)
+    return found
+
+
+async def room_of(directory: Directory, viewer: Viewer, space_id: int, room_id: int) -> Room:
+    """Room `room_id` of project `space_id` (an HTTP path naming both), if the viewer is in the
+    project: a project they are not in, a room of another project, a deleted room and one that
+    never existed all answer not_found (the last three the same sentence)."""
+    if not viewer.roles_in(space_id):
+        raise NotFound(f"there is no project {space_id} in your projects")
+    found = directory.cached_room(room_id) or await database(directory.room(room_id))
+    if found is None or found.deleted or found.space_id != space_id:
+        raise NotFound(f"there is no room {room_id} in project {space_id}")
     return found
 
 

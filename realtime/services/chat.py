@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from protocol import Encoding, ErrorCode, Event, encode_server_item
+from protocol import Encoding, ErrorCode, Event, RoomNotice, encode_server_item
 from protocol.timestamps import iso
 from storage import messages as store
 from storage.accounts import User
@@ -26,8 +26,9 @@ from ..channels import parse as parse_channel
 from ..errors import Refused, ServiceError, database, rate_limited, write
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
+from ..fanout.hub import Hub
 from ..fanout.shield import shield_message
-from ..policy import Action, Area, Refusal, badge, decide, sees_pupils
+from ..policy import ARCHIVED, Action, Area, Refusal, badge, decide, sees_pupils
 from ..ratelimit import Limiter
 from . import access
 from .feed import to_event as feed_event
@@ -35,6 +36,23 @@ from .feed import to_event as feed_event
 
 def room_channel(room_id: int) -> str:
     return ROOM.name_of(room_id)
+
+
+def room_data(room: Room) -> dict[str, Any]:
+    """A room as clients see it (welcome adds the viewer's rights there)."""
+    return {
+        "id": room.id, "channel": room_channel(room.id), "name": room.name, "area": room.area, "kind": room.kind,
+        "archived": room.archived,
+    }
+
+
+def announce_room(hub: Hub, room: Room) -> None:
+    """Tell the live subscribers of an archived or unarchived room, on this process, its new
+    state (`room` frame; a deleted room's subscriptions end with not_found instead: the sessions
+    re-check them). Called on every process by the directory (run/assemble.py)."""
+    if not room.deleted:
+        channel = room_channel(room.id)
+        hub.send_ephemeral(channel, RoomNotice(channel, room_data(room)))
 
 
 def message_data(m: store.Message) -> dict[str, Any]:
@@ -128,12 +146,18 @@ class Chat:
         return None  # every event of the channel goes to every subscriber
 
     def refusal(self, viewer: Viewer, room: Room) -> Refusal | None:
-        """Whether the viewer may still read the room, with their roles as they are now."""
+        """Whether the viewer may still read the room, with their roles and its state as they are
+        now: a deleted room answers what subscribing to one that never existed answers."""
+        if (self._directory.cached_room(room.id) or room).deleted:
+            return Refusal(ErrorCode.NOT_FOUND, access.no_channel(room_channel(room.id)).message)
         return decide(viewer.roles_in(room.space_id), Area(room.area), Action.READ)
 
     async def check(self, viewer: Viewer, room: Room, action: Action) -> None:
         space = self._directory.cached_space(room.space_id) or await database(self._directory.space(room.space_id))
-        refusal = decide(viewer.roles_in(room.space_id), Area(room.area), action, closed=space.closed)
+        room = self._directory.cached_room(room.id) or room  # its state as it is now
+        refusal = decide(
+            viewer.roles_in(room.space_id), Area(room.area), action, closed=space.closed, archived=room.archived
+        )
         if refusal is not None:
             raise Refused(refusal, channel=room_channel(room.id))
 
@@ -168,6 +192,12 @@ class Chat:
             room.space_id, room.id, user.id, user.display_name, user.school, text, client_id, room.area, title,
             parent, links, room_name=room.name, author_role=role,
         )), undone="the message was not sent")
+        if result.refused is not None:  # archived or deleted after the check, before the commit
+            channel = room_channel(room.id)
+            if result.refused == "deleted":
+                raise access.no_channel(channel)
+            raise Refused(ARCHIVED, channel=channel)
+        assert result.event is not None
         event = to_event(result.event)
         if not result.duplicate:
             await self._bus.publish(event)

@@ -1,4 +1,5 @@
-"""The projects service: closing and reopening a space, changing who belongs to it, muting.
+"""The projects service: closing and reopening a space, its rooms (made, archived, unarchived,
+deleted), changing who belongs to it, muting.
 
 Each change commits, then sends a control message on the bus so that every process's directory
 reloads it and every open socket is re-checked at once.
@@ -20,11 +21,23 @@ from storage import pupils as pupils_store
 from storage import spaces as store
 from storage.spaces import Room, Space
 
+from ..channels import ROOM
 from ..errors import Refused, ServiceError, database, rate_limited
-from ..fanout.control import Changes, MemberChanged, SpaceChanged
+from ..fanout.control import Changes, MemberChanged, RoomChanged, SpaceChanged
 from ..fanout.directory import Directory, Viewer
-from ..policy import MUTE_SCOPES, Action, Area, Role, decide, decide_mail, decide_member_change, decide_mute
+from ..policy import (
+    MUTE_SCOPES,
+    Action,
+    Area,
+    Role,
+    decide,
+    decide_mail,
+    decide_member_change,
+    decide_mute,
+    decide_room_change,
+)
 from ..ratelimit import Limiter
+from . import access
 from .feed import Feed
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
@@ -33,13 +46,21 @@ MAX_MUTE_MINUTES = 30 * 24 * 60
 MAX_ROOMS = 60
 ROOMS_PER_MEMBER = 10
 ROOM_REFILL = 1 / 60
+# Archiving, unarchiving and deleting rooms, per member: thirty at once (a year's tidying), then
+# one every ten seconds — each change sends every connected member of the project a new welcome.
+ROOM_CHANGES_PER_MEMBER = 30
+ROOM_CHANGE_REFILL = 1 / 10
+# change -> the room's state after it (storage/spaces.py)
+_ROOM_STATES = {"archive": "archived", "unarchive": "active", "delete": "deleted"}
 
 
 class Projects:
     def __init__(
-        self, pool: asyncpg.Pool, changes: Changes, directory: Directory, feed: Feed, *, room_limiter: Limiter
+        self, pool: asyncpg.Pool, changes: Changes, directory: Directory, feed: Feed, *, room_limiter: Limiter,
+        room_change_limiter: Limiter,
     ) -> None:
         self._room_limiter = room_limiter
+        self._room_change_limiter = room_change_limiter
         self._pool = pool
         self._changes = changes
         self._directory = directory
@@ -81,6 +102,36 @@ class Projects:
             raise ServiceError(ErrorCode.CONFLICT, f"a project has at most {MAX_ROOMS} rooms") from None
         await self._feed.announce(space_id)
         return room
+
+    async def change_room(self, viewer: Viewer, space_id: int, room_id: int, change: str) -> dict[str, Any]:
+        """Archive (read-only for everyone), unarchive or delete (gone for the members, its
+        messages kept for the reports about them) room `room_id` of project `space_id`: teacher
+        admins only, never the journal, and deleting only where rooms are made (policy's
+        decide_room_change). Audited and in the feed; holds on every process at once (RoomChanged:
+        posting follows the state, the room's subscribers are told, the members get a fresh
+        welcome). Asking for the state the room is in changes nothing (`changed: false`); a
+        deleted room answers not_found, like one that never existed."""
+        room = await access.room_of(self._directory, viewer, space_id, room_id)
+        space = await self._directory.space(space_id)
+        refusal = decide_room_change(viewer.roles_in(space_id), Area(room.area), room.kind, change, closed=space.closed)
+        if refusal is not None:
+            raise Refused(refusal)
+        rate_limited(await self._room_change_limiter.acquire(viewer.user.id), "you are changing rooms")
+        try:
+            done = await database(store.set_room_state(
+                self._pool, space_id=space_id, room_id=room_id, state=_ROOM_STATES[change], actor_id=viewer.user.id,
+            ))
+        except NotFound:  # deleted meanwhile
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no room {room_id} in project {space_id}") from None
+        if done.changed:
+            await self._changes.send(RoomChanged(space_id, room_id))
+            await self._feed.publish(done.record)
+        answer: dict[str, Any] = {"id": room_id, "channel": ROOM.name_of(room_id), "changed": done.changed}
+        if change == "delete":
+            answer["deleted"] = True
+        else:
+            answer["archived"] = done.room.archived
+        return answer
 
     async def change_member(self, viewer: Viewer, space_id: int, user_id: int, role: Any) -> dict[str, Any]:
         """A new role for a member, or (role None) their removal — or the viewer leaving."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from storage.reports import PLATFORM_QUEUE
+from storage.spaces import Room
 
 from ..errors import database
 from ..fanout.directory import Viewer
 from ..policy import Action, Area, decide_queue, rights
 from .bundle import Services
-from .chat import room_channel
+from .chat import room_data
 from .feed import feed_channel
 from .moderation import queue_channel
 
@@ -23,19 +24,22 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
     readers = services.readers
     rooms = await database(readers.rooms_in(space_ids)) if space_ids else []
     mailboxes = await readers.mailboxes_of(viewer) if space_ids else {}
+    by_space: dict[int, list[Room]] = {}
+    for room in rooms:
+        by_space.setdefault(room.space_id, []).append(room)
     spaces = []
     for space_id in space_ids:
         space = await directory.space(space_id)
         role = viewer.roles[space_id]
         visible = []
-        for room in rooms:
+        for room in by_space.get(space_id, ()):
             may = rights(role, Area(room.area))
-            if room.space_id != space_id or Action.READ not in may:
+            # The directory's copy is the current one (RoomChanged keeps it so); a deleted room
+            # is not listed.
+            room = directory.cached_room(room.id) or room
+            if room.deleted or Action.READ not in may:
                 continue
-            visible.append({
-                "id": room.id, "channel": room_channel(room.id), "name": room.name,
-                "area": room.area, "kind": room.kind, "rights": sorted(a.value for a in may),
-            })
+            visible.append({**room_data(room), "rights": sorted(a.value for a in may)})
         reviews = decide_queue(viewer.roles_in(space_id), platform=False) is None
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,

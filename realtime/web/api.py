@@ -1,6 +1,6 @@
-"""HTTP API: login and logout, who am I, room history, closing a project, TwinMail, moderation,
-bots, the public view, the browser client, health and metrics (the routes about a project's
-people are in api_members.py; what every route shares in http.py).
+"""HTTP API: login and logout, who am I, room history, rooms made, archived and deleted, closing a
+project, TwinMail, moderation, bots, the public view, the browser client, health and metrics (the
+routes about a project's people are in api_members.py; what every route shares in http.py).
 
 Every error answers {"error": {"code": ..., "message": ...}} with the same stable codes as the
 WebSocket protocol (docs/protocol.md, "HTTP API"). A request authenticates with
@@ -128,6 +128,19 @@ async def create_room(request: Request) -> Response:
     return JSONResponse(
         {"id": room.id, "channel": ROOM.name_of(room.id), "area": room.area, "name": room.name}, status_code=201
     )
+
+
+def _change_room(change: str):  # type: ignore[no-untyped-def]
+    """Archive, unarchive or delete a room (teacher admins): answered {"id", "channel",
+    "changed", "archived"} — or "deleted": true."""
+    async def endpoint(request: Request) -> Response:
+        viewer = await viewer_of(request)
+        space_id = int_param_path(request, "space_id")
+        room_id = int_param_path(request, "room_id")
+        return JSONResponse(await web_of(request).services.projects.change_room(viewer, space_id, room_id, change))
+
+    endpoint.__name__ = f"{change}_room"
+    return endpoint
 
 
 _PATH_FIELDS = (("space_id", "space"), ("mail_id", "id"), ("thread_id", "thread"), ("message_id", "id"),
@@ -284,6 +297,9 @@ routes = [
     Route("/api/me", me),
     Route("/api/rooms/{room_id}/messages", room_messages),
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
+    Route("/api/spaces/{space_id}/rooms/{room_id}/archive", _change_room("archive"), methods=["POST"]),
+    Route("/api/spaces/{space_id}/rooms/{room_id}/unarchive", _change_room("unarchive"), methods=["POST"]),
+    Route("/api/spaces/{space_id}/rooms/{room_id}", _change_room("delete"), methods=["DELETE"]),
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),

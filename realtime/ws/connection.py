@@ -17,6 +17,11 @@ A client that does not read fast enough fills its outbox (a byte budget, 1 MiB b
 is then closed with 4009 (slow consumer) and resumes with `since` when it reconnects — the
 server's memory per socket stays bounded. (If the socket is so stuck that even the close frame
 cannot be written within 2 s, the TCP connection is dropped: the client sees 1006.)
+
+A `welcome` is outside that budget (`send_whole`): it is the server's own answer, whose size
+grows with the projects a member is in and their rooms, not with how far behind the client is,
+so it never closes a socket by itself. The session queues one only once the outbox is at most
+half full and holds no other (`drained`), so a socket holds at most one welcome beyond its budget.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class Connection:
     __slots__ = (
         "encoding", "_receive", "_send", "_limits", "_outbox", "_outbox_limit", "_queued", "_batch_bytes",
         "_wakeup", "_drain_waiters", "_close_reason", "_main", "_receiving", "_errors", "_max_errors",
-        "_error_window", "_text", "_write_now", "_flush_armed", "_send_message", "messages_sent",
+        "_error_window", "_text", "_write_now", "_flush_armed", "_send_message", "messages_sent", "_whole",
     )
 
     def __init__(
@@ -81,6 +86,7 @@ class Connection:
         self._outbox: list[bytes] = []
         self._outbox_limit = outbox_bytes
         self._queued = 0  # bytes waiting in the outbox
+        self._whole = 0  # ... of which outside the budget: a welcome (send_whole)
         self._batch_bytes = batch_bytes
         self._wakeup: asyncio.Future[None] | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None
@@ -107,7 +113,7 @@ class Connection:
         self._queued += len(item)
         if self._queued > self._outbox_limit:
             self._outbox = []
-            self._queued = 0
+            self._queued = self._whole = 0
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume with since")
             return
         self._outbox.append(item)
@@ -131,7 +137,7 @@ class Connection:
         framed = _FRAMED[self.encoding]
         if self._write_now(framed.get(items)):
             self._outbox = []
-            self._queued = 0
+            self._queued = self._whole = 0
             self.messages_sent += 1
             if self._drain_waiters:
                 self._release_drain_waiters()
@@ -141,6 +147,30 @@ class Connection:
 
     def send(self, frame: ServerFrame) -> None:
         self.push(encode_server_item(frame, self.encoding))
+
+    def send_whole(self, frame: ServerFrame) -> None:
+        """Queue `frame` (a welcome) outside the outbox's budget: however large, it never closes
+        the connection as a slow consumer. Call it after `drained()`, one at a time, so that a
+        socket holds at most one such frame beyond its budget."""
+        if self._close_reason is not None:
+            return
+        item = encode_server_item(frame, self.encoding)
+        self._whole += len(item)
+        self._outbox.append(item)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():  # the writer is idle
+            if self._write_now is not None and self._queued + self._whole <= self._batch_bytes:
+                if not self._flush_armed:
+                    self._flush_armed = True
+                    _FLUSH.add(self)
+                return
+            wakeup.set_result(None)
+
+    async def drained(self) -> None:
+        """Return once the outbox is at most half full and holds no `send_whole` frame — at once,
+        unless the client is behind (or the connection closing)."""
+        while (self._queued > self._outbox_limit // 2 or self._whole) and self._close_reason is None:
+            await self._drain()
 
     def close(self, code: int, reason: str) -> None:
         """Ask for the connection to close with `code` (idempotent; the first reason wins)."""
@@ -161,11 +191,15 @@ class Connection:
         replay of thousands of events must not fill the outbox faster than the socket empties it."""
         self.send(frame)
         while self._queued > self._outbox_limit // 2 and self._close_reason is None:
-            fut = asyncio.get_running_loop().create_future()
-            if self._drain_waiters is None:
-                self._drain_waiters = []
-            self._drain_waiters.append(fut)
-            await fut
+            await self._drain()
+
+    def _drain(self) -> asyncio.Future[None]:
+        """A future the writer resolves when it takes what waits in the outbox."""
+        fut = asyncio.get_running_loop().create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(fut)
+        return fut
 
     def _release_drain_waiters(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, None
@@ -236,7 +270,7 @@ class Connection:
                 await self._wakeup
                 self._wakeup = None
             items, self._outbox = self._outbox, []
-            self._queued = 0  # everything queued was in the outbox, and the outbox is now empty
+            self._queued = self._whole = 0  # everything queued was in the outbox, which is now empty
             if self._drain_waiters and self._queued <= self._outbox_limit // 4:
                 self._release_drain_waiters()
             start = 0

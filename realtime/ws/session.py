@@ -68,6 +68,7 @@ class Session:
         self._posts: set[asyncio.Task[None]] = set()
         self._epoch = 0  # the viewer's epoch at hello (see _rights_changed)
         self._rewelcome: asyncio.Task[None] | None = None
+        self._welcome_due = False  # rights changed since the last welcome was built
         self.hello_received = False  # the auth deadline is for sending hello, not for our checking it
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -134,7 +135,9 @@ class Session:
         self.viewer = await self.s.directory.acquire(user)
         self._epoch = self.viewer.epoch
         self.s.directory.listen(user.id, self._rights_changed)
-        self.conn.send(Welcome(**await welcome(self.s, self.viewer), ref=frame.ref))
+        # Outside the outbox's budget: a member of many big projects has a big welcome, and it
+        # must never cost them their socket (ws/connection.py).
+        self.conn.send_whole(Welcome(**await welcome(self.s, self.viewer), ref=frame.ref))
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -255,20 +258,29 @@ class Session:
                 del self.subs[channel]
                 self._drop(channel, sub)
                 self.conn.send(Error(refusal.code.value, refusal.message, data={"channel": channel}))
-        # Then tell the client what it may do now (a new project, a new role, rooms it lost):
-        # a fresh `welcome`, one at a time however many changes arrive together.
+        # Then tell the client what it may do now (a new project, a new role, rooms it lost or
+        # that were archived): a fresh `welcome`, one at a time however many changes arrive.
+        self._welcome_due = True
         if self._rewelcome is None or self._rewelcome.done():
             self._rewelcome = asyncio.create_task(self._send_welcome())
 
     async def _send_welcome(self) -> None:
+        """Send fresh welcomes until one was built after the last change. Each is built only
+        once the socket took what waited before the previous one (Connection.drained), so a
+        client that reads slowly gets the latest state, not a pile of welcomes: changes however
+        many (a room archived and unarchived in a loop) never fill its outbox."""
         await asyncio.sleep(0)  # changes applied in the same tick share one welcome
-        viewer = self.viewer
-        if viewer is None or self.conn.closing:
-            return
-        try:
-            self.conn.send(Welcome(**await welcome(self.s, viewer)))
-        except Exception:  # the database is away: the client still has its last welcome
-            log.warning("could not send a fresh welcome", exc_info=True)
+        while self._welcome_due:
+            await self.conn.drained()
+            viewer = self.viewer
+            if viewer is None or self.conn.closing:
+                return
+            self._welcome_due = False
+            try:
+                self.conn.send_whole(Welcome(**await welcome(self.s, viewer)))
+            except Exception:  # the database is away: the client still has its last welcome
+                log.warning("could not send a fresh welcome", exc_info=True)
+                return
 
     async def close(self) -> None:
         # Posts already queued commit anyway; let them finish so that they are also published

@@ -38,6 +38,7 @@ from protocol import (
     Report,
     ReportMail,
     ResolveReport,
+    RoomNotice,
     SendMail,
     SetRole,
     Subscribe,
@@ -105,6 +106,8 @@ SERVER_FRAMES = [
     Presence("room:5", members=[{"id": 1}], count=1),
     Presence("room:5", joined=[{"id": 1}], left=[], count=4),
     Presence("room:5", count=250),
+    RoomNotice("room:5", {"id": 5, "channel": "room:5", "name": "Samples", "area": "activities", "kind": "room",
+                          "archived": True}),
     Pong(ref=9),
 ]
 
@@ -123,6 +126,8 @@ def test_server_messages_round_trip(encoding):
 def test_json_wire_form_is_documented_shape():
     assert encode_client(Post("room:5", "hi", ref=3), Encoding.JSON) == '{"type":"post","channel":"room:5","text":"hi","ref":3}'
     assert encode_server([Ok(ref=3, data={"seq": 1})], Encoding.JSON) == b'[{"type":"ok","seq":1,"ref":3}]'
+    assert encode_server([RoomNotice("room:5", {"id": 5, "archived": True})], Encoding.JSON) == (
+        b'[{"type":"room","channel":"room:5","room":{"id":5,"archived":true}}]')
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 65535, 65536, 70000])

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from realtime.fanout.control import Control, MemberChanged, SessionsRevoked, SpaceChanged, from_wire, to_wire
+from realtime.fanout.control import (
+    Control,
+    MemberChanged,
+    RoomChanged,
+    SessionsRevoked,
+    SpaceChanged,
+    from_wire,
+    to_wire,
+)
 
 REALTIME = Path(__file__).resolve().parents[2] / "realtime"
 KINDS = {cls.__name__ for cls in typing.get_args(Control)}
@@ -55,14 +63,15 @@ def test_only_the_sender_publishes_control_messages():
     assert callers == ["fanout/control.py"]
 
 
-@pytest.mark.parametrize("message", [MemberChanged(3, 7), SpaceChanged(3), SessionsRevoked(7)])
+@pytest.mark.parametrize("message", [MemberChanged(3, 7), SpaceChanged(3), RoomChanged(3, 12), SessionsRevoked(7)])
 def test_each_kind_crosses_the_wire_unchanged(message):
     assert from_wire(to_wire(message)) == message
 
 
 @pytest.mark.parametrize("junk", [
     {"kind": "user_changed", "user_id": 1}, {"kind": "member_changed", "space_id": 1},
-    {"kind": "space_changed", "space_id": "1"}, {"kind": "space_changed", "space_id": 1, "extra": 2}, [1, 2], None,
+    {"kind": "space_changed", "space_id": "1"}, {"kind": "space_changed", "space_id": 1, "extra": 2},
+    {"kind": "room_changed", "space_id": 1}, [1, 2], None,
 ])
 def test_anything_else_from_the_bus_is_refused(junk):
     with pytest.raises(ValueError):

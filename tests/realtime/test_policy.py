@@ -22,6 +22,7 @@ from realtime.policy import (
     decide_password_reset,
     decide_queue,
     decide_report,
+    decide_room_change,
     muted_until,
 )
 
@@ -95,6 +96,48 @@ def test_only_teacher_admins_manage_the_project():
     for role in ROLES:
         allowed = decide([role], Area.HOME, Action.MANAGE_SPACE) is None
         assert allowed is (role is Role.TEACHER_ADMIN)
+
+
+@pytest.mark.parametrize("action", [Action.POST, Action.EDIT_OWN, Action.DELETE_OWN, Action.COMMENT])
+def test_an_archived_room_refuses_writes(action):
+    area = Area.HOME if action is Action.COMMENT else Area.ACTIVITIES
+    refusal = decide([Role.TEACHER_ADMIN, Role.PUPIL_ADMIN], area, action, archived=True)
+    assert refusal is not None and refusal.code is ErrorCode.ROOM_ARCHIVED
+
+
+def test_an_archived_room_is_still_read_reported_and_moderated_and_a_closed_project_says_so_first():
+    for action in (Action.READ, Action.REPORT, Action.MODERATE):
+        assert decide([Role.TEACHER_ADMIN], Area.ACTIVITIES, action, archived=True) is None
+    assert decide([Role.PUPIL_MEMBER], Area.TEACHERS_ROOM, Action.POST, archived=True).code is ErrorCode.FORBIDDEN
+    both = decide([Role.PUPIL_MEMBER], Area.CHAT, Action.POST, closed=True, archived=True)
+    assert both is not None and both.code is ErrorCode.SPACE_CLOSED
+
+
+@pytest.mark.parametrize("change", ["archive", "unarchive", "delete"])
+def test_only_teacher_admins_change_rooms(change):
+    """Teacher admins of the project (docs/roles.md): not the pupil admin who made the room, not
+    platform moderators (they moderate messages, they do not run projects)."""
+    for role in ROLES:
+        refusal = decide_room_change([role], Area.ACTIVITIES, "room", change)
+        assert (refusal is None) is (role is Role.TEACHER_ADMIN), role
+        if refusal is not None:
+            assert refusal.code is ErrorCode.FORBIDDEN
+    assert decide_room_change([Role.PUPIL_MEMBER, Role.MODERATOR], Area.ACTIVITIES, "room", change) is not None
+    assert decide_room_change([], Area.ACTIVITIES, "room", change).code is ErrorCode.NOT_MEMBER
+    refusal = decide_room_change([Role.TEACHER_ADMIN], Area.HOME, "journal", change)
+    assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN and "journal" in refusal.message
+    closed = decide_room_change([Role.TEACHER_ADMIN], Area.ACTIVITIES, "room", change, closed=True)
+    assert closed is not None and closed.code is ErrorCode.SPACE_CLOSED
+
+
+@pytest.mark.parametrize("area", list(Area))
+def test_rooms_are_deleted_only_where_rooms_are_made_and_archived_anywhere(area):
+    """A room of an area where nobody may create rooms came with the project: deleting it could
+    not be undone by making another, so it is archived instead."""
+    made_there = any(CR in DESIGN[area.value][role] for role in DESIGN[area.value])
+    deleted = decide_room_change([Role.TEACHER_ADMIN], area, "room", "delete")
+    assert (deleted is None) is made_there
+    assert decide_room_change([Role.TEACHER_ADMIN], area, "room", "archive") is None
 
 
 def test_moderator_who_is_also_a_member_has_both_rights():

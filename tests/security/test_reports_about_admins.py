@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import asyncio
 
-from protocol import Event, ListModeration, ListReports, Post, Report, ReportMail, ResolveReport, SendMail, Subscribe
+from protocol import (
+    Event,
+    ListModeration,
+    ListReports,
+    Post,
+    Report,
+    ReportMail,
+    ResolveReport,
+    SendMail,
+    Subscribe,
+)
 from realtime.policy import Area
 from tests.conftest import login
 

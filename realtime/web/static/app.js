@@ -111,7 +111,8 @@ function renderNav() {
     const rooms = space.rooms.map((room) => h("li", {},
       h("button", { type: "button", class: "link", "data-channel": room.channel, onclick: () => open(roomView(space, room)) },
         room.kind === "journal" ? room.name : `# ${room.name}`,
-        h("span", { class: "area" }, t(`area.${room.area}`)))));
+        h("span", { class: "area" }, t(`area.${room.area}`)),
+        room.archived ? h("span", { class: "badge" }, t("nav.archived")) : null)));
     const unread = space.mailbox?.unread?.inbox || 0;
     items.push(h("section", { class: "space" },
       h("h2", {}, space.name, space.closed ? h("span", { class: "badge" }, t("nav.closed")) : null),
@@ -196,7 +197,7 @@ function roomView(space, room) {
   const view = { el: null };
 
   const rights = () => currentRoom(space.id, room.id)?.rights || [];
-  const canPost = () => rights().includes("post");
+  const canPost = () => rights().includes("post") && !currentRoom(space.id, room.id)?.archived;
   const moderates = () => rights().includes("moderate");
 
   function renderMessage(m, pending = false) {
