@@ -36,6 +36,7 @@ from ..ratelimit import Limiter, Throttle, address_key
 from . import access
 from .auth import Hashing, hash_password, token_hash
 from .feed import Feed
+from .lookalike import looks_like
 
 INVITABLE = (Role.TEACHER_ADMIN.value, Role.TEACHER_MEMBER.value, Role.VISITOR.value)
 INVITATION_DAYS = 30
@@ -201,10 +202,11 @@ class Invitations:
         name = _person_text(name, "name", 100)
         if not name:
             raise ServiceError(ErrorCode.INVALID_FIELD, "name must be 1 to 100 characters")
-        if any(m.person.name.casefold() == name.casefold()
-               for m in (await database(self._directory.roster(space_id))).values()):
+        roster = await database(self._directory.roster(space_id))
+        if looks_like(name, [m.person.name for m in roster.values()]):
             raise ServiceError(
-                ErrorCode.CONFLICT, "a member of this project already has that name: add an initial or your school"
+                ErrorCode.CONFLICT, "a member of this project already has that name, or one that looks like it: "
+                "add an initial or your school"
             )
         if not isinstance(password, str) or not MIN_ADULT_PASSWORD <= len(password) <= 200:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"password must have {MIN_ADULT_PASSWORD} to 200 characters")

@@ -199,6 +199,13 @@ async def test_a_name_chosen_with_a_code_is_normalised_and_cannot_pass_for_a_mem
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field")
     r = await redeem("new.parent", world.users["teacher_admin"].display_name.upper())  # the teacher's name
     assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
+    teacher = world.users["teacher_admin"].display_name  # "Teacher Admin"
+    for lookalike in (teacher.replace("c", "\u0441"),  # a Cyrillic "с"
+                      teacher.replace("T", "\u0422", 1),  # a Cyrillic "Т"
+                      teacher.replace(" ", "   "),  # more spaces
+                      teacher.replace("A", "\u0391")):  # a Greek "Α"
+        r = await redeem("new.parent", lookalike)
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict"), lookalike
     r = await redeem("new.parent", "Ｍａｒｔａ Ｎｏｗａｋ")  # full-width: stored as it reads
     assert r.status_code == 201, r.text
     name = await pool.fetchval("SELECT display_name FROM users WHERE username = 'new.parent'")
