@@ -30,6 +30,7 @@ class Person:
     id: int
     name: str
     school: str
+    role: str | None = None  # a mail's sender: their role in the project now (None: no longer a member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,7 @@ _UNREAD_COLUMNS = "unread_inbox, unread_sent, unread_archive, unread_trash"
 ITEM_SELECT = (
     "SELECT i.mailbox_id, i.mail_id, b.space_id, i.thread_id, m.reply_to,"
     " m.sender_id, su.display_name AS sender_name, su.school AS sender_school, m.recipient_ids,"
+    " (SELECT sm.role FROM members sm WHERE sm.space_id = b.space_id AND sm.user_id = m.sender_id) AS sender_role,"
     " ARRAY(SELECT u.display_name FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
     "       JOIN users u ON u.id = r.id ORDER BY r.n) AS recipient_names,"
     " ARRAY(SELECT u.school FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
@@ -150,7 +152,8 @@ def item_from_row(r: asyncpg.Record) -> MailItem:
     )
     return MailItem(
         r["mailbox_id"], r["mail_id"], r["space_id"], r["thread_id"], r["reply_to"],
-        Person(r["sender_id"], r["sender_name"], r["sender_school"]), recipients, r["subject"], r["text"],
+        Person(r["sender_id"], r["sender_name"], r["sender_school"], r["sender_role"]), recipients, r["subject"],
+        r["text"],
         r["created_at"], r["origin"], r["folder"], r["read"], r["deleted"], r["client_id"],
     )
 

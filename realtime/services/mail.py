@@ -15,7 +15,7 @@ the events are published, one per mailbox (the sender's other sockets see it in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -36,7 +36,7 @@ from ..channels import parse as parse_channel
 from ..errors import RecipientsRefused, ServiceError, database, rate_limited, write
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
-from ..policy import Action, Refusal, Role, decide_mail
+from ..policy import Action, Refusal, Role, badge, decide_mail
 from ..ratelimit import Limiter
 from . import access
 from .moderation import to_event as queue_event
@@ -50,6 +50,12 @@ def _card(p: Person) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "school": p.school}
 
 
+def _sender_card(p: Person) -> dict[str, Any]:
+    """Who wrote a mail, with the badge of their role in the project (a pupil tells a teacher's
+    mail from a pupil's who took a teacher's name)."""
+    return {**_card(p), "role": badge((Role(p.role),)) if p.role else None}
+
+
 def item_data(item: MailItem) -> dict[str, Any]:
     """The wire form of a mail as its owner holds it. A deleted one carries no content."""
     return {
@@ -57,7 +63,7 @@ def item_data(item: MailItem) -> dict[str, Any]:
         "space": item.space_id,
         "thread_id": item.thread_id,
         "reply_to": item.reply_to,
-        "from": _card(item.sender),
+        "from": _sender_card(item.sender),
         "to": [_card(p) for p in item.recipients],
         "subject": item.subject,
         "text": item.text,
@@ -75,7 +81,7 @@ def _send_events(new: NewMail, result: SendResult) -> list[Event]:
     assert result.sent is not None
     core = {
         "id": result.mail_id, "space": new.space_id, "thread_id": result.thread_id, "reply_to": new.reply_to,
-        "from": _card(new.sender), "to": [_card(p) for p, _ in new.recipients], "subject": new.subject,
+        "from": _sender_card(new.sender), "to": [_card(p) for p, _ in new.recipients], "subject": new.subject,
         "text": new.text, "created_at": iso(result.created_at),
     }
     sent = {**core, "folder": "sent", "read": True, "state": "visible", "client_id": new.client_id}
@@ -242,7 +248,7 @@ class Mail:
         limiter = self._teacher_limiter if role in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER) else self._pupil_limiter
         rate_limited(await limiter.acquire(viewer.user.id), "you are sending mail")
         new = NewMail(
-            space_id, sender.person, sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
+            space_id, replace(sender.person, role=role.value), sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
             subject.strip()[: self._limits.max_subject_chars], text, thread_id, reply_to, client_id,
         )
         result = await write(self._writer.submit(new), undone="the mail was not sent")
@@ -370,7 +376,7 @@ class Mail:
 def _reported(item: MailItem) -> dict[str, Any]:
     """The reported mail as reviewers see it: the mail, none of its reporter's mailbox state."""
     return {
-        "id": item.mail_id, "thread_id": item.thread_id, "from": _card(item.sender),
+        "id": item.mail_id, "thread_id": item.thread_id, "from": _sender_card(item.sender),
         "to": [_card(p) for p in item.recipients], "subject": item.subject, "text": item.text,
         "created_at": iso(item.created_at),
     }

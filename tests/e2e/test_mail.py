@@ -351,3 +351,22 @@ async def test_the_same_operations_over_http(world, http, connect):
     bad = await http.post(f"/api/spaces/{world.space_id}/mail", headers=auth, json={"to": "everyone", "text": "x"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_field"
     await asyncio.sleep(0)
+
+
+async def test_a_mails_sender_carries_the_badge_of_their_role(world, connect):
+    """Issue 21, rule 4: a pupil tells a teacher's mail from a pupil's who chose a teacher's name —
+    live, in the mailbox's replay and when the mail is read again."""
+    from protocol import GetMail
+
+    pupil = await connect(world.users["pupil_member"])
+    mailbox = box(pupil, world)["channel"]
+    await pupil.ok(Subscribe(mailbox, since=box(pupil, world)["seq"]))
+    for who, badge in (("teacher_member", "teacher"), ("pupil_admin", "pupil")):
+        sender = await connect(world.users[who])
+        sent = await sender.ok(SendMail(world.space_id, ids(world, "pupil_member"), "Bonjour", subject=f"from {who}"))
+        [event] = [e for e in await pupil.wait_events(mailbox, 1 if badge == "teacher" else 2)
+                   if e.data["mail"]["id"] == sent.data["id"]]
+        assert event.data["mail"]["from"] == {"id": world.users[who].id, "name": world.users[who].display_name,
+                                              "school": world.users[who].school, "role": badge}
+        again = await pupil.ok(GetMail(sent.data["id"]))
+        assert again.data["mail"]["from"]["role"] == badge
