@@ -10,7 +10,9 @@ reloads them and re-checks its open sockets at once (DESIGN.md, "Membership is l
 
 They leave from one place, `Changes.send` — called by the services after the change committed —
 which applies the message to this process's directory first (the change holds here as soon as
-the call that made it returns), then publishes it on the bus to every other process. Every kind
+the call that made it returns), then publishes it on the bus to every other process. The command
+line (`twinhub admin`), which has no bus, sends them through PostgreSQL's NOTIFY
+(storage/notify.py); every process listens and applies what it hears (`Changes.heard`). Every kind
 sent is handled by `Directory.apply` and every kind handled is sent
 (tests/realtime/test_control.py checks both ways, as Zulip's test_events checks send_event).
 
@@ -20,8 +22,13 @@ not know is refused with ValueError (the bus logs and drops it: a newer process'
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+log = logging.getLogger("twinhub.control")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +94,21 @@ class Changes:
     def __init__(self, directory: _Applies, bus: _Publishes) -> None:
         self._directory = directory
         self._bus = bus
+        self._applying: set[asyncio.Task[None]] = set()
 
     async def send(self, message: Control) -> None:
         """Apply `message` here, then tell every other process. Call it after the change committed."""
         await self._directory.apply(message)
         await self._bus.control(message)
+
+    def heard(self, payload: str) -> None:
+        """A message from the command line (NOTIFY): every process hears it, so each applies it here
+        only. One that cannot be read is dropped (a newer version's, or not ours)."""
+        try:
+            message = from_wire(json.loads(payload))
+        except ValueError:
+            log.warning("dropped a notification that is not a control message")
+            return
+        task = asyncio.get_running_loop().create_task(self._directory.apply(message))
+        self._applying.add(task)
+        task.add_done_callback(self._applying.discard)

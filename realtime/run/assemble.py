@@ -29,6 +29,7 @@ from storage.embedded import database_url
 from storage.mail import send_many
 from storage.messages import post_many
 from storage.migrate import migrate
+from storage.notify import Listener
 from storage.writer import GroupCommitWriter
 
 from ..channels import FEED, MAIL, MODERATION, ROOM
@@ -166,6 +167,10 @@ async def assemble(
         stack.callback(presence.close)
         bus.attach(hub.publish, directory.on_control)
         changes = Changes(directory, bus)
+        # What `twinhub admin` changes reaches every process through PostgreSQL (storage/notify.py).
+        listener = Listener(url, changes.heard, on_reconnect=directory.resync)
+        await listener.start()
+        stack.push_async_callback(listener.close)
 
         readers = Readers(pool, directory)
         readers.start()

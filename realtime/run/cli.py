@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import socket
@@ -27,8 +28,10 @@ from storage import Conflict, NotTeacherAdmin, accounts, bots, spaces
 from storage.db import create_pool
 from storage.embedded import database_url
 from storage.migrate import migrate
+from storage.notify import notify
 
 from ..config import Settings
+from ..fanout.control import Control, MemberChanged, RoomChanged, SpaceChanged, to_wire
 from ..policy import Area, Role
 from ..services.auth import hash_password, token_hash
 from ..services.bots import TOKEN_PREFIX
@@ -158,11 +161,14 @@ def cmd_admin(args: argparse.Namespace) -> int:
             if user is None:
                 raise SystemExit(f"no user '{args.username}'")
             await spaces.set_member(pool, space.id, user.id, Role(args.role).value)
-            print(f"'{user.username}' is {args.role} in '{space.slug}' (open sockets see it on reconnect)")
+            await _tell(pool, MemberChanged(space.id, user.id))
+            print(f"'{user.username}' is {args.role} in '{space.slug}'; running servers were told (their open "
+                  "sockets follow at once)")
         elif args.admin == "create-room":
             space = await _space(pool, args.space)
             room = await spaces.create_room(pool, space_id=space.id, area=Area(args.area).value, name=args.name)
-            print(f"room {room.id} created: channel room:{room.id}")
+            await _tell(pool, RoomChanged(space.id, room.id))
+            print(f"room {room.id} created: channel room:{room.id}; running servers were told")
         elif args.admin == "create-bot":
             space = await _space(pool, args.space)
             creator = await accounts.user_by_username(pool, args.by) if args.by else None
@@ -181,7 +187,8 @@ def cmd_admin(args: argparse.Namespace) -> int:
         elif args.admin == "close-space":
             space = await _space(pool, args.space)
             await spaces.set_closed(pool, space.id, not args.reopen, actor_id=None)
-            print(f"'{space.slug}' is now {'open' if args.reopen else 'closed'}")
+            await _tell(pool, SpaceChanged(space.id))
+            print(f"'{space.slug}' is now {'open' if args.reopen else 'closed'}; running servers were told")
 
     try:
         asyncio.run(_with_pool(_settings(args), work))
@@ -189,6 +196,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
         print(f"already exists: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _tell(pool: asyncpg.Pool, message: Control) -> None:
+    """Tell every running server what changed, as the HTTP routes do (fanout/control.py): through
+    PostgreSQL, which the command line shares with them."""
+    await notify(pool, json.dumps(to_wire(message)))
 
 
 async def _space(pool: asyncpg.Pool, slug: str):  # type: ignore[no-untyped-def]

@@ -227,3 +227,24 @@ async def test_turning_the_public_view_off_ends_anonymous_streams_on_both_worker
         for viewer, response in streams:
             await response.aclose()
             await viewer.aclose()
+
+
+async def test_the_command_line_reaches_both_workers_at_once(served, world, database_url):
+    """Rule 7: a change of rights made with `twinhub admin` (no bus, only the database) bites on
+    every worker at once — here a teacher made a visitor loses the teachers' room everywhere."""
+    process, _ = served
+    room = world.channel(Area.TEACHERS_ROOM)
+    async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
+        sockets = await _on_both(served, world.users["teacher_member"], http)
+    for client in sockets:
+        await client.ok(Subscribe(room))
+    env = {**os.environ, "TWINHUB_DATABASE_URL": database_url}
+    done = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "realtime", "admin", "add-member", "--space", world.slug,
+        "--username", world.users["teacher_member"].username, "--role", "visitor"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "running servers were told" in done.stdout
+    for client in sockets:
+        assert (await _refused(client, room)).code == "forbidden"
+        await client.close()
