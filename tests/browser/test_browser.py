@@ -256,3 +256,38 @@ async def test_usable_on_a_phone_sized_screen(browser, server, world, screenshot
     assert unlabelled == 0
     await screenshot(page, "phone-chat-fr")
     await context.close()
+
+
+async def test_a_visitor_reads_the_pupils_work_as_a_pupil_of_their_school(browser, server, world, screenshot):
+    """Issue 21 (rules 4, 10): authors carry their badge; a visitor sees a pupil's message signed
+    "a pupil of <school>" — never the pupil's name, and never their own name in its place."""
+    room = world.channel(Area.ACTIVITIES)
+    pupil_token = await login_token(server, world.users["pupil_member"])
+    writer = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", pupil_token)
+    await writer.ok(Post(room, "We counted 41 swans"))
+    await writer.close()
+    visitor = await open_page(browser, server.port, world.users["visitor"])
+    await open_room(visitor, room)
+    line = message(visitor, "We counted 41 swans")
+    await line.wait_for()
+    assert await line.locator(".author").text_content() == f"a pupil of {world.users['pupil_member'].school}"
+    assert await line.locator(".badge").text_content() == "pupil"
+    text = await visitor.locator("[data-testid=messages]").text_content()
+    assert world.users["pupil_member"].display_name not in text
+    assert world.users["visitor"].display_name not in text
+    await screenshot(visitor, "visitor-reads-pupils-work")
+    await visitor.context.close()
+    teacher = await open_page(browser, server.port, world.users["teacher_member"])
+    await open_room(teacher, room)
+    line = message(teacher, "We counted 41 swans")
+    await line.wait_for()
+    assert await line.locator(".author").text_content() == world.users["pupil_member"].display_name
+    assert await line.locator(".badge").text_content() == "pupil"
+    await teacher.context.close()
+
+
+async def login_token(server, user) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+        return await login(http, user.username)

@@ -200,6 +200,17 @@ function roomView(space, room) {
   const canPost = () => rights().includes("post") && !currentRoom(space.id, room.id)?.archived;
   const moderates = () => rights().includes("moderate");
 
+  // A pupil shown to a visitor has no name (docs/protocol.md, "What a visitor sees of pupils").
+  function authorName(author) {
+    if (!author) return state.me.user.name;
+    if (author.name) return author.name;
+    return author.school ? t("author.pupil_of", { school: author.school }) : t("author.pupil");
+  }
+
+  function badge(role) {
+    return role ? h("span", { class: `badge badge-${role}` }, t(`badge.${role}`)) : null;
+  }
+
   function renderMessage(m, pending = false) {
     const mine = m.author?.id === state.me.user.id;
     const body = m.state === "hidden" ? h("em", {}, t("message.hidden"))
@@ -219,8 +230,9 @@ function roomView(space, room) {
       actions.appendChild(h("button", { type: "button", "data-action": "delete", onclick: () => deleteOwn(m) }, t("action.delete")));
     }
     return h("li", { class: `message ${m.state}${pending ? " pending" : ""}`, "data-id": m.id ?? "", "data-state": m.state },
-      h("span", { class: "author" }, m.author?.name || state.me.user.name),
-      m.author?.school ? h("span", { class: "school" }, m.author.school) : null,
+      h("span", { class: "author" }, authorName(m.author)),
+      badge(m.author?.role),
+      m.author?.school && m.author?.name ? h("span", { class: "school" }, m.author.school) : null,
       h("time", { datetime: m.created_at || "" }, pending ? t("message.sending") : formatTime(m.created_at)),
       m.title && m.state === "visible" ? h("strong", { class: "title" }, m.title) : null,
       body,
@@ -252,7 +264,7 @@ function roomView(space, room) {
 
   function showPending(frame) {
     if (byClientId.has(frame.client_id)) return;
-    const el = renderMessage({ text: frame.text, title: frame.title, state: "visible", author: state.me.user }, true);
+    const el = renderMessage({ text: frame.text, title: frame.title, state: "visible", author: { ...state.me.user, role: null } }, true);
     byClientId.set(frame.client_id, el);
     list.appendChild(el);
   }
