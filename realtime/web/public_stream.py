@@ -54,6 +54,8 @@ class Relay:
 
     def push(self, item: bytes) -> None:
         event = json.loads(item)
+        if event.get("type") != "event":  # presence and typing in the journal: not for the public
+            return
         seq = event["seq"]
         line = sse(seq, event["kind"], {"seq": seq, "message": self.public(event["message"])})
         for queue in list(self.viewers):

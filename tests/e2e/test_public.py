@@ -175,3 +175,30 @@ async def test_an_address_holds_a_bounded_number_of_public_streams(world, server
     await asyncio.sleep(0.2)
     async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream("GET", url, headers=one) as r:
         assert r.status_code == 200  # the closed ones gave their places back
+
+
+async def test_an_anonymous_viewer_breaks_neither_presence_nor_typing_in_the_journal(world, connect, server):
+    """Issue 22, point 1: the public stream follows the journal's channel, where members' presence
+    and typing go too; they are not for the public, and must not fail for the members."""
+    from protocol import Presence, Subscribe, Typing, TypingNotice
+
+    teacher, other = await connect(world.users["teacher_admin"]), await connect(world.users["teacher_member"])
+    journal = journal_of(teacher, world)
+    url = f"http://127.0.0.1:{server.port}/api/public/{world.slug}/events"
+    await teacher.ok(Post(journal, "Before the viewer came", title="Week 8"))
+    async with httpx.AsyncClient(timeout=10) as anonymous, anonymous.stream("GET", url) as r:
+        events = SseReader(r)
+        _, _, data = await events.next()  # the viewer is in: its relay follows the journal's channel
+        assert data["message"]["title"] == "Week 8"
+        await other.ok(Subscribe(journal))
+        await teacher.ok(Subscribe(journal))
+        assert (await teacher.request(Typing(journal))).type == "ok"  # not `internal`
+        assert (await other.next_frame(TypingNotice)).user["id"] == world.users["teacher_admin"].id
+        deadline = asyncio.get_running_loop().time() + 5
+        while not any(isinstance(f, Presence) and world.users["teacher_admin"].id in {m["id"] for m in (*(f.joined or ()), *(f.members or ()))}
+                      for f in other.unsolicited):  # the presence flush went through
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        await teacher.ok(Post(journal, "Seen by the public", title="Week 9"))
+        _, kind, data = await events.next()
+        assert kind == "message.posted" and data["message"]["title"] == "Week 9"  # only events, in order
