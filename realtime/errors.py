@@ -128,6 +128,12 @@ async def database(op: Awaitable[T], *, undone: str = "nothing was changed") -> 
         raise ServiceError(ErrorCode.UNAVAILABLE, f"the database is not answering; {undone}") from None
 
 
+def outage() -> ServiceError:
+    """What any request answers when PostgreSQL is away and no service said more precisely what was
+    not done (a hello, a login, a page): `unavailable`, never `internal` — retrying later is right."""
+    return ServiceError(ErrorCode.UNAVAILABLE, "the database is not answering; nothing was changed, try again shortly")
+
+
 async def write(op: Awaitable[T], *, undone: str) -> T:
     """`database()` for a write whose every failure the client must hear of: an outage is
     `unavailable`, any other storage error `internal` — both saying what was not done."""

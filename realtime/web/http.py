@@ -15,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol import ErrorCode, ProtocolError, json_document
+from storage import Unavailable
 
 from ..config import Settings
-from ..errors import HTTP_STATUS, ServiceError, refusals
+from ..errors import HTTP_STATUS, ServiceError, outage, refusals
 from ..fanout.directory import Viewer
 from ..handshake import SESSION_COOKIE, origin_allowed
 from ..services.bundle import Services
@@ -62,6 +63,10 @@ async def on_bug(request: Request, exc: Exception) -> Response:
     """A request the server failed on: `internal` in the error body every other answer has, and a
     traceback once a period per route and exception (tally.py), not once a request."""
     request.scope[FAILED] = True
+    if isinstance(exc, Unavailable):  # PostgreSQL is away: the client retries later (503), not a bug
+        refusals.note("refused unavailable", "%s %s: the database is not answering", request.method,
+                      _route_of(request), level=logging.WARNING)
+        return error_response(outage())
     refusals.note(f"failed {_route_of(request)}: {type(exc).__name__}", "%s %s failed", request.method,
                   _route_of(request), level=logging.ERROR, exc_info=exc)
     return error_response(ServiceError(ErrorCode.INTERNAL, "the server failed on this request"))

@@ -37,8 +37,9 @@ from protocol import (
     Unsubscribe,
     Welcome,
 )
+from storage import Unavailable
 
-from ..errors import Refused, ServiceError, refusals
+from ..errors import Refused, ServiceError, outage, refusals
 from ..fanout.directory import Viewer
 from ..fanout.hub import Subscription
 from ..fanout.shield import shield
@@ -99,7 +100,8 @@ class Session:
             data = await self._own(self.viewer, frame) if type(frame) in _OWN else await answer(self.s, self.viewer, frame)
             if data is not None and frame.ref is not None:
                 self.conn.send(Ok(ref=frame.ref, data=data))
-        except ServiceError as exc:
+        except (ServiceError, Unavailable) as caught:
+            exc = caught if isinstance(caught, ServiceError) else outage()
             self.conn.send(Error(exc.code.value, exc.message, ref=frame.ref, data=exc.data))
             self.conn.count_error(exc.code.value)
             refusals.note(f"refused {exc.code.value}", "refused a %s frame: %s", frame.type, exc.code.value)

@@ -55,6 +55,29 @@ async def test_writes_fail_fast_while_the_database_is_down_and_resume_after():
         reply = await client.request(mail, timeout=15)
         assert isinstance(reply, Error) and reply.code == "unavailable", reply
 
+        # Every other request too, thirty at once: `unavailable` (HTTP 503, JSON), never `internal`.
+        async def hello() -> Error:
+            from protocol import Hello
+
+            late = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
+            try:
+                return await late.request(Hello(token=token), timeout=15)
+            finally:
+                await late.close()
+
+        hellos = await asyncio.gather(*(hello() for _ in range(30)))
+        assert {(type(r).__name__, getattr(r, "code", None)) for r in hellos} == {("Error", "unavailable")}, hellos
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=15) as http:
+            answers = await asyncio.gather(
+                *(http.post("/api/login", json={"username": "ana", "password": "pw-1234"}) for _ in range(10)),
+                *(http.get("/api/me", headers={"Authorization": f"Bearer {token}"}) for _ in range(10)),
+                *(http.get(f"/api/rooms/{room.id}/messages", headers={"Authorization": f"Bearer {token}"})
+                  for _ in range(10)),
+            )
+        for r in answers:
+            assert r.status_code == 503 and r.headers["content-type"] == "application/json", (r.status_code, r.text)
+            assert r.json()["error"]["code"] == "unavailable"
+
         await asyncio.to_thread(pg.start)
         for _ in range(100):
             reply = await client.request(Post(channel, "during", client_id="b"), timeout=15)
