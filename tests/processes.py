@@ -83,3 +83,15 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+@contextlib.asynccontextmanager
+async def serving(database_url: str, redis_url: str, prefix: str, count: int = 2, **env: str):
+    """`count` processes on one PostgreSQL and one Redis, ready; stopped by PID on the way out."""
+    processes = [ServeProcess(database_url, redis_url, prefix, **env) for _ in range(count)]
+    try:
+        await asyncio.gather(*(p.ready() for p in processes))
+        yield processes
+    finally:
+        for p in processes:
+            p.stop()

@@ -20,27 +20,18 @@ from protocol import Error, Ok, Post, SendMail, Subscribe, Welcome
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import PASSWORD, login
-from tests.processes import ServeProcess
+from tests.processes import serving
 
 LIVE = 5.0  # seconds B may take to follow a change made on A
 
 
-def Process(database_url: str, redis_url: str, prefix: str) -> ServeProcess:  # noqa: N802
-    return ServeProcess(database_url, redis_url, prefix, TWINHUB_MAIL_RATE="1000", TWINHUB_MAIL_BURST="1000")
-
-
 @pytest.fixture(scope="module")
 async def pair(database_url, redis_url):
-    prefix = f"twinhub-membership-{os.getpid()}"
-    a, b = Process(database_url, redis_url, prefix), Process(database_url, redis_url, prefix)
-    try:
-        await asyncio.gather(a.ready(), b.ready())
+    async with serving(database_url, redis_url, f"twinhub-membership-{os.getpid()}", TWINHUB_MAIL_RATE="1000",
+                       TWINHUB_MAIL_BURST="1000") as (a, b):
         async with httpx.AsyncClient(base_url=a.url, timeout=60) as on_a, \
                 httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
             yield a, b, on_a, on_b
-    finally:
-        a.stop()
-        b.stop()
 
 
 async def _auth(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -15,7 +15,7 @@ from protocol import Presence, Subscribe, Typing, TypingNotice, Unsubscribe
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import login
-from tests.processes import ServeProcess
+from tests.processes import serving
 
 
 def _ids_shown(client: Client, channel: str) -> set[int]:
@@ -83,14 +83,8 @@ async def test_a_visitor_is_never_shown_the_pupils_in_a_room(world, connect):
 
 @pytest.fixture(scope="module")
 async def pair(database_url, redis_url):
-    prefix = f"twinhub-presence-{os.getpid()}"
-    a, b = ServeProcess(database_url, redis_url, prefix), ServeProcess(database_url, redis_url, prefix)
-    try:
-        await asyncio.gather(a.ready(), b.ready())
+    async with serving(database_url, redis_url, f"twinhub-presence-{os.getpid()}") as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 async def test_a_visitor_on_another_process_is_never_shown_the_pupils_either(pair, world):
