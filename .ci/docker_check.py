@@ -567,6 +567,7 @@ def check_rebuild(docker: Docker, figures: Figures) -> None:
     print("== 5. a source-only change rebuilt", flush=True)
     context = Path(tempfile.mkdtemp(prefix="twinhub-docker-check-context-"))
     tag = f"{docker.image}-check-rebuild-{os.getpid()}"
+    made: list[str] = []
     try:
         shutil.copytree(ROOT, context, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
             ".git", ".venv", ".twinhub-*", "__pycache__", "node_modules", ".pytest_cache", ".hypothesis"))
@@ -576,6 +577,7 @@ def check_rebuild(docker: Docker, figures: Figures) -> None:
         done = subprocess.run([docker.binary, "build", "--network=host", "-t", tag, str(context)], capture_output=True,
                               text=True, timeout=900, env={**os.environ, "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0")})
         took = time.monotonic() - started
+        made = _built_not_cached(done.stdout)
         expect(done.returncode == 0, f"the rebuild failed: {(done.stdout + done.stderr)[-1500:]}")
         layers = {name: json.loads(docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", name).stdout)
                   for name in (docker.image, tag)}
@@ -586,7 +588,24 @@ def check_rebuild(docker: Docker, figures: Figures) -> None:
         figures.add("rebuild after a source-only change", f"{took:.1f} s (only TwinHub's own layer rebuilt)")
     finally:
         docker("rmi", tag, check=False)
+        for image in reversed(made):  # what this build made and nothing else: the cache stays
+            docker("rmi", image, check=False)
         shutil.rmtree(context, ignore_errors=True)
+
+
+def _built_not_cached(output: str) -> list[str]:
+    """The images the classic builder made for the steps it did not take from its cache (the
+    build stage's, which no tag keeps): `Step n/m`, then ` ---> <id>` without ` ---> Using cache`.
+    BuildKit prints otherwise and keeps no such images: then nothing."""
+    made, cached = [], False
+    for line in output.splitlines():
+        if line.startswith("Step "):
+            cached = False
+        elif line.strip() == "---> Using cache":
+            cached = True
+        elif (m := re.fullmatch(r" ---> ([0-9a-f]{12})", line)) and not cached:
+            made.append(m.group(1))
+    return made
 
 
 # ---- main ---------------------------------------------------------------------------------------
