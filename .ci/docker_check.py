@@ -231,7 +231,9 @@ def check_image(docker: Docker, figures: Figures) -> None:
            f"uid, gid, owner of /data, files in /data: {inside[:4]} (expected 10001 10001 10001:10001 0)")
     expect("/app" not in inside, "the image has an /app folder (build leftovers)")
     size = int(docker("image", "inspect", "-f", "{{.Size}}", docker.image).stdout) / 1e6
-    figures.add("image size", f"{size:.0f} MB")
+    base = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.upper().startswith("FROM ")][-1]
+    base_size = int(docker("image", "inspect", "-f", "{{.Size}}", base).stdout) / 1e6
+    figures.add("image size", f"{size:.1f} MB: base {base} {base_size:.1f} MB, TwinHub's layers {size - base_size:.1f} MB")
     figures.add("labels", ", ".join(f"{k}={v}" for k, v in sorted(oci.items())))
 
 
