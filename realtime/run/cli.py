@@ -24,9 +24,9 @@ from typing import Any
 
 import asyncpg
 
-from storage import Conflict, NotTeacherAdmin, accounts, bots, spaces
+from storage import Conflict, DataFolderUnusable, NotTeacherAdmin, accounts, bots, spaces
 from storage.db import create_pool
-from storage.embedded import database_url
+from storage.embedded import check_data_folder, database_url
 from storage.migrate import migrate
 from storage.notify import notify
 
@@ -47,6 +47,18 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise SystemExit(f"twinhub: {exc}") from None
 
 
+def _check_data_folder(settings: Settings) -> None:
+    """Without a database URL, stop with one line — what to chown — if the embedded PostgreSQL
+    cannot be kept in the data folder (a container's /data mounted from a host folder of root's),
+    rather than with a traceback from the middle of the start-up."""
+    if settings.database_url:
+        return
+    try:
+        check_data_folder(settings.data_dir)
+    except DataFolderUnusable as exc:
+        raise SystemExit(f"twinhub: {exc}, or set TWINHUB_DATABASE_URL to a PostgreSQL of your own") from None
+
+
 def _read_settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         host=getattr(args, "host", None), port=getattr(args, "port", None),
@@ -56,6 +68,7 @@ def _read_settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -> Any:
+    _check_data_folder(settings)
     async with contextlib.AsyncExitStack() as stack:
         url = await database_url(settings.database_url, settings.data_dir, stack)
         pool = await create_pool(url, min_size=1, max_size=2)
@@ -75,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"twinhub: {exc}") from None
     loop_factory, loop_name = _loop_factory(settings.event_loop)  # a wrong setting stops here, before any work
+    _check_data_folder(settings)
     if args.workers > 1 and args.fd is None:
         from .workers import serve_workers
 
