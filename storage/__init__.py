@@ -2,10 +2,22 @@
 
 Modules, one per aggregate: accounts (users, sessions), spaces (spaces, members, rooms),
 messages (messages and the room event log), mail (mailboxes, mails, each mailbox's event log),
-mail_reports (reported mail, for reviewers), audit, writer (group commit), migrate, embedded
+mail_reports (reported mail, for reviewers), profiles (members' short profiles), erasure (an
+account erased: what goes, what stays), account_data (one account's data, read for its export),
+audit, writer (group commit), migrate, embedded
 (the private PostgreSQL used when no database URL is configured), db (pool, transactions).
 """
 
-from .errors import Conflict, NotFound, NotTeacherAdmin, StorageError, Unavailable, WrongKind
+from .errors import (
+    Conflict,
+    LastTeacherAdmin,
+    NotFound,
+    NotTeacherAdmin,
+    StorageError,
+    Unavailable,
+    WrongKind,
+)
 
-__all__ = ["Conflict", "NotFound", "NotTeacherAdmin", "StorageError", "Unavailable", "WrongKind"]
+__all__ = [
+    "Conflict", "LastTeacherAdmin", "NotFound", "NotTeacherAdmin", "StorageError", "Unavailable", "WrongKind",
+]
