@@ -62,6 +62,8 @@ SEES = {
 
 
 async def test_who_reads_whose_profile(two_projects, http):
+    """Threat: a visitor collecting pupils' profiles (names, schools, interests), a stranger's
+    "about me" read by children, a profile read from another project."""
     a, b = two_projects
     for who in ROLES:
         r = await http.put("/api/profile", headers=await _auth(http, a.users[who].username),
@@ -94,6 +96,8 @@ async def test_who_reads_whose_profile(two_projects, http):
 
 
 async def test_a_removed_member_neither_reads_nor_is_read(world, http):
+    """Threat: a member removed from a project keeps reading its members' profiles, or stays
+    readable there."""
     sid = world.space_id
     leaving = world.users["teacher_member"]
     auth = await _auth(http, leaving.username)
@@ -110,6 +114,7 @@ async def test_a_removed_member_neither_reads_nor_is_read(world, http):
 
 
 async def test_a_profile_never_reaches_the_public_view(world, http):
+    """Threat: a pupil's profile leaving the project through the public view (no login)."""
     marker = "my-secret-hobby-7f3a"
     for who in ROLES:
         await http.put("/api/profile", headers=await _auth(http, world.users[who].username),
@@ -130,6 +135,8 @@ async def test_a_profile_never_reaches_the_public_view(world, http):
 
 
 async def test_who_clears_a_profile(two_projects, http):
+    """Threat: anyone but the pupil's school (or, for an adult, the platform's moderators)
+    tampering with a profile; the cleared words kept for ever in the audit log."""
     a, b = two_projects
     pupil, visitor = a.users["pupil_member"], a.users["visitor"]
     for who in (pupil, visitor):
@@ -166,6 +173,9 @@ async def test_who_clears_a_profile(two_projects, http):
 
 
 async def test_only_the_home_projects_teacher_admins_export_or_erase_a_pupil(two_projects, http):
+    """Threat: another project's teacher admin, a colleague, a moderator, a parent or a teacher
+    admin since removed taking a child's data or erasing the child's account; a teacher admin
+    reading a pupil's mail through an export."""
     a, b = two_projects
     pupil = a.users["pupil_member"]
     await http.post(f"/api/spaces/{a.space_id}/mail", headers=await _auth(http, pupil.username),
@@ -210,6 +220,7 @@ async def test_only_the_home_projects_teacher_admins_export_or_erase_a_pupil(two
 
 
 async def test_twenty_erasures_at_once_erase_once(two_projects, http):
+    """Threat: erasures racing each other, erasing twice or half-way."""
     a, b = two_projects
     pupil = a.users["pupil_member"]
     admin = await _auth(http, a.users["teacher_admin"].username)
@@ -225,6 +236,8 @@ async def test_twenty_erasures_at_once_erase_once(two_projects, http):
 
 
 async def test_an_erasure_keeps_the_facts_and_the_evidence_and_forgets_the_person(two_projects, http, pool, connect):
+    """Threat: an erasure that destroys the evidence of what a pupil wrote (a report, the audit
+    log), or one that leaves the pupil's name, login or address-like profile behind."""
     a, b = two_projects
     sid, pupil = a.space_id, a.users["pupil_member"]
     admin = await _auth(http, a.users["teacher_admin"].username)
@@ -283,6 +296,7 @@ async def pair(database_url, redis_url):
 
 
 async def test_an_erasure_closes_the_pupils_sockets_on_every_process(pair, world):
+    """Threat: an erased pupil's socket left open on another process, still reading the project."""
     a, b, on_a, on_b = pair
     pupil = world.users["pupil_member"]
     tokens = [await login(on_a, pupil.username), await login(on_b, pupil.username)]
