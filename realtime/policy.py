@@ -421,3 +421,99 @@ def readable_areas(roles: Iterable[Role]) -> frozenset[str]:
 def rights(role: Role, area: Area) -> frozenset[Action]:
     """The table's cell (for docs and the welcome frame)."""
     return MATRIX[area].get(role, frozenset())
+
+
+# -- one's own account, a pupil's data, profiles (docs/roles.md, "Own accounts and profiles") ------
+
+_OWN_ACCOUNT_REFUSALS = {
+    "password": "pupils do not change their own password: their teachers reset it",
+    "delete": "a pupil's account is erased by the teacher admins of the project that made it: ask your teacher",
+}
+
+
+def decide_own_account(kind: str, change: str) -> Refusal | None:
+    """Whether an account of `kind` ('adult' or 'pupil') may do `change` to itself: 'password'
+    (change it, knowing the current one), 'delete' (erase the account) or 'export' (download its
+    data). Everyone exports their own data — a pupil's export is the one that holds their mail,
+    which nobody else may read; pupils never change their own password (seed: teachers reset it)
+    nor delete their own account (the school, through their home project's teacher admins, does)."""
+    if kind == "pupil" and change in _OWN_ACCOUNT_REFUSALS:
+        return Refusal(ErrorCode.FORBIDDEN, _OWN_ACCOUNT_REFUSALS[change])
+    return None
+
+
+def decide_pupil_data(actor: Iterable[Role], target: Role | None, kind: str | None, *, home: bool) -> Refusal | None:
+    """Who exports or erases a pupil's data (access and erasure, asked of the school): the teacher
+    admins of the pupil's home project, the one that made the account (`home`) — a pupil removed
+    from it since included — and nobody else. `target`: the account's role in this project (None:
+    not a member); `kind`: the account's ('adult', 'pupil'; None: there is no such account).
+    Someone the actor may not know of answers not_found: an account outside the project, and any
+    pupil asked about by a visitor (a visitor is not told who the pupils are)."""
+    actor = tuple(actor)
+    if not actor:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if kind is None or (target is None and not (kind == "pupil" and home)):
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if kind == "pupil" and not sees_pupils(actor):
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if kind != "pupil":
+        return Refusal(ErrorCode.FORBIDDEN, "adults export and delete their own accounts; teacher admins export "
+                       "and erase pupils' data")
+    if not home:
+        return Refusal(ErrorCode.FORBIDDEN, "only the teacher admins of the project that made this pupil's account "
+                       "export or erase its data")
+    if TA in actor:
+        return None
+    return Refusal(ErrorCode.FORBIDDEN, "only the project's teacher admins export or erase a pupil's data")
+
+
+# Whose profile each role may read in a project (seed: "teachers and pupils browse the profiles
+# of their partners and classmates"): teachers and platform moderators everyone's; pupils their
+# teachers' and the other pupils'; visitors the adults' — never a pupil's, like the member list
+# (docs/roles.md, "What a visitor is told about pupils"). **Chosen here:** pupils do not read
+# visitors' profiles, so that a stranger's "about me" is no way to reach a child.
+PROFILES_SEEN: dict[Role, frozenset[Role]] = {
+    TA: frozenset(MEMBER_ROLES), TM: frozenset(MEMBER_ROLES), MOD: frozenset(MEMBER_ROLES),
+    PA: frozenset({TA, TM, PA, PM}), PM: frozenset({TA, TM, PA, PM}),
+    V: frozenset({TA, TM, V}),
+}
+
+
+def decide_profile(viewer: Iterable[Role], target: Role | None, *, own: bool = False) -> Refusal | None:
+    """None when someone with roles `viewer` in a project may read the profile of its member
+    whose role is `target` (None: not a member); `own`: it is their own. A pupil's profile asked
+    for by someone who may not know who the pupils are answers like no member at all."""
+    viewer = tuple(viewer)
+    if not viewer:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if own:
+        return None
+    if target is None:
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if any(target in PROFILES_SEEN.get(role, ()) for role in viewer):
+        return None
+    if target in (PA, PM):
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    return Refusal(ErrorCode.FORBIDDEN, "pupils read the profiles of the project's teachers and pupils")
+
+
+def decide_profile_clear(actor: Iterable[Role], target: Role | None, *, home: bool) -> Refusal | None:
+    """Who empties a member's profile (moderation; audited): a pupil's, the teacher admins of the
+    pupil's home project (`home`: this project made the account) — the school answers for its
+    pupils' accounts; an adult's, platform moderators (an adult's profile shows in every project
+    they are in: one project's teachers do not decide it for the others)."""
+    actor = tuple(actor)
+    if not actor:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    if target is None:
+        return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+    if target in (PA, PM):
+        if not sees_pupils(actor):
+            return Refusal(ErrorCode.NOT_FOUND, "no such member in this project")
+        if TA in actor and home:
+            return None
+        return Refusal(ErrorCode.FORBIDDEN, "a pupil's profile is moderated by the teacher admins of the project "
+                       "that made the pupil's account")
+    if MOD in actor:
+        return None
+    return Refusal(ErrorCode.FORBIDDEN, "an adult's profile is cleared by platform moderators")

@@ -2,13 +2,16 @@
 
 Modules, one per aggregate: accounts (users, sessions), spaces (spaces, members, rooms),
 messages (messages and the room event log), mail (mailboxes, mails, each mailbox's event log),
-mail_reports (reported mail, for reviewers), audit, writer (group commit), migrate, embedded
+mail_reports (reported mail, for reviewers), profiles (members' short profiles), erasure (an
+account erased: what goes, what stays), account_data (one account's data, read for its export),
+audit, writer (group commit), migrate, embedded
 (the private PostgreSQL used when no database URL is configured), db (pool, transactions).
 """
 
 from .errors import (
     Conflict,
     DataFolderUnusable,
+    LastTeacherAdmin,
     NotFound,
     NotTeacherAdmin,
     StorageError,
@@ -17,5 +20,6 @@ from .errors import (
 )
 
 __all__ = [
-    "Conflict", "DataFolderUnusable", "NotFound", "NotTeacherAdmin", "StorageError", "Unavailable", "WrongKind",
+    "Conflict", "DataFolderUnusable", "LastTeacherAdmin", "NotFound", "NotTeacherAdmin", "StorageError",
+    "Unavailable", "WrongKind",
 ]

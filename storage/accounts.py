@@ -11,8 +11,9 @@ from datetime import datetime
 
 import asyncpg
 
+from . import audit
 from .db import read, transaction
-from .errors import NotFound
+from .errors import Conflict, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class User:
 class Credentials:
     user: User
     password_hash: str | None
+    kind: str = "adult"  # adult | pupil (0015_account_home.sql): pupils never change their own password
 
 
 _USER_COLUMNS = "id, username, display_name, platform_role, school"
@@ -59,8 +61,53 @@ async def create_user(
 async def credentials(pool: asyncpg.Pool, username: str) -> Credentials | None:
     """The user and password hash for a login attempt, or None for an unknown username."""
     async with read(pool, "credentials") as conn:
-        r = await conn.fetchrow(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username)
-    return None if r is None else Credentials(user_from_row(r), r["password_hash"])
+        r = await conn.fetchrow(f"SELECT {_USER_COLUMNS}, password_hash, kind FROM users WHERE username = $1", username)
+    return None if r is None else Credentials(user_from_row(r), r["password_hash"], r["kind"])
+
+
+async def credentials_of(pool: asyncpg.Pool, user_id: int) -> Credentials | None:
+    """credentials() of an account by its id (a signed-in user proving their password again);
+    None for an account that does not exist or was erased."""
+    async with read(pool, "credentials_of") as conn:
+        r = await conn.fetchrow(
+            f"SELECT {_USER_COLUMNS}, password_hash, kind FROM users WHERE id = $1 AND erased_at IS NULL", user_id
+        )
+    return None if r is None else Credentials(user_from_row(r), r["password_hash"], r["kind"])
+
+
+async def change_password(
+    pool: asyncpg.Pool, *, user_id: int, expected_hash: str, password_hash: str, token_hash: bytes,
+    expires_at: datetime,
+) -> int:
+    """The account's own password change: the new hash, if the stored one is still
+    `expected_hash` (the one the current password was checked against — two changes at once do
+    not both win); every session ended and a new one started (`token_hash`), in one transaction.
+    Returns how many sessions ended. Raises Conflict if the password changed meanwhile, NotFound
+    if the account is gone."""
+    async with transaction(pool, "change_password") as conn:
+        stored = await conn.fetchrow(
+            "SELECT password_hash FROM users WHERE id = $1 AND erased_at IS NULL FOR UPDATE", user_id
+        )
+        if stored is None:
+            raise NotFound(f"user {user_id}")
+        if stored["password_hash"] != expected_hash:
+            raise Conflict(f"user {user_id}: the password changed meanwhile")
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+        ended = await conn.fetchval(
+            "WITH ended AS (UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL"
+            " RETURNING 1) SELECT count(*) FROM ended",
+            user_id,
+        )
+        await conn.execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)", token_hash, user_id, expires_at
+        )
+        # The account's own act, in no project's log (a teacher reading their project's log has
+        # no business knowing when a colleague or a parent changed their password).
+        await audit.record(
+            conn, space_id=None, actor_id=user_id, action="account.password_changed", target_kind="user",
+            target_id=user_id, details={"sessions_ended": ended},
+        )
+    return ended
 
 
 async def get_user(pool: asyncpg.Pool, user_id: int) -> User:

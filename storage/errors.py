@@ -7,6 +7,7 @@
                       members_keep_account_kind trigger: adult <-> pupil is not a role change)
       NotTeacherAdmin a bot's creator is not (or no longer) a teacher admin of its project (the
                       schema's bots_made_by_a_teacher_admin trigger)
+      LastTeacherAdmin an account to erase is the last teacher admin of some projects (`spaces`)
       Unavailable     PostgreSQL could not be reached or could not commit: nothing was stored
       DataFolderUnusable  this process may not keep the embedded PostgreSQL in its data folder
                       (storage/embedded.py): the message says what to chown, in one line
@@ -35,6 +36,12 @@ class WrongKind(Conflict):
 
 class NotTeacherAdmin(StorageError):
     pass
+
+
+class LastTeacherAdmin(StorageError):
+    def __init__(self, spaces: list[int]) -> None:
+        super().__init__(f"the last teacher admin of projects {spaces}")
+        self.spaces = spaces
 
 
 class Unavailable(StorageError):

@@ -6,7 +6,9 @@ reloads them and re-checks its open sockets at once (DESIGN.md, "Membership is l
     SpaceChanged(space_id)             a project's own settings (closed, public) changed
     RoomChanged(space_id, room_id)     a room was archived, unarchived or deleted: its subscribers
                                        are told, posting follows its state, welcomes are sent again
-    SessionsRevoked(user_id)           a user logged out everywhere: their sockets close
+    SessionsRevoked(user_id)           every session of a user ended (logged out everywhere, a
+                                       password changed or reset, the account erased): their
+                                       sockets close
 
 They leave from one place, `Changes.send` — called by the services after the change committed —
 which applies the message to this process's directory first (the change holds here as soon as

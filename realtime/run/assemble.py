@@ -43,6 +43,7 @@ from ..fanout.redis_bus import RedisBus
 from ..fanout.redis_client import detect as redis_is_cluster
 from ..fanout.shared_limits import SharedLimits
 from ..ratelimit import Limiter, LoginThrottle, RateLimiter
+from ..services.account import EXPORT_REFILL, EXPORTS_IN_A_ROW, Accounts
 from ..services.audit import AuditLog
 from ..services.auth import Auth
 from ..services.bots import Bots
@@ -52,6 +53,7 @@ from ..services.feed import Feed
 from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
 from ..services.mail import Mail
 from ..services.moderation import Moderation
+from ..services.profiles import PROFILE_REFILL, PROFILE_WRITES_IN_A_ROW, Profiles
 from ..services.projects import (
     ROOM_CHANGE_REFILL,
     ROOM_CHANGES_PER_MEMBER,
@@ -218,6 +220,9 @@ async def assemble(
             public=PublicView(pool, directory, changes),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),
             audit=AuditLog(pool),
+            accounts=Accounts(pool, changes, auth, feed,
+                              export_limiter=limiter("export", EXPORT_REFILL, EXPORTS_IN_A_ROW)),
+            profiles=Profiles(pool, directory, limiter("profile", PROFILE_REFILL, PROFILE_WRITES_IN_A_ROW)),
             presence=presence, readers=readers, streams=streams, limits=settings.limits,
             typing_limiter=RateLimiter(0.5, 1),
         )

@@ -6,6 +6,8 @@
   is stored, so neither logs nor a database copy can replay it. Tokens are never logged.
 - Brute force: failures are counted per username and per address; past a few, attempts are
   refused for a while (`rate_limited` with a retry delay), whether the password is right or not.
+  A signed-in user proving their password again (to change it, to delete their account) is
+  counted the same way, on the same counts: a stolen session is no way around the throttle.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from protocol import ErrorCode
-from storage import accounts, audit
+from storage import Conflict, NotFound, accounts, audit
 from storage.accounts import PasswordReset, User
 
-from ..errors import RateLimited, ServiceError, database
+from ..errors import RateLimited, Refused, ServiceError, database
 from ..fanout.control import Changes, SessionsRevoked
+from ..policy import decide_own_account
 from ..ratelimit import LoginThrottle, Throttle, address_key
 
 log = logging.getLogger("twinhub.auth")
@@ -37,6 +41,7 @@ log = logging.getLogger("twinhub.auth")
 # wrong password take the same time (no username enumeration by timing).
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
+MIN_ADULT_PASSWORD = 10  # an adult's own password (teachers, parents): no 5-character ones
 
 
 def hash_password(password: str) -> str:
@@ -79,6 +84,11 @@ class Hashing:
             self._slots.release()
 
 
+def _keys(username: str, address: str) -> tuple[str, str]:
+    """The login throttle's keys: per username (any case), per address (an IPv6 /64)."""
+    return f"user:{username.lower()}", f"addr:{address_key(address)}"
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -115,9 +125,21 @@ class Auth:
 
     async def login(self, username: str, password: str, address: str) -> Login:
         """A new session for these credentials. Raises ServiceError(unauthenticated|rate_limited)."""
-        user_key, addr_key = f"user:{username.lower()}", f"addr:{address_key(address)}"
-        await self._refuse_if_throttled(user_key, addr_key)
+        await self._refuse_if_throttled(*_keys(username, address))
         creds = await accounts.credentials(self._pool, username)
+        if not await self._verified(username, creds, password, address):
+            raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
+        assert creds is not None
+        token = secrets.token_urlsafe(32)
+        expires_at = datetime.now(UTC) + self._ttl
+        reset = await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)
+        return Login(token, creds.user, expires_at, reset)
+
+    async def _verified(self, username: str, creds: accounts.Credentials | None, password: str, address: str) -> bool:
+        """Whether `password` is the one of `creds` (None: no such account — argon2 runs all the
+        same), counted by the login throttle per username and per address. Raises RateLimited
+        while either is slowed or locked, the right password included."""
+        user_key, addr_key = _keys(username, address)
         # Count the attempt before verifying it: guesses sent at once on many connections all
         # count, and those past the limit are refused without an argon2 verification.
         on_user = await self.per_user.reserve(user_key)
@@ -132,14 +154,57 @@ class Auth:
             await self.per_user.confirm(user_key, on_user.token)
             await self.per_address.confirm(addr_key, on_address.token)
             await self._locked(creds, on_user.locked)
-            raise ServiceError(ErrorCode.UNAUTHENTICATED, "wrong username or password")
+            return False
         await self.per_user.release(user_key, on_user.token)
         await self.per_address.release(addr_key, on_address.token)
         await self.per_user.cleared(user_key)
+        return True
+
+    async def prove(self, user: User, password: Any, address: str, change: str) -> accounts.Credentials:
+        """The signed-in `user`'s credentials, once they proved they know their password again
+        (before `change`, policy.decide_own_account: 'password' or 'delete'). Throttled as a login
+        is, on the same counts: a stolen session cannot be used to try passwords. Raises
+        forbidden (a pupil; a wrong password), rate_limited, not_found (the account is gone)."""
+        if not isinstance(password, str) or not password or len(password) > 200:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "password: your current password is required")
+        await self._refuse_if_throttled(*_keys(user.username, address))
+        creds = await database(accounts.credentials_of(self._pool, user.id))
+        if creds is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, "this account no longer exists")
+        refusal = decide_own_account(creds.kind, change)
+        if refusal is not None:
+            raise Refused(refusal)
+        if not await self._verified(creds.user.username, creds, password, address):
+            raise ServiceError(ErrorCode.FORBIDDEN, "that is not your current password")
+        return creds
+
+    async def change_password(self, user: User, current: Any, new: Any, address: str) -> tuple[Login, int]:
+        """The account's own password change (adults; pupils' are reset by their teachers): the
+        current password proved, then every session of the account ends — this one too — and
+        their open sockets close on every process; the caller gets a new session (a login), and
+        how many sessions ended. Of several changes at once one wins; the others answer conflict."""
+        if not isinstance(new, str) or not MIN_ADULT_PASSWORD <= len(new) <= 200:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"new_password must have {MIN_ADULT_PASSWORD} to 200 characters")
+        if new == current:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "new_password is your current password: choose another")
+        creds = await self.prove(user, current, address, "password")
+        assert creds.password_hash is not None
+        async with self.hashing.slot():
+            new_hash = await asyncio.to_thread(hash_password, new)
         token = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + self._ttl
-        reset = await accounts.create_session(self._pool, token_hash(token), creds.user.id, expires_at)
-        return Login(token, creds.user, expires_at, reset)
+        try:
+            ended = await database(accounts.change_password(
+                self._pool, user_id=user.id, expected_hash=creds.password_hash, password_hash=new_hash,
+                token_hash=token_hash(token), expires_at=expires_at,
+            ))
+        except Conflict:
+            raise ServiceError(ErrorCode.CONFLICT, "your password was changed while this change was checked; "
+                               "nothing was changed by this one") from None
+        except NotFound:
+            raise ServiceError(ErrorCode.NOT_FOUND, "this account no longer exists") from None
+        await self._changes.send(SessionsRevoked(user.id))
+        return Login(token, creds.user, expires_at, None), ended
 
     async def _locked(self, creds: accounts.Credentials | None, locked: bool) -> None:
         """This failed attempt locked a real account: someone is trying passwords on it, and its

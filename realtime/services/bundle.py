@@ -12,6 +12,7 @@ from ..fanout.directory import Directory
 from ..fanout.hub import Hub
 from ..fanout.presence import PresenceTracker
 from ..ratelimit import RateLimiter
+from .account import Accounts
 from .audit import AuditLog
 from .auth import Auth
 from .bots import Bots
@@ -20,6 +21,7 @@ from .feed import Feed
 from .invitations import Invitations
 from .mail import Mail
 from .moderation import Moderation
+from .profiles import Profiles
 from .projects import Projects
 from .public import PublicView
 from .pupils import Pupils
@@ -42,6 +44,8 @@ class Services:
     public: PublicView
     bots: Bots
     audit: AuditLog
+    accounts: Accounts
+    profiles: Profiles
     presence: PresenceTracker
     readers: Readers
     streams: Streams

@@ -34,7 +34,7 @@ from ..fanout.directory import Directory, Viewer
 from ..policy import Role, decide_invite
 from ..ratelimit import Limiter, Throttle, address_key
 from . import access
-from .auth import Hashing, hash_password, token_hash
+from .auth import MIN_ADULT_PASSWORD, Hashing, hash_password, token_hash
 from .feed import Feed
 from .lookalike import looks_like
 
@@ -45,7 +45,6 @@ INVITATION_DAYS = 30
 def _for_adults() -> ServiceError:
     return ServiceError(ErrorCode.FORBIDDEN, "invitations are for adults' accounts: pupils join through their own teachers")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-MIN_ADULT_PASSWORD = 10  # accounts made with a code are adults' (teachers, parents): no 5-character ones
 
 
 def invitation_data(i: Invitation) -> dict[str, Any]:

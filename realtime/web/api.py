@@ -1,6 +1,7 @@
 """HTTP API: login and logout, who am I, room history, rooms made, archived and deleted, closing a
 project, TwinMail, moderation, bots, the public view, the browser client, health and metrics (the
-routes about a project's people are in api_members.py; what every route shares in http.py).
+routes about a project's people are in members.py, one's own account and profiles in account.py;
+what every route shares in http.py).
 
 Every error answers {"error": {"code": ..., "message": ...}} with the same stable codes as the
 WebSocket protocol (docs/protocol.md, "HTTP API"). A request authenticates with
@@ -33,6 +34,7 @@ from ..errors import RateLimited, ServiceError
 from ..handshake import SESSION_COOKIE
 from ..services.requests import answer
 from ..services.welcome import welcome
+from . import account as api_account
 from . import members as api_members
 from .http import (
     int_param,
@@ -304,6 +306,7 @@ routes = [
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
     *api_members.routes,
+    *api_account.routes,
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),

@@ -19,7 +19,11 @@ from realtime.policy import (
     decide_mail,
     decide_member_change,
     decide_mute,
+    decide_own_account,
     decide_password_reset,
+    decide_profile,
+    decide_profile_clear,
+    decide_pupil_data,
     decide_queue,
     decide_report,
     decide_room_change,
@@ -300,3 +304,68 @@ def test_an_activity_token_names_adult_members_only_and_a_pupil_like_nobody():
     assert decide_bot_actor(Role.TEACHER_MEMBER, 7, (7, 8)) is None
     assert decide_bot_actor(Role.TEACHER_MEMBER, 9, (7, 8)) == nobody
     assert decide_bot_actor(Role.PUPIL_MEMBER, 7, (7,)) == nobody
+
+
+ROLE_NAMES = ("teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor")
+# Whose profile each role reads in a project, transcribed from docs/roles.md ("Profiles"), not
+# from the policy: teachers and moderators everyone's; pupils the teachers' and the pupils';
+# visitors the adults'.
+PROFILES = {
+    "teacher_admin": set(ROLE_NAMES), "teacher_member": set(ROLE_NAMES), "moderator": set(ROLE_NAMES),
+    "pupil_admin": {"teacher_admin", "teacher_member", "pupil_admin", "pupil_member"},
+    "pupil_member": {"teacher_admin", "teacher_member", "pupil_admin", "pupil_member"},
+    "visitor": {"teacher_admin", "teacher_member", "visitor"},
+}
+
+
+@pytest.mark.parametrize("viewer", sorted(PROFILES))
+@pytest.mark.parametrize("target", ROLE_NAMES)
+def test_whose_profile_each_role_reads(viewer, target):
+    refusal = decide_profile([Role(viewer)], Role(target))
+    if target in PROFILES[viewer]:
+        assert refusal is None
+    elif target.startswith("pupil"):  # a visitor is not told who the pupils are
+        assert refusal.code is ErrorCode.NOT_FOUND and refusal == decide_profile([Role(viewer)], None)
+    else:
+        assert refusal.code is ErrorCode.FORBIDDEN
+
+
+def test_a_profile_outside_ones_projects_is_not_found_and_ones_own_is_always_read():
+    assert decide_profile([], Role.PUPIL_MEMBER).code is ErrorCode.NOT_MEMBER
+    assert decide_profile([Role.VISITOR], None).code is ErrorCode.NOT_FOUND
+    assert decide_profile([Role.VISITOR], Role.VISITOR, own=True) is None
+    assert decide_profile([Role.PUPIL_MEMBER], Role.PUPIL_MEMBER, own=True) is None
+
+
+def test_who_clears_a_profile():
+    TA_, TM_, V_, MOD_ = Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.VISITOR, Role.MODERATOR
+    assert decide_profile_clear([TA_], Role.PUPIL_MEMBER, home=True) is None
+    assert decide_profile_clear([TA_], Role.PUPIL_MEMBER, home=False).code is ErrorCode.FORBIDDEN
+    assert decide_profile_clear([TM_], Role.PUPIL_MEMBER, home=True).code is ErrorCode.FORBIDDEN
+    assert decide_profile_clear([MOD_], Role.PUPIL_MEMBER, home=True).code is ErrorCode.FORBIDDEN
+    assert decide_profile_clear([V_], Role.PUPIL_ADMIN, home=True).code is ErrorCode.NOT_FOUND
+    assert decide_profile_clear([MOD_], V_, home=False) is None  # an adult's: platform moderators
+    assert decide_profile_clear([TA_], TM_, home=False).code is ErrorCode.FORBIDDEN
+    assert decide_profile_clear([TA_], None, home=False).code is ErrorCode.NOT_FOUND
+    assert decide_profile_clear([], Role.PUPIL_MEMBER, home=True).code is ErrorCode.NOT_MEMBER
+
+
+def test_who_exports_or_erases_a_pupils_data():
+    TA_, PM_ = Role.TEACHER_ADMIN, Role.PUPIL_MEMBER
+    assert decide_pupil_data([TA_], PM_, "pupil", home=True) is None
+    assert decide_pupil_data([TA_], None, "pupil", home=True) is None  # removed from home since
+    assert decide_pupil_data([TA_], PM_, "pupil", home=False).code is ErrorCode.FORBIDDEN
+    assert decide_pupil_data([TA_], Role.VISITOR, "adult", home=False).code is ErrorCode.FORBIDDEN
+    assert decide_pupil_data([TA_], None, "pupil", home=False).code is ErrorCode.NOT_FOUND
+    assert decide_pupil_data([TA_], None, None, home=False).code is ErrorCode.NOT_FOUND
+    for role in (Role.TEACHER_MEMBER, Role.PUPIL_ADMIN, Role.PUPIL_MEMBER, Role.MODERATOR):
+        assert decide_pupil_data([role], PM_, "pupil", home=True).code is ErrorCode.FORBIDDEN, role
+    assert decide_pupil_data([Role.VISITOR], PM_, "pupil", home=True).code is ErrorCode.NOT_FOUND
+    assert decide_pupil_data([], PM_, "pupil", home=True).code is ErrorCode.NOT_MEMBER
+
+
+def test_pupils_leave_their_password_and_their_account_to_their_teachers():
+    for change in ("password", "delete"):
+        assert decide_own_account("pupil", change).code is ErrorCode.FORBIDDEN
+        assert decide_own_account("adult", change) is None
+    assert decide_own_account("pupil", "export") is None  # their own export holds their mail
