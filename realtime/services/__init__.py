@@ -1,5 +1,6 @@
 """One module per capability — chat, mail, feed, moderation, projects (members, mutes, closing),
-pupils, invitations, bots, public view, audit, auth — each deciding with the policy, committing
+pupils, invitations, bots, public view, audit, auth, platform (its administrators' projects) —
+each deciding with the policy, committing
 through storage/ and publishing on the bus after the commit; and what the edges share: the
 request table (requests.py, one dispatcher for WebSocket and HTTP), the channel streams
 (streams.py), the welcome (welcome.py) and the bundle of services (bundle.py).

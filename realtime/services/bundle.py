@@ -20,6 +20,7 @@ from .feed import Feed
 from .invitations import Invitations
 from .mail import Mail
 from .moderation import Moderation
+from .platform import Platform
 from .projects import Projects
 from .public import PublicView
 from .pupils import Pupils
@@ -37,6 +38,7 @@ class Services:
     feed: Feed
     moderation: Moderation
     projects: Projects
+    platform: Platform
     pupils: Pupils
     invitations: Invitations
     public: PublicView
