@@ -35,6 +35,7 @@ from .frames import (
     GetThread,
     Hello,
     Hide,
+    InvitationNotice,
     ListModeration,
     ListRecipients,
     ListReports,
@@ -76,5 +77,5 @@ __all__ = [
     "MAIL_FOLDERS", "DeleteMail", "GetMail", "GetThread", "ListRecipients", "ListReports", "ListThreads",
     "MailFrame", "MarkMail", "MoveMail", "ReportMail", "SendMail", "frame_from_map",
     "MUTE_SCOPE_NAMES", "REPORT_OUTCOMES", "REPORT_STATUSES", "ListModeration", "ModerationFrame", "Mute", "Report",
-    "ResolveReport", "Unhide", "Unmute", "MEMBER_ROLE_NAMES", "RemoveMember", "SetRole",
+    "ResolveReport", "Unhide", "Unmute", "MEMBER_ROLE_NAMES", "RemoveMember", "SetRole", "InvitationNotice",
 ]

@@ -40,6 +40,7 @@ from .frames import (
     GetThread,
     Hello,
     Hide,
+    InvitationNotice,
     ListModeration,
     ListRecipients,
     ListReports,
@@ -495,6 +496,8 @@ def server_to_map(frame: ServerFrame) -> dict[str, Any]:
         return m
     elif isinstance(frame, RoomNotice):
         return {"type": "room", "channel": frame.channel, "room": frame.room}
+    elif isinstance(frame, InvitationNotice):
+        return {"type": "invitation", "invitation": frame.invitation}
     elif isinstance(frame, Pong):
         m = {"type": "pong"}
     else:  # pragma: no cover — the union is closed
@@ -526,6 +529,8 @@ def server_from_map(m: dict[str, Any]) -> ServerFrame:
             return Presence(m["channel"], m.get("members"), m.get("joined"), m.get("left"), m.get("count"))
         if kind == "room":
             return RoomNotice(m["channel"], m["room"])
+        if kind == "invitation":
+            return InvitationNotice(m["invitation"])
         if kind == "pong":
             return Pong(ref=m.get("ref"))
     except (KeyError, TypeError) as exc:

@@ -407,9 +407,19 @@ class RoomNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitationNotice:
+    """An invitation to you was made, answered or withdrawn (its `status` says which), on
+    whichever process: the invitation object as GET /api/invitations lists it. Ephemeral: no
+    seq, never replayed — after a reconnect, GET /api/invitations has the pending ones."""
+
+    invitation: dict[str, Any]
+    type = "invitation"
+
+
+@dataclass(frozen=True, slots=True)
 class Pong:
     ref: Ref = None
     type = "pong"
 
 
-ServerFrame = Welcome | Ok | Error | Event | TypingNotice | Presence | RoomNotice | Pong
+ServerFrame = Welcome | Ok | Error | Event | TypingNotice | Presence | RoomNotice | InvitationNotice | Pong

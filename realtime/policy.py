@@ -29,6 +29,12 @@ class Role(StrEnum):
     BOT = "bot"  # a token scoped to one space and to one thing: journal entries or activity records
 
 
+# Platform roles (users.platform_role) that are not roles in a project: a platform administrator
+# runs projects (decide_platform) and is in none of them; a moderator is in every one (Role.MODERATOR).
+PLATFORM_ADMIN = "admin"
+PLATFORM_MODERATOR = "moderator"
+
+
 class Area(StrEnum):
     HOME = "home"  # home page and project journal
     ACTIVITIES = "activities"  # project activity rooms
@@ -103,7 +109,7 @@ SPACE_RIGHTS: dict[Role, frozenset[Action]] = {
 }
 _SPACE_REFUSALS = {
     Action.MANAGE_SPACE: "only the project's teacher administrators may do this",
-    Action.MANAGE_ROOMS: "only the project's teacher administrators archive and delete its rooms",
+    Action.MANAGE_ROOMS: "only the project's teacher administrators rename, archive and delete its rooms",
     Action.REVIEW_REPORTS: "only the project's teacher administrators and platform moderators see reports",
     Action.MUTE_MEMBERS: "only the project's teacher administrators and platform moderators mute in its mail",
     Action.READ_AUDIT: "only the project's teacher administrators and platform moderators read its audit log",
@@ -204,13 +210,14 @@ DELETABLE_AREAS = frozenset(area for area, row in MATRIX.items() if any(CR in ac
 def decide_room_change(
     roles: Iterable[Role], area: Area, kind: str, change: str, *, closed: bool = False
 ) -> Refusal | None:
-    """None when one of `roles` may archive, unarchive or delete (`change`) a room of `area` and
-    `kind` ("room" or "journal"); otherwise why not. Teacher admins only (platform moderators
-    moderate messages, they do not run projects); a closed project changes nothing."""
+    """None when one of `roles` may archive, unarchive, delete or rename (`change`) a room of
+    `area` and `kind` ("room" or "journal"); otherwise why not. Teacher admins only (platform
+    moderators moderate messages, they do not run projects); a closed project changes nothing.
+    Any room may be renamed, the journal included: a name is not its history."""
     refusal = decide(roles, Area.HOME, Action.MANAGE_ROOMS)
     if refusal is not None:
         return refusal
-    if kind == "journal":
+    if kind == "journal" and change != "rename":
         return Refusal(ErrorCode.FORBIDDEN, "the project journal cannot be archived or deleted")
     if change == "delete" and area not in DELETABLE_AREAS:
         return Refusal(ErrorCode.FORBIDDEN, f"this room came with the project ({AREA_NAMES[area]}) and could not "
@@ -333,14 +340,15 @@ def decide_invite(actor: Iterable[Role], role: Role) -> Refusal | None:
 
 def decide_member_change(
     actor: Iterable[Role], actor_id: int, target_id: int, target: Role | None, invited_by: int | None,
-    new_role: Role | None, *, admins: int,
+    new_role: Role | None, *, admins: int, staff: bool = False,
 ) -> Refusal | None:
     """Changing a member's role (`new_role`) or removing them (None). Teacher admins change and
     remove anyone; teacher members remove the pupils they invited; anyone may leave. A project
     always keeps a teacher admin (`admins`: how many it has now). Adult and pupil are kinds of
     account, not roles: a pupil's role stays a pupil's and an adult's an adult's (an account's
     kind is the kind of its role in every project: the schema holds it, storage's
-    members_keep_account_kind)."""
+    members_keep_account_kind). A platform moderator placed in the project (`staff`) stays a
+    visitor there (MODERATOR_MEMBER_ROLE): they may be removed, never given another role."""
     actor = tuple(actor)
     if not actor:
         return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
@@ -349,6 +357,8 @@ def decide_member_change(
     if new_role is not None and (new_role in (PA, PM)) != (target in (PA, PM)):
         return Refusal(ErrorCode.FORBIDDEN, "a pupil's account keeps a pupil's role and an adult's an adult's: "
                        "adult and pupil are kinds of account, not roles")
+    if staff and new_role is not None and new_role is not MODERATOR_MEMBER_ROLE:
+        return Refusal(ErrorCode.FORBIDDEN, "a platform moderator is a member of a project as a visitor only")
     if target is TA and new_role is not TA and admins <= 1:
         return Refusal(ErrorCode.FORBIDDEN, "a project keeps at least one teacher admin: name another one first")
     if actor_id == target_id:
@@ -360,6 +370,21 @@ def decide_member_change(
     if TM in actor and new_role is None and target in (PA, PM) and invited_by == actor_id:
         return None
     return Refusal(ErrorCode.FORBIDDEN, "only teacher admins change roles and remove members")
+
+
+def decide_readd(actor: Iterable[Role], role: Role, *, home: bool) -> Refusal | None:
+    """Adding back a pupil who was removed (their mailbox and their messages were kept): whoever may
+    invite a pupil with `role` (decide_invite: teacher admins any pupil's role, teacher members
+    pupil members), and only in the pupil's home (`home`), the project that made the account
+    (docs/roles.md, "Accounts belong somewhere"). Anywhere else the pupil answers like no one: a
+    teacher of another project learns nothing of a child who is not theirs."""
+    actor = tuple(actor)
+    refusal = decide_invite(actor, role)
+    if refusal is not None:
+        return refusal
+    if not home:
+        return Refusal(ErrorCode.NOT_FOUND, "no former pupil of this project has that id")
+    return None
 
 
 def decide_password_reset(
@@ -383,6 +408,44 @@ def decide_password_reset(
     if TM in actor:
         return Refusal(ErrorCode.FORBIDDEN, "teacher members reset the passwords of the pupils they invited")
     return Refusal(ErrorCode.FORBIDDEN, "only teachers reset pupils' passwords")
+
+
+# What platform staff may do to projects as a whole — never inside one: a platform administrator
+# creates projects (with their first teacher admin), lists, renames, closes and reopens them
+# (every open one at once, at the start of a school year: seed 000_…), and places a platform
+# moderator in one. Moderators keep moderation (the matrix's MODERATOR column) and nothing of this.
+class PlatformAction(StrEnum):
+    RUN_PROJECTS = "run_projects"  # create, list, rename, close, reopen (one or all)
+    PLACE_MODERATORS = "place_moderators"  # make a platform moderator a member of a project
+
+
+PLATFORM_RIGHTS: dict[str, frozenset[PlatformAction]] = {
+    PLATFORM_ADMIN: frozenset(PlatformAction),
+}
+_PLATFORM_REFUSALS = {
+    PlatformAction.RUN_PROJECTS: "only platform administrators create, list, rename and close every project",
+    PlatformAction.PLACE_MODERATORS: "only platform administrators place a platform moderator in a project",
+}
+# A moderator placed in a project is a visitor there (chosen here): it gives them a mailbox to work
+# with the project's teachers — visitors write to teachers only, and no pupil writes to them — and
+# nothing that reaches a pupil privately; what they moderate they moderate as staff, everywhere.
+MODERATOR_MEMBER_ROLE = V
+
+
+def decide_platform(platform_role: str | None, action: PlatformAction) -> Refusal | None:
+    """None when an account with `platform_role` (users.platform_role; None for everyone else)
+    may do `action` to the platform's projects; otherwise `forbidden` saying who may."""
+    if action in PLATFORM_RIGHTS.get(platform_role or "", ()):
+        return None
+    return Refusal(ErrorCode.FORBIDDEN, _PLATFORM_REFUSALS[action])
+
+
+def decide_close(roles: Iterable[Role], platform_role: str | None) -> Refusal | None:
+    """Closing or reopening one project: its teacher admins (MANAGE_SPACE), and platform
+    administrators for every project (they are in none). A moderator does not run projects."""
+    if decide_platform(platform_role, PlatformAction.RUN_PROJECTS) is None:
+        return None
+    return decide(roles, Area.HOME, Action.MANAGE_SPACE)
 
 
 def named_in_public(role: Role | None, is_bot: bool) -> bool:

@@ -126,10 +126,20 @@ async def pending_for(pool: asyncpg.Pool, user_id: int) -> list[Invitation]:
     return [_invitation(r) for r in rows]
 
 
-async def of_space(pool: asyncpg.Pool, space_id: int, limit: int = 200) -> list[Invitation]:
+async def of_space(pool: asyncpg.Pool, space_id: int, limit: int = 200, *, pending: bool = False) -> list[Invitation]:
+    """The project's invitations, newest first; with `pending`, only those still waiting for an
+    answer (not expired)."""
+    where = " AND i.status = 'pending' AND i.expires_at > now()" if pending else ""
     async with read(pool, "space_invitations") as conn:
-        rows = await conn.fetch(f"{_SELECT} WHERE i.space_id = $1 ORDER BY i.id DESC LIMIT $2", space_id, limit)
+        rows = await conn.fetch(f"{_SELECT} WHERE i.space_id = $1{where} ORDER BY i.id DESC LIMIT $2", space_id, limit)
     return [_invitation(r) for r in rows]
+
+
+async def of_invitee(pool: asyncpg.Pool, invitation_id: int, user_id: int) -> Invitation | None:
+    """Invitation `invitation_id` if it names `user_id` (in any status), else None."""
+    async with read(pool, "invitee_invitation") as conn:
+        r = await conn.fetchrow(f"{_SELECT} WHERE i.id = $1 AND i.invitee_id = $2", invitation_id, user_id)
+    return None if r is None else _invitation(r)
 
 
 async def _answer(conn: asyncpg.Connection, row: asyncpg.Record, user_id: int, accept: bool) -> Invitation:

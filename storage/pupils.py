@@ -1,15 +1,19 @@
 """Pupil accounts: created in bulk by a teacher, with generated usernames and passwords (pupils
-need no e-mail address), and password resets by teachers. Pupils never change their own."""
+need no e-mail address), password resets by teachers (pupils never change their own), and a
+removed pupil added back by their home project."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from . import activity, audit
 from .activity import NewActivity
 from .db import read, transaction
+from .errors import Conflict, NotFound
+from .spaces import put_member
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class Membership:
     role: str
     invited_by: int | None
     home_space_id: int | None  # the project that made the account, if it is a pupil's
+    staff: bool = False  # the account has a platform role (a moderator placed in the project)
 
 
 async def invite(
@@ -63,11 +68,63 @@ async def invite(
 async def membership(pool: asyncpg.Pool, space_id: int, user_id: int) -> Membership | None:
     async with read(pool, "membership") as conn:
         r = await conn.fetchrow(
-            "SELECT m.role, m.invited_by, u.home_space_id FROM members m JOIN users u ON u.id = m.user_id"
-            " WHERE m.space_id = $1 AND m.user_id = $2",
+            "SELECT m.role, m.invited_by, u.home_space_id, u.platform_role IS NOT NULL AS staff"
+            " FROM members m JOIN users u ON u.id = m.user_id WHERE m.space_id = $1 AND m.user_id = $2",
             space_id, user_id,
         )
-    return None if r is None else Membership(r["role"], r["invited_by"], r["home_space_id"])
+    return None if r is None else Membership(r["role"], r["invited_by"], r["home_space_id"], r["staff"])
+
+
+async def is_home_pupil(pool: asyncpg.Pool, space_id: int, user_id: int) -> bool:
+    """Whether `user_id` is a pupil's account made by project `space_id` (its home)."""
+    async with read(pool, "is_home_pupil") as conn:
+        return bool(await conn.fetchval(
+            "SELECT 1 FROM users WHERE id = $1 AND kind = 'pupil' AND home_space_id = $2", user_id, space_id
+        ))
+
+
+async def restore(pool: asyncpg.Pool, *, space_id: int, user_id: int, role: str, actor_id: int) -> None:
+    """Make a pupil removed from their home project a member of it again with `role`: the
+    mailbox they had is theirs again as they left it (a removal never touches it), their
+    messages never left. The feed says `member.joined`; the audit log `member.restored`. Raises
+    NotFound if `user_id` is not a pupil's account whose home is this project, Conflict if they
+    are a member already. The account's row is locked first, so that re-adds at once make one
+    membership: the others see it and raise Conflict."""
+    async with transaction(pool, "restore_pupil") as conn:
+        home = await conn.fetchval(
+            "SELECT 1 FROM users WHERE id = $1 AND kind = 'pupil' AND home_space_id = $2 FOR UPDATE", user_id, space_id
+        )
+        if home is None:
+            raise NotFound(f"former pupil {user_id} of space {space_id}")
+        if await conn.fetchval("SELECT 1 FROM members WHERE space_id = $1 AND user_id = $2", space_id, user_id):
+            raise Conflict("already a member")
+        await put_member(conn, space_id, user_id, role, actor_id=actor_id, invited_by=actor_id,
+                         audit_action="member.restored")
+
+
+@dataclass(frozen=True, slots=True)
+class FormerPupil:
+    id: int
+    username: str
+    name: str
+    school: str
+    removed_at: datetime | None  # when they last left (the audit log's member.removed), if known
+
+
+async def former_pupils(pool: asyncpg.Pool, space_id: int) -> list[FormerPupil]:
+    """The pupils this project made who are not its members now (removed, or left), by name: the
+    ones its teachers may add back."""
+    async with read(pool, "former_pupils") as conn:
+        rows = await conn.fetch(
+            "SELECT u.id, u.username, u.display_name, u.school,"
+            " (SELECT max(a.created_at) FROM audit_log a WHERE a.space_id = $1 AND a.action = 'member.removed'"
+            "   AND a.target_kind = 'user' AND a.target_id = u.id) AS removed_at"
+            " FROM users u WHERE u.kind = 'pupil' AND u.home_space_id = $1"
+            " AND NOT EXISTS (SELECT 1 FROM members m WHERE m.space_id = $1 AND m.user_id = u.id)"
+            " ORDER BY u.display_name, u.id",
+            space_id,
+        )
+    return [FormerPupil(r["id"], r["username"], r["display_name"], r["school"], r["removed_at"]) for r in rows]
 
 
 async def reset_password(pool: asyncpg.Pool, *, space_id: int, user_id: int, actor_id: int, password_hash: str) -> int:

@@ -138,9 +138,10 @@ async def set_member(
 
 async def put_member(
     conn: asyncpg.Connection, space_id: int, user_id: int, role: str, *, actor_id: int | None,
-    invited_by: int | None = None,
+    invited_by: int | None = None, audit_action: str | None = None,
 ) -> None:
-    """set_member in the caller's transaction (an accepted invitation joins in its own)."""
+    """set_member in the caller's transaction (an accepted invitation joins in its own).
+    `audit_action`: what the audit log calls a join (default: the feed's kind, member.joined)."""
     old = await conn.fetchval(
         "SELECT role FROM members WHERE space_id = $1 AND user_id = $2 FOR UPDATE", space_id, user_id
     )
@@ -160,8 +161,8 @@ async def put_member(
         )
     await activity.record(conn, [change])
     await audit.record(
-        conn, space_id=space_id, actor_id=actor_id, action=change.kind, target_kind="user", target_id=user_id,
-        details=change.details,
+        conn, space_id=space_id, actor_id=actor_id, action=audit_action if old is None and audit_action else change.kind,
+        target_kind="user", target_id=user_id, details=change.details,
     )
     # Every member has a mailbox in the space, from the moment they join (kept if they leave).
     await conn.execute(
@@ -275,6 +276,41 @@ async def set_room_state(
         )
         [done] = await activity.record(conn, [NewActivity(space_id, kind, r["area"], actor_id, room_id=room_id)])
     return RoomStateChange(_room(r), True, done)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRename:
+    room: Room  # as it is now
+    changed: bool  # False: it already had that name (nothing written)
+    was: str  # its name before
+    record: Activity | None  # the feed's record of the change
+
+
+async def rename_room(pool: asyncpg.Pool, *, space_id: int, room_id: int, name: str, actor_id: int) -> RoomRename:
+    """Give a room of the space a new name, with its line in the audit log (`room.rename`: the
+    new name, the old one and the area) and its feed record, in one transaction, under the row
+    lock a state change takes: renames at once are each written once, in the order they took
+    the lock, and the last one stands. The same name changes nothing (changed=False). Raises
+    NotFound when the space has no such room or it was deleted."""
+    async with transaction(pool, "rename_room") as conn:
+        r = await conn.fetchrow(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1 AND space_id = $2 FOR UPDATE", room_id, space_id
+        )
+        if r is None or r["state"] == "deleted":
+            raise NotFound(f"room {room_id} of space {space_id}")
+        was = r["name"]
+        if was == name:
+            return RoomRename(_room(r), False, was, None)
+        r = await conn.fetchrow(f"UPDATE rooms SET name = $2 WHERE id = $1 RETURNING {_ROOM_COLUMNS}", room_id, name)
+        details = {"name": name, "was": was, "area": r["area"]}
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="room.rename", target_kind="room", target_id=room_id,
+            details=details,
+        )
+        [done] = await activity.record(conn, [NewActivity(
+            space_id, "room.renamed", r["area"], actor_id, room_id=room_id, details={"was": was},
+        )])
+    return RoomRename(_room(r), True, was, done)
 
 
 async def rooms_by_id(pool: asyncpg.Pool, room_ids: list[int]) -> list[Room]:

@@ -3,12 +3,18 @@ reloads them and re-checks its open sockets at once (DESIGN.md, "Membership is l
 
     MemberChanged(space_id, user_id)   a membership was made, changed or ended (role, mute,
                                        removal, a new pupil account, an accepted invitation)
-    SpaceChanged(space_id)             a project's own settings (closed, public) changed
-    RoomChanged(space_id, room_id)     a room was archived, unarchived or deleted: its subscribers
-                                       are told, posting follows its state, welcomes are sent again
+    SpaceChanged(space_id)             a project's own settings (closed, public, name) changed:
+                                       its members' sockets get a fresh welcome
+    RoomChanged(space_id, room_id)     a room was archived, unarchived, deleted or renamed: its
+                                       subscribers are told, posting follows its state, welcomes
+                                       are sent again
     SessionsRevoked(user_id)           every session of a user ended (logged out everywhere, a
                                        password changed or reset, the account erased): their
                                        sockets close
+    InvitationChanged(user_id, invitation_id)
+                                       an invitation to that user was made, answered or withdrawn:
+                                       their open sockets are told (`invitation` frame), not only
+                                       their next look at GET /api/invitations
 
 They leave from one place, `Changes.send` — called by the services after the change committed —
 which applies the message to this process's directory first (the change holds here as soon as
@@ -55,11 +61,17 @@ class SessionsRevoked:
     user_id: int
 
 
-Control = MemberChanged | SpaceChanged | RoomChanged | SessionsRevoked
+@dataclass(frozen=True, slots=True)
+class InvitationChanged:
+    user_id: int
+    invitation_id: int
+
+
+Control = MemberChanged | SpaceChanged | RoomChanged | SessionsRevoked | InvitationChanged
 
 _KINDS: dict[str, type[Control]] = {
     "member_changed": MemberChanged, "space_changed": SpaceChanged, "room_changed": RoomChanged,
-    "sessions_revoked": SessionsRevoked,
+    "sessions_revoked": SessionsRevoked, "invitation_changed": InvitationChanged,
 }
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 

@@ -22,7 +22,11 @@ is in it, with which role and mailbox) once someone sends mail in it: a project 
 members, not thousands, and a roster is dropped as soon as a membership in it changes. A room
 archived, unarchived or deleted is read again on every process (RoomChanged): its state decides
 posting and subscribing from then on, its live subscribers are told (`listen_rooms`), and the
-sessions of the project's members here re-check their subscriptions and get a fresh welcome.
+sessions of the project's members here re-check their subscriptions and get a fresh welcome; a
+project closed, reopened or renamed is read again and its members here get a fresh welcome too.
+A room or project changed many times at once keeps what was read after the last change heard.
+An invitation made, answered or withdrawn is told to the invitee's sessions here
+(`listen_invitations`).
 """
 
 from __future__ import annotations
@@ -47,12 +51,13 @@ from storage.reader import GroupReader
 from storage.spaces import Membership, Room, Space
 
 from ..errors import Muted, ServiceError
-from ..policy import Action, Area, Role, badge, decide, muted_until
-from .control import Control, MemberChanged, RoomChanged, SessionsRevoked, SpaceChanged
+from ..policy import PLATFORM_ADMIN, PLATFORM_MODERATOR, Action, Area, Role, badge, decide, muted_until
+from .control import Control, InvitationChanged, MemberChanged, RoomChanged, SessionsRevoked, SpaceChanged
 
 log = logging.getLogger("twinhub.directory")
 
 Listener = Callable[[int], None]  # called with the id of a user whose rights may have changed
+Invited = Callable[[int], None]  # called with the id of an invitation to the user that changed
 Rights = tuple[dict[int, Role], dict[int, dict[str, datetime]]]  # roles by space; mutes by space and scope
 
 GRACE_SECONDS = 60.0  # an idle user's rights are kept this long after their last socket closed
@@ -74,7 +79,11 @@ class Viewer:
 
     @property
     def is_moderator(self) -> bool:
-        return self.user.platform_role == "moderator"
+        return self.user.platform_role == PLATFORM_MODERATOR
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.user.platform_role == PLATFORM_ADMIN
 
     def roles_in(self, space_id: int) -> tuple[Role, ...]:
         role = self.roles.get(space_id)
@@ -131,9 +140,14 @@ class Directory:
         self._rights_generation = 0  # bumped by every change to someone's rights: a load that raced one is redone
         self._spaces: dict[int, Space] = {}
         self._rooms: dict[int, Room] = {}
+        # Changes heard per room and per space: a reload that a later change of the same one
+        # overtook is not kept (twenty renames at once: the last read must be the one that stays).
+        self._room_changes: dict[int, int] = {}
+        self._space_changes: dict[int, int] = {}
         self._rosters: dict[int, dict[int, Member]] = {}  # space_id -> user_id -> member
         self._roster_generation = 0  # bumped by every membership change: a load that raced one is not kept
         self._listeners: dict[int, set[Listener]] = {}  # user_id -> sessions' callbacks
+        self._invited: dict[int, set[Invited]] = {}  # user_id -> sessions' callbacks for their invitations
         self._space_listeners: list[Callable[[Space], None]] = []  # a project's settings changed
         self._member_listeners: list[Callable[[int], None]] = []  # who belongs to a project changed
         self._room_listeners: list[Callable[[Room], None]] = []  # a room's state changed (as reloaded)
@@ -165,11 +179,15 @@ class Directory:
         self._room_listeners.append(on_room)
 
     def unlisten(self, user_id: int, listener: Listener) -> None:
-        found = self._listeners.get(user_id)
-        if found is not None:
-            found.discard(listener)
-            if not found:
-                del self._listeners[user_id]
+        _discard(self._listeners, user_id, listener)
+
+    def listen_invitations(self, user_id: int, on_invitation: Invited) -> None:
+        """Call `on_invitation(invitation_id)` when an invitation to that user was made, answered
+        or withdrawn, on whichever process did it (InvitationChanged)."""
+        self._invited.setdefault(user_id, set()).add(on_invitation)
+
+    def unlisten_invitations(self, user_id: int, on_invitation: Invited) -> None:
+        _discard(self._invited, user_id, on_invitation)
 
     async def acquire(self, user: User) -> Viewer:
         """The live Viewer of `user`; call release() when the connection ends. The user's rights
@@ -372,13 +390,23 @@ class Directory:
                     for on_members in self._member_listeners:
                         on_members(space_id)
                 case SpaceChanged(space_id=space_id):
-                    space = self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
+                    heard = self._space_changes[space_id] = self._space_changes.get(space_id, 0) + 1
+                    space = await spaces.get_space(self._pool, space_id)
+                    if self._space_changes[space_id] != heard:
+                        return  # a later change of it is being read: that one tells
+                    self._spaces[space_id] = space
                     for on_space in self._space_listeners:
                         on_space(space)
+                    # Its members here are shown what it is now (closed, renamed) in a fresh
+                    # welcome; a closed project's subscriptions go on (it is still read).
+                    for user_id, viewer in list(self._viewers.items()):
+                        if viewer.refs > 0 and space_id in viewer.roles:
+                            self._notify(user_id)
                 case RoomChanged(space_id=space_id, room_id=room_id):
+                    heard = self._room_changes[room_id] = self._room_changes.get(room_id, 0) + 1
                     room = await spaces.get_room(self._pool, room_id)
-                    if room is None:
-                        return
+                    if room is None or self._room_changes[room_id] != heard:
+                        return  # (a later change of it is being read: that one tells)
                     self._rooms[room_id] = room
                     for on_room in self._room_listeners:
                         on_room(room)
@@ -388,6 +416,9 @@ class Directory:
                     for user_id, viewer in list(self._viewers.items()):
                         if viewer.refs > 0 and (space_id in viewer.roles or viewer.is_moderator):
                             self._notify(user_id)
+                case InvitationChanged(user_id=user_id, invitation_id=invitation_id):
+                    for on_invitation in list(self._invited.get(user_id, ())):
+                        on_invitation(invitation_id)
                 case SessionsRevoked(user_id=user_id):
                     self._rights_generation += 1
                     viewer = self._viewers.get(user_id)
@@ -400,3 +431,11 @@ class Directory:
     def _notify(self, user_id: int) -> None:
         for listener in list(self._listeners.get(user_id, ())):
             listener(user_id)
+
+
+def _discard(listeners: dict[int, set[Any]], user_id: int, listener: Any) -> None:
+    found = listeners.get(user_id)
+    if found is not None:
+        found.discard(listener)
+        if not found:
+            del listeners[user_id]

@@ -53,6 +53,7 @@ from ..services.feed import Feed
 from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
 from ..services.mail import Mail
 from ..services.moderation import Moderation
+from ..services.platform import Platform
 from ..services.profiles import PROFILE_REFILL, PROFILE_WRITES_IN_A_ROW, Profiles
 from ..services.projects import (
     ROOM_CHANGE_REFILL,
@@ -208,6 +209,7 @@ async def assemble(
                 pool, changes, directory, feed, room_limiter=limiter("room", ROOM_REFILL, ROOMS_PER_MEMBER),
                 room_change_limiter=limiter("room_change", ROOM_CHANGE_REFILL, ROOM_CHANGES_PER_MEMBER),
             ),
+            platform=Platform(pool, changes, feed),
             pupils=Pupils(pool, changes, feed),
             invitations=Invitations(
                 pool, changes, feed,

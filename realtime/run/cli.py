@@ -4,6 +4,7 @@
     twinhub migrate            apply pending migrations and exit
     twinhub demo               create the demo project and print its logins
     twinhub admin create-space | create-user | add-member | create-room | close-space
+                 (create-user --platform-admin: an account that runs projects over /api/admin/…)
 
 Every setting also reads TWINHUB_<NAME> from the environment (flags win). Without a database
 URL, the embedded PostgreSQL in <data-dir>/pgdata is used and stopped on exit.
@@ -24,17 +25,20 @@ from typing import Any
 
 import asyncpg
 
-from storage import Conflict, DataFolderUnusable, NotTeacherAdmin, accounts, bots, spaces
+from storage import Conflict, DataFolderUnusable, NotFound, NotTeacherAdmin, accounts, bots, projects, spaces
 from storage.db import create_pool
 from storage.embedded import check_data_folder, database_url
 from storage.migrate import migrate
 from storage.notify import notify
 
 from ..config import Settings
+from ..errors import ServiceError
 from ..fanout.control import Control, MemberChanged, RoomChanged, SpaceChanged, to_wire
-from ..policy import Area, Role
+from ..policy import PLATFORM_ADMIN, PLATFORM_MODERATOR, Area, Role
 from ..services.auth import hash_password, token_hash
 from ..services.bots import TOKEN_PREFIX
+from ..services.names import room_name
+from ..services.platform import DEFAULT_ROOMS
 
 log = logging.getLogger("twinhub")
 
@@ -158,17 +162,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_admin(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool) -> None:
         if args.admin == "create-space":
-            space = await spaces.create_space(pool, slug=args.slug, name=args.name, description=args.description)
-            for area in Area:
-                await spaces.create_room(pool, space_id=space.id, area=area.value, name=area.value.replace("_", " "))
-            print(f"space {space.id} '{space.slug}' created with one room per area")
+            # The same project POST /api/admin/spaces makes: its journal and one room per area.
+            try:
+                made = await projects.create_project(
+                    pool, slug=args.slug, name=args.name, description=args.description, rooms=list(DEFAULT_ROOMS),
+                    admin=args.admin_username, actor_id=None,
+                )
+            except NotFound:
+                raise SystemExit(f"no adult account '{args.admin_username}' to make its teacher admin") from None
+            space = made.space
+            if made.admin is not None:
+                await _tell(pool, MemberChanged(space.id, made.admin.id))
+            print(f"space {space.id} '{space.slug}' created with one room per area"
+                  + (f"; '{made.admin.username}' is its teacher admin" if made.admin else ""))
         elif args.admin == "create-user":
             password = args.password or secrets.token_urlsafe(9)
+            platform_role = PLATFORM_ADMIN if args.platform_admin else PLATFORM_MODERATOR if args.moderator else None
             user = await accounts.create_user(
                 pool, username=args.username, display_name=args.name, password_hash=hash_password(password),
-                school=args.school, platform_role="moderator" if args.moderator else None,
+                school=args.school, platform_role=platform_role,
             )
-            print(f"user {user.id} '{user.username}' created; password: {password}")
+            print(f"user {user.id} '{user.username}' created"
+                  + (f" ({'platform administrator' if args.platform_admin else 'platform moderator'})"
+                     if platform_role else "") + f"; password: {password}")
         elif args.admin == "add-member":
             space = await _space(pool, args.space)
             user = await accounts.user_by_username(pool, args.username)
@@ -180,7 +196,11 @@ def cmd_admin(args: argparse.Namespace) -> int:
                   "sockets follow at once)")
         elif args.admin == "create-room":
             space = await _space(pool, args.space)
-            room = await spaces.create_room(pool, space_id=space.id, area=Area(args.area).value, name=args.name)
+            try:
+                name = room_name(args.name)  # as the HTTP routes take it: trimmed, nothing invisible
+            except ServiceError as exc:
+                raise SystemExit(f"twinhub: {exc.message}") from None
+            room = await spaces.create_room(pool, space_id=space.id, area=Area(args.area).value, name=name)
             await _tell(pool, RoomChanged(space.id, room.id))
             print(f"room {room.id} created: channel room:{room.id}; running servers were told")
         elif args.admin == "create-bot":
@@ -259,12 +279,16 @@ def parser() -> argparse.ArgumentParser:
     cs.add_argument("--slug", required=True)
     cs.add_argument("--name", required=True)
     cs.add_argument("--description", default="")
+    cs.add_argument("--admin", dest="admin_username", help="username of its first teacher admin (an adult's account)")
     cu = asub.add_parser("create-user")
     cu.add_argument("--username", required=True)
     cu.add_argument("--name", required=True)
     cu.add_argument("--school", default="")
     cu.add_argument("--password", help="default: a generated one, printed once")
-    cu.add_argument("--moderator", action="store_true", help="platform moderator")
+    staff = cu.add_mutually_exclusive_group()
+    staff.add_argument("--moderator", action="store_true", help="platform moderator (moderates every project)")
+    staff.add_argument("--platform-admin", action="store_true",
+                       help="platform administrator (creates, renames, closes projects over /api/admin/…)")
     am = asub.add_parser("add-member")
     am.add_argument("--space", required=True, help="space slug")
     am.add_argument("--username", required=True)

@@ -21,6 +21,7 @@ from .feed import Feed
 from .invitations import Invitations
 from .mail import Mail
 from .moderation import Moderation
+from .platform import Platform
 from .profiles import Profiles
 from .projects import Projects
 from .public import PublicView
@@ -39,6 +40,7 @@ class Services:
     feed: Feed
     moderation: Moderation
     projects: Projects
+    platform: Platform
     pupils: Pupils
     invitations: Invitations
     public: PublicView

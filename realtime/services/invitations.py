@@ -29,7 +29,7 @@ from storage import invitations as store
 from storage.invitations import Invitation
 
 from ..errors import RateLimited, ServiceError, database, rate_limited
-from ..fanout.control import Changes, MemberChanged
+from ..fanout.control import Changes, InvitationChanged, MemberChanged
 from ..fanout.directory import Directory, Viewer
 from ..policy import Role, decide_invite
 from ..ratelimit import Limiter, Throttle, address_key
@@ -120,6 +120,7 @@ class Invitations:
                 raise ServiceError(ErrorCode.NOT_FOUND, f"there is no account {username!r} to invite") from None
             except Conflict as exc:
                 raise ServiceError(ErrorCode.CONFLICT, f"{username} is {exc}") from None
+            await self._tell_invitee(done)
             return {"invitation": invitation_data(done)}
         code = secrets.token_urlsafe(18)
         done = await database(store.invite_by_code(
@@ -128,10 +129,14 @@ class Invitations:
         ))
         return {"invitation": invitation_data(done), "code": code}
 
-    async def of_space(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
+    async def of_space(self, viewer: Viewer, space_id: int, status: str | None = None) -> dict[str, Any]:
+        """The project's invitations, newest first (teacher admins): every status, or with
+        `status` "pending" only those still waiting for an answer."""
+        if status not in (None, "pending"):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "status must be pending (or left out: every invitation)")
         refusal = decide_invite(viewer.roles_in(space_id), Role.TEACHER_ADMIN)
         access.space(viewer, space_id, refusal)
-        found = await database(store.of_space(self._pool, space_id))
+        found = await database(store.of_space(self._pool, space_id, pending=status == "pending"))
         return {"space": space_id, "invitations": [invitation_data(i) for i in found]}
 
     async def revoke(self, viewer: Viewer, space_id: int, invitation_id: int) -> dict[str, Any]:
@@ -140,6 +145,7 @@ class Invitations:
         done = await database(store.revoke(self._pool, space_id, invitation_id, viewer.user.id))
         if done is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no pending invitation {invitation_id} in this project")
+        await self._tell_invitee(done)
         return {"invitation": invitation_data(done)}
 
     async def mine(self, viewer: Viewer) -> dict[str, Any]:
@@ -157,7 +163,21 @@ class Invitations:
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no pending invitation {invitation_id}")
         if accept:
             await self._joined(done, viewer.user.id)
+        await self._tell_invitee(done)  # their other sockets show it answered
         return {"invitation": invitation_data(done)}
+
+    async def notice(self, user_id: int, invitation_id: int) -> dict[str, Any] | None:
+        """What an `invitation` frame tells `user_id` of invitation `invitation_id`, if it names
+        them (None otherwise: nobody is told of another's invitation)."""
+        found = await database(store.of_invitee(self._pool, invitation_id, user_id))
+        return None if found is None else invitation_data(found)
+
+    async def _tell_invitee(self, done: Invitation) -> None:
+        """The invitee's open sockets, on every process, are told (an invitation by code has
+        nobody to tell until it is redeemed)."""
+        invitee = done.invitee
+        if invitee is not None:
+            await self._changes.send(InvitationChanged(int(invitee["id"]), done.id))
 
     async def redeem(self, viewer: Viewer | None, body: dict[str, Any], address: str = "?") -> dict[str, Any]:
         """Accept a code: signed in, with one's account; otherwise with a new account made from

@@ -1,5 +1,5 @@
-"""The projects service: closing and reopening a space, its rooms (made, archived, unarchived,
-deleted), changing who belongs to it, muting.
+"""The projects service: closing and reopening a space, its rooms (made, renamed, archived,
+unarchived, deleted), changing who belongs to it (a removed pupil added back included), muting.
 
 Each change commits, then sends a control message on the bus so that every process's directory
 reloads it and every open socket is re-checked at once.
@@ -31,14 +31,18 @@ from ..policy import (
     Area,
     Role,
     decide,
+    decide_close,
+    decide_invite,
     decide_mail,
     decide_member_change,
     decide_mute,
+    decide_readd,
     decide_room_change,
 )
 from ..ratelimit import Limiter
 from . import access
 from .feed import Feed
+from .names import room_name
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
 # Rooms a project may hold (its five areas' own and the ones its members make), and how fast one
@@ -67,8 +71,10 @@ class Projects:
         self._feed = feed
 
     async def set_closed(self, viewer: Viewer, space_id: int, closed: bool) -> Space:
-        """Close the project (read-only for everyone) or reopen it. Teacher admins only."""
-        viewer.require(space_id, Action.MANAGE_SPACE)
+        """Close the project (read-only for everyone) or reopen it: its teacher admins, and
+        platform administrators for any project (policy.decide_close). Its members' open
+        sockets, on every process, get a fresh welcome saying so (SpaceChanged)."""
+        access.space(viewer, space_id, decide_close(viewer.roles_in(space_id), viewer.user.platform_role))
         try:
             space = await database(store.set_closed(self._pool, space_id, closed, actor_id=viewer.user.id))
         except NotFound:
@@ -83,8 +89,7 @@ class Projects:
             where = Area(area)
         except ValueError:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"area must be one of {', '.join(a.value for a in Area)}") from None
-        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
-            raise ServiceError(ErrorCode.INVALID_FIELD, "name must be 1 to 100 characters")
+        name = room_name(name)
         roles = viewer.roles_in(space_id)
         if not roles:
             raise ServiceError(ErrorCode.NOT_FOUND, f"there is no project {space_id} in your projects")
@@ -95,7 +100,7 @@ class Projects:
         rate_limited(await self._room_limiter.acquire(viewer.user.id), "you are creating rooms")
         try:
             room = await database(store.create_room(
-                self._pool, space_id=space_id, area=where.value, name=name.strip(), created_by=viewer.user.id,
+                self._pool, space_id=space_id, area=where.value, name=name, created_by=viewer.user.id,
                 max_rooms=MAX_ROOMS,
             ))
         except Conflict:
@@ -133,6 +138,33 @@ class Projects:
             answer["archived"] = done.room.archived
         return answer
 
+    async def rename_room(self, viewer: Viewer, space_id: int, room_id: int, name: Any) -> dict[str, Any]:
+        """A new name for room `room_id` of project `space_id` (names.room_name: trimmed, 1 to 100
+        characters, no control or invisible character): teacher admins only, any room but a
+        deleted one, the journal and an archived room included, while the project is open
+        (policy's decide_room_change). Audited (`room.rename`) and in the feed; holds on every
+        process at once (RoomChanged: the room's subscribers get a `room` frame with the new
+        name, the members a fresh welcome). The name it has already changes nothing."""
+        name = room_name(name)
+        room = await access.room_of(self._directory, viewer, space_id, room_id)
+        space = await self._directory.space(space_id)
+        refusal = decide_room_change(viewer.roles_in(space_id), Area(room.area), room.kind, "rename",
+                                     closed=space.closed)
+        if refusal is not None:
+            raise Refused(refusal)
+        rate_limited(await self._room_change_limiter.acquire(viewer.user.id), "you are changing rooms")
+        try:
+            done = await database(store.rename_room(
+                self._pool, space_id=space_id, room_id=room_id, name=name, actor_id=viewer.user.id,
+            ))
+        except NotFound:  # deleted meanwhile
+            raise ServiceError(ErrorCode.NOT_FOUND, f"there is no room {room_id} in project {space_id}") from None
+        if done.changed:
+            await self._changes.send(RoomChanged(space_id, room_id))
+            await self._feed.publish(done.record)
+        return {"id": room_id, "channel": ROOM.name_of(room_id), "name": done.room.name, "was": done.was,
+                "changed": done.changed}
+
     async def change_member(self, viewer: Viewer, space_id: int, user_id: int, role: Any) -> dict[str, Any]:
         """A new role for a member, or (role None) their removal — or the viewer leaving."""
         new_role = None
@@ -152,7 +184,7 @@ class Projects:
         admins = await database(store.count_role(self._pool, space_id, Role.TEACHER_ADMIN.value))
         refusal = decide_member_change(
             roles, viewer.user.id, user_id, Role(member.role) if member else None,
-            member.invited_by if member else None, new_role, admins=admins,
+            member.invited_by if member else None, new_role, admins=admins, staff=bool(member and member.staff),
         )
         if refusal is not None:
             raise Refused(refusal)
@@ -161,6 +193,44 @@ class Projects:
         except WrongKind:  # the account's kind changed under us (the schema refuses it too)
             raise ServiceError(ErrorCode.FORBIDDEN, "adult and pupil are kinds of account, not roles") from None
         return {"space": space_id, "user_id": user_id, "role": new_role.value if new_role else None}
+
+    async def add_back(self, viewer: Viewer, space_id: int, user_id: Any, role: Any) -> dict[str, Any]:
+        """Make a pupil removed from their home project (`space_id` made their account) a member
+        again with `role` (default pupil_member): their mailbox and their messages are as they
+        left them. Who may invite a pupil with that role there (policy.decide_readd); any other
+        project, and an id that is not such a pupil, answer not_found. Effective on their open
+        sockets at once (MemberChanged); in the feed (`member.joined`) and the audit log
+        (`member.restored`). Several at once make one membership; the others answer conflict."""
+        if isinstance(user_id, bool) or not isinstance(user_id, int) or not 1 <= user_id <= 2**62:
+            raise ServiceError(ErrorCode.INVALID_FIELD, "user_id must be a former pupil's id")
+        if role is None:
+            role = Role.PUPIL_MEMBER.value
+        if role not in (Role.PUPIL_MEMBER.value, Role.PUPIL_ADMIN.value):
+            raise ServiceError(ErrorCode.INVALID_FIELD, "role must be pupil_member or pupil_admin: a pupil's account "
+                               "keeps a pupil's role")
+        home = await database(pupils_store.is_home_pupil(self._pool, space_id, user_id))
+        access.space(viewer, space_id, decide_readd(viewer.roles_in(space_id), Role(role), home=home))
+        try:
+            await database(pupils_store.restore(
+                self._pool, space_id=space_id, user_id=user_id, role=role, actor_id=viewer.user.id,
+            ))
+        except NotFound:  # not theirs after all (cannot happen: a home never changes), said as above
+            raise ServiceError(ErrorCode.NOT_FOUND, "no former pupil of this project has that id") from None
+        except Conflict:
+            raise ServiceError(ErrorCode.CONFLICT, "this pupil is a member of the project already") from None
+        await self._changes.send(MemberChanged(space_id, user_id))
+        await self._feed.announce(space_id)
+        return {"space": space_id, "user_id": user_id, "role": role}
+
+    async def former_pupils(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
+        """The pupils this project made who are not its members now — whom its teachers may add
+        back: teacher admins and teacher members (who may invite a pupil here)."""
+        access.space(viewer, space_id, decide_invite(viewer.roles_in(space_id), Role.PUPIL_MEMBER))
+        found = await database(pupils_store.former_pupils(self._pool, space_id))
+        return {"space": space_id, "pupils": [
+            {"id": p.id, "name": p.name, "username": p.username, "school": p.school, "removed_at": iso(p.removed_at)}
+            for p in found
+        ]}
 
     async def set_member(self, space_id: int, user_id: int, role: Role | None, *, actor_id: int | None = None) -> None:
         """Add, change or (role=None) remove a member, effective on every open socket at once.

@@ -50,6 +50,8 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
     if viewer.is_moderator:
         user["platform_role"] = "moderator"
         user["moderation"] = queue_channel(PLATFORM_QUEUE)
+    elif viewer.is_platform_admin:
+        user["platform_role"] = "admin"  # the client shows the platform's console (/api/admin/…)
     lim = services.limits
     limits = {
         "max_frame_bytes": lim.max_frame_bytes, "max_text_chars": lim.max_text_chars,

@@ -1,7 +1,7 @@
-"""HTTP API: login and logout, who am I, room history, rooms made, archived and deleted, closing a
-project, TwinMail, moderation, bots, the public view, the browser client, health and metrics (the
-routes about a project's people are in members.py, one's own account and profiles in account.py;
-what every route shares in http.py).
+"""HTTP API: login and logout, who am I, room history, rooms made, renamed, archived and deleted,
+closing a project, TwinMail, moderation, bots, the public view, the browser client, health and
+metrics (the routes about a project's people are in members.py, one's own account and profiles in
+account.py, the platform administrators' in platform.py; what every route shares in http.py).
 
 Every error answers {"error": {"code": ..., "message": ...}} with the same stable codes as the
 WebSocket protocol (docs/protocol.md, "HTTP API"). A request authenticates with
@@ -36,6 +36,7 @@ from ..services.requests import answer
 from ..services.welcome import welcome
 from . import account as api_account
 from . import members as api_members
+from . import platform as api_platform
 from .http import (
     int_param,
     int_param_path,
@@ -130,6 +131,15 @@ async def create_room(request: Request) -> Response:
     return JSONResponse(
         {"id": room.id, "channel": ROOM.name_of(room.id), "area": room.area, "name": room.name}, status_code=201
     )
+
+
+async def rename_room(request: Request) -> Response:
+    """A new name for a room (teacher admins): {"id", "channel", "name", "was", "changed"}."""
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    room_id = int_param_path(request, "room_id")
+    body = await json_body(request)
+    return JSONResponse(await web_of(request).services.projects.rename_room(viewer, space_id, room_id, body.get("name")))
 
 
 def _change_room(change: str):  # type: ignore[no-untyped-def]
@@ -302,11 +312,13 @@ routes = [
     Route("/api/spaces/{space_id}/rooms/{room_id}/archive", _change_room("archive"), methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms/{room_id}/unarchive", _change_room("unarchive"), methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms/{room_id}", _change_room("delete"), methods=["DELETE"]),
+    Route("/api/spaces/{space_id}/rooms/{room_id}", rename_room, methods=["PATCH"]),
     Route("/api/spaces/{space_id}/close", _set_closed(True), methods=["POST"]),
     Route("/api/spaces/{space_id}/reopen", _set_closed(False), methods=["POST"]),
     Route("/api/spaces/{space_id}/activity", activity),
     *api_members.routes,
     *api_account.routes,
+    *api_platform.routes,
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
     Route("/api/public/{slug}", public_page),

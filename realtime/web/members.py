@@ -1,5 +1,5 @@
-"""HTTP routes for the people of a project: pupil accounts, invitations, the member list, role
-changes, password resets, mutes and the audit log (docs/protocol.md, "Pupil accounts" to
+"""HTTP routes for the people of a project: pupil accounts (and a removed pupil added back),
+invitations, the member list, role changes, password resets, mutes and the audit log (docs/protocol.md, "Pupil accounts" to
 "Mutes"). Rights are the services' and the policy's; these only translate HTTP."""
 
 from __future__ import annotations
@@ -41,6 +41,22 @@ async def members(request: Request) -> Response:
     return JSONResponse(await web_of(request).services.projects.members(viewer, int_param_path(request, "space_id")))
 
 
+async def add_back(request: Request) -> Response:
+    """A pupil removed from their home project made a member again: 201 {"space", "user_id", "role"}."""
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    body = await json_body(request)
+    done = await web_of(request).services.projects.add_back(viewer, space_id, body.get("user_id"), body.get("role"))
+    return JSONResponse(done, status_code=201)
+
+
+async def former_pupils(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    return JSONResponse(await web_of(request).services.projects.former_pupils(
+        viewer, int_param_path(request, "space_id")
+    ))
+
+
 async def invitations_of_space(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
@@ -50,7 +66,7 @@ async def invitations_of_space(request: Request) -> Response:
             await invitations.invite(viewer, space_id, await json_body(request)), status_code=201,
             headers={"Cache-Control": "no-store"},  # a code is shown this once
         )
-    return JSONResponse(await invitations.of_space(viewer, space_id))
+    return JSONResponse(await invitations.of_space(viewer, space_id, request.query_params.get("status")))
 
 
 async def revoke_invitation(request: Request) -> Response:
@@ -148,6 +164,8 @@ async def unmute(request: Request) -> Response:
 routes = [
     Route("/api/spaces/{space_id}/pupils", invite_pupils, methods=["POST"]),
     Route("/api/spaces/{space_id}/members", members),
+    Route("/api/spaces/{space_id}/members", add_back, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members/former", former_pupils),
     Route("/api/spaces/{space_id}/members/{user_id}/password", reset_password, methods=["POST"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),

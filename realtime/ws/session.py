@@ -29,6 +29,7 @@ from protocol import (
     ErrorCode,
     Event,
     Hello,
+    InvitationNotice,
     Ok,
     Ping,
     Pong,
@@ -57,6 +58,7 @@ MAX_POSTS_IN_FLIGHT = 64
 _OWN = SESSION_FRAMES  # answered here; every other frame through the request table
 REPLAY_PAGE = 200  # events read and queued at a time when replaying
 PUSH_PAGE_BYTES = 64 * 1024  # a shared replay page this small is queued at once (then paced)
+MAX_TOLD = 100  # invitations whose last status a socket remembers (to tell each change once)
 
 
 class Session:
@@ -70,6 +72,8 @@ class Session:
         self._epoch = 0  # the viewer's epoch at hello (see _rights_changed)
         self._rewelcome: asyncio.Task[None] | None = None
         self._welcome_due = False  # rights changed since the last welcome was built
+        self._notices: set[asyncio.Task[None]] = set()  # invitations being read to be told
+        self._told: dict[int, str] = {}  # invitation id -> the status this socket was last told
         self.hello_received = False  # the auth deadline is for sending hello, not for our checking it
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -137,6 +141,7 @@ class Session:
         self.viewer = await self.s.directory.acquire(user)
         self._epoch = self.viewer.epoch
         self.s.directory.listen(user.id, self._rights_changed)
+        self.s.directory.listen_invitations(user.id, self._invitation_changed)
         # Outside the outbox's budget: a member of many big projects has a big welcome, and it
         # must never cost them their socket (ws/connection.py).
         self.conn.send_whole(Welcome(**await welcome(self.s, self.viewer), ref=frame.ref))
@@ -284,6 +289,35 @@ class Session:
                 log.warning("could not send a fresh welcome", exc_info=True)
                 return
 
+    def _invitation_changed(self, invitation_id: int) -> None:
+        """An invitation to this user was made, answered or withdrawn (on whichever process):
+        tell this socket, with the invitation as it is now."""
+        task = asyncio.create_task(self._tell_invitation(invitation_id))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _tell_invitation(self, invitation_id: int) -> None:
+        viewer = self.viewer
+        if viewer is None or self.conn.closing:
+            return
+        try:
+            found = await self.s.invitations.notice(viewer.user.id, invitation_id)
+        except Exception:  # the database is away: GET /api/invitations still has it
+            log.warning("could not read an invitation to tell its invitee", exc_info=True)
+            return
+        if found is None or self.conn.closing:
+            return
+        # A change may be heard more than once (this process applies its own control messages,
+        # and hears them from the bus), and two reads may come back out of order: an invitation
+        # is told once per status, and never pending again once answered or withdrawn.
+        was, status = self._told.get(invitation_id), found["status"]
+        if was == status or (was is not None and was != "pending"):
+            return
+        self._told[invitation_id] = status
+        if len(self._told) > MAX_TOLD:
+            del self._told[next(iter(self._told))]
+        self.conn.send(InvitationNotice(found))
+
     async def close(self) -> None:
         # Posts already queued commit anyway; let them finish so that they are also published
         # (a post cancelled between its commit and its publish would reach live subscribers only
@@ -294,11 +328,14 @@ class Session:
             task.cancel()
         if self._rewelcome is not None:
             self._rewelcome.cancel()
+        for task in list(self._notices):
+            task.cancel()
         for channel, sub in list(self.subs.items()):
             self._drop(channel, sub)
         self.subs.clear()
         if self.viewer is not None:
             self.s.directory.unlisten(self.viewer.user.id, self._rights_changed)
+            self.s.directory.unlisten_invitations(self.viewer.user.id, self._invitation_changed)
             self.s.directory.release(self.viewer)
             self.viewer = None
 

@@ -288,7 +288,7 @@ async def test_only_the_projects_teacher_admins_change_its_rooms(world, http, ma
     sid, room = world.space_id, world.rooms[Area.ACTIVITIES]
     theirs = (await http.post(f"/api/spaces/{sid}/rooms", headers=await _headers(http, world.users["pupil_admin"]),
                               json={"area": "activities", "name": "our group"})).json()["id"]
-    refused = "only the project's teacher administrators archive and delete its rooms"
+    refused = "only the project's teacher administrators rename, archive and delete its rooms"
     for who in ("teacher_member", "pupil_admin", "pupil_member", "visitor", "moderator"):
         headers = await _headers(http, world.users[who])
         for target in (room, theirs):  # the pupil admin's own room too

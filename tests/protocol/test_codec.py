@@ -20,6 +20,7 @@ from protocol import (
     GetThread,
     Hello,
     Hide,
+    InvitationNotice,
     Limits,
     ListModeration,
     ListRecipients,
@@ -108,6 +109,7 @@ SERVER_FRAMES = [
     Presence("room:5", count=250),
     RoomNotice("room:5", {"id": 5, "channel": "room:5", "name": "Samples", "area": "activities", "kind": "room",
                           "archived": True}),
+    InvitationNotice({"id": 3, "space": {"id": 1, "name": "Water"}, "role": "teacher_member", "status": "pending"}),
     Pong(ref=9),
 ]
 
@@ -128,6 +130,8 @@ def test_json_wire_form_is_documented_shape():
     assert encode_server([Ok(ref=3, data={"seq": 1})], Encoding.JSON) == b'[{"type":"ok","seq":1,"ref":3}]'
     assert encode_server([RoomNotice("room:5", {"id": 5, "archived": True})], Encoding.JSON) == (
         b'[{"type":"room","channel":"room:5","room":{"id":5,"archived":true}}]')
+    assert encode_server([InvitationNotice({"id": 3, "status": "pending"})], Encoding.JSON) == (
+        b'[{"type":"invitation","invitation":{"id":3,"status":"pending"}}]')
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 65535, 65536, 70000])

@@ -12,6 +12,7 @@ import pytest
 
 from realtime.fanout.control import (
     Control,
+    InvitationChanged,
     MemberChanged,
     RoomChanged,
     SessionsRevoked,
@@ -63,7 +64,9 @@ def test_only_the_sender_publishes_control_messages():
     assert callers == ["fanout/control.py"]
 
 
-@pytest.mark.parametrize("message", [MemberChanged(3, 7), SpaceChanged(3), RoomChanged(3, 12), SessionsRevoked(7)])
+@pytest.mark.parametrize("message", [
+    MemberChanged(3, 7), SpaceChanged(3), RoomChanged(3, 12), SessionsRevoked(7), InvitationChanged(7, 40),
+])
 def test_each_kind_crosses_the_wire_unchanged(message):
     assert from_wire(to_wire(message)) == message
 
@@ -71,7 +74,7 @@ def test_each_kind_crosses_the_wire_unchanged(message):
 @pytest.mark.parametrize("junk", [
     {"kind": "user_changed", "user_id": 1}, {"kind": "member_changed", "space_id": 1},
     {"kind": "space_changed", "space_id": "1"}, {"kind": "space_changed", "space_id": 1, "extra": 2},
-    {"kind": "room_changed", "space_id": 1}, [1, 2], None,
+    {"kind": "room_changed", "space_id": 1}, {"kind": "invitation_changed", "user_id": 1}, [1, 2], None,
 ])
 def test_anything_else_from_the_bus_is_refused(junk):
     with pytest.raises(ValueError):

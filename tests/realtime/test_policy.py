@@ -11,20 +11,24 @@ from realtime.policy import (
     MATRIX,
     Action,
     Area,
+    PlatformAction,
     Role,
     decide,
     decide_bot,
     decide_bot_actor,
+    decide_close,
     decide_invite,
     decide_mail,
     decide_member_change,
     decide_mute,
     decide_own_account,
     decide_password_reset,
+    decide_platform,
     decide_profile,
     decide_profile_clear,
     decide_pupil_data,
     decide_queue,
+    decide_readd,
     decide_report,
     decide_room_change,
     muted_until,
@@ -369,3 +373,55 @@ def test_pupils_leave_their_password_and_their_account_to_their_teachers():
         assert decide_own_account("pupil", change).code is ErrorCode.FORBIDDEN
         assert decide_own_account("adult", change) is None
     assert decide_own_account("pupil", "export") is None  # their own export holds their mail
+
+
+def test_only_teacher_admins_rename_rooms_the_journal_included_while_the_project_is_open():
+    for role in ROLES:
+        refusal = decide_room_change([role], Area.CHAT, "room", "rename")
+        assert (refusal is None) is (role is Role.TEACHER_ADMIN), role
+    assert decide_room_change([Role.TEACHER_ADMIN], Area.HOME, "journal", "rename") is None
+    assert decide_room_change([], Area.CHAT, "room", "rename").code is ErrorCode.NOT_MEMBER
+    closed = decide_room_change([Role.TEACHER_ADMIN], Area.HOME, "journal", "rename", closed=True)
+    assert closed is not None and closed.code is ErrorCode.SPACE_CLOSED
+
+
+@pytest.mark.parametrize("action", list(PlatformAction))
+def test_only_platform_administrators_run_the_platforms_projects(action):
+    """Not moderators (they moderate), not bots, not anyone without a platform role."""
+    assert decide_platform("admin", action) is None
+    for other in ("moderator", "bot", None, "", "Admin"):
+        refusal = decide_platform(other, action)
+        assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN, other
+
+
+def test_a_project_is_closed_by_its_teacher_admins_and_by_platform_administrators():
+    assert decide_close([], "admin") is None  # in no project, and may close every one
+    assert decide_close([Role.TEACHER_ADMIN], None) is None
+    for roles, platform_role in (([Role.MODERATOR], "moderator"), ([Role.TEACHER_MEMBER], None),
+                                 ([Role.PUPIL_ADMIN], None), ([Role.VISITOR, Role.MODERATOR], "moderator")):
+        assert decide_close(roles, platform_role).code is ErrorCode.FORBIDDEN
+    assert decide_close([], None).code is ErrorCode.NOT_MEMBER
+    assert decide_close([], "moderator").code is ErrorCode.NOT_MEMBER
+
+
+def test_a_removed_pupil_is_added_back_by_the_teachers_of_their_home_only():
+    TA_, TM_, PA_, PM_ = Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_ADMIN, Role.PUPIL_MEMBER
+    assert decide_readd([TA_], PM_, home=True) is None
+    assert decide_readd([TA_], PA_, home=True) is None
+    assert decide_readd([TM_], PM_, home=True) is None
+    assert decide_readd([TM_], PA_, home=True).code is ErrorCode.FORBIDDEN  # as for an invitation
+    for actor in (PA_, PM_, Role.VISITOR, Role.MODERATOR):
+        assert decide_readd([actor], PM_, home=True).code is ErrorCode.FORBIDDEN
+    # another project's teachers: the pupil answers like no one
+    assert decide_readd([TA_], PM_, home=False).code is ErrorCode.NOT_FOUND
+    assert decide_readd([TM_], PM_, home=False).code is ErrorCode.NOT_FOUND
+    assert decide_readd([], PM_, home=True).code is ErrorCode.NOT_MEMBER
+
+
+def test_a_platform_moderator_placed_in_a_project_stays_a_visitor_there():
+    TA_, V_ = Role.TEACHER_ADMIN, Role.VISITOR
+    for new in (TA_, Role.TEACHER_MEMBER):
+        assert decide_member_change([TA_], 1, 2, V_, None, new, admins=1, staff=True).code is ErrorCode.FORBIDDEN
+    assert decide_member_change([TA_], 1, 2, V_, None, None, admins=1, staff=True) is None  # removed
+    assert decide_member_change([V_, Role.MODERATOR], 2, 2, V_, None, None, admins=1, staff=True) is None  # leaves
+    assert decide_member_change([TA_], 1, 2, V_, None, Role.TEACHER_MEMBER, admins=1) is None  # anyone else: yes
