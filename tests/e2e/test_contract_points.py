@@ -1,0 +1,206 @@
+"""The contract seen from outside (issue 22, points 3, 5–9, 13, 14): a client written from
+docs/protocol.md alone — JSON or MessagePack frames over a real socket, raw HTTP bytes where the
+answer below the app matters — against a running server. Each test states the documented rule
+it holds the server to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import websockets
+
+from realtime.policy import Area
+from realtime.web.headers import SECURITY_HEADERS
+from tests.conftest import PASSWORD, login
+
+TIMEOUT = 5.0
+PRESENCE_INTERVAL = 1.0  # realtime/fanout/presence.py's default: changes are gathered this long
+JSON, MSGPACK = "twinhub.v1.json", "twinhub.v1.msgpack"
+
+
+class Wire:
+    """A client written from docs/protocol.md alone: one frame per message out, an array of frames
+    per message in, every frame kept in arrival order."""
+
+    def __init__(self, ws: websockets.ClientConnection, subprotocol: str) -> None:
+        self.ws = ws
+        self.binary = subprotocol == MSGPACK
+        self.frames: list[dict[str, Any]] = []
+        self._taken = 0  # frames already looked at by next()
+        self._arrived = asyncio.Event()
+        self._refs = itertools.count(1)
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, server: Any, token: str | None, subprotocol: str = JSON) -> Wire:
+        ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws", subprotocols=[subprotocol], max_size=2**22)
+        wire = cls(ws, subprotocol)
+        if token is not None:
+            welcome = await wire.request({"type": "hello", "token": token})
+            assert welcome["type"] == "welcome", welcome
+        return wire
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for message in self.ws:
+                batch = msgpack.unpackb(message) if self.binary else json.loads(message)
+                self.frames.extend(batch)
+                self._arrived.set()
+
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        if isinstance(frame, dict):
+            frame = msgpack.packb(frame) if self.binary else json.dumps(frame)
+        await self.ws.send(frame)
+
+    async def next(self, match: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next frame not yet looked at that `match`es (those before it are passed over)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                while self._taken < len(self.frames):
+                    frame = self.frames[self._taken]
+                    self._taken += 1
+                    if match(frame):
+                        return frame
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def request(self, frame: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
+        """Send `frame` with a fresh ref; the ok, error or welcome answering it."""
+        ref = frame.get("ref") or f"r{next(self._refs)}"
+        await self.send({**frame, "ref": ref})
+        return await self.next(lambda f: f.get("ref") == ref and f["type"] in ("ok", "error", "welcome"), timeout)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+
+
+@pytest.fixture
+async def wires(server):
+    """open(token, subprotocol=JSON) -> a Wire, closed at the end of the test."""
+    opened: list[Wire] = []
+
+    async def open_wire(token: str | None, subprotocol: str = JSON) -> Wire:
+        wire = await Wire.open(server, token, subprotocol)
+        opened.append(wire)
+        return wire
+
+    yield open_wire
+    await asyncio.gather(*(w.close() for w in opened), return_exceptions=True)
+
+
+async def _token(http, world, who: str) -> str:
+    return await login(http, world.users[who].username)
+
+
+async def _bearer(http, world, who: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {await _token(http, world, who)}"}
+
+
+async def _raw(server, request: bytes, *, until_blank_line: bool = False) -> bytes:
+    """Write `request` at once on a fresh TCP connection; the answer, read until the server closes
+    (or, for an answer that keeps the connection, until the end of its head)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(request)
+        async with asyncio.timeout(TIMEOUT):
+            return await (reader.readuntil(b"\r\n\r\n") if until_blank_line else reader.read())
+    finally:
+        writer.close()
+
+
+def _has_security_headers(answer: bytes) -> bool:
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    return all(b"\r\n" + name + b": " + value.lower() + b"\r\n" in head + b"\r\n" for name, value in SECURITY_HEADERS)
+
+
+def _handshake(path: str = "/ws", *headers: str, key: bool = True) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Version: 13", *(["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="] if key else []), *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# -- point 3: a frame over the limit still gets its ref -----------------------------------------
+
+
+@pytest.mark.parametrize("subprotocol", [JSON, MSGPACK])
+async def test_a_frame_over_the_frame_limit_is_answered_too_large_with_its_ref(world, http, wires, subprotocol):
+    """protocol.md, Frames: "A refused request always gets an `error` (with its `ref` if it had
+    one)" — a frame over `max_frame_bytes` (16 KiB) included, up to the transport's limit."""
+    client = await wires(await _token(http, world, "pupil_member"), subprotocol)
+    chat = world.channel(Area.CHAT)
+    for size, ref in ((20_000, "too-big"), (60_000, 7)):
+        await client.send({"type": "post", "channel": chat, "text": "x" * size, "ref": ref})
+        error = await client.next(lambda f: f["type"] == "error")
+        assert (error["code"], error.get("ref")) == ("too_large", ref), error
+    # A frame whose ref cannot be read has none: not a frame at all, or a ref no answer could carry.
+    unreadable = "x" * 20_000 if subprotocol == JSON else b"\xc1" * 20_000
+    await client.send(unreadable)
+    error = await client.next(lambda f: f["type"] == "error")
+    assert error["code"] == "too_large" and "ref" not in error
+    await client.send({"type": "ping", "ref": "still"})
+    assert (await client.next(lambda f: f.get("ref") == "still"))["type"] == "pong"
+    stored = await http.get(f"/api/rooms/{world.rooms[Area.CHAT]}/messages",
+                            headers=await _bearer(http, world, "pupil_member"))
+    assert stored.json()["messages"] == []
+
+
+async def test_a_ref_no_answer_can_carry_is_refused_and_the_socket_lives_on(world, http, wires):
+    """protocol.md, error codes: every bad input gets an error with a stable code and the
+    connection stays open — a `ref` holding a lone surrogate ("\\ud800": valid JSON, no text)
+    included, which the server once tried to send back and failed on, closing the socket."""
+    client = await wires(await _token(http, world, "pupil_member"))
+    await client.send('{"type":"ping","ref":"a\\ud800b"}')
+    error = await client.next(lambda f: f["type"] == "error")
+    assert error["code"] == "invalid_field" and "ref" not in error
+    await client.send('{"type":"post","channel":"room:1","text":"' + "x" * 20_000 + '","ref":"\\ud800"}')
+    error = await client.next(lambda f: f["type"] == "error")
+    assert error["code"] == "too_large" and "ref" not in error
+    await client.send({"type": "ping", "ref": "alive"})
+    assert (await client.next(lambda f: f.get("ref") == "alive"))["type"] == "pong"
+
+
+async def test_the_example_chat_client_drops_and_reports_posts_too_large_to_send(world, http, server, tmp_path):
+    """examples/chat_client.py resends what was never acknowledged after each reconnect. A post over
+    the transport's limit closed every new socket (1009) before any answer: it was resent for ever,
+    and nothing typed after it ever got through. Now it drops what cannot be sent, and what the
+    server refuses, and says so."""
+    pupil = world.users["pupil_member"]
+    script = Path(__file__).resolve().parents[2] / "examples" / "chat_client.py"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "--server", f"http://127.0.0.1:{server.port}", "--user", pupil.username,
+        "--password", PASSWORD, "--room", "chat", cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        # Over the transport's limit (64 KiB), over the frame limit (16 KiB), over the text limit
+        # (4,000 characters: refused by the server, with the post's ref), then an ordinary line.
+        for line in ("a" * 70_000, "b" * 20_000, "c" * 5_000, "after the long ones"):
+            proc.stdin.write(line.encode() + b"\n")
+        await proc.stdin.drain()
+        async with asyncio.timeout(20):
+            while b"after the long ones" not in (out := await proc.stdout.readline()):
+                assert out, "the client ended"
+        await asyncio.sleep(0.5)  # anything it would still resend has had time to be
+    finally:
+        proc.kill()
+        _, err = await proc.communicate()
+    report = err.decode()
+    dropped = [line for line in report.splitlines() if line.startswith("! not sent (")]
+    assert [line.endswith(f"{letter * 40}… ({n} characters)") for line, (letter, n) in zip(
+        dropped, (("a", 70_000), ("b", 20_000), ("c", 5_000)), strict=True)] == [True] * 3, report[-2000:]
+    assert "disconnected" not in report, report[-2000:]
+    stored = await http.get(f"/api/rooms/{world.rooms[Area.CHAT]}/messages",
+                            headers=await _bearer(http, world, "pupil_member"))
+    assert [m["text"] for m in stored.json()["messages"]] == ["after the long ones"]
