@@ -47,7 +47,7 @@ from storage.reader import GroupReader
 from storage.spaces import Membership, Room, Space
 
 from ..errors import Muted, ServiceError
-from ..policy import Action, Area, Role, badge, decide, muted_until
+from ..policy import Action, Area, Role, badge, decide, mute_in_force
 from .control import Control, MemberChanged, RoomChanged, SessionsRevoked, SpaceChanged
 
 log = logging.getLogger("twinhub.directory")
@@ -92,14 +92,15 @@ class Viewer:
             raise ServiceError(refusal.code, refusal.message)
 
     def require_not_muted(self, space_id: int, scope: str) -> None:
-        """Raise `muted` (with when it ends) if the viewer is muted in `scope` of the project now."""
+        """Raise `muted` if the viewer is muted in `scope` of the project now, naming the mute's
+        own scope (`all` for a mute of everything) and when it ends."""
         mutes = self.mutes.get(space_id)
         if not mutes:  # nearly always: no clock read on the post path
             return
-        until = muted_until(mutes, scope, datetime.now(UTC))
-        if until is not None:
-            ends = iso(until)
-            raise Muted(scope, ends)
+        found = mute_in_force(mutes, scope, datetime.now(UTC))
+        if found is not None:
+            muted_in, until = found
+            raise Muted(muted_in, iso(until))
 
     def card(self, space_id: int | None = None) -> dict[str, Any]:
         """How this user appears to others (never more than name and school: pupils' profiles

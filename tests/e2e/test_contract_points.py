@@ -204,3 +204,49 @@ async def test_the_example_chat_client_drops_and_reports_posts_too_large_to_send
     stored = await http.get(f"/api/rooms/{world.rooms[Area.CHAT]}/messages",
                             headers=await _bearer(http, world, "pupil_member"))
     assert [m["text"] for m in stored.json()["messages"]] == ["after the long ones"]
+
+
+# -- point 5: a mute of `all` is shown as `all`, and lifted by it ---------------------------------
+
+
+async def test_a_mute_of_everything_is_shown_as_all_and_lifted_by_that_scope(world, http, wires):
+    """protocol.md, Mutes: `muted` carries the mute's `scope` and `until`, and `unmute` with that
+    scope lifts it. A mute of `all` answered with the area posted in (`chat`), whose unmute
+    lifted nothing (`lifted: false`) and left the pupil silenced. Where two mutes apply, the one
+    that ends last is shown; lifting it shows the other."""
+    sid, pupil_id = world.space_id, world.users["pupil_member"].id
+    admin = await wires(await _token(http, world, "teacher_admin"))
+    pupil = await wires(await _token(http, world, "pupil_member"))
+    pupil_http = await _bearer(http, world, "pupil_member")
+    chat, corner = world.channel(Area.CHAT), world.channel(Area.PUPILS_CORNER)
+    muted = await admin.request({"type": "mute", "space": sid, "user_id": pupil_id, "scope": "all", "minutes": 60})
+    assert muted["type"] == "ok", muted
+
+    refusals = await asyncio.gather(*(pupil.request({"type": "post", "channel": room, "text": f"hi {i}"})
+                                      for i, room in enumerate([chat, corner] * 10)))
+    refusals.append(await pupil.request({"type": "send_mail", "space": sid, "to": [world.users["teacher_admin"].id],
+                                         "subject": "s", "text": "t"}))
+    for error in refusals:
+        # Top-level fields of the error frame (docs: "some codes add fields"), never under `data`.
+        assert (error["code"], error["scope"], error["until"]) == ("muted", "all", muted["until"]), error
+        assert "data" not in error
+    over_http = await http.post(f"/api/spaces/{sid}/mail", headers=pupil_http,
+                                json={"to": [world.users["teacher_admin"].id], "subject": "s", "text": "t"})
+    assert over_http.status_code == 403
+    assert {k: over_http.json()["error"][k] for k in ("code", "scope", "until")} == {
+        "code": "muted", "scope": "all", "until": muted["until"]}
+
+    lifted = await admin.request({"type": "unmute", "space": sid, "user_id": pupil_id, "scope": refusals[0]["scope"]})
+    assert lifted["lifted"] is True
+    assert (await pupil.request({"type": "post", "channel": chat, "text": "free again"}))["type"] == "ok"
+
+    # Two mutes in force: the one that ends last is named; lifting it names the other.
+    for scope, minutes in (("chat", 120), ("all", 60)):
+        assert (await admin.request({"type": "mute", "space": sid, "user_id": pupil_id, "scope": scope,
+                                     "minutes": minutes}))["type"] == "ok"
+    for expected in ("chat", "all"):
+        error = await pupil.request({"type": "post", "channel": chat, "text": "still?"})
+        assert (error["code"], error["scope"]) == ("muted", expected)
+        assert (await admin.request({"type": "unmute", "space": sid, "user_id": pupil_id,
+                                     "scope": error["scope"]}))["lifted"] is True
+    assert (await pupil.request({"type": "post", "channel": chat, "text": "free"}))["type"] == "ok"
