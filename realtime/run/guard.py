@@ -243,6 +243,7 @@ class _GuardedWebSocket(LeanWebSocketProtocol):
     guard: AddressGuard
     guard_address: str | None = None
     guard_total = False
+    answer_headers = tuple(SECURITY_HEADERS)  # the handshake's 101 and its refusals (403, 400, 431, …)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -250,3 +250,31 @@ async def test_a_mute_of_everything_is_shown_as_all_and_lifted_by_that_scope(wor
         assert (await admin.request({"type": "unmute", "space": sid, "user_id": pupil_id,
                                      "scope": error["scope"]}))["lifted"] is True
     assert (await pupil.request({"type": "post", "channel": chat, "text": "free"}))["type"] == "ok"
+
+
+# -- point 6 and 13: every answer of the handshake is HTTP, with the security headers ------------
+
+
+async def test_every_answer_to_a_websocket_handshake_carries_the_security_headers(world, http, server):
+    """protocol.md, HTTP API: every HTTP answer carries the security headers — the answers to a
+    WebSocket handshake included: its 101, and every refusal, whether the app's (403: a foreign
+    Origin with the cookie, no subprotocol we speak, a path that is not /ws) or the WebSocket
+    parser's own (400: no key; 431: a header line over 8 KiB). A refused handshake is an HTTP
+    answer, never a close code (protocol.md, Close codes): 403 with the JSON error body."""
+    token = await _token(http, world, "pupil_member")
+    cases = [
+        (_handshake("/ws", "Origin: https://evil.example", f"Cookie: twinhub_session={token}"), 403),
+        (_handshake("/ws", "Sec-WebSocket-Protocol: chat.v9"), 403),
+        (_handshake("/elsewhere"), 403),
+        (_handshake("/ws", key=False), 400),
+        (_handshake("/ws", "X-Long: " + "a" * 9_000), 431),
+    ]
+    for request, status in cases:
+        answer = await _raw(server, request)
+        assert answer.startswith(f"HTTP/1.1 {status} ".encode()), (request[:80], answer[:200])
+        assert _has_security_headers(answer), answer[:1000]
+    for request in cases[0][0], cases[1][0]:
+        body = json.loads((await _raw(server, request)).split(b"\r\n\r\n", 1)[1])
+        assert body["error"]["code"] == "forbidden" and body["error"]["message"]
+    accepted = await _raw(server, _handshake("/ws", f"Sec-WebSocket-Protocol: {JSON}"), until_blank_line=True)
+    assert accepted.startswith(b"HTTP/1.1 101 ") and _has_security_headers(accepted), accepted
