@@ -278,3 +278,48 @@ async def test_every_answer_to_a_websocket_handshake_carries_the_security_header
         assert body["error"]["code"] == "forbidden" and body["error"]["message"]
     accepted = await _raw(server, _handshake("/ws", f"Sec-WebSocket-Protocol: {JSON}"), until_blank_line=True)
     assert accepted.startswith(b"HTTP/1.1 101 ") and _has_security_headers(accepted), accepted
+
+
+# -- point 7: a request's head is at most 16 KiB, however it arrives ----------------------------
+
+
+async def test_a_request_head_over_16_kib_is_refused_even_when_it_arrives_whole(server):
+    """security.md: request heads over 16 KiB are refused (431). h11 stopped only a head still
+    incomplete at 16 KiB: one written whole, of any size one read brings, was served."""
+    def head(path: str, size: int, *extra: str) -> bytes:
+        lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *extra]
+        filler = size - len("\r\n".join(lines)) - len("\r\nX-Fill: \r\n\r\n")
+        return ("\r\n".join([*lines, "X-Fill: " + "a" * filler]) + "\r\n\r\n").encode()
+
+    fits = await _raw(server, head("/healthz", 16 * 1024, "Connection: close"))
+    assert fits.startswith(b"HTTP/1.1 200 "), fits[:200]
+    for request in (head("/healthz", 16 * 1024 + 1), head("/healthz", 40_000),
+                    head("/ws", 20_000, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")):
+        answer = await _raw(server, request)
+        assert answer.startswith(b"HTTP/1.1 431 ") and _has_security_headers(answer), (len(request), answer[:200])
+
+    # On a keep-alive connection: each head is counted alone, and the rest of a body a route
+    # answered without reading (401 before the body is read) is no head.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        body = b"{" + b" " * 14_998 + b"}"
+        writer.write(f"POST /api/spaces/1/mail HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        async with asyncio.timeout(TIMEOUT):
+            first = await _answer(reader)
+            writer.write(body)
+            writer.write(head("/healthz", 10_000))
+            second = await _answer(reader)
+            writer.write(head("/healthz", 20_000))
+            third = await reader.read()
+    finally:
+        writer.close()
+    assert first.startswith(b"HTTP/1.1 401 ") and second.startswith(b"HTTP/1.1 200 "), (first[:80], second[:80])
+    assert third.startswith(b"HTTP/1.1 431 "), third[:200]
+
+
+async def _answer(reader: asyncio.StreamReader) -> bytes:
+    """One whole answer on a keep-alive connection: its head, then as many bytes as it says."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head + await reader.readexactly(length)
