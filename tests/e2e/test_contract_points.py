@@ -323,3 +323,31 @@ async def _answer(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
     length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
     return head + await reader.readexactly(length)
+
+
+# -- point 8: a field over its limit is `too_large`, over WebSocket and HTTP alike ---------------
+
+
+async def test_a_reason_over_500_characters_is_too_large_over_websocket_and_http(world, http, wires):
+    """protocol.md, error codes: a moderator's reason over its limit (`max_note_chars`, 500) is
+    `too_large` — the same code over HTTP (413) as over the WebSocket, as the Mutes section says."""
+    sid, pupil_id = world.space_id, world.users["pupil_member"].id
+    admin_http = await _bearer(http, world, "teacher_admin")
+    admin = await wires(await _token(http, world, "teacher_admin"))
+    for reason, code, status in (("x" * 501, "too_large", 413), ("x" * 500, None, 201)):
+        r = await http.post(f"/api/spaces/{sid}/mutes", headers=admin_http,
+                            json={"user_id": pupil_id, "scope": "chat", "minutes": 5, "reason": reason})
+        assert r.status_code == status, r.text
+        if code is not None:
+            assert r.json()["error"]["code"] == code
+        answer = await admin.request({"type": "mute", "space": sid, "user_id": pupil_id, "scope": "chat",
+                                      "minutes": 5, "reason": reason})
+        assert answer.get("code") == code, answer
+    posted = await (await wires(await _token(http, world, "pupil_admin"))).request(
+        {"type": "post", "channel": world.channel(Area.CHAT), "text": "to hide"})
+    hide = f"/api/rooms/{world.rooms[Area.CHAT]}/messages/{posted['id']}/hide"
+    r = await http.post(hide, headers=admin_http, json={"reason": "x" * 501})
+    assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
+    error = await admin.request({"type": "hide", "channel": world.channel(Area.CHAT), "id": posted["id"],
+                                 "reason": "x" * 501})
+    assert error["code"] == "too_large"
