@@ -351,3 +351,72 @@ async def test_a_reason_over_500_characters_is_too_large_over_websocket_and_http
     error = await admin.request({"type": "hide", "channel": world.channel(Area.CHAT), "id": posted["id"],
                                  "reason": "x" * 501})
     assert error["code"] == "too_large"
+
+
+# -- point 9: presence lists each person once, never you to yourself -----------------------------
+
+
+def _people(wire: Wire, channel: str) -> tuple[set[int], list[str]]:
+    """Who the client holds as present, from `members` then each change in order, and what was
+    wrong on the way: someone announced who was already listed, or gone who was not."""
+    present: set[int] = set()
+    wrong = []
+    for frame in wire.frames:
+        if frame["type"] != "presence" or frame["channel"] != channel:
+            continue
+        if "members" in frame:
+            present = {m["id"] for m in frame["members"]}
+        for card in frame.get("joined", ()):
+            if card["id"] in present:
+                wrong.append(f"{card['id']} joined twice")
+            present.add(card["id"])
+        for card in frame.get("left", ()):
+            if card["id"] not in present:
+                wrong.append(f"{card['id']} left unseen")
+            present.discard(card["id"])
+        if len(present) != frame["count"]:
+            wrong.append(f"{len(present)} present, count {frame['count']}")
+    return present, wrong
+
+
+async def test_presence_never_announces_you_to_yourself_nor_anyone_twice(world, http, wires):
+    """protocol.md, presence: on subscribe you get `members`, afterwards the changes. The changes
+    gathered in the second of your subscribe were sent to you as well: you joined a room and were
+    then told you had joined, as was everyone your list already held."""
+    chat = world.channel(Area.CHAT)
+    who = ["teacher_admin", "pupil_member"]
+    first, second = [await wires(await _token(http, world, w)) for w in who]
+    for wire in (first, second):
+        assert (await wire.request({"type": "subscribe", "channel": chat}))["type"] == "ok"
+    await asyncio.sleep(PRESENCE_INTERVAL * 2)  # the interval in which both arrived has been sent
+    ids = {world.users[w].id for w in who}
+    for wire, me in zip((first, second), who, strict=True):
+        present, wrong = _people(wire, chat)
+        assert (present, wrong) == (ids, []), (me, wire.frames)
+        for frame in wire.frames:
+            assert world.users[me].id not in {c["id"] for c in frame.get("joined", ())}, (me, frame)
+
+
+async def test_twenty_arriving_at_once_each_see_everyone_once(world, http, wires, pool, password_hash):
+    """The same, for a class arriving in the same second, spread over the seconds of presence."""
+    from storage import accounts, spaces
+
+    chat = world.channel(Area.CHAT)
+    tokens = []
+    for i in range(20):
+        user = await accounts.create_user(pool, username=f"class-{world.slug}-{i}", display_name=f"Pupil {i}",
+                                          password_hash=password_hash, school="Kraków")
+        await spaces.set_member(pool, world.space_id, user.id, "pupil_member")
+        tokens.append((user.id, await login(http, user.username)))
+    clients = await asyncio.gather(*(wires(token) for _, token in tokens))
+
+    async def arrive(wire: Wire, delay: float) -> None:
+        await asyncio.sleep(delay)
+        assert (await wire.request({"type": "subscribe", "channel": chat}))["type"] == "ok"
+
+    await asyncio.gather(*(arrive(c, i * 0.1) for i, c in enumerate(clients)))  # two seconds of arrivals
+    await asyncio.sleep(PRESENCE_INTERVAL * 2)
+    everyone = {user_id for user_id, _ in tokens}
+    for (user_id, _), wire in zip(tokens, clients, strict=True):
+        present, wrong = _people(wire, chat)
+        assert (present, wrong) == (everyone, []), (user_id, wrong, len(present))
