@@ -396,7 +396,12 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
     if kind in _MODERATION_DECODERS:
         return _MODERATION_DECODERS[kind](f, ref)
     if kind == "hello":
-        return Hello(token=f.string("token", max_chars=limits.max_token_chars, required=False), ref=ref)
+        # A token longer than any token is no token: it is refused as every token that opens no
+        # session is (`unauthenticated`, then close 4001: services/auth.py's session_key, before
+        # any hash or lookup), not as a field over its limit — that would leave the socket open
+        # and unauthenticated, and answer otherwise than HTTP does (401). The frame's own limit
+        # bounds it.
+        return Hello(token=f.string("token", max_chars=limits.max_frame_bytes, required=False), ref=ref)
     if kind == "ping":
         return Ping(ref=ref)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}", ref=ref)
