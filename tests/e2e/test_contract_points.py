@@ -20,6 +20,7 @@ import websockets
 
 from realtime.policy import Area
 from realtime.web.headers import SECURITY_HEADERS
+from realtime.web.public_stream import PublicStreams
 from tests.conftest import PASSWORD, login
 
 TIMEOUT = 5.0
@@ -420,3 +421,35 @@ async def test_twenty_arriving_at_once_each_see_everyone_once(world, http, wires
     for (user_id, _), wire in zip(tokens, clients, strict=True):
         present, wrong = _people(wire, chat)
         assert (present, wrong) == (everyone, []), (user_id, wrong, len(present))
+
+
+# -- point 13: the public stream's `retry:`, and HTTP bodies whatever their Content-Type ---------
+
+
+async def test_the_public_stream_tells_eventsource_when_to_retry(world, http, server):
+    """protocol.md, Public view: every stream begins with `retry: 3000` (EventSource reconnects 3 s
+    after a drop); `busy` sets `retry: 10000` and carries no `id:` — an `id: 0` made the browser
+    come back with Last-Event-ID 0, replaying the journal from its start."""
+    async with http.stream("GET", f"/api/public/{world.slug}/events") as r:
+        assert r.status_code == 200
+        first = await asyncio.wait_for(anext(r.aiter_text()), TIMEOUT)
+    assert first.startswith("retry: 3000\n\n"), first
+    streams = PublicStreams(hub=None, chat=None, directory=None, pool=None)  # the busy answer needs none
+    streams._open["203.0.113.9"] = 10**6
+    busy = "".join([chunk async for chunk in streams.stream(1, None, "203.0.113.9")])
+    assert busy.startswith("retry: 10000\n\n") and "event: busy\n" in busy, busy
+    assert "id:" not in busy, busy
+
+
+async def test_an_http_body_is_read_as_json_whatever_its_content_type(world, http):
+    """protocol.md, HTTP API: "JSON in": the body is read as JSON whatever `Content-Type` says (curl
+    -d sends a form type), and anything that is not a JSON object is `bad_frame` (400)."""
+    teacher = await _bearer(http, world, "teacher_admin")
+    url = f"/api/spaces/{world.space_id}/mail"
+    mail = {"to": [world.users["teacher_member"].id], "subject": "s", "text": "t"}
+    for kind in (None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"):
+        headers = {**teacher, **({"content-type": kind} if kind else {})}
+        r = await http.post(url, headers=headers, content=json.dumps({**mail, "client_id": f"ct-{kind}"}))
+        assert r.status_code == 201, (kind, r.text)
+    r = await http.post(url, headers={**teacher, "content-type": "application/json"}, content=b"to=5&text=t")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_frame")
