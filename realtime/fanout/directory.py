@@ -373,9 +373,15 @@ class Directory:
                     for on_members in self._member_listeners:
                         on_members(space_id)
                 case SpaceChanged(space_id=space_id):
+                    before = self._spaces.get(space_id)
                     space = self._spaces[space_id] = await spaces.get_space(self._pool, space_id)
                     for on_space in self._space_listeners:
                         on_space(space)
+                    if before is None or before.closed != space.closed:
+                        # Closed or reopened: the members connected here get a fresh welcome
+                        # (each space's `closed`), on every socket. A public view turned on or
+                        # off changes nothing a welcome shows.
+                        self._notify_members(space_id)
                 case RoomChanged(space_id=space_id, room_id=room_id):
                     room = await spaces.get_room(self._pool, room_id)
                     if room is None:
@@ -386,9 +392,7 @@ class Directory:
                     # The members here see it in a fresh welcome; each of their sessions (and a
                     # platform moderator's, who may follow any room) re-checks its subscriptions:
                     # a deleted room's end with not_found.
-                    for user_id, viewer in list(self._viewers.items()):
-                        if viewer.refs > 0 and (space_id in viewer.roles or viewer.is_moderator):
-                            self._notify(user_id)
+                    self._notify_members(space_id, moderators=True)
                 case SessionsRevoked(user_id=user_id):
                     self._rights_generation += 1
                     viewer = self._viewers.get(user_id)
@@ -397,6 +401,14 @@ class Directory:
                     self._notify(user_id)
         except Exception:  # a control message we cannot apply must not kill the bus reader
             log.exception("could not apply control message %r", message)
+
+    def _notify_members(self, space_id: int, *, moderators: bool = False) -> None:
+        """Tell the sessions of the project's members connected here (and of platform moderators)
+        that what they may do there changed: each re-checks its subscriptions and sends a fresh
+        welcome."""
+        for user_id, viewer in list(self._viewers.items()):
+            if viewer.refs > 0 and (space_id in viewer.roles or (moderators and viewer.is_moderator)):
+                self._notify(user_id)
 
     def _notify(self, user_id: int) -> None:
         for listener in list(self._listeners.get(user_id, ())):

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -453,3 +454,42 @@ async def test_an_http_body_is_read_as_json_whatever_its_content_type(world, htt
         assert r.status_code == 201, (kind, r.text)
     r = await http.post(url, headers={**teacher, "content-type": "application/json"}, content=b"to=5&text=t")
     assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_frame")
+
+
+# -- point 14: a project closed reaches its members' open sockets --------------------------------
+
+
+async def test_closing_a_project_sends_every_members_socket_a_fresh_welcome(world, http, wires):
+    """protocol.md, welcome: it comes again whenever your rights change — a project closed or
+    reopened among them, on every socket you have open. Closing reached no open socket: a client
+    learned it only from a refused post (`space_closed`)."""
+    sid = world.space_id
+    members = ["pupil_member", "pupil_member", "visitor", "teacher_member", "teacher_admin"]
+    sockets = [await wires(await _token(http, world, who)) for who in members]
+    sockets += [await wires(await _token(http, world, "pupil_admin")) for _ in range(15)]  # twenty in all
+    outsider = await wires(await _token(http, world, "outsider"))
+    admin = await _bearer(http, world, "teacher_admin")
+
+    for closed, route in ((True, "close"), (False, "reopen")):
+        r = await http.post(f"/api/spaces/{sid}/{route}", headers=admin)
+        assert r.status_code == 200, r.text
+        for wire in sockets:
+            welcome = await wire.next(lambda f: f["type"] == "welcome" and "ref" not in f)
+            [space] = [s for s in welcome["spaces"] if s["id"] == sid]
+            assert space["closed"] is closed
+    answer = await sockets[0].request({"type": "post", "channel": world.channel(Area.CHAT), "text": "open again"})
+    assert answer["type"] == "ok"
+    assert [f for f in outsider.frames if f["type"] == "welcome" and "ref" not in f] == []
+
+
+async def test_closing_and_reopening_share_the_room_changes_budget(world, http):
+    """Each close or reopen sends every member's sockets a welcome: like archiving rooms, thirty
+    at once, then one every ten seconds (protocol.md, Limits)."""
+    admin = await _bearer(http, world, "teacher_admin")
+    started = time.monotonic()
+    codes = []
+    for i in range(31):
+        r = await http.post(f"/api/spaces/{world.space_id}/{'close' if i % 2 == 0 else 'reopen'}", headers=admin)
+        codes.append(r.status_code)
+    assert codes == [200] * 30 + [429], codes
+    assert time.monotonic() - started < 30
