@@ -6,7 +6,9 @@
 It resumes where it left off: the last seq it saw is kept in a file, and on reconnect (after a
 network drop or a server restart, with back-off and jitter) it subscribes with `since`, so it
 gets exactly what it missed — nothing lost, nothing twice. Every post carries a client_id, so a
-post retried after a drop is stored once. It speaks only what docs/protocol.md documents.
+post retried after a drop is stored once. A post the server refuses (too long, muted, …) is
+reported and dropped, never resent; one too long to send at all (over `max_frame_bytes`, from
+`welcome`'s limits) is reported and not sent. It speaks only what docs/protocol.md documents.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ class ChatClient:
         self.wanted_room = wanted_room
         self.state_file = state_file
         self.last_seq = int(state_file.read_text()) if state_file.exists() else 0
-        self.outbox: asyncio.Queue[dict] = asyncio.Queue()  # posts not yet acknowledged
-        self.unacked: dict[str, dict] = {}
+        self.lines: asyncio.Queue[str] = asyncio.Queue()  # typed, not yet sent
+        self.unacked: dict[str, dict] = {}  # sent, neither acknowledged nor refused: resent after a reconnect
+        self.limits: dict = {}
 
     async def run(self) -> None:
         delay = 0.5
@@ -69,6 +72,7 @@ class ChatClient:
         [welcome] = json.loads(await ws.recv())
         if welcome["type"] != "welcome":
             sys.exit(f"refused: {welcome.get('message')}")
+        self.limits = welcome["limits"]
         room = pick_room(welcome, self.wanted_room)
         self.channel = room["channel"]
         await ws.send(json.dumps({"type": "subscribe", "channel": self.channel, "since": self.last_seq, "ref": "sub"}))
@@ -99,16 +103,29 @@ class ChatClient:
         elif kind == "ok" and frame.get("ref") == "sub":
             note = " — too far behind: see the history page" if frame.get("resync") else ""
             print(f"— caught up: {frame['replayed']} missed message(s){note}", file=sys.stderr)
+        elif kind == "error" and frame.get("ref") in self.unacked:  # refused: resending would be refused again
+            post = self.unacked.pop(frame["ref"])
+            print(f"! not sent ({frame['code']}: {frame['message']}): {brief(post['text'])}", file=sys.stderr)
         elif kind == "error":
             print(f"! {frame['code']}: {frame['message']}", file=sys.stderr)
-            self.unacked.pop(frame.get("ref"), None)
         elif kind == "presence" and "members" in frame:
             print("— here now: " + ", ".join(m["name"] for m in frame["members"]), file=sys.stderr)
 
     async def send_posts(self, ws) -> None:
         while True:
-            post = await self.outbox.get()
-            await ws.send(json.dumps(post))
+            text = await self.lines.get()
+            client_id = uuid.uuid4().hex
+            post = {"type": "post", "channel": self.channel, "text": text, "client_id": client_id, "ref": client_id}
+            frame = json.dumps(post)
+            # A frame over the limit is refused (`too_large`), and one over four times the limit
+            # closes the socket (1009) before any answer: resent after each reconnect, it would
+            # close every new socket for ever. Neither is sent.
+            size, limit = len(frame.encode()), self.limits["max_frame_bytes"]
+            if size > limit:
+                print(f"! not sent (too long: {size} bytes, the limit is {limit}): {brief(text)}", file=sys.stderr)
+                continue
+            self.unacked[client_id] = post
+            await ws.send(frame)
 
     async def read_stdin(self) -> None:
         loop = asyncio.get_running_loop()
@@ -117,11 +134,11 @@ class ChatClient:
             if not line:
                 return
             if line.strip():
-                client_id = uuid.uuid4().hex
-                post = {"type": "post", "channel": self.channel, "text": line.rstrip("\n"), "client_id": client_id,
-                        "ref": client_id}
-                self.unacked[client_id] = post
-                self.outbox.put_nowait(post)
+                self.lines.put_nowait(line.rstrip("\n"))
+
+
+def brief(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:40]}… ({len(text)} characters)"
 
 
 def main() -> None:

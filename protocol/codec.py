@@ -174,17 +174,45 @@ def _loads_msgpack(data: bytes) -> Any:
 def _loads(data: bytes | str, encoding: Encoding, limits: Limits) -> Any:
     size = len(data) if isinstance(data, bytes | bytearray | memoryview) else len(data.encode("utf-8", "surrogatepass"))
     if size > limits.max_frame_bytes:
-        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame is {size} bytes; the limit is {limits.max_frame_bytes}")
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE, f"frame is {size} bytes; the limit is {limits.max_frame_bytes}",
+            ref=_ref_of_oversized(data, size, encoding, limits),
+        )
     if size == 0:
         raise ProtocolError(ErrorCode.BAD_FRAME, "empty frame")
     try:
-        if encoding is Encoding.JSON:
-            return _loads_json(data)
-        if isinstance(data, str):
-            raise ValueError("MessagePack frames must be binary, not text")
-        return _loads_msgpack(data)
+        return _parse(data, encoding)
     except Exception as exc:  # noqa: BLE001 — the decoding boundary: any parser failure is the peer's
         raise ProtocolError(ErrorCode.BAD_FRAME, f"not a valid {encoding.name} frame: {_brief(exc)}") from None
+
+
+def _parse(data: bytes | str, encoding: Encoding) -> Any:
+    if encoding is Encoding.JSON:
+        return _loads_json(data)
+    if isinstance(data, str):
+        raise ValueError("MessagePack frames must be binary, not text")
+    return _loads_msgpack(data)
+
+
+def _ref_of_oversized(data: bytes | str, size: int, encoding: Encoding, limits: Limits) -> int | str | None:
+    """The `ref` of a frame refused as too large, when it can be read: without it a client cannot
+    tell which request failed, and one that resends what was never answered resends it for ever.
+    Bounded: only a frame the transport let through (at most max_message_bytes, 4 × the frame
+    limit; beyond, the socket is closed with 1009 before we see it) is parsed, by the same
+    parsers and limits as any frame; a frame that does not parse, is not a map, or whose `ref`
+    is not a valid one, has none."""
+    if size > limits.max_message_bytes:
+        return None
+    try:
+        m = _parse(data, encoding)
+    except Exception:  # noqa: BLE001 — not a frame at all: nothing to read a ref from
+        return None
+    if not isinstance(m, dict):
+        return None
+    try:
+        return _Fields(m, limits).ref
+    except ProtocolError:
+        return None
 
 
 def _brief(exc: BaseException) -> str:
@@ -236,6 +264,8 @@ class _Fields:
             raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'ref' is out of range")
         if isinstance(v, str) and len(v) > self.limits.max_ref_chars:
             raise ProtocolError(ErrorCode.INVALID_FIELD, f"field 'ref' is longer than {self.limits.max_ref_chars}")
+        if isinstance(v, str) and not _is_unicode(v):  # it is sent back: no answer could carry it
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'ref' is not valid Unicode (lone surrogate)")
         return v
 
     def string(self, name: str, *, max_chars: int, required: bool = True, allow_empty: bool = False) -> str | None:
@@ -367,7 +397,12 @@ def _decode_client_map(m: Any, limits: Limits) -> ClientFrame:
     if kind in _MODERATION_DECODERS:
         return _MODERATION_DECODERS[kind](f, ref)
     if kind == "hello":
-        return Hello(token=f.string("token", max_chars=limits.max_token_chars, required=False), ref=ref)
+        # A token longer than any token is no token: it is refused as every token that opens no
+        # session is (`unauthenticated`, then close 4001: services/auth.py's session_key, before
+        # any hash or lookup), not as a field over its limit — that would leave the socket open
+        # and unauthenticated, and answer otherwise than HTTP does (401). The frame's own limit
+        # bounds it.
+        return Hello(token=f.string("token", max_chars=limits.max_frame_bytes, required=False), ref=ref)
     if kind == "ping":
         return Ping(ref=ref)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}", ref=ref)

@@ -43,7 +43,8 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009  # frame above the hard transport limit (sent by the transport)
     SERVICE_RESTART = 1012  # server shutting down: reconnect (to another process) and resume
     AUTH_FAILED = 4001  # no valid `hello` in time, or the session was revoked
-    FORBIDDEN_ORIGIN = 4003
+    # (No code for a refused handshake, a foreign Origin or subprotocol: that is HTTP 403, the
+    # socket never opened.)
     ABUSIVE = 4008  # too many bad frames or rate-limit violations in a row
     SLOW_CONSUMER = 4009  # outbox full: the client did not read fast enough; resume with `since`
 

@@ -18,5 +18,12 @@ class Limits:
     max_subject_chars: int = 200
     max_page: int = 100  # items in one page of a listing
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The transport's limit on one WebSocket message (4 × max_frame_bytes): above it the
+        socket closes with 1009; between the two, a frame is answered `too_large` and the socket
+        lives on."""
+        return 4 * self.max_frame_bytes
+
 
 DEFAULT_LIMITS = Limits()

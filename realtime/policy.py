@@ -282,13 +282,19 @@ def decide_mute(actor: Iterable[Role], target: Role | None, scope: str) -> Refus
     return None
 
 
-def muted_until(mutes: dict[str, datetime] | None, scope: str, now: datetime) -> datetime | None:
-    """When the mute that silences someone in `scope` ends (a mute of 'all' counts in every
-    scope); None if they are not muted there now. `mutes`: their mutes in one project."""
+def mute_in_force(mutes: dict[str, datetime] | None, scope: str, now: datetime) -> tuple[str, datetime] | None:
+    """The mute that silences someone in `scope` now, as (the scope it was set with, its end):
+    a mute of 'all' counts in every scope. That scope, not the one asked about, is what the
+    member is told, so that `unmute` with it lifts the mute. Of two in force (the area's and
+    'all'), the one that ends last. None if they are not muted there now. `mutes`: their mutes
+    in one project."""
     if not mutes:
         return None
-    ends = [t for s in (scope, "all") if (t := mutes.get(s)) is not None and t > now]
-    return max(ends) if ends else None
+    found = [(t, s) for s in (scope, "all") if (t := mutes.get(s)) is not None and t > now]
+    if not found:
+        return None
+    until, muted_in = max(found)
+    return muted_in, until
 
 
 BOT_SCOPES = ("journal", "activity")  # post journal entries | post activity records (a service)

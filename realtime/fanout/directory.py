@@ -51,7 +51,7 @@ from storage.reader import GroupReader
 from storage.spaces import Membership, Room, Space
 
 from ..errors import Muted, ServiceError
-from ..policy import PLATFORM_ADMIN, PLATFORM_MODERATOR, Action, Area, Role, badge, decide, muted_until
+from ..policy import PLATFORM_ADMIN, PLATFORM_MODERATOR, Action, Area, Role, badge, decide, mute_in_force
 from .control import Control, InvitationChanged, MemberChanged, RoomChanged, SessionsRevoked, SpaceChanged
 
 log = logging.getLogger("twinhub.directory")
@@ -101,14 +101,15 @@ class Viewer:
             raise ServiceError(refusal.code, refusal.message)
 
     def require_not_muted(self, space_id: int, scope: str) -> None:
-        """Raise `muted` (with when it ends) if the viewer is muted in `scope` of the project now."""
+        """Raise `muted` if the viewer is muted in `scope` of the project now, naming the mute's
+        own scope (`all` for a mute of everything) and when it ends."""
         mutes = self.mutes.get(space_id)
         if not mutes:  # nearly always: no clock read on the post path
             return
-        until = muted_until(mutes, scope, datetime.now(UTC))
-        if until is not None:
-            ends = iso(until)
-            raise Muted(scope, ends)
+        found = mute_in_force(mutes, scope, datetime.now(UTC))
+        if found is not None:
+            muted_in, until = found
+            raise Muted(muted_in, iso(until))
 
     def card(self, space_id: int | None = None) -> dict[str, Any]:
         """How this user appears to others (never more than name and school: pupils' profiles
@@ -397,11 +398,10 @@ class Directory:
                     self._spaces[space_id] = space
                     for on_space in self._space_listeners:
                         on_space(space)
-                    # Its members here are shown what it is now (closed, renamed) in a fresh
-                    # welcome; a closed project's subscriptions go on (it is still read).
-                    for user_id, viewer in list(self._viewers.items()):
-                        if viewer.refs > 0 and space_id in viewer.roles:
-                            self._notify(user_id)
+                    # Its members here are shown what it is now (closed, reopened, renamed) in a
+                    # fresh welcome, on every socket; a closed project's subscriptions go on (it
+                    # is still read).
+                    self._notify_members(space_id)
                 case RoomChanged(space_id=space_id, room_id=room_id):
                     heard = self._room_changes[room_id] = self._room_changes.get(room_id, 0) + 1
                     room = await spaces.get_room(self._pool, room_id)
@@ -413,9 +413,7 @@ class Directory:
                     # The members here see it in a fresh welcome; each of their sessions (and a
                     # platform moderator's, who may follow any room) re-checks its subscriptions:
                     # a deleted room's end with not_found.
-                    for user_id, viewer in list(self._viewers.items()):
-                        if viewer.refs > 0 and (space_id in viewer.roles or viewer.is_moderator):
-                            self._notify(user_id)
+                    self._notify_members(space_id, moderators=True)
                 case InvitationChanged(user_id=user_id, invitation_id=invitation_id):
                     for on_invitation in list(self._invited.get(user_id, ())):
                         on_invitation(invitation_id)
@@ -427,6 +425,14 @@ class Directory:
                     self._notify(user_id)
         except Exception:  # a control message we cannot apply must not kill the bus reader
             log.exception("could not apply control message %r", message)
+
+    def _notify_members(self, space_id: int, *, moderators: bool = False) -> None:
+        """Tell the sessions of the project's members connected here (and of platform moderators)
+        that what they may do there changed: each re-checks its subscriptions and sends a fresh
+        welcome."""
+        for user_id, viewer in list(self._viewers.items()):
+            if viewer.refs > 0 and (space_id in viewer.roles or (moderators and viewer.is_moderator)):
+                self._notify(user_id)
 
     def _notify(self, user_id: int) -> None:
         for listener in list(self._listeners.get(user_id, ())):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from typing import Protocol
 
 from protocol import Encoding, Event, ServerFrame, encode_server_item
@@ -169,20 +169,26 @@ class Hub:
 
     def send_ephemeral(
         self, name: str, frame: ServerFrame, *, exclude: Outlet | None = None,
-        without_pupils: ServerFrame | None | _Same = SAME,
+        without_pupils: ServerFrame | None | _Same = SAME, skip: Container[Subscription] = (),
     ) -> None:
-        """Typing and presence: no seq, not stored, only to live subscribers. Those who may not
-        see pupils get `without_pupils` instead (None: nothing; by default the same frame)."""
+        """Typing and presence: no seq, not stored, only to live subscribers (but those in
+        `skip`). Those who may not see pupils get `without_pupils` instead (None: nothing; by
+        default the same frame)."""
         channel = self.channels.get(name)
         if channel is None:
             return
         encoded = _encoder(frame)
         other = encoded if without_pupils is SAME else (None if without_pupils is None else _encoder(without_pupils))
         for sub in channel.subs:
-            if sub.pending is None and sub.outlet is not exclude:
+            if sub.pending is None and sub.outlet is not exclude and sub not in skip:
                 get = encoded if sub.sees_pupils else other
                 if get is not None:
                     sub.outlet.push(get(sub.outlet.encoding))
+
+    def send_ephemeral_to(self, sub: Subscription, frame: ServerFrame) -> None:
+        """An ephemeral frame for one subscription alone, if it is still live."""
+        if sub.pending is None and sub in sub.channel.subs and self.channels.get(sub.channel.name) is sub.channel:
+            sub.outlet.push(encode_server_item(frame, sub.outlet.encoding))
 
     def _deliver(self, channel: Channel, event: Event) -> None:
         seq = event.seq

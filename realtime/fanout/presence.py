@@ -14,6 +14,10 @@ killed process's sockets vanish from presence within seconds. A process that hea
 tells it whom it has, so a process that starts late knows everyone. Typing notices travel the
 same way. None of this is stored: presence is what the live processes say now.
 
+A subscriber's list is taken in the middle of an interval: the changes gathered so far (its own
+arrival among them) are already in it. So at the end of that interval it alone gets, instead of
+the frame the others get, what changed since its list — never itself, nor anyone twice.
+
 Cards carry the member's badge in the room's project (`role`). A follower who may not learn who
 the pupils are (a visitor: Subscription.sees_pupils) gets lists, counts and changes without the
 pupils, and no typing notice of a pupil — no name, no id, not even their number.
@@ -28,7 +32,7 @@ from typing import Any
 
 from protocol import Presence, TypingNotice
 
-from .hub import Hub, Outlet
+from .hub import Hub, Outlet, Subscription
 
 LIST_CAP = 100
 
@@ -50,18 +54,24 @@ class PresenceTracker:
         self._remote: dict[str, dict[bytes, dict[int, Any]]] = {}  # channel -> process -> user_id -> card
         self._heard: dict[bytes, float] = {}  # process -> when it was last heard
         self._changes: dict[str, tuple[dict[int, Any], dict[int, Any]]] = {}  # joined, left
+        # channel -> subscriber whose list was taken during this interval -> what it listed (id ->
+        # card), or only the count it was told (a crowd, over LIST_CAP)
+        self._fresh: dict[str, dict[Subscription, dict[int, Any] | int]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._alive_timer: asyncio.TimerHandle | None = None
 
     # -- this process's sockets ----------------------------------------------------------------
 
-    def snapshot(self, channel: str, *, sees_pupils: bool = True) -> Presence:
+    def snapshot(self, channel: str, *, sees_pupils: bool = True, follower: Subscription | None = None) -> Presence:
         """The frame a new subscriber gets: up to LIST_CAP members and the total count (of those
-        they may see)."""
+        they may see). With `follower` (its subscription), the end of this interval sends it what
+        changed since this list rather than the changes it already holds."""
         everyone = self._everyone(channel)
         if not sees_pupils:
             everyone = _adults(everyone)
         members = [c for _, c in zip(range(LIST_CAP), everyone.values(), strict=False)]
+        if follower is not None and channel in self._changes:
+            self._fresh.setdefault(channel, {})[follower] = everyone if len(everyone) <= LIST_CAP else len(everyone)
         return Presence(channel, members=members, count=len(everyone))
 
     def join(self, channel: str, card: dict[str, Any]) -> None:
@@ -202,17 +212,25 @@ class PresenceTracker:
     def _flush(self) -> None:
         self._timer = None
         changes, self._changes = self._changes, {}
+        fresh, self._fresh = self._fresh, {}
         for channel, (joined, left) in changes.items():
-            if not (joined or left):
+            followers = fresh.get(channel, {})
+            if not (joined or left or followers):
                 continue
             everyone = self._everyone(channel)
+            for sub, listed in followers.items():
+                frame = _since(channel, listed, everyone if sub.sees_pupils else _adults(everyone), sub.sees_pupils)
+                if frame is not None:
+                    self._hub.send_ephemeral_to(sub, frame)
+            if not (joined or left):
+                continue
             frame = _changes_frame(channel, joined, left, len(everyone))
             if not any(map(_is_pupil, (*joined.values(), *left.values()))):
-                self._hub.send_ephemeral(channel, frame)
+                self._hub.send_ephemeral(channel, frame, skip=followers)
                 continue
             joined, left = _adults(joined), _adults(left)
             adults = _changes_frame(channel, joined, left, len(_adults(everyone))) if joined or left else None
-            self._hub.send_ephemeral(channel, frame, without_pupils=adults)
+            self._hub.send_ephemeral(channel, frame, without_pupils=adults, skip=followers)
 
     def close(self) -> None:
         for timer in (self._timer, self._alive_timer):
@@ -225,6 +243,18 @@ def _changes_frame(channel: str, joined: dict[int, Any], left: dict[int, Any], c
     if len(joined) + len(left) > LIST_CAP:
         return Presence(channel, count=count)
     return Presence(channel, joined=list(joined.values()), left=[{"id": uid} for uid in left], count=count)
+
+
+def _since(channel: str, listed: dict[int, Any] | int, visible: dict[int, Any], sees_pupils: bool) -> Presence | None:
+    """What changed for a subscriber since its list (`listed`), now that it may see `visible`;
+    None if nothing did. A pupil it was shown and may no longer see is not named as leaving."""
+    if isinstance(listed, int):  # a crowd: it was told a count
+        return None if listed == len(visible) else Presence(channel, count=len(visible))
+    joined = {uid: card for uid, card in visible.items() if uid not in listed}
+    left = {uid: card for uid, card in listed.items() if uid not in visible and (sees_pupils or not _is_pupil(card))}
+    if not joined and not left:
+        return None
+    return _changes_frame(channel, joined, left, len(visible))
 
 
 def _is_pupil(card: dict[str, Any]) -> bool:

@@ -1,6 +1,6 @@
-"""Connections per address and per process, and the time a client has to send a request's head.
+"""Connections per address and per process, and the time and bytes a client has to send a request's head.
 
-Two attacks that cost an attacker one cheap socket each, before any request reaches the app:
+Three attacks that cost an attacker one cheap socket each, before any request reaches the app:
 
 - **Too many sockets from one address.** Each open socket holds a file descriptor and some memory
   (docs/deployment.md: ~16 KB for an authenticated WebSocket). One address may hold at most
@@ -19,6 +19,16 @@ Two attacks that cost an attacker one cheap socket each, before any request reac
   keep-alive connection; otherwise the answer is `408 Request Timeout` and the connection closes.
   Known limit: a request *body* sent slowly is not timed (bodies are at most 16 KiB, read only by
   the routes that take one; the per-address cap bounds how many one address can hold).
+- **A huge request head.** A head (request line and headers, a WebSocket handshake's included)
+  may be at most MAX_HEAD_BYTES (16 KiB), however it arrives; the next byte is answered
+  `431 Request Header Fields Too Large` and the connection closes. h11's own bound
+  (`h11_max_incomplete_event_size`, 16 KiB) holds only for a head still incomplete: one that
+  arrived whole in one read, of any size the socket delivers at once, was parsed, and httptools,
+  which uvicorn takes when it is installed, has no bound at all. Counting here holds for both
+  (under httptools, a body a route answered without reading is counted as the next head until
+  the answer is complete: h11 alone tells where a request ends). Known limit: a head that arrives
+  in the same read as the end of such a body is parsed by h11 before it can be counted (at most
+  one read, which the connection holds anyway).
 
 And one limit that is not about attackers: a process holds at most `max_connections` sockets
 (all addresses together, proxies included). Past the open-files limit `accept()` itself fails
@@ -29,7 +39,7 @@ open are not disturbed. Only `GET /metrics` is still served, so that monitoring 
 process as full rather than as down. By default the cap is the open-files limit less a reserve for the
 database pools, Redis, logs and the embedded PostgreSQL's pipes (realtime/run/server.py).
 
-All three are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
+All of them are HTTP-level (the protocol uvicorn would choose, `AutoHTTPProtocol`, with a mixin), so that
 an upgraded WebSocket hands its place in the count to the WebSocket protocol, which gives it back
 when the socket closes.
 """
@@ -38,8 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ..ratelimit import address_key
@@ -122,6 +134,11 @@ def plain_response(status: int, reason: str, text: str, *extra: tuple[bytes, byt
     return head + b"\r\n" + body
 
 
+MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers, together (docs/security.md)
+_HEAD_END = re.compile(rb"\n\r?\n")  # the blank line that ends a head (h11 takes a bare LF too)
+_HEAD_TOO_LARGE = plain_response(
+    431, "Request Header Fields Too Large", f"a request's head is at most {MAX_HEAD_BYTES} bytes\n",
+)
 _TOO_MANY = plain_response(
     503, "Service Unavailable", "too many connections from your address\n", (b"retry-after", b"10"),
 )
@@ -147,6 +164,9 @@ class _GuardedHTTP:
         self._refused: bytes | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_after: Any = None
+        self._head: int | None = 0  # bytes of the head arriving; None once it ended (a body may follow)
+        self._head_began = False  # past the blank lines a client may send before a request (RFC 9112 §2.2)
+        self._head_tail = b""  # its last bytes, to find its end across reads
         address = self.client[0] if self.client else None
         if not self.guard.enter_total():
             self._refuse(_FULL)
@@ -173,7 +193,62 @@ class _GuardedHTTP:
                     self.transport.write(self._refused)
                     self.transport.close()
                 return
+        if self._head is None and self._between_requests():
+            self._start_head()
+        if self._head is not None and not self._head_fits(data):
+            self._refuse_head()
+            return
         super().data_received(data)  # type: ignore[misc]
+        if self._head is None and self._between_requests() and self.transport.get_protocol() is self:
+            # Requests sent behind the one this read ended (pipelined): h11 keeps their bytes,
+            # unparsed, until that one is answered. Counted now, since no read brings them again.
+            self._start_head()
+            if not self._head_fits(self._unparsed()):
+                self._refuse_head()
+
+    def _between_requests(self) -> bool:
+        """Whether the client has sent the whole of its last request, so that what it sends next
+        is a new head (not the rest of a body a route answered without reading). h11 says so;
+        under another parser, once the last answer is complete."""
+        conn = getattr(self, "conn", None)
+        if isinstance(conn, h11.Connection):
+            return conn.their_state in (h11.IDLE, h11.DONE)
+        return self.cycle is None or self.cycle.response_complete
+
+    def _unparsed(self) -> bytes:
+        conn = getattr(self, "conn", None)
+        return conn.trailing_data[0] if isinstance(conn, h11.Connection) else b""
+
+    def _start_head(self) -> None:
+        self._head, self._head_began, self._head_tail = 0, False, b""
+
+    def _refuse_head(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(_HEAD_TOO_LARGE)
+            self.transport.close()
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Count `data` into the head arriving; False once the head is over MAX_HEAD_BYTES.
+        Counting stops at the blank line that ends it, until the client has sent the whole
+        request (`_between_requests`); blank lines before the request line end nothing (else they
+        would stop the count)."""
+        assert self._head is not None
+        if not self._head_began:
+            blank = len(data) - len(data.lstrip(b"\r\n"))
+            self._head += blank
+            data = data[blank:]
+            if not data:
+                return self._head <= MAX_HEAD_BYTES
+            self._head_began = True
+        seen = self._head_tail + data
+        end = _HEAD_END.search(seen)
+        if end is None:
+            self._head += len(data)
+            self._head_tail = seen[-3:]
+            return self._head <= MAX_HEAD_BYTES
+        size = self._head + end.end() - len(self._head_tail)
+        self._head, self._head_tail = None, b""
+        return size <= MAX_HEAD_BYTES
 
     def _admit_over_the_cap(self) -> bool:
         """A full process still answers its monitoring (GET /metrics): a place over the cap, so
@@ -243,6 +318,7 @@ class _GuardedWebSocket(LeanWebSocketProtocol):
     guard: AddressGuard
     guard_address: str | None = None
     guard_total = False
+    answer_headers = tuple(SECURITY_HEADERS)  # the handshake's 101 and its refusals (403, 400, 431, …)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

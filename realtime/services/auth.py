@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from protocol import ErrorCode
+from protocol.limits import DEFAULT_LIMITS
 from storage import Conflict, NotFound, accounts, audit
 from storage.accounts import PasswordReset, User
 
@@ -94,8 +95,9 @@ def token_hash(token: str) -> bytes:
 
 
 def session_key(token: str | None) -> bytes | None:
-    """The stored key of a session token, or None for what cannot be one (nothing to look up)."""
-    if not token or len(token) > 200:
+    """The stored key of a session token, or None for what cannot be one (nothing to hash or look
+    up): none, or longer than any token (DEFAULT_LIMITS.max_token_chars, 200)."""
+    if not token or len(token) > DEFAULT_LIMITS.max_token_chars:
         return None
     return token_hash(token)
 

@@ -50,8 +50,9 @@ MAX_MUTE_MINUTES = 30 * 24 * 60
 MAX_ROOMS = 60
 ROOMS_PER_MEMBER = 10
 ROOM_REFILL = 1 / 60
-# Archiving, unarchiving and deleting rooms, per member: thirty at once (a year's tidying), then
-# one every ten seconds — each change sends every connected member of the project a new welcome.
+# Archiving, unarchiving and deleting rooms, and closing and reopening the project, per member
+# (one budget): thirty at once (a year's tidying), then one every ten seconds — each change sends
+# every connected member of the project a new welcome.
 ROOM_CHANGES_PER_MEMBER = 30
 ROOM_CHANGE_REFILL = 1 / 10
 # change -> the room's state after it (storage/spaces.py)
@@ -75,6 +76,7 @@ class Projects:
         platform administrators for any project (policy.decide_close). Its members' open
         sockets, on every process, get a fresh welcome saying so (SpaceChanged)."""
         access.space(viewer, space_id, decide_close(viewer.roles_in(space_id), viewer.user.platform_role))
+        rate_limited(await self._room_change_limiter.acquire(viewer.user.id), "you are closing and reopening the project")
         try:
             space = await database(store.set_closed(self._pool, space_id, closed, actor_id=viewer.user.id))
         except NotFound:

@@ -33,8 +33,15 @@ MAX_STREAMS_PER_ADDRESS = 10  # anonymous streams one address (an IPv6 /64) hold
 KEEPALIVE = 20.0  # seconds: a comment line keeps proxies from closing an idle stream
 
 
-def sse(seq: int, kind: str, data: dict[str, Any]) -> str:
-    return f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+RETRY_MS = 3000  # `retry:` at the start of every stream: how long EventSource waits to reconnect
+BUSY_RETRY_MS = 10_000  # ... and after `busy`: one address holds too many streams
+
+
+def sse(seq: int | None, kind: str, data: dict[str, Any]) -> str:
+    """One event. Without `seq` it has no `id:` line, and a browser keeps the last id it had: an
+    `id:` sets where EventSource resumes (Last-Event-ID), and only the journal's events may."""
+    head = "" if seq is None else f"id: {seq}\n"
+    return f"{head}event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
 class Relay:
@@ -154,7 +161,9 @@ class PublicStreams:
         MAX_STREAMS_PER_ADDRESS streams gets `busy` and the stream ends."""
         key = address_key(address)
         if self._open.get(key, 0) >= MAX_STREAMS_PER_ADDRESS:  # checked again: opens race the route's check
-            yield "retry: 10000\n\n" + sse(0, "busy", {"retry_after_ms": 10_000})
+            # No id: `id: 0` made the browser come back with Last-Event-ID 0, replaying the
+            # journal from its start instead of resuming.
+            yield f"retry: {BUSY_RETRY_MS}\n\n" + sse(None, "busy", {"retry_after_ms": BUSY_RETRY_MS})
             return
         self._open[key] = self._open.get(key, 0) + 1
         room = await self._chat.journal_room(space_id)
@@ -162,7 +171,7 @@ class PublicStreams:
         queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
         relay.viewers.add(queue)  # before reading the replay: nothing falls between the two
         try:
-            yield "retry: 3000\n\n"
+            yield f"retry: {RETRY_MS}\n\n"
             after = since or 0
             head = await self._chat.head(room)
             if head - after > MAX_REPLAY:

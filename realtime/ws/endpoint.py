@@ -4,6 +4,10 @@ and its Session until the socket closes.
 Encoding is chosen by subprotocol: `twinhub.v1.json` (text frames) or `twinhub.v1.msgpack`
 (binary frames). A client that offers neither gets JSON; one that offers only others is refused.
 
+A refused handshake is an HTTP answer, `403 Forbidden`, never a WebSocket close code: the socket
+never opened. Under a server with the ASGI denial-response extension (uvicorn has it) its body is
+the JSON error every HTTP answer has, saying why.
+
 Cross-site WebSocket hijacking: browsers send cookies on cross-site WebSocket handshakes, so a
 handshake that carries the session cookie must come from an allowed Origin (the server's own
 host, or TWINHUB_ALLOWED_ORIGINS). A handshake without the cookie authenticates with a token in
@@ -13,10 +17,11 @@ host, or TWINHUB_ALLOWED_ORIGINS). A handshake without the cookie authenticates 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
-from protocol import CloseCode
+from protocol import CloseCode, ErrorCode
 
 from ..config import Settings
 from ..errors import refusals
@@ -32,6 +37,18 @@ def forget_handshake(receive: Any) -> None:
     forget = getattr(getattr(receive, "__self__", None), "forget_handshake", None)
     if forget is not None:
         forget()
+
+
+async def refuse(scope: dict[str, Any], send: Any, why: str) -> None:
+    """Refuse the handshake: HTTP 403, with a JSON error body where the server can send one."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close"})  # the ASGI server answers 403 by itself
+        return
+    body = json.dumps({"error": {"code": ErrorCode.FORBIDDEN.value, "message": why}}).encode()
+    await send({"type": "websocket.http.response.start", "status": 403, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+    ]})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class WebSocketEndpoint:
@@ -51,12 +68,12 @@ class WebSocketEndpoint:
         encoding = choose_encoding(offered)
         cookie = session_cookie(scope)
         if encoding is None:
-            await send({"type": "websocket.close", "code": 1002, "reason": "unsupported subprotocol"})
+            await refuse(scope, send, "offer the subprotocol twinhub.v1.json or twinhub.v1.msgpack")
             return
         if cookie is not None and not origin_allowed(scope, self.settings.allowed_origins):
             refusals.note("cross-site websocket", "refused a cookie-authenticated WebSocket from another origin",
                           level=logging.WARNING)
-            await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN_ORIGIN), "reason": "origin"})
+            await refuse(scope, send, "a WebSocket with the session cookie must come from this site's own pages")
             return
         # Everything needed from the handshake has been read; the headers would otherwise live
         # as long as the socket does.

@@ -16,6 +16,12 @@ idle sockets, uvicorn's protocol kept, per socket:
 Behaviour is uvicorn's own: only what it asks of these two objects (`put_nowait`, `get`,
 `empty`; `set`, `clear`, `wait`) is implemented, for its one reader and its senders.
 
+One addition for every HTTP answer of the handshake: `answer_headers` (the security headers,
+set by realtime/run/guard.py) go on the `101 Switching Protocols` and on every refusal — the
+app's 403, and those the `websockets` handshake writes by itself (400 for a malformed handshake,
+431 for a header line over 8 KiB, 500) — all of which pass through its `reject` or
+`send_response` (`AnsweringWithHeaders`).
+
 Two additions, for realtime/ws/connection.py:
 
 - `write_message()` writes a message framed once for all its recipients (`frame_message`; a
@@ -32,12 +38,18 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+Headers = tuple[tuple[bytes, bytes], ...]
 
 
 def frame_message(payload: bytes, *, text: bool) -> bytes:
@@ -121,11 +133,48 @@ class Flag:
             await waiter
 
 
+class AnsweringWithHeaders(ServerProtocol):
+    """websockets' server side of the handshake, adding `extra` to every HTTP answer it builds
+    or sends: `reject` for the answers uvicorn writes without sending them through
+    `send_response` (a request that did not parse), `send_response` for the rest (the 101, and
+    the answers an ASGI app builds itself). Headers already there are not repeated."""
+
+    extra: list[tuple[str, str]] = []
+
+    def reject(self, status: HTTPStatus | int, text: str) -> Response:
+        response = super().reject(status, text)
+        self._add(response)
+        return response
+
+    def send_response(self, response: Response) -> None:
+        self._add(response)
+        super().send_response(response)
+
+    def _add(self, response: Response) -> None:
+        for name, value in self.extra:
+            if name not in response.headers:
+                response.headers[name] = value
+
+
+@cache
+def answering_with(headers: Headers) -> type[AnsweringWithHeaders]:
+    """The handshake's class adding `headers` (one class per set of headers, made once)."""
+    extra = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    return type("AnsweringWithHeaders", (AnsweringWithHeaders,), {"extra": extra})
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    answer_headers: Headers = ()  # on every HTTP answer of the handshake (realtime/run/guard.py)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
+        if self.answer_headers:
+            # uvicorn builds a plain ServerProtocol (its extensions and limits from its config);
+            # ours is the same object with two methods overridden and no state of its own, so
+            # its class is changed rather than the object built again from uvicorn's internals.
+            self.conn.__class__ = answering_with(self.answer_headers)
 
     def write_message(self, wire: bytes) -> bool:
         """Write `wire` (from frame_message) now and return True — if the socket is open, takes

@@ -183,7 +183,7 @@ class Session:
         if kind.presence:
             presence = self.s.presence
             presence.join(frame.channel, viewer.card(meta.space_id))
-            self.conn.send(presence.snapshot(frame.channel, sees_pupils=sub.sees_pupils))
+            self.conn.send(presence.snapshot(frame.channel, sees_pupils=sub.sees_pupils, follower=sub))
         return None
 
     async def _replay(

@@ -197,3 +197,26 @@ async def test_the_public_stream_on_b_follows_changes_made_on_a(pair, world):
     finally:
         await teacher_socket.close()
         await on_a.post(f"/api/spaces/{sid}/public", headers=admin, json={"public": True})
+
+
+async def test_closing_a_project_on_a_reaches_its_members_sockets_on_b(pair, world):
+    """A project closed (then reopened) through A: every member's socket on B gets a fresh
+    `welcome` saying so at once (docs/protocol.md, `welcome`), and B refuses posts while it is
+    closed — not only A's sockets, and not only once the member tries to post."""
+    a, b, on_a, on_b = pair
+    sid, chat = world.space_id, world.channel(Area.CHAT)
+    admin = await _auth(on_a, world.users["teacher_admin"].username)
+    on_b_sockets = [await Client.connect(b.ws, await login(on_b, world.users[who].username))
+                    for who in ("pupil_member", "visitor", "teacher_member")]
+    try:
+        for closed, route in ((True, "close"), (False, "reopen")):
+            r = await on_a.post(f"/api/spaces/{sid}/{route}", headers=admin)
+            assert r.status_code == 200, r.text
+            for socket in on_b_sockets:
+                fresh = await socket.next_frame(Welcome, timeout=LIVE)
+                assert [s["closed"] for s in fresh.spaces if s["id"] == sid] == [closed]
+            answer = await on_b_sockets[0].request(Post(chat, f"closed={closed}"))
+            assert (answer.code if isinstance(answer, Error) else "ok") == ("space_closed" if closed else "ok")
+    finally:
+        for socket in on_b_sockets:
+            await socket.close()

@@ -31,7 +31,7 @@ from realtime.policy import (
     decide_readd,
     decide_report,
     decide_room_change,
-    muted_until,
+    mute_in_force,
 )
 
 # Transcribed from ../shared/DESIGN.md ("The role matrix"), not from realtime/policy.py, so that a
@@ -241,13 +241,14 @@ def test_teachers_are_not_muted(target):
 
 def test_a_mute_ends_by_itself_and_all_covers_every_scope():
     now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    later, earlier = now + timedelta(hours=1), now - timedelta(seconds=1)
-    assert muted_until({"chat": later}, "chat", now) == later
-    assert muted_until({"chat": later}, "mail", now) is None
-    assert muted_until({"all": later}, "mail", now) == later
-    assert muted_until({"chat": earlier}, "chat", now) is None  # over
-    assert muted_until({"chat": later, "all": later + timedelta(hours=1)}, "chat", now) == later + timedelta(hours=1)
-    assert muted_until(None, "chat", now) is None
+    later, earlier, latest = now + timedelta(hours=1), now - timedelta(seconds=1), now + timedelta(hours=2)
+    assert mute_in_force({"chat": later}, "chat", now) == ("chat", later)
+    assert mute_in_force({"chat": later}, "mail", now) is None
+    assert mute_in_force({"all": later}, "mail", now) == ("all", later)  # named as it was set: unmute 'all'
+    assert mute_in_force({"chat": earlier}, "chat", now) is None  # over
+    assert mute_in_force({"chat": later, "all": latest}, "chat", now) == ("all", latest)
+    assert mute_in_force({"chat": latest, "all": later}, "chat", now) == ("chat", latest)
+    assert mute_in_force(None, "chat", now) is None
 
 
 def test_who_invites_whom():

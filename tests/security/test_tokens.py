@@ -85,15 +85,20 @@ async def test_forged_tokens_of_every_shape_are_refused_over_http(token, http, w
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
 
 
-async def test_an_oversized_token_in_hello_is_refused_before_any_lookup(server):
-    """Threat: a megabyte "token" to make the server hash and look it up."""
+async def test_an_oversized_token_in_hello_is_refused_before_any_lookup(server, http):
+    """Threat: a megabyte "token" to make the server hash and look it up. A token longer than any
+    token is refused as every token that opens no session is — `unauthenticated`, then close
+    4001, as HTTP answers 401 — before it is hashed or looked up (services/auth.py's session_key)."""
     client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
     try:
         await client.send_raw('{"type":"hello","token":"' + "x" * 10_000 + '","ref":1}')
         err = await client.next_frame(Error)
-        assert (err.code, err.ref) == ("too_large", 1)
+        assert (err.code, err.ref) == ("unauthenticated", 1)
+        assert await client.closed() == CloseCode.AUTH_FAILED
     finally:
         await client.close()
+    r = await http.get("/api/me", headers={"Authorization": "Bearer " + "x" * 10_000})
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthenticated")
 
 
 async def test_a_token_of_project_a_opens_nothing_of_project_b(make_world, connect, http, pool):
