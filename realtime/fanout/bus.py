@@ -35,6 +35,10 @@ class BusError(Exception):
 
 
 class Bus(Protocol):
+    # Whether other processes hear what this bus carries. An in-process bus carries control
+    # messages only to this process's directory, which Changes.send has already told.
+    reaches_others: bool
+
     def attach(self, on_event: EventSink, on_control: ControlSink) -> None: ...
 
     async def publish(self, event: Event) -> None: ...
@@ -55,6 +59,8 @@ class Bus(Protocol):
 class LocalBus:
     """In-process bus. publish() does not suspend: an event is delivered before it returns, so
     events published in seq order reach the hub in seq order."""
+
+    reaches_others = False
 
     def __init__(self) -> None:
         self._event_sinks: list[EventSink] = []

@@ -99,6 +99,8 @@ class _Applies(Protocol):
 
 
 class _Publishes(Protocol):
+    reaches_others: bool
+
     async def control(self, message: Control) -> None: ...
 
 
@@ -113,7 +115,8 @@ class Changes:
     async def send(self, message: Control) -> None:
         """Apply `message` here, then tell every other process. Call it after the change committed."""
         await self._directory.apply(message)
-        await self._bus.control(message)
+        if self._bus.reaches_others:  # an in-process bus would only hand it back to the directory
+            await self._bus.control(message)
 
     def heard(self, payload: str) -> None:
         """A message from the command line (NOTIFY): every process hears it, so each applies it here

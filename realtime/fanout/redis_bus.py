@@ -75,6 +75,8 @@ def shard_of(channel: str, shards: int) -> int:
 
 
 class RedisBus:
+    reaches_others = True
+
     def __init__(
         self, url: str, *, secret: str, prefix: str = "twinhub", shards: int = 16, sharded: bool = False,
         cluster: bool | None = None, on_resync: Callable[[], Awaitable[None]] | None = None,
