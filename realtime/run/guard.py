@@ -17,7 +17,7 @@ Two attacks that cost an attacker one cheap socket each, before any request reac
   the socket for ever. Here a request's head (the WebSocket handshake included) must be complete
   within `handshake_timeout` seconds of the connection opening, or of the previous response on a
   keep-alive connection; otherwise the answer is `408 Request Timeout` and the connection closes.
-  Known limit: a request *body* sent slowly is not timed (bodies are at most 16 KiB, read only by
+  Known limit: a request *body* sent slowly is not timed (bodies are at most 64 KiB, read only by
   the routes that take one; the per-address cap bounds how many one address can hold).
 
 And one limit that is not about attackers: a process holds at most `max_connections` sockets
