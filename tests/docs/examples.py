@@ -476,7 +476,7 @@ class Demo:
 
     # -- http --
 
-    def _substitute(self, text: str, example: Example) -> str:
+    def _substitute(self, text: str) -> str:
         for placeholder, value in self.bound.items():
             text = text.replace(placeholder, str(value))
         for name, value in self.variables.items():
@@ -488,9 +488,9 @@ class Demo:
             self.variables["TOKEN"] = await self.token(example.user)
         for command in commands(example):
             where = f"{example.where} ({command.line[:80]})"
-            if "$" in self._substitute(command.line, example).replace("$(", ""):
+            if "$" in self._substitute(command.line).replace("$(", ""):
                 raise ExampleError(f"{where}: a variable the example never set")
-            request = curl_request(self._substitute(command.line, example), where)
+            request = curl_request(self._substitute(command.line), where)
             url = request.url if "://" in request.url else f"http://{request.url}"
             r = await self.http.request(request.method, url, headers=request.headers,
                                         content=None if request.data is None else request.data.encode())
