@@ -6,6 +6,7 @@ stops answering altogether, every request hears `unavailable` within statement_t
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import tempfile
 import time
@@ -191,4 +192,5 @@ async def test_unavailable_comes_within_its_bound_when_postgres_stops_answering(
         for p in stopped:
             p.send_signal(signal.SIGCONT)
         await asyncio.to_thread(pg.stop)
+        shutil.rmtree(folder, ignore_errors=True)
 
