@@ -197,11 +197,11 @@ def _parse(data: bytes | str, encoding: Encoding) -> Any:
 def _ref_of_oversized(data: bytes | str, size: int, encoding: Encoding, limits: Limits) -> int | str | None:
     """The `ref` of a frame refused as too large, when it can be read: without it a client cannot
     tell which request failed, and one that resends what was never answered resends it for ever.
-    Bounded: only a frame the transport let through (at most max_message_bytes, 4 × the frame
+    Bounded: only a frame the transport let through (at most max_transport_bytes, above the frame
     limit; beyond, the socket is closed with 1009 before we see it) is parsed, by the same
     parsers and limits as any frame; a frame that does not parse, is not a map, or whose `ref`
     is not a valid one, has none."""
-    if size > limits.max_message_bytes:
+    if size > limits.max_transport_bytes:
         return None
     try:
         m = _parse(data, encoding)

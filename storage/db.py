@@ -36,6 +36,9 @@ _UNAVAILABLE = (
 )
 
 
+COMMAND_MARGIN = 5.0  # seconds the client waits beyond statement_timeout before it gives up itself
+
+
 class _Connection(asyncpg.Connection):
     """A pooled connection released without a reset query. We never LISTEN, SET session state,
     keep cursors or advisory locks across a release (migrate unlocks its own), so asyncpg's
@@ -59,7 +62,10 @@ async def create_pool(
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            command_timeout=max(30.0, 2 * statement_timeout),
+            # The client's own bound, for a PostgreSQL that stopped answering altogether (a frozen
+            # host: its statement_timeout cannot fire). A little above statement_timeout, so that
+            # a server that still answers says "cancelled" first, and the transaction rolls back.
+            command_timeout=statement_timeout + COMMAND_MARGIN,
             # A statement that runs away (or waits on a lock) must not hold a connection for ever.
             server_settings={"application_name": "twinhub", "statement_timeout": str(int(statement_timeout * 1000))},
         )
@@ -99,11 +105,25 @@ async def _translating(kind: str, name: str) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
+async def _dropped_when_silent(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A statement that got no answer within command_timeout leaves a connection nobody can
+    trust: it is closed at once. (Left to asyncpg, the cancel request it sends to a silent
+    server, and a ROLLBACK after it, would each wait as long again before the caller hears.)
+    PostgreSQL rolls back a transaction whose connection is gone."""
+    try:
+        yield
+    except TimeoutError:
+        if not conn.is_closed():
+            conn.terminate()
+        raise
+
+
+@contextlib.asynccontextmanager
 async def read(pool: asyncpg.Pool, name: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection for one read-only statement, outside any explicit transaction (a single
     statement is atomic by itself; BEGIN/COMMIT around it would be two more round trips).
     Translates errors like transaction()."""
-    async with _translating("read", name), pool.acquire() as conn:
+    async with _translating("read", name), pool.acquire() as conn, _dropped_when_silent(conn):
         yield conn
 
 
@@ -118,7 +138,9 @@ async def transaction(
         async with (
             _translating("transaction", name),
             pool.acquire() as conn,
+            _dropped_when_silent(conn),  # a BEGIN or a COMMIT without an answer
             conn.transaction(isolation=isolation, readonly=readonly),
+            _dropped_when_silent(conn),  # a statement without one: before the ROLLBACK would wait
         ):
             yield conn
     finally:

@@ -241,21 +241,38 @@ async def send_many(conn: asyncpg.Connection, sends: list[NewMail]) -> list[Send
     return results  # type: ignore[return-value]
 
 
+# The mails already sent under these (sender_id, client_id) keys, with the sender's mailbox and
+# the seq of its mail.sent event there.
+_ORIGINALS_SQL = (
+    "SELECT m.id, m.thread_id, m.sender_id, m.client_id, b.id AS mailbox_id,"
+    " (SELECT e.seq FROM mailbox_events e WHERE e.mailbox_id = b.id"
+    "   AND e.mail_id = m.id AND e.kind = 'mail.sent') AS seq"
+    " FROM mails m JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)"
+    " ON m.sender_id = k.sender_id AND m.client_id = k.client_id"
+    " JOIN mailboxes b ON b.space_id = m.space_id AND b.owner_id = m.sender_id"
+)
+
+
+def _original(r: asyncpg.Record) -> SendResult:
+    return SendResult(r["id"], r["thread_id"], None, None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True)
+
+
 async def _originals(conn: asyncpg.Connection, sends: list[NewMail], where: list[int], results: list[Any]) -> None:
     """The results of sends whose client_id had been used before: the first mail, as a duplicate."""
     rows = await conn.fetch(
-        "SELECT m.id, m.thread_id, m.sender_id, m.client_id, b.id AS mailbox_id,"
-        " (SELECT e.seq FROM mailbox_events e WHERE e.mailbox_id = b.id"
-        "   AND e.mail_id = m.id AND e.kind = 'mail.sent') AS seq"
-        " FROM mails m JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)"
-        " ON m.sender_id = k.sender_id AND m.client_id = k.client_id"
-        " JOIN mailboxes b ON b.space_id = m.space_id AND b.owner_id = m.sender_id",
-        [sends[i].sender.id for i in where], [sends[i].client_id for i in where],
+        _ORIGINALS_SQL, [sends[i].sender.id for i in where], [sends[i].client_id for i in where],
     )
     stored = {(r["sender_id"], r["client_id"]): r for r in rows}
     for i in where:
-        r = stored[(sends[i].sender.id, sends[i].client_id)]
-        results[i] = SendResult(r["id"], r["thread_id"], None, None, (), r["seq"] or 0, r["mailbox_id"], duplicate=True)
+        results[i] = _original(stored[(sends[i].sender.id, sends[i].client_id)])
+
+
+async def original(pool: asyncpg.Pool, sender_id: int, client_id: str) -> SendResult | None:
+    """The mail `sender_id` sent under `client_id` (in any of their projects), as a duplicate's
+    result, if there is one."""
+    async with read(pool, "original_mail") as conn:
+        r = await conn.fetchrow(_ORIGINALS_SQL, [sender_id], [client_id])
+    return None if r is None else _original(r)
 
 
 # One statement stores a whole batch: the mails, every holder's item, each holder mailbox's

@@ -258,6 +258,13 @@ async def get_message(pool: asyncpg.Pool, room_id: int, message_id: int) -> Mess
     return None if r is None else _message(r)
 
 
+async def original(pool: asyncpg.Pool, author_id: int, client_id: str) -> Message | None:
+    """The post `author_id` stored under `client_id`, if there is one (in any room)."""
+    async with read(pool, "original_post") as conn:
+        r = await conn.fetchrow(ORIGINALS_SQL, [author_id], [client_id])
+    return None if r is None else _message(r)
+
+
 # Changes the feed shows (an erasure is not advertised).
 _IN_FEED = ("message.edited", "message.hidden")
 

@@ -4,9 +4,12 @@ one transaction.
 A single committer task takes *everything* waiting when it is free and commits it at once, so
 batches grow with load and shrink to one write when the server is quiet — no timer, no added
 latency at low load. Every future is resolved only after COMMIT returned: "ok" means committed.
+A write is answered within one batch's time after the batch before it: a batch that fails
+because PostgreSQL is unavailable fails what was queued behind it too (nothing of it stored).
 
 If a batch fails as a whole (a unique race with another process, say), its writes are retried
-one by one so that one bad write cannot fail its neighbours. If PostgreSQL is unavailable, every
+one by one so that one bad write cannot fail its neighbours; a single write that met another
+process's commit of the same unique key is tried once more, and finds that commit. If PostgreSQL is unavailable, every
 write of the batch gets Unavailable and nothing is acknowledged.
 
 The writer knows nothing of what it writes: `commit_many(conn, items)` stores a batch in the
@@ -26,7 +29,7 @@ from typing import Generic, TypeVar
 import asyncpg
 
 from .db import read, transaction
-from .errors import StorageError, Unavailable
+from .errors import Conflict, StorageError, Unavailable
 
 log = logging.getLogger("twinhub.storage")
 
@@ -96,14 +99,19 @@ class GroupCommitWriter(Generic[T, R]):
                 batch = [self._queue.popleft() for _ in range(n)]
                 await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]], *, raced: bool = False) -> None:
         items = [p for p, _ in batch]
         try:
             scope = read if self._atomic else transaction
             async with scope(self._pool, f"{self.name}_batch") as conn:
                 results = await self._commit_many(conn, items)
         except Unavailable as exc:
-            for _, fut in batch:
+            # What was queued while this batch failed is failed with it, untried: against a
+            # database that stopped answering, its own batch would wait out command_timeout again,
+            # and a client would hear twice as late that nothing was stored.
+            waiting = list(self._queue)
+            self._queue.clear()
+            for _, fut in (*batch, *waiting):
                 if not fut.done():
                     fut.set_exception(Unavailable(str(exc)))
             return
@@ -114,6 +122,13 @@ class GroupCommitWriter(Generic[T, R]):
                 log.warning("batch of %d writes (%s) failed; retrying them one by one", len(batch), self.name)
                 for item in batch:
                     await self._commit([item])
+                return
+            if isinstance(exc, Conflict) and not raced:
+                # One idempotency key in flight on two processes at once: this insert waited for
+                # the other's commit, then met its unique key. That commit is visible now, so
+                # the write, tried again, finds it and answers it as the original (duplicate) —
+                # rather than telling the client its message was not stored.
+                await self._commit(batch, raced=True)
                 return
             _, fut = batch[0]
             if not fut.done():

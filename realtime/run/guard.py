@@ -17,7 +17,7 @@ Three attacks that cost an attacker one cheap socket each, before any request re
   the socket for ever. Here a request's head (the WebSocket handshake included) must be complete
   within `handshake_timeout` seconds of the connection opening, or of the previous response on a
   keep-alive connection; otherwise the answer is `408 Request Timeout` and the connection closes.
-  Known limit: a request *body* sent slowly is not timed (bodies are at most 16 KiB, read only by
+  Known limit: a request *body* sent slowly is not timed (bodies are at most 64 KiB, read only by
   the routes that take one; the per-address cap bounds how many one address can hold).
 - **A huge request head.** A head (request line and headers, a WebSocket handshake's included)
   may be at most MAX_HEAD_BYTES (16 KiB), however it arrives; the next byte is answered

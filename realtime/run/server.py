@@ -109,7 +109,7 @@ def make_server(settings: Settings, *, seed: Seed | None = None) -> uvicorn.Serv
         ws_per_message_deflate=settings.ws_deflate,
         # Frames above the protocol limit but below this get a `too_large` error (with their
         # `ref`) and the socket lives on; above this the transport closes with 1009.
-        ws_max_size=settings.limits.max_message_bytes,
+        ws_max_size=settings.limits.max_transport_bytes,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         lifespan="on",

@@ -168,15 +168,29 @@ class Chat:
         title: str | None = None, parent: int | None = None, links: tuple[str, ...] | None = None,
     ) -> Posted:
         """Store a message and publish it. Returns once committed. A retry with a client_id
-        already used by this author returns the original (duplicate=True) and publishes nothing.
+        already used by this author returns the original (duplicate=True) and publishes nothing,
+        even where this attempt would be refused once the room is found (rate limit, mute,
+        archive, …); a room the author may no longer know of still answers not_found.
         In the journal: with `title`, an entry (needs `post`); with `parent`, a comment on that
         entry (needs `comment`)."""
         room = await self.room_for(viewer, channel)
-        if links is not None and (room.kind != "journal" or title is None):
-            raise ServiceError(ErrorCode.INVALID_FIELD, "links are for journal entries")
-        await self._check_journal_shape(viewer, room, title, parent)
-        viewer.require_not_muted(room.space_id, room.area)
-        rate_limited(await self._post_limiter.acquire(viewer.user.id), "you are posting")
+        try:
+            if links is not None and (room.kind != "journal" or title is None):
+                raise ServiceError(ErrorCode.INVALID_FIELD, "links are for journal entries")
+            await self._check_journal_shape(viewer, room, title, parent)
+            viewer.require_not_muted(room.space_id, room.area)
+            rate_limited(await self._post_limiter.acquire(viewer.user.id), "you are posting")
+        except ServiceError as refused:
+            # A resend of a post that was stored is answered the original, whatever happened
+            # since — budget spent, room archived, a mute: the client that lost its `ok` must
+            # not be told "no" about a message that is there (docs/protocol.md, "Retrying").
+            # Looked up only when refusing, so the hot path pays nothing for it.
+            if client_id is None or refused.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL):
+                raise
+            stored = await database(store.original(self._pool, viewer.user.id, client_id))
+            if stored is None:
+                raise
+            return Posted(to_event(RoomEvent(stored.room_id, stored.seq, "message.posted", stored)), duplicate=True)
         return await self.store_and_publish(
             room, viewer.user, badge(viewer.roles_in(room.space_id)), text, client_id, title, parent, links
         )

@@ -224,6 +224,24 @@ class Mail:
     ) -> Sent:
         # The frame's shape (ids, lengths, blank text) was checked by the decoder, for HTTP too.
         role = self._role(viewer, space_id)
+        try:
+            return await self._send(viewer, space_id, role, to, text, subject, reply_to, client_id)
+        except ServiceError as refused:
+            # A resend of a mail that was sent is answered the original, whatever happened since
+            # (budget spent, project closed, a recipient gone, a mute): the client that lost its
+            # `ok` must not be told "no" about a mail that went (docs/protocol.md, "Retrying").
+            # Looked up only when refusing: the hot path pays nothing for it.
+            if client_id is None or refused.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL):
+                raise
+            sent = await database(store.original(self._pool, viewer.user.id, client_id))
+            if sent is None:
+                raise
+            return Sent(sent.mail_id, sent.thread_id, mail_channel(sent.sender_mailbox), sent.seq, True)
+
+    async def _send(
+        self, viewer: Viewer, space_id: int, role: Role, to: tuple[int, ...], text: str, subject: str | None,
+        reply_to: int | None, client_id: str | None,
+    ) -> Sent:
         if viewer.user.id in to:
             raise ServiceError(ErrorCode.INVALID_FIELD, "you cannot send mail to yourself")
         directory = self._directory

@@ -65,7 +65,7 @@ async def login(request: Request) -> Response:
     user = done.user
     response = JSONResponse({
         "token": done.token,
-        "expires_at": done.expires_at.isoformat(),
+        "expires_at": iso(done.expires_at),  # the wire's one time format, as everywhere else
         "user": {"id": user.id, "username": user.username, "name": user.display_name, "school": user.school},
         # A pupil whose teacher set a new password is told who did, at their first login after.
         "password_reset": None if done.password_reset is None else {

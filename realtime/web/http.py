@@ -92,8 +92,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     json_document): too large, not an object, nested too deep or holding a lone surrogate is a
     clear error, never a traceback."""
     raw = await request.body()
-    if len(raw) > 16 * 1024:
-        raise ServiceError(ErrorCode.TOO_LARGE, "request body over 16 KiB")
+    limit = web_of(request).settings.limits.max_body_bytes
+    if len(raw) > limit:
+        raise ServiceError(ErrorCode.TOO_LARGE, f"request body over {limit // 1024} KiB")
     try:
         return json_document(raw)
     except ProtocolError as exc:

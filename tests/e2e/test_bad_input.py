@@ -11,6 +11,7 @@ import pytest
 import websockets
 
 from protocol import CloseCode, Encoding, Error, Ok, Ping, Pong, Post, Subscribe
+from protocol.limits import DEFAULT_LIMITS
 from realtime.policy import Area
 from tests.client import Client
 
@@ -27,7 +28,7 @@ async def next_error(client: Client) -> Error:
         ('{"type":"post","channel":"room:1","text":42}', "invalid_field"),
         ('{"type":"subscribe","channel":"room:1","since":"yesterday"}', "invalid_field"),
         ('{"type":"post","channel":"room:1","text":"' + "x" * 5000 + '"}', "too_large"),
-        ("x" * 20_000, "too_large"),
+        ("x" * (DEFAULT_LIMITS.max_frame_bytes + 1), "too_large"),
         ('{"type":["post"]}', "bad_frame"),  # once a TypeError that ended the connection
         ('{"type":{"a":1}}', "bad_frame"),
         ('{"type":"subscribe","channel":"room:1","since":NaN}', "bad_frame"),
@@ -85,7 +86,7 @@ async def test_bad_msgpack_frames(world, connect):
 
 async def test_frame_over_the_transport_limit_closes_with_1009(world, connect, server):
     client = await connect(world.users["pupil_member"])
-    await client.send_raw("x" * (4 * server.settings.limits.max_frame_bytes + 1))
+    await client.send_raw("x" * (server.settings.limits.max_transport_bytes + 1))
     assert await client.closed() == CloseCode.MESSAGE_TOO_BIG
 
 

@@ -6,6 +6,13 @@
 const BACKOFF_MIN = 500; // ms, doubling to BACKOFF_MAX, plus up to as much again at random
 const BACKOFF_MAX = 15000;
 const PENDING_KEY = "twinhub.pending"; // posts typed and sent but not yet acknowledged
+// A stopped server (or a dead path to it) closes nothing: the socket just goes quiet, and a
+// browser cannot see the server's WebSocket pings. So the page asks (`ping`) once the socket has
+// been quiet for QUIET ms, and gives the socket up — reconnect, resume, resend — when nothing at
+// all came for GIVE_UP ms more: longer than any request may take while the database is away
+// (docs/protocol.md, "Retrying").
+const QUIET = 20000;
+const GIVE_UP = 30000;
 
 export class Live {
   constructor({ onStatus, onEvent, onFrame, onWelcome, onSessionEnded }) {
@@ -22,6 +29,8 @@ export class Live {
     this.delay = BACKOFF_MIN;
     this.ready = false;
     this.stopped = false;
+    this.heard = 0; // when the last frame (or the socket's opening) came
+    this.pinging = false;
   }
 
   start() {
@@ -39,11 +48,36 @@ export class Live {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`, ["twinhub.v1.json"]);
     this.ws = ws;
-    ws.onopen = () => this.send({ type: "hello" }).then((welcome) => this.welcomed(welcome), () => {});
+    ws.onopen = () => {
+      this.heard = Date.now();
+      this.watch(ws);
+      this.send({ type: "hello" }).then((welcome) => this.welcomed(welcome), () => {});
+    };
     ws.onmessage = (msg) => {
+      this.heard = Date.now();
       for (const frame of JSON.parse(msg.data)) this.receive(frame);
     };
     ws.onclose = (ev) => this.closed(ev);
+  }
+
+  watch(ws) {
+    const timer = setInterval(() => {
+      if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) {
+        clearInterval(timer);
+        return;
+      }
+      const quiet = Date.now() - this.heard;
+      if (quiet > QUIET + GIVE_UP) {
+        clearInterval(timer);
+        ws.onclose = null; // the server will not answer the close either
+        ws.onmessage = null;
+        ws.close();
+        this.closed({ code: 1006 });
+      } else if (quiet > QUIET && !this.pinging) {
+        this.pinging = true;
+        this.send({ type: "ping" }).catch(() => {}).finally(() => { this.pinging = false; });
+      }
+    }, 5000);
   }
 
   async welcomed(welcome) {
