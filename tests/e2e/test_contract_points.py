@@ -142,12 +142,12 @@ async def test_a_frame_over_the_frame_limit_is_answered_too_large_with_its_ref(w
     one)" — a frame over `max_frame_bytes` (16 KiB) included, up to the transport's limit."""
     client = await wires(await _token(http, world, "pupil_member"), subprotocol)
     chat = world.channel(Area.CHAT)
-    for size, ref in ((20_000, "too-big"), (60_000, 7)):
+    for size, ref in ((45_000, "too-big"), (60_000, 7)):
         await client.send({"type": "post", "channel": chat, "text": "x" * size, "ref": ref})
         error = await client.next(lambda f: f["type"] == "error")
         assert (error["code"], error.get("ref")) == ("too_large", ref), error
     # A frame whose ref cannot be read has none: not a frame at all, or a ref no answer could carry.
-    unreadable = "x" * 20_000 if subprotocol == JSON else b"\xc1" * 20_000
+    unreadable = "x" * 45_000 if subprotocol == JSON else b"\xc1" * 45_000
     await client.send(unreadable)
     error = await client.next(lambda f: f["type"] == "error")
     assert error["code"] == "too_large" and "ref" not in error
@@ -166,7 +166,7 @@ async def test_a_ref_no_answer_can_carry_is_refused_and_the_socket_lives_on(worl
     await client.send('{"type":"ping","ref":"a\\ud800b"}')
     error = await client.next(lambda f: f["type"] == "error")
     assert error["code"] == "invalid_field" and "ref" not in error
-    await client.send('{"type":"post","channel":"room:1","text":"' + "x" * 20_000 + '","ref":"\\ud800"}')
+    await client.send('{"type":"post","channel":"room:1","text":"' + "x" * 45_000 + '","ref":"\\ud800"}')
     error = await client.next(lambda f: f["type"] == "error")
     assert error["code"] == "too_large" and "ref" not in error
     await client.send({"type": "ping", "ref": "alive"})

@@ -103,13 +103,18 @@ async def test_a_text_frame_on_a_msgpack_socket_is_a_bad_frame(world, connect):
     assert isinstance(await pupil.request(Ping()), Pong)
 
 
-async def test_a_token_over_200_characters_is_too_large(server):
-    client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
-    try:
-        assert (await client.error(Hello(token="t" * 201))).code == "too_large"
-        assert (await client.error(Hello(token="t" * 200))).code == "unauthenticated"
-    finally:
-        await client.close()
+async def test_a_token_over_200_characters_is_refused_like_any_bad_token(server):
+    """protocol.md, error codes: `unauthenticated`, and the socket closes with 4001 — the same
+    answer as HTTP's 401 for it (refused before any lookup)."""
+    from protocol import CloseCode
+
+    for token in ("t" * 201, "t" * 200):
+        client = await Client.connect(f"ws://127.0.0.1:{server.port}/ws", None)
+        try:
+            assert (await client.error(Hello(token=token))).code == "unauthenticated"
+            assert await client.closed() == CloseCode.AUTH_FAILED
+        finally:
+            await client.close()
 
 
 async def test_more_than_100_pupils_at_once_is_too_large_and_creates_nobody(world, http, pool):
