@@ -58,6 +58,13 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     login_backoff: float = 1.0  # seconds a username waits after its third failed login (doubling)
     db_pool_size: int = 20
+    # `serve --workers`: a worker that exits is started again after a pause, this long the first
+    # time, doubling (up to worker_restart_max) each time it exits again having run less than
+    # worker_healthy_after seconds; one that ran that long is started again after the first pause
+    # (realtime/run/workers.py, docs/scaling.md).
+    worker_restart_pause: float = 0.5
+    worker_restart_max: float = 10.0
+    worker_healthy_after: float = 30.0
     # Seconds a statement may run (or wait on a lock) before PostgreSQL cancels it: the write is
     # answered `unavailable` and nothing of it is stored.
     statement_timeout: float = 15.0

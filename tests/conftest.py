@@ -215,6 +215,20 @@ def redis_server():
         server.stop()
 
 
+@pytest.fixture
+def own_redis():
+    """A Redis-compatible server for one test alone, which it may hang (SIGSTOP), resume and kill
+    without disturbing the others: started here even when TWINHUB_TEST_REDIS_URL names a shared
+    one, so that the tests of a hung Redis run on every pass. Yields the EmbeddedRedis (`.url`)."""
+    server = EmbeddedRedis()
+    WATCH.secrets.add(server.password)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_url(redis_server) -> str:
     return redis_server[0]

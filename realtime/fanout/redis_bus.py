@@ -29,6 +29,14 @@ makes the processes re-read rights they already have, or closes the sockets of a
 sessions were once revoked), nor anything done to Redis itself (docs/deployment.md: AUTH, ACL, TLS).
 A batch of events is one message, signed once.
 
+A Redis that hangs (stopped, not dead: it accepts connections and answers nothing) holds up
+neither a post nor its acknowledgement: `publish` only queues. The writer's batch waits for
+Redis's answer up to ANSWER_TIMEOUT. A shorter hang only delays the other processes' deliveries
+(the outbox goes out, in order, once Redis answers); past it the batch counts as lost and a
+resync is owed, and so does each batch after it (one every ANSWER_TIMEOUT) until Redis answers:
+then the others catch up from PostgreSQL, as after Redis died. The reader hears nothing
+meanwhile, which pub/sub cannot tell from a quiet moment.
+
 Nothing here is the truth: PostgreSQL is. Every event carries its channel's `seq`, so a process
 that misses some (Redis restarted, a connection dropped, the outbox overflowed) gets them back
 from PostgreSQL: on reconnecting it catches up every channel it serves (`on_resync`), and a
@@ -68,6 +76,9 @@ CLOSE_WAIT = 5.0  # seconds close() waits for the reader and the writer to stop
 RESYNC = {"kind": "resync"}
 SIGNATURE = 32  # bytes of HMAC-SHA256 before each message's body
 REJECTED_LOG_EVERY = 60.0  # seconds: at most one log line this often about dropped unsigned messages
+# Seconds a PUBLISH batch waits for Redis's answer before it counts as lost (a resync owed). Said
+# here rather than left to redis-py's default (5 s in the version we use; none in older ones).
+ANSWER_TIMEOUT = 5.0
 
 
 def shard_of(channel: str, shards: int) -> int:
@@ -162,7 +173,7 @@ class RedisBus:
             self._cluster = await detect(self._url)
         self._sharded = self._sharded or self._cluster  # classic pub/sub in a cluster goes to every node
         self._client = open_client(self._url, cluster=self._cluster, socket_connect_timeout=2,
-                                   health_check_interval=10)
+                                   socket_timeout=ANSWER_TIMEOUT, health_check_interval=10)
         self._tasks = [
             asyncio.create_task(self._read(), name="redis bus reader"),
             asyncio.create_task(self._write(), name="redis bus writer"),

@@ -5,8 +5,13 @@ Each check is one token-bucket step in a Lua script (atomic, on Redis's own cloc
 sent in batches, one pipeline per loop turn, over one connection, and answered in the order they
 were asked: a session's posts, checked in order, stay in order (realtime/ws/session.py relies on it).
 
-Redis not answering within `timeout`: the check falls back to this process's own bucket (limits
-still hold per process) and says so in the log once; service does not stop for a limiter.
+Redis not answering within `timeout` (dead, or hung: stopped, or behind a network that drops
+packets): the checks waiting for it fall back to this process's own buckets (limits still hold,
+per process), and so does every check after them, at once, without asking Redis, until a probe
+in the background finds that it answers again (realtime/fanout/breaker.py). A hung Redis thus
+costs the checks in flight when it stopped one `timeout` at most, and the others nothing; it is
+said in the log once when it stops answering and once when it is back. Service does not stop for
+a limiter. The login throttle does the same, through the same breaker.
 
 On a Redis Cluster each bucket lives on the node that owns its key, and the pipeline sends each
 node its own checks (answers still come back in the order asked). A node that has not seen the
@@ -19,17 +24,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import secrets
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from ..ratelimit import Attempt, LoginThrottle, RateLimiter
+from .breaker import Breaker
 from .redis_client import REDIS_ERRORS, open_client
 
-log = logging.getLogger("twinhub.limits")
+T = TypeVar("T")
 
 # KEYS[1]: the bucket; ARGV: rate per second, burst. Returns the wait in seconds, as a string
 # (a Lua number returned as is would be truncated to an integer).
@@ -51,15 +57,21 @@ return tostring(wait)
 class SharedLimits:
     """One connection and one ordered batch of checks for every shared limiter of a process."""
 
-    def __init__(self, url: str, *, prefix: str = "twinhub", timeout: float = 0.5, cluster: bool = False) -> None:
+    def __init__(self, url: str, *, prefix: str = "twinhub", timeout: float = 0.5, cluster: bool = False,
+                 probe_every: float = 0.5) -> None:
+        """`timeout`: the longest a batch of checks, or one read of a login's call, waits for
+        Redis (a round trip takes ~1 ms); one that waited this long falls back and opens the
+        breaker. `probe_every`: while Redis does not answer, how often it is asked whether it
+        does again."""
         self.client = open_client(url, cluster=cluster, socket_connect_timeout=1, socket_timeout=timeout)
         self.prefix = prefix
-        self._timeout = timeout
+        self.timeout = timeout
+        self.breaker = Breaker(self.client.ping, what="rate limits and login throttling", timeout=timeout,
+                               every=probe_every)
         self._queue: list[tuple[str, float, int, asyncio.Future[float]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sha = hashlib.sha1(_TOKEN_BUCKET.encode()).hexdigest()  # EVALSHA: the script once per node
-        self._degraded = False
 
     def limiter(self, name: str, rate: float, burst: int) -> SharedRateLimiter:
         return SharedRateLimiter(self, name, rate, burst)
@@ -76,9 +88,12 @@ class SharedLimits:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        await self.breaker.stop()
         await self.client.aclose()
 
     def ask(self, key: str, rate: float, burst: int) -> asyncio.Future[float]:
+        """A check for the next batch; its future fails with the Redis error if Redis did not
+        answer it (the caller falls back). Callers ask only while `breaker.answering`."""
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._queue.append((f"{self.prefix}:rl:{key}", rate, burst, fut))
         self._wake.set()
@@ -91,27 +106,41 @@ class SharedLimits:
             batch, self._queue = self._queue, []
             if not batch:
                 continue
+            if not self.breaker.answering:  # found out (by a login) since these were asked
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(RedisConnectionError("Redis does not answer (the breaker is open)"))
+                continue
             try:
                 try:
                     answers = await self._check(batch)
                 except NoScriptError:
-                    await asyncio.wait_for(self.client.script_load(_TOKEN_BUCKET), self._timeout)
+                    await asyncio.wait_for(self.client.script_load(_TOKEN_BUCKET), self.timeout)
                     answers = await self._check(batch)
-                if self._degraded:
-                    log.info("shared rate limits are back in Redis")
-                    self._degraded = False
                 for (_, _, _, fut), wait in zip(batch, answers, strict=True):
                     if not fut.done():
                         fut.set_result(float(wait))
             except REDIS_ERRORS as exc:
-                if not self._degraded:
-                    log.warning("Redis does not answer rate-limit checks (%s): limits are per process "
-                                "until it is back", type(exc).__name__)
-                    self._degraded = True
+                if self.breaker.failed(exc):
+                    # The checks asked while this batch waited would wait as long again: they
+                    # fall back now, with this batch and before any check asked after it (the
+                    # callers resume in this order, so a session's posts keep theirs).
+                    batch, self._queue = batch + self._queue, []
                 for *_, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
 
+    async def redis_or(self, in_redis: Callable[[], Awaitable[T]], here: Callable[[], Awaitable[T]]) -> T:
+        """`in_redis()`, each of its reads given `timeout` (the client's socket timeout: a first
+        call on a cluster, which learns the slots and the commands, takes several); `here()`
+        (this process's own count) if Redis did not answer or answered with an error — and at
+        once, without asking, while the breaker says that Redis does not answer."""
+        if self.breaker.answering:
+            try:
+                return await in_redis()
+            except REDIS_ERRORS as exc:
+                self.breaker.failed(exc)
+        return await here()
 
     async def _check(self, batch: list[tuple[str, float, int, asyncio.Future[float]]]) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -119,7 +148,7 @@ class SharedLimits:
                 # As a raw command: a cluster's pipeline refuses the evalsha() helper, whose
                 # NOSCRIPT handling it cannot do; ours is in _run.
                 pipe.execute_command("EVALSHA", self._sha, 1, key, rate, burst)
-            return await asyncio.wait_for(pipe.execute(), self._timeout)
+            return await asyncio.wait_for(pipe.execute(), self.timeout)
 
 
 class SharedRateLimiter:
@@ -131,12 +160,15 @@ class SharedRateLimiter:
         self._local = RateLimiter(rate, burst)  # when Redis does not answer
 
     async def acquire(self, key: Hashable) -> float:
-        """Take one token from the bucket of `key`, counted across processes. Returns 0.0 if
-        allowed, else the seconds until one is available."""
-        try:
-            return await self._shared.ask(f"{self._name}:{key}", self.rate, self.burst)
-        except REDIS_ERRORS:
-            return self._local.take(key)
+        """Take one token from the bucket of `key`, counted across processes (in this process
+        alone while Redis does not answer). Returns 0.0 if allowed, else the seconds until one is
+        available."""
+        if self._shared.breaker.answering:
+            try:
+                return await self._shared.ask(f"{self._name}:{key}", self.rate, self.burst)
+            except REDIS_ERRORS:
+                pass
+        return self._local.take(key)
 
 
 # KEYS[1]: the key's recent failures (a sorted set), KEYS[2]: its lock (a key that expires).
@@ -194,7 +226,7 @@ return 0
 class SharedLoginThrottle:
     """realtime/auth.LoginThrottle counted in Redis: an attacker spreading password guesses over
     the processes gets no more tries than through one. Redis not answering: this process's own
-    count (never an open door, never a locked one for nothing)."""
+    count (never an open door, never a locked one for nothing), at once while the breaker is open."""
 
     def __init__(self, shared: SharedLimits, name: str, *, limit: int, window: float, lockout: float,
                  backoff: float, free: int) -> None:
@@ -216,11 +248,10 @@ class SharedLoginThrottle:
         return [f"{base}:failures", f"{base}:lock"]
 
     async def wait(self, key: str) -> float:
-        try:
-            ms = await self._shared.client.pttl(self._keys(key)[1])
-        except REDIS_ERRORS:
-            return await self._local.wait(key)
-        return max(ms, 0) / 1000
+        async def in_redis() -> float:
+            return max(await self._shared.client.pttl(self._keys(key)[1]), 0) / 1000
+
+        return await self._shared.redis_or(in_redis, lambda: self._local.wait(key))
 
     async def failed(self, key: str) -> bool:
         """Count a failure already known (reserve, then confirm); True when it locked the key."""
@@ -229,28 +260,32 @@ class SharedLoginThrottle:
         return attempt.locked
 
     async def cleared(self, key: str) -> None:
-        try:
+        async def in_redis() -> None:
             await self._shared.client.delete(self._keys(key)[0])
-        except REDIS_ERRORS:
-            await self._local.cleared(key)
+
+        await self._shared.redis_or(in_redis, lambda: self._local.cleared(key))
 
     async def reserve(self, key: str) -> Attempt:
         token = secrets.token_hex(8)
-        try:
+
+        async def in_redis() -> Attempt:
             allowed, locked = await self._reserve(keys=self._keys(key), args=[*self._args, token])
-        except REDIS_ERRORS:
-            return await self._local.reserve(key)
-        return Attempt(bool(allowed), bool(locked), token)
+            return Attempt(bool(allowed), bool(locked), token)
+
+        return await self._shared.redis_or(in_redis, lambda: self._local.reserve(key))
 
     async def confirm(self, key: str, token: str) -> None:
-        try:
+        async def in_redis() -> None:
             await self._confirm(keys=self._keys(key), args=self._backoff)
-        except REDIS_ERRORS:
-            await self._local.confirm(key, token)
+
+        await self._shared.redis_or(in_redis, lambda: self._local.confirm(key, token))
 
     async def release(self, key: str, token: str) -> None:
-        try:
+        async def in_redis() -> None:
             await self._release(keys=self._keys(key), args=[token])
-        except REDIS_ERRORS:
+
+        async def here() -> None:
             with contextlib.suppress(ValueError):  # a token of Redis's, while Redis is away: nothing here
                 await self._local.release(key, token)
+
+        await self._shared.redis_or(in_redis, here)

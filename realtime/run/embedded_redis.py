@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -103,8 +104,20 @@ class EmbeddedRedis:
             self._proc.wait(5)
             self._proc = None
 
+    def hang(self) -> None:
+        """Stop it without ending it (SIGSTOP): the kernel still accepts connections and takes
+        what clients send, and nothing answers — a hung Redis, for failure tests and the load
+        tests. resume() lets it go on where it stopped."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self._proc is not None:
+            self.resume()  # a stopped process does not act on SIGTERM until it is continued
             self._proc.terminate()
             try:
                 self._proc.wait(5)

@@ -13,8 +13,13 @@ What they share is prepared here, once:
   both reach the children in their environment (TWINHUB_REDIS_URL, TWINHUB_BUS_SECRET), never on
   their command lines, which `ps` shows to every user of the machine.
 
-A child that dies is started again (after a pause that grows if it keeps dying); its clients
-reconnect, land on the others, and resume from their last seq. SIGINT/SIGTERM stop them all.
+A child that dies is started again after a pause (`RestartPause`): 0.5 s the first time,
+doubling up to 10 s while it keeps dying within 30 s of its start, and back to 0.5 s once it ran
+30 s (TWINHUB_WORKER_RESTART_PAUSE, _MAX and TWINHUB_WORKER_HEALTHY_AFTER). A crash loop thus
+costs a restart every 10 s, and a crash after a healthy while is restarted at once, not after the
+pause the last crash loop reached. While a slot waits, the supervisor goes on watching the other
+workers and its signals. The dead child's clients reconnect, land on the others, and resume from
+their last seq. SIGINT/SIGTERM stop them all.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from storage.db import create_pool
 from storage.migrate import migrate
@@ -39,6 +44,26 @@ from .embedded_redis import EmbeddedRedis
 from .server import bind
 
 log = logging.getLogger("twinhub.workers")
+
+
+@dataclass
+class RestartPause:
+    """How long one worker's slot waits before the worker is started again."""
+
+    first: float = 0.5
+    most: float = 10.0
+    healthy_after: float = 30.0  # seconds a worker runs for its next crash to count as a new one
+    _last: float = field(default=0.0, repr=False)  # the pause given last (0: none yet)
+
+    def after(self, ran: float) -> float:
+        """The pause before starting again a worker that exited after running `ran` seconds:
+        `first` for a first exit or one after a healthy run, else twice the last pause, at most
+        `most`."""
+        if self._last == 0.0 or ran >= self.healthy_after:
+            self._last = self.first
+        else:
+            self._last = min(self._last * 2, self.most)
+        return self._last
 
 
 def _prepare(settings: Settings, stack: contextlib.ExitStack, seed_demo: bool) -> Settings:
@@ -94,6 +119,12 @@ def serve_workers(settings: Settings, workers: int, *, demo: bool = False) -> in
             return subprocess.Popen(command, env=env, pass_fds=(sock.fileno(),))
 
         children = [start() for _ in range(workers)]
+        started = [time.monotonic()] * workers
+        due: list[float | None] = [None] * workers  # when a slot whose worker exited starts it again
+        pauses = [
+            RestartPause(settings.worker_restart_pause, settings.worker_restart_max, settings.worker_healthy_after)
+            for _ in range(workers)
+        ]
         stopping = False
 
         def stop(signum: int, frame: object) -> None:
@@ -102,20 +133,24 @@ def serve_workers(settings: Settings, workers: int, *, demo: bool = False) -> in
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        restarts = [0.0] * workers  # when each slot was last restarted, for the pause
-        pause = [0.5] * workers
         while not stopping:
-            time.sleep(0.2)
+            time.sleep(0.1)
             for i, child in enumerate(children):
-                code = child.poll()
-                if code is None or stopping:
+                now, when = time.monotonic(), due[i]
+                if stopping:
+                    break
+                if when is not None:
+                    if now >= when:
+                        children[i], started[i], due[i] = start(), now, None
                     continue
-                now = time.monotonic()
-                pause[i] = 0.5 if now - restarts[i] > 30 else min(pause[i] * 2, 10.0)
-                log.warning("worker %d (pid %d) exited with %s; restarting in %.1f s", i, child.pid, code, pause[i])
-                time.sleep(pause[i])
-                restarts[i] = time.monotonic()
-                children[i] = start()
+                code = child.poll()
+                if code is None:
+                    continue
+                ran = now - started[i]
+                pause = pauses[i].after(ran)
+                log.warning("worker %d (pid %d) exited with %s after %.1f s; restarting in %g s", i, child.pid, code,
+                            ran, pause)
+                due[i] = now + pause
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import statistics
+import time
 
 import pytest
 import redis
@@ -162,3 +164,84 @@ async def test_a_cluster_node_without_the_script_still_counts_in_redis(redis_clu
     finally:
         await a.close()
         await b.close()
+
+
+async def _timed(call) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = await call
+    return time.perf_counter() - started, result
+
+
+async def test_a_hung_redis_costs_the_checks_one_wait_then_nothing(own_redis, redis_prefix):
+    """Redis stopped (SIGSTOP: it holds its connections and answers nothing, unlike a dead one).
+    The checks waiting when it stopped, and those asked while they waited, fall back together
+    after one timeout, in the order asked; every check after that falls back at once — as fast
+    as a check with Redis running, or faster — and the limit still holds in this process. When
+    Redis answers again, checks are counted in Redis again (another process sees them).
+    Before the breaker every check waited the whole timeout (0.5 s by default) while it hung."""
+    a = SharedLimits(own_redis.url, prefix=redis_prefix, timeout=0.25)
+    b = SharedLimits(own_redis.url, prefix=redis_prefix)
+    a.start()
+    b.start()
+    try:
+        limiter = a.limiter("post", 0.01, 3)
+        running = [(await _timed(limiter.acquire(f"warm{i}")))[0] for i in range(20)]
+        own_redis.hang()
+        try:
+            order: list[int] = []
+
+            async def ask(i: int) -> float:
+                wait = await limiter.acquire(f"m{i}")
+                order.append(i)
+                return wait
+
+            started = time.perf_counter()
+            asking = []
+            for i in range(8):  # asked over three timeouts' worth of turns: one wait for all
+                asking.append(asyncio.create_task(ask(i)))
+                await asyncio.sleep(0.02)
+            assert await asyncio.gather(*asking) == [0.0] * 8
+            first = time.perf_counter() - started
+            assert order == list(range(8)) and first < 0.25 + 0.4, first
+            hung = [(await _timed(limiter.acquire(f"h{i}")))[0] for i in range(20)]
+            assert statistics.median(hung) < max(5 * statistics.median(running), 0.002), (hung, running)
+            assert max(hung) < 0.1, hung
+            assert [await limiter.acquire("ana") for _ in range(4)][3] > 0  # 3 at once, then 1 a 100 s, here
+        finally:
+            own_redis.resume()
+        deadline = time.monotonic() + 5
+        while not a.breaker.answering and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert a.breaker.answering and a.breaker.opened == 1
+        assert [await limiter.acquire("eva") for _ in range(3)] == [0.0] * 3
+        assert await b.limiter("post", 0.01, 3).acquire("eva") > 0  # counted in Redis: b saw them
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_hung_redis_costs_logins_one_wait_then_nothing(own_redis, redis_prefix):
+    """The login throttle through the same breaker: with Redis stopped, the first call waits one
+    timeout, the next logins' calls none, and failures still lock — in this process."""
+    shared = SharedLimits(own_redis.url, prefix=redis_prefix, timeout=0.25)
+    try:
+        throttle = shared.login_throttle(name="user", limit=3, window=60, lockout=30)
+
+        async def login(key: str) -> None:  # what Auth does around a right password
+            await throttle.wait(key)
+            attempt = await throttle.reserve(key)
+            await throttle.release(key, attempt.token)
+
+        running = [(await _timed(login(f"warm{i}")))[0] for i in range(10)]
+        own_redis.hang()
+        try:
+            first, _ = await _timed(login("ana"))
+            assert first < 0.25 + 0.4, first
+            hung = [(await _timed(login(f"ola{i}")))[0] for i in range(10)]
+            assert statistics.median(hung) < max(5 * statistics.median(running), 0.002), (hung, running)
+            assert not await throttle.failed("kim") and not await throttle.failed("kim")
+            assert await throttle.failed("kim") and await throttle.wait("kim") > 29
+        finally:
+            own_redis.resume()
+    finally:
+        await shared.close()
