@@ -242,6 +242,9 @@ class Session:
             raise ServiceError(ErrorCode.INVALID_FIELD, "typing notices are for rooms")
         room = await self.s.chat.room_for(viewer, frame.channel)
         await self.s.chat.check(viewer, room, Action.POST)
+        # Muted there: they may not post, so they are not shown typing either (a notice that keeps
+        # a room waiting for words that cannot come is a way around the mute).
+        viewer.require_not_muted(room.space_id, room.area)
         # Typing notices are advisory: extra ones are dropped silently, never refused.
         if not self.s.typing_limiter.take((viewer.user.id, frame.channel)):
             self.s.presence.typing(frame.channel, viewer.card(room.space_id), exclude=self.conn)

@@ -107,3 +107,25 @@ async def test_unmuting_in_another_project_changes_nothing(world, make_world, co
     here = await http.delete(f"/api/spaces/{world.space_id}/mutes/{target}/chat", headers=foreign)
     assert (here.status_code, here.json()["error"]["code"]) == (404, "not_found")
     assert (await pupil.error(Post(world.channel(Area.CHAT), "still muted"))).code == "muted"
+
+
+async def test_a_muted_pupil_is_not_shown_typing_where_they_may_not_post(world, connect, http):
+    """A muted member could otherwise keep a room watching "… is typing" for words that cannot
+    come: `typing` is refused `muted` where they are muted, and nobody is told."""
+    from protocol import Subscribe, Typing, TypingNotice
+
+    pupil, other = await connect(world.users["pupil_member"]), await connect(world.users["pupil_admin"])
+    corner, chat = world.channel(Area.PUPILS_CORNER), world.channel(Area.CHAT)
+    for client in (pupil, other):
+        await client.ok(Subscribe(corner))
+        await client.ok(Subscribe(chat))
+    r = await http.post(f"/api/spaces/{world.space_id}/mutes", headers=await _auth(http, world, "teacher_admin"),
+                        json={"user_id": world.users["pupil_member"].id, "scope": "pupils_corner", "minutes": 60,
+                              "reason": "a pause"})
+    assert r.status_code == 201, r.text
+    assert (await pupil.error(Typing(corner))).code == "muted"
+    await pupil.ok(Typing(chat))  # not muted there
+    notice = await other.next_frame(TypingNotice)
+    assert notice.channel == chat
+    await asyncio.sleep(0.3)
+    assert not [f for f in other.unsolicited if isinstance(f, TypingNotice) and f.channel == corner]
