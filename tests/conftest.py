@@ -270,9 +270,10 @@ def _with_database(admin: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-@pytest.fixture(scope="session")
-async def database_url(admin_url: str) -> AsyncIterator[str]:
-    name = f"twinhub_test_{os.getpid()}_{secrets.token_hex(3)}"
+async def migrated_database(admin_url: str, prefix: str) -> tuple[str, str]:
+    """A new database on the server of `admin_url`, migrated: (its name, its URL). The caller
+    drops it (drop_database)."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     await ensure_database(admin_url, name)
     url = _with_database(admin_url, name)
     conn = await asyncpg.connect(url)
@@ -280,6 +281,12 @@ async def database_url(admin_url: str) -> AsyncIterator[str]:
         await migrate(conn)
     finally:
         await conn.close()
+    return name, url
+
+
+@pytest.fixture(scope="session")
+async def database_url(admin_url: str) -> AsyncIterator[str]:
+    name, url = await migrated_database(admin_url, "twinhub_test")
     yield url
     await drop_database(admin_url, name)
 

@@ -95,3 +95,12 @@ async def serving(database_url: str, redis_url: str, prefix: str, count: int = 2
     finally:
         for p in processes:
             p.stop()
+
+
+@contextlib.asynccontextmanager
+async def two_processes(database_url: str, redis_url: str, prefix: str, **env: str):
+    """Two processes on one PostgreSQL and one Redis, each with an HTTP client: (a, b, on_a, on_b)."""
+    async with serving(database_url, redis_url, prefix, **env) as (a, b):
+        async with httpx.AsyncClient(base_url=a.url, timeout=60) as on_a, \
+                httpx.AsyncClient(base_url=b.url, timeout=60) as on_b:
+            yield a, b, on_a, on_b

@@ -23,9 +23,8 @@ from realtime.config import Settings
 from realtime.run.demo import ensure_demo
 from realtime.run.server import RunningServer
 from storage.db import create_pool
-from storage.embedded import drop_database, ensure_database
-from storage.migrate import migrate
-from tests.conftest import _with_database
+from storage.embedded import drop_database
+from tests.conftest import _with_database, migrated_database
 from tests.docs.examples import (
     ELLIPSIS,
     Demo,
@@ -169,14 +168,7 @@ def test_the_docs_ellipsis_reads_as_json():
 async def demo_database(admin_url: str) -> AsyncIterator[str]:
     """A database holding what a fresh `twinhub serve --demo` holds (its seed is ensure_demo), to
     be copied for each run: a copy of a database is a file copy, a seed is seconds of argon2."""
-    name = f"twinhub_demo_{secrets.token_hex(4)}"
-    await ensure_database(admin_url, name)
-    url = _with_database(admin_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    name, url = await migrated_database(admin_url, "twinhub_demo")
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
         await ensure_demo(pool)

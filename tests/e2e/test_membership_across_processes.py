@@ -20,18 +20,16 @@ from protocol import Error, Ok, Post, SendMail, Subscribe, Welcome
 from realtime.policy import Area
 from tests.client import Client
 from tests.conftest import PASSWORD, login
-from tests.processes import serving
+from tests.processes import two_processes
 
 LIVE = 5.0  # seconds B may take to follow a change made on A
 
 
 @pytest.fixture(scope="module")
 async def pair(database_url, redis_url):
-    async with serving(database_url, redis_url, f"twinhub-membership-{os.getpid()}", TWINHUB_MAIL_RATE="1000",
-                       TWINHUB_MAIL_BURST="1000") as (a, b):
-        async with httpx.AsyncClient(base_url=a.url, timeout=60) as on_a, \
-                httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
-            yield a, b, on_a, on_b
+    async with two_processes(database_url, redis_url, f"twinhub-membership-{os.getpid()}", TWINHUB_MAIL_RATE="1000",
+                    TWINHUB_MAIL_BURST="1000") as processes:
+        yield processes
 
 
 async def _auth(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:

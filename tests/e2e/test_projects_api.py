@@ -33,11 +33,10 @@ from realtime.policy import Area, Role
 from realtime.services.platform import DEFAULT_ROOMS
 from storage import accounts, projects, spaces
 from storage.db import create_pool
-from storage.embedded import drop_database, ensure_database
-from storage.migrate import migrate
+from storage.embedded import drop_database
 from tests.client import Client
-from tests.conftest import PASSWORD, World, _with_database, login
-from tests.processes import ServeProcess
+from tests.conftest import PASSWORD, World, login, migrated_database
+from tests.processes import ServeProcess, two_processes
 
 LIVE = 5.0  # seconds a change may take to reach a socket (another process: the bus's latency)
 NEVER = 10**12  # an id nobody will ever have
@@ -661,14 +660,7 @@ async def test_an_invitee_is_told_of_an_invitation_on_every_open_socket_and_nobo
 @pytest.fixture(scope="module")
 async def own_database(admin_url):
     """A database for this module's two processes: closing every project closes only its own."""
-    name = f"twinhub_projects_{os.getpid()}_{secrets.token_hex(3)}"
-    await ensure_database(admin_url, name)
-    url = _with_database(admin_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    name, url = await migrated_database(admin_url, "twinhub_projects")
     own = await create_pool(url, min_size=1, max_size=3)
     yield url, own
     await own.close()
@@ -679,15 +671,8 @@ async def own_database(admin_url):
 async def pair(own_database, redis_url):
     url, _ = own_database
     prefix = f"twinhub-projects-{os.getpid()}-{secrets.token_hex(3)}"
-    a, b = ServeProcess(url, redis_url, prefix), ServeProcess(url, redis_url, prefix)
-    try:
-        await asyncio.gather(a.ready(), b.ready())
-        async with httpx.AsyncClient(base_url=a.url, timeout=30) as on_a, \
-                httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
-            yield a, b, on_a, on_b
-    finally:
-        a.stop()
-        b.stop()
+    async with two_processes(url, redis_url, prefix) as processes:
+        yield processes
 
 
 async def _project(pool: asyncpg.Pool, password_hash: str) -> World:

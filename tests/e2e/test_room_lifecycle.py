@@ -45,7 +45,7 @@ from storage.messages import NewPost
 from tests.client import Client
 from tests.conftest import login
 from tests.e2e.test_live_rights_and_slow_consumers import stalled_client
-from tests.processes import serving
+from tests.processes import two_processes
 
 LIVE = 5.0  # seconds a change may take to reach a socket (another process: the bus's latency)
 NEVER = 10**12  # a room id nobody will ever have
@@ -371,10 +371,8 @@ async def test_twenty_mixed_changes_at_once_are_each_audited_once_and_one_delete
 
 @pytest.fixture(scope="module")
 async def pair(database_url, redis_url):
-    async with serving(database_url, redis_url, f"twinhub-rooms-{os.getpid()}") as (a, b):
-        async with httpx.AsyncClient(base_url=a.url, timeout=30) as on_a, \
-                httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
-            yield a, b, on_a, on_b
+    async with two_processes(database_url, redis_url, f"twinhub-rooms-{os.getpid()}") as processes:
+        yield processes
 
 
 async def test_archive_and_delete_made_on_a_hold_on_b_at_once(pair, world):

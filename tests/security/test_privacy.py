@@ -11,7 +11,6 @@ import json
 import os
 import time
 
-import httpx
 import pytest
 
 from protocol import Error, Post, Subscribe
@@ -19,7 +18,7 @@ from realtime.policy import Area
 from storage import spaces
 from tests.client import Client
 from tests.conftest import login
-from tests.processes import ServeProcess
+from tests.processes import two_processes
 
 ROLES = ("teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor")
 LIVE = 5.0  # seconds another process may take to follow a change
@@ -283,16 +282,8 @@ async def test_an_erasure_keeps_the_facts_and_the_evidence_and_forgets_the_perso
 
 @pytest.fixture(scope="module")
 async def pair(database_url, redis_url):
-    prefix = f"twinhub-privacy-{os.getpid()}"
-    a, b = ServeProcess(database_url, redis_url, prefix), ServeProcess(database_url, redis_url, prefix)
-    try:
-        await asyncio.gather(a.ready(), b.ready())
-        async with httpx.AsyncClient(base_url=a.url, timeout=30) as on_a, \
-                httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
-            yield a, b, on_a, on_b
-    finally:
-        a.stop()
-        b.stop()
+    async with two_processes(database_url, redis_url, f"twinhub-privacy-{os.getpid()}") as processes:
+        yield processes
 
 
 async def test_an_erasure_closes_the_pupils_sockets_on_every_process(pair, world):
