@@ -50,7 +50,7 @@ class Outlet(Protocol):
 
 
 class Subscription:
-    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts", "viewer_id", "sees_pupils")
+    __slots__ = ("outlet", "channel", "last_seq", "pending", "meta", "accepts", "viewer_id", "sees_pupils", "__weakref__")
 
     def __init__(self, outlet: Outlet, channel: Channel, meta: object = None) -> None:
         self.outlet = outlet

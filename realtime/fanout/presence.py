@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -55,8 +56,9 @@ class PresenceTracker:
         self._heard: dict[bytes, float] = {}  # process -> when it was last heard
         self._changes: dict[str, tuple[dict[int, Any], dict[int, Any]]] = {}  # joined, left
         # channel -> subscriber whose list was taken during this interval -> what it listed (id ->
-        # card), or only the count it was told (a crowd, over LIST_CAP)
-        self._fresh: dict[str, dict[Subscription, dict[int, Any] | int]] = {}
+        # card), or only the count it was told (a crowd, over LIST_CAP). Held weakly: a socket
+        # closed within the interval is freed at once (tests/e2e/test_closed_sockets_freed.py).
+        self._fresh: dict[str, weakref.WeakKeyDictionary[Subscription, dict[int, Any] | int]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._alive_timer: asyncio.TimerHandle | None = None
 
@@ -71,7 +73,7 @@ class PresenceTracker:
             everyone = _adults(everyone)
         members = [c for _, c in zip(range(LIST_CAP), everyone.values(), strict=False)]
         if follower is not None and channel in self._changes:
-            self._fresh.setdefault(channel, {})[follower] = everyone if len(everyone) <= LIST_CAP else len(everyone)
+            self._fresh.setdefault(channel, weakref.WeakKeyDictionary())[follower] = everyone if len(everyone) <= LIST_CAP else len(everyone)
         return Presence(channel, members=members, count=len(everyone))
 
     def join(self, channel: str, card: dict[str, Any]) -> None:

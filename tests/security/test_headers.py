@@ -59,7 +59,7 @@ async def test_every_kind_of_answer_carries_the_security_headers(world, http):
         ("GET", "/api/public/no-such-project", None, None, 404),
         ("GET", "/no/such/route", None, None, 404),
         ("DELETE", "/healthz", None, None, 405),
-        ("POST", f"/api/spaces/{s}/mail", admin, "x" * 20_000, 413),
+        ("POST", f"/api/spaces/{s}/mail", admin, "x" * 70_000, 413),
     ]
     for method, path, headers, body, status in cases:
         kw = {"content": body} if isinstance(body, str) else {"json": body}
