@@ -170,6 +170,10 @@ def _has(roles: Iterable[Role], area: Area, action: Action) -> bool:
     return any(need in row.get(role, ()) for role in roles)
 
 
+# How a refusal names what was asked ("your role may not create rooms in the chat").
+_DOING = {Action.CREATE_ROOM: "create rooms", Action.EDIT_OWN: "edit messages", Action.DELETE_OWN: "delete messages"}
+
+
 def decide(
     roles: Iterable[Role], area: Area, action: Action, *, closed: bool = False, archived: bool = False
 ) -> Refusal | None:
@@ -189,8 +193,8 @@ def decide(
     if not _has(roles, area, action):
         if not _has(roles, area, R):
             return Refusal(ErrorCode.FORBIDDEN, f"your role cannot enter the {AREA_NAMES[area]}")
-        verb = action.value.replace("_", " ")
-        return Refusal(ErrorCode.FORBIDDEN, f"your role may not {verb} in the {AREA_NAMES[area]}")
+        doing = _DOING.get(action, action.value.replace("_", " "))
+        return Refusal(ErrorCode.FORBIDDEN, f"your role may not {doing} in the {AREA_NAMES[area]}")
     writes = action is Action.DELETE_OWN or _NEEDS.get(action, action) not in _WHILE_CLOSED
     if closed and writes:
         return CLOSED
