@@ -53,3 +53,26 @@ def screenshot():
         return path
 
     return take
+
+
+AXE = Path(__file__).with_name("vendor") / "axe.min.js"  # axe-core 4.14.1 (MPL-2.0), pinned
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture
+def axe():
+    """Runs axe-core on the page as it is now and fails on any serious or critical violation
+    (WCAG 2.2 A and AA rules and axe's best practices), naming each rule and where it broke."""
+
+    async def check(page, screen: str) -> list[dict]:
+        if not await page.evaluate("typeof window.axe === 'object'"):
+            await page.evaluate(AXE.read_text())  # evaluated by the browser's devtools: the page's CSP does not apply
+        found = await page.evaluate(
+            "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}))"
+            ".violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
+        )
+        bad = [v for v in found if v["impact"] in SERIOUS]
+        assert not bad, f"axe-core on {screen}: " + "; ".join(f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in bad)
+        return found
+
+    return check

@@ -4,53 +4,17 @@ doubles nothing, hostile text shown as text, the user's language, an ended sessi
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from protocol import Post, Subscribe
 from realtime.policy import Area
 from realtime.run.server import RunningServer
+from tests.browser.pages import answer, message, open_page, open_room, send
 from tests.client import Client
 from tests.conftest import PASSWORD, login
 
-TIMEOUT = 10_000  # ms, for each wait on the page
 
-
-async def open_page(browser, port: int, user, *, lang: str = "en-GB", answers: str | None = "because"):
-    context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale=lang)
-    page = await context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.dialogs = []  # type: ignore[attr-defined]
-
-    def on_dialog(dialog):
-        page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
-        asyncio.ensure_future(dialog.accept(answers) if answers is not None else dialog.dismiss())
-
-    page.on("dialog", on_dialog)
-    await page.goto(f"http://127.0.0.1:{port}/")
-    await page.fill("#username", user.username)
-    await page.fill("#password", PASSWORD)
-    await page.click("form.login button[type=submit]")
-    await page.wait_for_selector('[data-testid=status][data-state="online"]')
-    return page
-
-
-async def open_room(page, channel: str) -> None:
-    await page.click(f'nav [data-channel="{channel}"]')
-    await page.wait_for_selector(f'[data-testid=room][data-channel="{channel}"]')
-    await page.wait_for_timeout(300)  # its subscription answered (history and presence in)
-
-
-async def send(page, text: str) -> None:
-    await page.fill("#composer", text)
-    await page.press("#composer", "Enter")
-
-
-def message(page, text: str):
-    return page.locator("[data-testid=messages] .message", has_text=text)
-
-
-async def test_a_pupil_and_a_teacher_chat_live(browser, server, world, screenshot):
+async def test_a_pupil_and_a_teacher_chat_live(browser, server, world, screenshot, axe):
     chat, teachers = world.channel(Area.CHAT), world.channel(Area.TEACHERS_ROOM)
     pupil = await open_page(browser, server.port, world.users["pupil_member"])
     teacher = await open_page(browser, server.port, world.users["teacher_admin"])
@@ -71,6 +35,8 @@ async def test_a_pupil_and_a_teacher_chat_live(browser, server, world, screensho
     await message(teacher, "Hello from Kraków").wait_for()
     assert await message(pupil, "Hello from Kraków").count() == 1  # the optimistic one was replaced
     await screenshot(pupil, "pupil-chat")
+    await axe(pupil, "a pupil's chat room")
+    await axe(teacher, "a teacher's chat room")
     await teacher.context.close()
     await pupil.context.close()
 
@@ -87,18 +53,21 @@ async def test_hiding_reaches_the_pupils_screen_and_reports_fill_the_queue_live(
     await send(author, "nobody wants you in the team")
     await message(classmate, "nobody wants you in the team").wait_for()
     await message(classmate, "nobody wants you in the team").locator("[data-action=report]").click()
+    await answer(classmate, "she is sad")
     await admin.wait_for_selector("[data-testid=reports] .report.open:has-text('nobody wants you in the team')")
     await screenshot(admin, "teacher-moderation-queue")
 
     await open_room(admin, corner)
     assert await admin.locator("#composer").count() == 0  # teacher admins read the corner, they do not post
     await message(admin, "nobody wants you in the team").locator("[data-action=hide]").click()
+    await answer(admin, "unkind")
     for page in (author, classmate):
         await page.wait_for_selector("[data-testid=messages] .message[data-state=hidden]")
         assert await message(page, "nobody wants you in the team").count() == 0  # gone from the screen
     await screenshot(admin, "teacher-pupils-corner")
     # Mute the author for 24 hours from the same screen: her next post is refused at once.
     await message(admin, "").filter(has=admin.locator("[data-action=mute]")).first.locator("[data-action=mute]").click()
+    await answer(admin, "because")
     await admin.wait_for_selector("[data-testid=toasts] p:has-text('Muted until')")
     await send(author, "again")
     await author.wait_for_selector("[data-testid=toasts] p:has-text('You are muted here until')")
@@ -170,7 +139,7 @@ async def test_errors_are_shown_in_the_users_language(browser, server, world, ht
     await send(pupil, "encore moi")
     await pupil.wait_for_selector("[data-testid=toasts] p:has-text('Vous êtes muet ici')")
     assert await pupil.input_value("#composer") == "encore moi"  # the words are given back
-    await pupil.click("[data-testid=lang]")
+    await pupil.select_option("[data-testid=lang]", "en")
     assert "Rooms" in await pupil.text_content("nav")
     await pupil.context.close()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.browser.test_browser import TIMEOUT
+from tests.browser.pages import TIMEOUT
 from tests.conftest import PASSWORD
 
 

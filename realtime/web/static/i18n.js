@@ -1,226 +1,69 @@
-// Every string the page shows, in French and English, in one place. The page never shows a
+// The page's words. Each language is a JSON catalogue in locales/<tag>.json, keyed like English
+// (the source); locales/languages.json lists them, each by its own name. The page never shows a
 // server message as is when it knows the error code: `error.<code>` says it in the user's
-// language (the server's English text is the fallback for a code this file does not know).
+// language (the server's English text is the fallback for a code no catalogue knows).
 
-const STRINGS = {
-  en: {
-    "app.title": "TwinHub",
-    "lang.switch": "Français",
-    "login.title": "Log in to your project",
-    "login.username": "Username",
-    "login.password": "Password",
-    "login.submit": "Log in",
-    "login.failed": "Wrong username or password.",
-    "login.expired": "Your session has ended. Please log in again.",
-    "logout": "Log out",
-    "status.online": "Online",
-    "status.connecting": "Connecting…",
-    "status.offline": "Offline — reconnecting…",
-    "nav.projects": "Projects",
-    "nav.rooms": "Rooms",
-    "nav.mail": "TwinMail",
-    "nav.feed": "Recent activity",
-    "nav.moderation": "Moderation queue",
-    "nav.closed": "closed",
-    "nav.archived": "archived",
-    "area.home": "Home",
-    "area.activities": "Activities",
-    "area.teachers_room": "Teachers' room",
-    "area.pupils_corner": "Pupils' corner",
-    "area.chat": "Chat",
-    "room.here": "Here now",
-    "room.nobody": "Nobody else is here.",
-    "room.older": "Load older messages",
-    "room.empty": "No messages yet.",
-    "room.readonly": "You can read this room but not write in it.",
-    "room.typing": "{names} is typing…",
-    "composer.label": "Your message",
-    "composer.title": "Title (journal entry)",
-    "composer.send": "Send",
-    "message.sending": "sending…",
-    "message.hidden": "This message was hidden by a moderator.",
-    "message.deleted": "This message was deleted.",
-    "author.pupil_of": "a pupil of {school}",
-    "author.pupil": "a pupil",
-    "badge.teacher": "teacher",
-    "badge.pupil": "pupil",
-    "badge.visitor": "visitor",
-    "badge.moderator": "moderator",
-    "badge.bot": "bot",
-    "message.edited": "edited",
-    "action.report": "Report",
-    "action.hide": "Hide",
-    "action.unhide": "Show again",
-    "action.delete": "Delete",
-    "action.mute": "Mute 24 h",
-    "prompt.report": "Why are you reporting this message? (optional)",
-    "prompt.reason": "Reason (kept in the audit log):",
-    "done.report": "Thank you. The teachers will look at it.",
-    "done.mute": "Muted until {until}.",
-    "mail.inbox": "Inbox",
-    "mail.sent": "Sent",
-    "mail.archive": "Archive",
-    "mail.trash": "Trash",
-    "mail.compose": "New mail",
-    "mail.to": "To",
-    "mail.subject": "Subject",
-    "mail.text": "Message",
-    "mail.send": "Send mail",
-    "mail.reply": "Reply",
-    "mail.empty": "No mail here.",
-    "mail.unread": "{n} unread",
-    "mail.sent_ok": "Mail sent.",
-    "mail.from": "From {name}",
-    "feed.empty": "Nothing yet.",
-    "moderation.empty": "No open reports.",
-    "moderation.reported_by": "Reported by {name}",
-    "moderation.resolve": "Resolve",
-    "moderation.dismiss": "Dismiss",
-    "moderation.status.open": "open",
-    "moderation.status.resolved": "resolved",
-    "moderation.status.dismissed": "dismissed",
-    "moderation.mail_report": "A mail was reported (read it in the audited report list).",
-    "kind.message.posted": "{actor} posted in {room}",
-    "kind.journal.entry": "{actor} wrote a journal entry",
-    "kind.journal.comment": "{actor} commented in the journal",
-    "kind.member.joined": "{user} joined the project",
-    "kind.other": "{actor}: {kind}",
-    "error.unauthenticated": "Please log in again.",
-    "error.forbidden": "You are not allowed to do that here.",
-    "error.not_found": "That does not exist (any more).",
-    "error.not_member": "You are no longer a member of this project.",
-    "error.rate_limited": "Slow down a little, then try again.",
-    "error.muted": "You are muted here until {until}.",
-    "error.space_closed": "This project is closed: it is read-only.",
-    "error.room_archived": "This room is archived: it is read-only.",
-    "error.too_large": "That is too long.",
-    "error.invalid_field": "Something in that request is not right.",
-    "error.unavailable": "The server cannot store anything right now. Try again in a moment.",
-    "error.conflict": "That was already done.",
-    "error.internal": "The server failed. Try again.",
-    "error.network": "No connection to the server.",
-  },
-  fr: {
-    "app.title": "TwinHub",
-    "lang.switch": "English",
-    "login.title": "Connexion à votre projet",
-    "login.username": "Nom d'utilisateur",
-    "login.password": "Mot de passe",
-    "login.submit": "Se connecter",
-    "login.failed": "Nom d'utilisateur ou mot de passe incorrect.",
-    "login.expired": "Votre session est terminée. Reconnectez-vous.",
-    "logout": "Se déconnecter",
-    "status.online": "En ligne",
-    "status.connecting": "Connexion…",
-    "status.offline": "Hors ligne — reconnexion…",
-    "nav.projects": "Projets",
-    "nav.rooms": "Salles",
-    "nav.mail": "TwinMail",
-    "nav.feed": "Activité récente",
-    "nav.moderation": "File de modération",
-    "nav.closed": "fermé",
-    "nav.archived": "archivée",
-    "area.home": "Accueil",
-    "area.activities": "Activités",
-    "area.teachers_room": "Salle des profs",
-    "area.pupils_corner": "Coin des élèves",
-    "area.chat": "Chat",
-    "room.here": "Présents",
-    "room.nobody": "Personne d'autre n'est là.",
-    "room.older": "Messages plus anciens",
-    "room.empty": "Pas encore de message.",
-    "room.readonly": "Vous pouvez lire cette salle mais pas y écrire.",
-    "room.typing": "{names} écrit…",
-    "composer.label": "Votre message",
-    "composer.title": "Titre (article du journal)",
-    "composer.send": "Envoyer",
-    "message.sending": "envoi…",
-    "message.hidden": "Ce message a été masqué par un modérateur.",
-    "message.deleted": "Ce message a été supprimé.",
-    "author.pupil_of": "un élève de {school}",
-    "author.pupil": "un élève",
-    "badge.teacher": "enseignant",
-    "badge.pupil": "élève",
-    "badge.visitor": "visiteur",
-    "badge.moderator": "modérateur",
-    "badge.bot": "robot",
-    "message.edited": "modifié",
-    "action.report": "Signaler",
-    "action.hide": "Masquer",
-    "action.unhide": "Réafficher",
-    "action.delete": "Supprimer",
-    "action.mute": "Rendre muet 24 h",
-    "prompt.report": "Pourquoi signalez-vous ce message ? (facultatif)",
-    "prompt.reason": "Motif (gardé dans le journal d'audit) :",
-    "done.report": "Merci. Les enseignants vont regarder.",
-    "done.mute": "Muet jusqu'à {until}.",
-    "mail.inbox": "Boîte de réception",
-    "mail.sent": "Envoyés",
-    "mail.archive": "Archives",
-    "mail.trash": "Corbeille",
-    "mail.compose": "Nouveau message",
-    "mail.to": "À",
-    "mail.subject": "Objet",
-    "mail.text": "Message",
-    "mail.send": "Envoyer le message",
-    "mail.reply": "Répondre",
-    "mail.empty": "Aucun message ici.",
-    "mail.unread": "{n} non lu(s)",
-    "mail.sent_ok": "Message envoyé.",
-    "mail.from": "De {name}",
-    "feed.empty": "Rien pour l'instant.",
-    "moderation.empty": "Aucun signalement ouvert.",
-    "moderation.reported_by": "Signalé par {name}",
-    "moderation.resolve": "Traité",
-    "moderation.dismiss": "Classer sans suite",
-    "moderation.status.open": "ouvert",
-    "moderation.status.resolved": "traité",
-    "moderation.status.dismissed": "classé",
-    "moderation.mail_report": "Un message TwinMail a été signalé (à lire dans la liste auditée des signalements).",
-    "kind.message.posted": "{actor} a écrit dans {room}",
-    "kind.journal.entry": "{actor} a publié un article du journal",
-    "kind.journal.comment": "{actor} a commenté le journal",
-    "kind.member.joined": "{user} a rejoint le projet",
-    "kind.other": "{actor} : {kind}",
-    "error.unauthenticated": "Reconnectez-vous.",
-    "error.forbidden": "Vous n'avez pas le droit de faire cela ici.",
-    "error.not_found": "Cela n'existe pas (ou plus).",
-    "error.not_member": "Vous n'êtes plus membre de ce projet.",
-    "error.rate_limited": "Doucement ! Réessayez dans un instant.",
-    "error.muted": "Vous êtes muet ici jusqu'à {until}.",
-    "error.space_closed": "Ce projet est fermé : il est en lecture seule.",
-    "error.room_archived": "Cette salle est archivée : elle est en lecture seule.",
-    "error.too_large": "C'est trop long.",
-    "error.invalid_field": "Quelque chose ne va pas dans cette demande.",
-    "error.unavailable": "Le serveur ne peut rien enregistrer pour l'instant. Réessayez bientôt.",
-    "error.conflict": "C'était déjà fait.",
-    "error.internal": "Le serveur a échoué. Réessayez.",
-    "error.network": "Pas de connexion au serveur.",
-  },
-};
+const catalogues = {}; // tag -> {key: text}
+let languages = { en: "English" }; // tag -> its own name
+let lang = "en";
 
-let lang = localStorage.getItem("twinhub.lang") || (navigator.language || "en").slice(0, 2);
-if (!(lang in STRINGS)) lang = "en";
+async function fetchJson(path) {
+  const response = await fetch(path, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+async function catalogue(tag) {
+  if (!catalogues[tag]) catalogues[tag] = await fetchJson(`/static/locales/${tag}.json`);
+  return catalogues[tag];
+}
+
+// The first of the reader's choice (kept on this browser), then the browser's languages, that
+// the page has; English otherwise.
+function preferred() {
+  const wanted = [localStorage.getItem("twinhub.lang"), ...(navigator.languages || [navigator.language])];
+  for (const tag of wanted.filter(Boolean)) {
+    if (tag in languages) return tag;
+    const base = tag.split("-")[0];
+    if (base in languages) return base;
+  }
+  return "en";
+}
+
+export async function loadLanguages() {
+  languages = await fetchJson("/static/locales/languages.json");
+  await catalogue("en");
+  await setLang(preferred(), { remember: false });
+}
 
 export function getLang() {
   return lang;
 }
 
-export function setLang(next) {
-  lang = next in STRINGS ? next : "en";
-  localStorage.setItem("twinhub.lang", lang);
+export function languageNames() {
+  return languages;
+}
+
+export async function setLang(next, { remember = true } = {}) {
+  lang = next in languages ? next : "en";
+  await catalogue(lang);
+  if (remember) localStorage.setItem("twinhub.lang", lang);
   document.documentElement.lang = lang;
 }
 
 export function t(key, vars = {}) {
-  const text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  const text = catalogues[lang]?.[key] ?? catalogues.en?.[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+export function has(key) {
+  return key in (catalogues.en || {});
 }
 
 export function errorText(error) {
   const key = `error.${error.code}`;
-  if (key in STRINGS[lang]) {
-    const until = error.until ? new Date(error.until).toLocaleString(lang) : "";
+  if (has(key)) {
+    const until = error.until ? formatDateTime(error.until) : "";
     return t(key, { until });
   }
   return error.message || t("error.internal");
@@ -231,4 +74,12 @@ export function formatTime(iso) {
   return new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
 }
 
-export const LANGS = Object.keys(STRINGS);
+export function formatDate(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleDateString(lang, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+}
+
+export function formatDateTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+}

@@ -1,0 +1,65 @@
+// What every screen shows the same way: passing notices (toasts), errors in the user's language,
+// and modal dialogs — native <dialog>s, which hold the keyboard's focus and close on Escape —
+// never window.prompt().
+
+import { h } from "./dom.js";
+import { errorText, t } from "./i18n.js";
+
+let toasts = null;
+
+export function setToasts(el) {
+  toasts = el;
+}
+
+export function toast(text) {
+  if (!toasts) return;
+  const item = h("p", {}, text);
+  toasts.appendChild(item);
+  setTimeout(() => item.remove(), 6000);
+}
+
+export function fail(err) {
+  toast(errorText(err));
+}
+
+// A modal form. `fields` are elements (labelled inputs, text); resolves with the form's values
+// keyed by name when confirmed, null when cancelled.
+export function dialog({ title, fields = [], confirm = t("dialog.ok"), danger = false, testid }) {
+  return new Promise((resolve) => {
+    const form = h("form", { method: "dialog" },
+      h("h2", { id: "dialog-title" }, title),
+      fields,
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", value: "cancel", "data-action": "cancel", onclick: () => box.close("cancel") }, t("dialog.cancel")),
+        h("button", { type: "submit", value: "ok", class: danger ? "danger" : "primary", "data-action": "confirm" }, confirm)));
+    const box = h("dialog", { "aria-labelledby": "dialog-title", "data-testid": testid || "dialog" }, form);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!form.reportValidity()) return;
+      box.close("ok");
+    });
+    box.addEventListener("close", () => {
+      const values = box.returnValue === "ok" ? Object.fromEntries(new FormData(form).entries()) : null;
+      box.remove();
+      resolve(values);
+    });
+    document.body.appendChild(box);
+    box.showModal();
+    (form.querySelector("input, textarea, select") || form.querySelector("[data-action=confirm]")).focus();
+  });
+}
+
+// Asks before doing something that cannot be undone: resolves true when confirmed.
+export async function confirmed(title, text, confirm, { danger = true } = {}) {
+  return (await dialog({ title, fields: [h("p", {}, text)], confirm, danger, testid: "confirm" })) !== null;
+}
+
+// A labelled field for a dialog: {label, name, type, value, required, max, ...attrs}.
+export function field(label, name, { multiline = false, ...attrs } = {}) {
+  const id = `field-${name}`;
+  const { value, ...rest } = attrs;
+  const input = multiline
+    ? h("textarea", { id, name, rows: 3, ...rest }, value ?? "")
+    : h("input", { id, name, value, ...rest });
+  return h("div", { class: "field" }, h("label", { for: id }, label), input);
+}
