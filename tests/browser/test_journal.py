@@ -15,7 +15,7 @@ import pytest
 from protocol import Edit, Hide, Post
 from realtime.policy import Area
 from storage.activity import EXTERNAL_SERVICES, KINDS
-from tests.browser.pages import open_page
+from tests.browser.pages import answer, open_page
 from tests.client import Client
 from tests.conftest import login
 
@@ -99,6 +99,12 @@ async def test_a_teacher_writes_an_entry_a_pupil_comments_both_live(browser, ser
     await teacher.fill("#journal-title", "Week 5: the river")
     await teacher.fill("#journal-text", "We measured the Rhône. Photos: https://padlet.example/river. "
                                         "Not a link: javascript:alert(1)")
+    # A redraw (here: another language; also a new welcome after a reconnect) keeps the draft.
+    await teacher.select_option("[data-testid=lang]", "fr")
+    await teacher.wait_for_selector("#entry-form-title:has-text('Écrire un nouvel article')")
+    assert await teacher.input_value("#journal-title") == "Week 5: the river"
+    await teacher.select_option("[data-testid=lang]", "en")
+    await teacher.wait_for_selector("#entry-form-title:has-text('Write a new entry')")
     await teacher.fill("#journal-links", "https://twinspace.example/doc/17")
     await teacher.click("[data-testid=entry-publish]")
     entry = _entry(pupil, "Week 5: the river")
@@ -127,6 +133,14 @@ async def test_a_teacher_writes_an_entry_a_pupil_comments_both_live(browser, ser
     await _entry(pupil, "Week 6").wait_for()
     titles = await pupil.locator("[data-testid=journal] > li.entry .entry-title").all_text_contents()
     assert titles[:2] == ["Week 6", "Week 5: the river"]
+
+    # A teacher admin moderates the journal: the pupil's comment hidden, on the pupil's page too.
+    teacher_comment = _entry(teacher, "Week 5: the river").locator(".comments .comment", has_text="I took the photos!")
+    await teacher_comment.locator("[data-action=hide]").click()
+    await answer(teacher, "testing")
+    await _entry(pupil, "Week 5: the river").locator(".comments .comment[data-state=hidden]").wait_for()
+    assert await _entry(pupil, "Week 5: the river").locator(".comments", has_text="I took the photos!").count() == 0
+    assert await pupil.locator("[data-action=hide]").count() == 0  # pupils do not moderate
 
     await screenshot(teacher, "teacher-journal")
     await screenshot(pupil, "pupil-journal")

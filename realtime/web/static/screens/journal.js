@@ -25,6 +25,11 @@ export function journalView(space, room, args = []) {
   let more = false;
   const announcer = h("p", { class: "visually-hidden", "aria-live": "polite" }); // what arrives live, said once
   const view = { el: null };
+  // Drafts survive a redraw (a new welcome after a reconnect, a change of language): the
+  // entry's is kept on this browser as the chat's message box is, a comment's while the
+  // journal is open.
+  const draftKey = `twinhub.journal-draft.${room.channel}`;
+  const commentDrafts = new Map(); // entry id -> text
 
   const current = () => currentRoom(space.id, room.id) || room;
   const rights = () => current().rights || [];
@@ -102,7 +107,9 @@ export function journalView(space, room, args = []) {
   function commentForm(entry) {
     if (!canComment() || entry.state !== "visible") return null;
     const id = `comment-${entry.id}`;
-    const text = h("textarea", { id, name: "text", rows: 1, required: true, maxlength: state.me.limits?.max_text_chars || 4000 });
+    const text = h("textarea", { id, name: "text", rows: 1, required: true, maxlength: state.me.limits?.max_text_chars || 4000 },
+      commentDrafts.get(entry.id) || "");
+    text.addEventListener("input", () => commentDrafts.set(entry.id, text.value));
     const form = h("form", { class: "comment-form", "data-testid": "comment-form" },
       h("label", { for: id }, t("journal.comment_label")),
       h("div", { class: "comment-row" }, text, h("button", { type: "submit" }, t("journal.comment_send"))));
@@ -111,8 +118,12 @@ export function journalView(space, room, args = []) {
       const value = text.value.trim();
       if (!value) return;
       text.value = "";
+      commentDrafts.delete(entry.id);
       const sent = await send({ type: "post", channel: room.channel, parent: entry.id, text: value, client_id: clientId() });
-      if (!sent) text.value = value; // refused: give the words back
+      if (!sent) { // refused: give the words back
+        text.value = value;
+        commentDrafts.set(entry.id, value);
+      }
     });
     return form;
   }
@@ -253,6 +264,14 @@ export function journalView(space, room, args = []) {
     const text = h("textarea", { id: "journal-text", name: "text", rows: 3, required: true, maxlength: state.me.limits?.max_text_chars || 4000 });
     const links = h("input", { id: "journal-links", name: "links", "aria-describedby": "journal-links-help", inputmode: "url", autocomplete: "off" });
     const error = h("p", { class: "error", role: "alert", "data-testid": "entry-error" });
+    let draft = {};
+    try {
+      draft = JSON.parse(localStorage.getItem(draftKey) || "{}");
+    } catch { /* a draft from elsewhere: start afresh */ }
+    title.value = draft.title || "";
+    text.value = draft.text || "";
+    links.value = draft.links || "";
+    const keep = () => localStorage.setItem(draftKey, JSON.stringify({ title: title.value, text: text.value, links: links.value }));
     const form = h("form", { class: "entry-form", "data-testid": "entry-form", "aria-labelledby": "entry-form-title" },
       h("h2", { id: "entry-form-title" }, t("journal.new_entry")),
       h("div", { class: "field" }, h("label", { for: "journal-title" }, t("journal.title_label")), title),
@@ -261,6 +280,7 @@ export function journalView(space, room, args = []) {
         h("span", { id: "journal-links-help", class: "help" }, t("journal.links_help", { n: MAX_LINKS }))),
       error,
       h("button", { type: "submit", "data-testid": "entry-publish" }, t("journal.publish")));
+    form.addEventListener("input", keep);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       error.textContent = "";
@@ -275,10 +295,12 @@ export function journalView(space, room, args = []) {
       const frame = { type: "post", channel: room.channel, title: values.title, text: values.text, client_id: clientId() };
       if (urls.length) frame.links = urls;
       title.value = text.value = links.value = "";
+      localStorage.removeItem(draftKey);
       if (!(await send(frame))) {
         title.value = values.title;
         text.value = values.text;
         links.value = values.links;
+        keep();
       }
     });
     return form;
