@@ -20,6 +20,22 @@ import asyncpg
 from .db import read, transaction
 from .records import record
 
+# Every kind of record TwinHub writes itself (docs/protocol.md, "Activity feed"): the page has a
+# sentence for each (locales/*.json, `kind.<kind>`), so a kind added here needs its words there.
+KINDS = frozenset({
+    "message.posted", "message.edited", "message.hidden", "journal.entry", "journal.comment",
+    "room.created", "room.renamed", "room.archived", "room.unarchived", "room.deleted",
+    "member.joined", "member.role_changed", "member.removed", "space.closed", "space.reopened",
+})
+# ... and the services outside TwinHub whose records a service token posts, as
+# "<service>.<word>" (realtime/services/bots.py): the page words them by the service.
+EXTERNAL_SERVICES = ("page", "document", "calendar", "forum", "blog", "wiki", "gallery")
+
+
+def known_kind(kind: str) -> bool:
+    service, dot, _ = kind.partition(".")
+    return kind in KINDS or (dot == "." and service in EXTERNAL_SERVICES)
+
 
 @record
 class NewActivity:
@@ -111,6 +127,9 @@ async def record(conn: asyncpg.Connection, items: list[NewActivity]) -> list[Act
     """Write `items` in the caller's transaction, each space's in order on its next seqs."""
     if not items:
         return []
+    unknown = [a.kind for a in items if not known_kind(a.kind)]
+    if unknown:  # a kind nobody has words for would reach the feed as a raw name
+        raise ValueError(f"activity kinds not in activity.KINDS: {unknown}")
     per_space = Counter(a.space_id for a in items)
     spaces = sorted(per_space)
     rows = await conn.fetch(

@@ -38,7 +38,7 @@ from .auth import token_hash
 from .chat import Chat, room_channel
 from .feed import to_event as feed_event
 
-EXTERNAL_KIND = re.compile(r"^(page|document|calendar|forum|blog|wiki|gallery)\.[a-z_]{1,30}$")
+EXTERNAL_KIND = re.compile(rf"^({'|'.join(activity.EXTERNAL_SERVICES)})\.[a-z_]{{1,30}}$")
 LINK = re.compile(r"^https?://[^\s]+$")
 _AREAS = frozenset(a.value for a in Area)
 TOKEN_PREFIX = "twb_"  # tells a bot token from a session token at a glance (logs, leaked-secret scanners)

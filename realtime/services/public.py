@@ -28,12 +28,20 @@ from ..policy import Action, Role, named_in_public
 PUPILS = (Role.PUPIL_ADMIN.value, Role.PUPIL_MEMBER.value)
 
 
-def public_author(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]:
+def shown_author(name: str | None, school: str | None, role: str | None, is_bot: bool) -> dict[str, Any]:
+    """An author as the public view shows them: teachers and bots by name, pupils as "a pupil of
+    <school>", anyone else as "a member of the project". `badge` (`teacher`, `bot`, `pupil` or
+    null) lets a page say it in its reader's language, and show a bot's entries as a bot's."""
     if named_in_public(Role(role) if role else None, is_bot):
-        return {"name": m.author_name, "school": m.author_school}
+        return {"name": name, "school": school, "badge": "bot" if is_bot else "teacher"}
     if role in PUPILS:
-        return {"name": None, "label": f"a pupil of {m.author_school}" if m.author_school else "a pupil"}
-    return {"name": None, "label": "a member of the project"}
+        return {"name": None, "label": f"a pupil of {school}" if school else "a pupil", "school": school,
+                "badge": "pupil"}
+    return {"name": None, "label": "a member of the project", "badge": None}
+
+
+def public_author(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]:
+    return shown_author(m.author_name, m.author_school, role, is_bot)
 
 
 def public_message(m: Message, role: str | None, is_bot: bool) -> dict[str, Any]:

@@ -300,8 +300,16 @@ async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def public_html(request: Request) -> Response:
+    """The public view's page (static/public.html): anyone reads the project's journal there, no
+    login; the page asks GET /api/public/{slug} and listens to its events. Served whatever the
+    slug: the page itself says, in the reader's language, when there is no such public project."""
+    return FileResponse(STATIC / "public.html", headers={"Cache-Control": "no-cache"})
+
+
 routes = [
     Route("/", index),
+    Route("/public/{slug}", public_html),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),

@@ -23,9 +23,10 @@ from storage.spaces import Space
 
 from ..fanout.directory import Directory
 from ..fanout.hub import Hub, Subscription
-from ..policy import Role, named_in_public
+from ..policy import Role
 from ..ratelimit import address_key
 from ..services.chat import Chat, room_channel
+from ..services.public import shown_author
 
 MAX_QUEUED = 500  # events waiting for one viewer before it is dropped
 MAX_REPLAY = 200  # events a (re)connecting viewer is sent at most; past that, `reload`
@@ -75,12 +76,7 @@ class Relay:
     def public(self, message: dict[str, Any]) -> dict[str, Any]:
         author = message["author"]
         role = None if self.unsure else self.roles.get(author["id"])
-        if named_in_public(role, author["id"] in self.bot_ids):
-            shown = {"name": author["name"], "school": author["school"]}
-        elif role in (Role.PUPIL_ADMIN, Role.PUPIL_MEMBER):
-            shown = {"name": None, "label": f"a pupil of {author['school']}" if author["school"] else "a pupil"}
-        else:
-            shown = {"name": None, "label": "a member of the project"}
+        shown = shown_author(author["name"], author["school"], role and role.value, author["id"] in self.bot_ids)
         visible = message["state"] == "visible"
         return {
             "id": message["id"], "title": message.get("title") if visible else None,

@@ -187,7 +187,7 @@ async def test_the_public_stream_on_b_follows_changes_made_on_a(pair, world):
             await asyncio.sleep(0.5)  # the bus's latency; the relay on B re-reads the roles
             await teacher_socket.ok(Post(journal, "Now as a parent", parent=entry.data["id"]))
             _, _, data = await events.next(timeout=LIVE)
-            assert data["message"]["author"] == {"name": None, "label": "a member of the project"}
+            assert data["message"]["author"] == {"name": None, "label": "a member of the project", "badge": None}
             r = await on_a.post(f"/api/spaces/{sid}/public", headers=admin, json={"public": False})
             assert r.json()["public"] is False
             with pytest.raises(AssertionError, match="the stream ended"):

@@ -39,9 +39,11 @@ async def test_the_public_page_shows_the_journal_and_no_pupil_name(world, connec
     assert texts == ["Lovely work", "I took the photos!", "Our river in November."]  # newest first, no hidden one
     by_text = {m["text"]: m["author"] for m in page["journal"]}
     admin = world.users["teacher_admin"]
-    assert by_text["Our river in November."] == {"name": admin.display_name, "school": admin.school}
-    assert by_text["I took the photos!"] == {"name": None, "label": f"a pupil of {world.users['pupil_member'].school}"}
-    assert by_text["Lovely work"] == {"name": None, "label": "a member of the project"}
+    assert by_text["Our river in November."] == {"name": admin.display_name, "school": admin.school, "badge": "teacher"}
+    school = world.users["pupil_member"].school
+    assert by_text["I took the photos!"] == {"name": None, "label": f"a pupil of {school}", "school": school,
+                                             "badge": "pupil"}
+    assert by_text["Lovely work"] == {"name": None, "label": "a member of the project", "badge": None}
     for secret in (world.users["pupil_member"].display_name, world.users["pupil_member"].username,
                    world.users["visitor"].display_name, "corner talk", "something rude"):
         assert secret not in r.text
@@ -106,7 +108,9 @@ async def test_the_journal_live_for_anonymous_viewers_with_resume(world, connect
         comment = await pupil.ok(Post(journal, "Photos from Kraków", parent=first.data["id"]))
         seq2, _, data = await events.next()  # live
         assert seq2 == seq + 1 and data["message"]["text"] == "Photos from Kraków"
-        assert data["message"]["author"] == {"name": None, "label": f"a pupil of {world.users['pupil_member'].school}"}
+        school = world.users["pupil_member"].school
+        assert data["message"]["author"] == {"name": None, "label": f"a pupil of {school}", "school": school,
+                                             "badge": "pupil"}
         await teacher.ok(Hide(journal, comment.data["id"]))
         _, kind, data = await events.next()
         assert kind == "message.hidden" and data["message"]["text"] is None

@@ -8,6 +8,7 @@ import { api, h, replace } from "./dom.js";
 import { errorText, getLang, languageNames, loadLanguages, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { feedView } from "./screens/feed.js";
+import { journalView } from "./screens/journal.js";
 import { mailView } from "./screens/mail.js";
 import { moderationView } from "./screens/moderation.js";
 import { roomView } from "./screens/room.js";
@@ -19,10 +20,10 @@ const app = document.getElementById("app");
 // Each screen by the first part of its address; the rest of the address is its arguments
 // (numbers). A screen's factory answers null when the viewer may not see it (then: home).
 const SCREENS = {
-  room: ([roomId]) => {
+  room: ([roomId, ...rest]) => {
     for (const space of state.me.spaces) {
       const room = space.rooms.find((r) => r.id === roomId);
-      if (room) return roomView(space, room);
+      if (room) return room.kind === "journal" ? journalView(space, room, rest) : roomView(space, room);
     }
     return null;
   },
