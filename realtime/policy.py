@@ -286,6 +286,24 @@ def decide_mute(actor: Iterable[Role], target: Role | None, scope: str) -> Refus
     return None
 
 
+def decide_mute_list(roles: Iterable[Role]) -> Refusal | None:
+    """Who reads a project's current mutes (who, where, until when, by whom, why): those who may
+    mute in all of it — its teacher admins and platform moderators. Other members `forbidden`."""
+    roles = tuple(roles)
+    if decide(roles, Area.HOME, Action.MUTE_MEMBERS) is None:
+        return None
+    if not roles:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    return Refusal(ErrorCode.FORBIDDEN, "only the project's teacher administrators and platform moderators see its mutes")
+
+
+def sees_hidden_text(roles: Iterable[Role], area: Area) -> bool:
+    """Whether someone with `roles` reads the words of a message a moderator hid in `area`: those
+    who moderate the area (they hid it, they may unhide or erase it: they must read what they
+    judge). Everyone else gets a hidden message without its text."""
+    return decide(roles, area, Action.MODERATE) is None
+
+
 def mute_in_force(mutes: dict[str, datetime] | None, scope: str, now: datetime) -> tuple[str, datetime] | None:
     """The mute that silences someone in `scope` now, as (the scope it was set with, its end):
     a mute of 'all' counts in every scope. That scope, not the one asked about, is what the

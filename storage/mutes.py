@@ -72,3 +72,37 @@ async def active_of(conn: asyncpg.Connection, user_ids: list[int]) -> list[list[
     for r in rows:
         found.setdefault(r["user_id"], []).append(Mute(r["space_id"], r["user_id"], r["scope"], r["until"]))
     return [found.get(u, []) for u in user_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class MuteEntry:
+    """A mute in force, as a project's moderators list it."""
+
+    user: dict[str, object]  # {"id", "name", "school"}
+    scope: str
+    until: datetime
+    muted_by: dict[str, object] | None  # {"id", "name"}; None once that account is gone
+    reason: str
+    created_at: datetime
+
+
+async def of_space(pool: asyncpg.Pool, space_id: int) -> list[MuteEntry]:
+    """The mutes of the project's members that have not ended yet, the one ending soonest first
+    (a member removed since is not listed: nothing they could post is waiting on it)."""
+    async with read(pool, "space_mutes") as conn:
+        rows = await conn.fetch(
+            "SELECT m.user_id, u.display_name AS user_name, u.school AS user_school, m.scope, m.until,"
+            " m.muted_by, b.display_name AS by_name, m.reason, m.created_at"
+            " FROM mutes m JOIN members s ON s.space_id = m.space_id AND s.user_id = m.user_id"
+            " JOIN users u ON u.id = m.user_id LEFT JOIN users b ON b.id = m.muted_by"
+            " WHERE m.space_id = $1 AND m.until > now() ORDER BY m.until, m.user_id, m.scope",
+            space_id,
+        )
+    return [
+        MuteEntry(
+            {"id": r["user_id"], "name": r["user_name"], "school": r["user_school"]}, r["scope"], r["until"],
+            None if r["muted_by"] is None else {"id": r["muted_by"], "name": r["by_name"]}, r["reason"],
+            r["created_at"],
+        )
+        for r in rows
+    ]

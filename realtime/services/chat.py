@@ -28,7 +28,7 @@ from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
 from ..fanout.hub import Hub
 from ..fanout.shield import shield_message
-from ..policy import ARCHIVED, Action, Area, Refusal, badge, decide, sees_pupils
+from ..policy import ARCHIVED, Action, Area, Refusal, badge, decide, sees_hidden_text, sees_pupils
 from ..ratelimit import Limiter
 from . import access
 from .feed import to_event as feed_event
@@ -55,23 +55,26 @@ def announce_room(hub: Hub, room: Room) -> None:
         hub.send_ephemeral(channel, RoomNotice(channel, room_data(room)))
 
 
-def message_data(m: store.Message) -> dict[str, Any]:
-    """The wire form of a message: a hidden or deleted message never carries its text."""
+def message_data(m: store.Message, *, hidden_text: bool = False) -> dict[str, Any]:
+    """The wire form of a message: a deleted message never carries its text, nor a hidden one —
+    but to those who moderate its area (`hidden_text`, policy.sees_hidden_text), in a history
+    page: they read what they hid."""
     state = m.state
+    shown = state == "visible" or (hidden_text and state == "hidden")
     data = {
         "id": m.id,
         "seq": m.seq,
         "author": {"id": m.author_id, "name": m.author_name, "school": m.author_school, "role": m.author_role},
-        "text": m.text if state == "visible" else None,
+        "text": m.text if shown else None,
         "state": state,
         "created_at": iso(m.created_at),
         "edited_at": iso(m.edited_at),
         "client_id": m.client_id,
     }
     if m.title is not None or m.parent_id is not None:  # the journal's; chat frames stay lean
-        data["title"] = m.title if state == "visible" else None
+        data["title"] = m.title if shown else None
         data["parent_id"] = m.parent_id
-        data["links"] = list(m.links or ()) if state == "visible" else []
+        data["links"] = list(m.links or ()) if shown else []
     return data
 
 
@@ -339,6 +342,8 @@ class Chat:
         room = await self.room_for(viewer, room_channel(room_id))
         await self.check(viewer, room, Action.READ)
         found = await database(store.history(self._pool, room.id, before, limit))
-        if sees_pupils(viewer.roles_in(room.space_id)):
-            return [message_data(m) for m in found]
-        return [shield_message(message_data(m)) for m in found]
+        roles = viewer.roles_in(room.space_id)
+        hidden_text = sees_hidden_text(roles, Area(room.area))
+        if sees_pupils(roles):
+            return [message_data(m, hidden_text=hidden_text) for m in found]
+        return [shield_message(message_data(m, hidden_text=hidden_text)) for m in found]

@@ -35,6 +35,7 @@ from ..policy import Action, Area, Refusal, decide_queue, decide_report
 from ..ratelimit import Limiter
 from . import access
 from .chat import Chat
+from .platform import project_page
 
 
 def queue_channel(queue: int) -> str:
@@ -165,6 +166,15 @@ class Moderation:
             self._pool, space_id=space_id, status=status, before=before, limit=limit, not_about=viewer.user.id,
         ))
         return {"space": space_id, "reports": [report_data(r) for r in found], "more": more}
+
+    async def projects(self, viewer: Viewer, closed: bool | None, before: int | None, limit: int) -> dict[str, Any]:
+        """The projects a platform moderator covers — every one, newest first, as administrators
+        list them — so that the platform's queue has its projects beside it. Whoever follows the
+        platform's queue (policy.decide_queue): platform moderators alone."""
+        refusal = decide_queue(viewer.roles_in(PLATFORM_QUEUE), platform=True)
+        if refusal is not None:
+            raise Refused(refusal)
+        return await project_page(self._pool, closed, before, limit)
 
     async def _reviewable(self, viewer: Viewer, report_id: int) -> int:
         """The report's project, if the viewer reviews its reports. A report of a project they

@@ -58,6 +58,20 @@ def _username(value: Any, what: str) -> str:
     return value
 
 
+async def project_page(pool: asyncpg.Pool, closed: bool | None, before: int | None, limit: int) -> dict[str, Any]:
+    """A page of every project, newest first (rights are the caller's: administrators here,
+    platform moderators in moderation.py)."""
+    found = await database(store.list_projects(pool, closed=closed, before=before, limit=limit + 1))
+    return {
+        "projects": [
+            {**project_data(p.space), "created_at": iso(p.created_at), "members": p.members,
+             "teacher_admins": p.teacher_admins}
+            for p in found[:limit]
+        ],
+        "more": len(found) > limit,
+    }
+
+
 class Platform:
     def __init__(self, pool: asyncpg.Pool, changes: Changes, feed: Feed) -> None:
         self._pool = pool
@@ -100,15 +114,7 @@ class Platform:
         """Every project, newest first, a page at a time (`before`: the last id of the previous
         page), only the closed or the open ones if `closed` says so."""
         _allowed(viewer, PlatformAction.RUN_PROJECTS)
-        found = await database(store.list_projects(self._pool, closed=closed, before=before, limit=limit + 1))
-        return {
-            "projects": [
-                {**project_data(p.space), "created_at": iso(p.created_at), "members": p.members,
-                 "teacher_admins": p.teacher_admins}
-                for p in found[:limit]
-            ],
-            "more": len(found) > limit,
-        }
+        return await project_page(self._pool, closed, before, limit)
 
     async def rename(self, viewer: Viewer, space_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """A new `name` and/or `description` for a project (the slug, its public address, stays).

@@ -36,6 +36,7 @@ from ..policy import (
     decide_mail,
     decide_member_change,
     decide_mute,
+    decide_mute_list,
     decide_readd,
     decide_room_change,
 )
@@ -270,6 +271,17 @@ class Projects:
         if lifted:
             await self._changes.send(MemberChanged(space_id, user_id))
         return {"space": space_id, "user_id": user_id, "scope": scope, "lifted": lifted}
+
+    async def mutes(self, viewer: Viewer, space_id: int) -> dict[str, Any]:
+        """The project's mutes in force — who, where, until when, by whom, why — for those who may
+        mute in all of it (policy.decide_mute_list); anyone outside the project: not_found."""
+        access.space(viewer, space_id, decide_mute_list(viewer.roles_in(space_id)))
+        found = await database(mutes_store.of_space(self._pool, space_id))
+        return {"space": space_id, "mutes": [
+            {"user": m.user, "scope": m.scope, "until": iso(m.until), "muted_by": m.muted_by, "reason": m.reason,
+             "created_at": iso(m.created_at)}
+            for m in found
+        ]}
 
     @staticmethod
     def _mute_fields(user_id: Any, scope: Any, reason: Any) -> tuple[str, str]:

@@ -153,6 +153,12 @@ async def mute(request: Request) -> Response:
     return JSONResponse(done, status_code=201)
 
 
+async def mutes(request: Request) -> Response:
+    """The project's mutes in force (teacher admins, platform moderators)."""
+    viewer = await viewer_of(request)
+    return JSONResponse(await web_of(request).services.projects.mutes(viewer, int_param_path(request, "space_id")))
+
+
 async def unmute(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
@@ -178,5 +184,6 @@ routes = [
     Route("/api/invitations/redeem", redeem_invitation, methods=["POST"]),
     Route("/api/spaces/{space_id}/audit", audit_log),
     Route("/api/spaces/{space_id}/mutes", mute, methods=["POST"]),
+    Route("/api/spaces/{space_id}/mutes", mutes),
     Route("/api/spaces/{space_id}/mutes/{user_id}/{scope}", unmute, methods=["DELETE"]),
 ]

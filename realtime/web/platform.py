@@ -1,5 +1,6 @@
 """HTTP routes of the platform's administrators (`/api/admin/…`, docs/protocol.md "Projects"):
-projects created, listed, renamed and closed all at once, and a platform moderator placed in one.
+projects created, listed, renamed and closed all at once, and a platform moderator placed in one;
+and the list of projects platform moderators cover (`/api/moderation/spaces`).
 Closing and reopening one project is the project's own route (api.py), which administrators may
 use too. Rights are the platform service's and the policy's; these only translate HTTP."""
 
@@ -29,6 +30,19 @@ async def projects(request: Request) -> Response:
     return JSONResponse(await platform.projects(viewer, None if closed is None else closed == "true", before, limit))
 
 
+async def moderated_projects(request: Request) -> Response:
+    """Every project, as a platform moderator covers them (?closed=true|false&before=<id>&limit=):
+    the listing administrators get, for whoever follows the platform's moderation queue."""
+    viewer = await viewer_of(request)
+    closed = request.query_params.get("closed")
+    if closed not in (None, "true", "false"):
+        raise ServiceError(ErrorCode.INVALID_FIELD, "closed must be true or false")
+    before, limit = page_params(request, 100, MAX_PAGE)
+    return JSONResponse(await web_of(request).services.moderation.projects(
+        viewer, None if closed is None else closed == "true", before, limit
+    ))
+
+
 async def rename(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
@@ -55,4 +69,5 @@ routes = [
     Route("/api/admin/spaces/close", close_all, methods=["POST"]),
     Route("/api/admin/spaces/{space_id}", rename, methods=["PATCH"]),
     Route("/api/admin/spaces/{space_id}/moderators", place_moderator, methods=["POST"]),
+    Route("/api/moderation/spaces", moderated_projects),
 ]

@@ -21,6 +21,7 @@ from realtime.policy import (
     decide_mail,
     decide_member_change,
     decide_mute,
+    decide_mute_list,
     decide_own_account,
     decide_password_reset,
     decide_platform,
@@ -32,6 +33,7 @@ from realtime.policy import (
     decide_report,
     decide_room_change,
     mute_in_force,
+    sees_hidden_text,
 )
 
 # Transcribed from ../shared/DESIGN.md ("The role matrix"), not from realtime/policy.py, so that a
@@ -237,6 +239,21 @@ def test_teachers_are_not_muted(target):
     refusal = decide_mute([Role.TEACHER_ADMIN], target, "chat")
     assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN
     assert decide_mute([Role.MODERATOR], None, "all").code is ErrorCode.NOT_FOUND
+
+
+def test_a_projects_mutes_are_read_by_those_who_mute_in_all_of_it():
+    for role in ROLES:
+        refusal = decide_mute_list([role])
+        assert (refusal is None) is (role in (Role.TEACHER_ADMIN, Role.MODERATOR)), role
+        assert refusal is None or refusal.code is ErrorCode.FORBIDDEN
+    assert decide_mute_list([]).code is ErrorCode.NOT_MEMBER
+
+
+@pytest.mark.parametrize("area", list(Area))
+def test_a_hidden_messages_words_are_read_by_those_who_moderate_its_area(area):
+    for role in ROLES:
+        assert sees_hidden_text([role], area) is (M in DESIGN[area.value].get(role.value, ())), (role, area)
+    assert sees_hidden_text([], area) is False
 
 
 def test_a_mute_ends_by_itself_and_all_covers_every_scope():

@@ -113,6 +113,8 @@ async def test_a_pupil_tries_every_teacher_route_over_http(who, world, http, poo
         ("POST", f"/api/rooms/{room}/messages/{scene['message']}/unhide", {}),
         ("POST", f"/api/spaces/{s}/mutes", {"user_id": classmate, "scope": "all", "minutes": 60}),
         ("DELETE", f"/api/spaces/{s}/mutes/{world.users['visitor'].id}/all", None),
+        ("GET", f"/api/spaces/{s}/mutes", None),
+        ("GET", "/api/moderation/spaces", None),
         ("GET", f"/api/spaces/{s}/reports", None),
         ("GET", "/api/moderation/reports", None),
         ("POST", f"/api/reports/{scene['report']}/resolve", {"outcome": "dismissed"}),

@@ -11,7 +11,9 @@ import { feedView } from "./screens/feed.js";
 import { journalView } from "./screens/journal.js";
 import { mailView } from "./screens/mail.js";
 import { moderationView } from "./screens/moderation.js";
+import { platformView } from "./screens/platform.js";
 import { roomView } from "./screens/room.js";
+import { followQueues, openCount, queueEvent } from "./queues.js";
 import { currentSpace, state } from "./state.js";
 import { setToasts, toast } from "./ui.js";
 
@@ -30,6 +32,7 @@ const SCREENS = {
   mail: ([spaceId]) => (currentSpace(spaceId)?.mailbox ? mailView(currentSpace(spaceId)) : null),
   feed: ([spaceId]) => (currentSpace(spaceId) ? feedView(currentSpace(spaceId)) : null),
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
+  platform: () => (state.me.user.platform_role ? platformView() : null),
 };
 
 export function href(screen, ...args) {
@@ -93,7 +96,7 @@ function start(me) {
   state.me = me;
   state.live = new Live({
     onStatus: (s) => { state.status = s; renderStatus(); },
-    onWelcome: (w) => { state.me = w; followMailboxes(); renderNav(); state.view?.rightsChanged?.(); },
+    onWelcome: (w) => { state.me = w; followMailboxes(); followQueues(renderNav); renderNav(); state.view?.rightsChanged?.(); },
     onEvent: (e) => routeEvent(e),
     onFrame: (f) => routeFrame(f),
     onSessionEnded: () => showLogin(t("login.expired")),
@@ -153,6 +156,7 @@ function navLink(screen, args, label, attrs = {}) {
 function renderNav() {
   if (!shell.nav) return;
   const items = [];
+  if (state.me.user.platform_role) items.push(platformNav());
   for (const space of state.me.spaces) {
     const rooms = space.rooms.map((room) => h("li", {},
       navLink("room", [room.id], [
@@ -170,13 +174,27 @@ function renderNav() {
           t("nav.mail"), unread ? h("span", { class: "count", "data-testid": "unread" }, t("mail.unread", { n: unread })) : null,
         ], { "data-testid": "nav-mail" })) : null,
         h("li", {}, navLink("feed", [space.id], t("nav.feed"), { "data-testid": "nav-feed" })),
-        space.moderation ? h("li", {}, navLink("moderation", [space.id], t("nav.moderation"), { "data-testid": "nav-moderation" })) : null,
+        space.moderation ? h("li", {}, navLink("moderation", [space.id], [t("nav.moderation"), queueCount(space.moderation)], { "data-testid": "nav-moderation" })) : null,
       )));
   }
   replace(shell.nav, items);
 }
 
-// Opens the screen the address names; an unknown or forbidden address opens the first room.
+// The count of open reports on a queue, live (queues.js), next to its menu entry.
+function queueCount(channel) {
+  const n = openCount(channel);
+  return n ? h("span", { class: "count", "data-testid": "queue-count" }, t("moderation.open_count", { n })) : null;
+}
+
+// Platform staff: their own screen (#/platform), with the platform queue's count for moderators.
+function platformNav() {
+  const { platform_role: role, moderation } = state.me.user;
+  return h("section", { class: "space" }, h("h2", {}, t("platform.nav_title")), h("ul", {}, h("li", {},
+    navLink("platform", [], [t(`platform.nav.${role}`), moderation ? queueCount(moderation) : null], { "data-testid": "nav-platform" }))));
+}
+
+// Opens the screen the address names; an unknown or forbidden address opens the first room
+// (platform staff without one: their platform screen).
 function route({ focus = true } = {}) {
   if (!state.me) return;
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
@@ -190,6 +208,9 @@ function route({ focus = true } = {}) {
     if (room) {
       history.replaceState(null, "", href("room", room.id));
       open(roomView(first, room), { focus });
+    } else if (state.me.user.platform_role) {
+      history.replaceState(null, "", href("platform"));
+      open(platformView(), { focus });
     }
   }
   renderNav();
@@ -207,6 +228,7 @@ function open(view, { focus = true } = {}) {
 
 function routeEvent(frame) {
   if (frame.channel.startsWith("mail:")) mailboxEvent(frame);
+  if (frame.channel.startsWith("moderation:")) queueEvent(frame);
   state.view?.onEvent?.(frame);
 }
 

@@ -39,7 +39,9 @@ export function roomView(space, room) {
 
   function renderMessage(m, pending = false) {
     const mine = m.author?.id === state.me.user.id;
-    const body = m.state === "hidden" ? h("em", {}, t("message.hidden"))
+    const body = m.state === "hidden" && m.text != null // its words reach those who moderate the room only
+      ? h("span", { class: "text hidden-text" }, h("span", { class: "hidden-label" }, t("moderation.hidden_label")), " ", m.text)
+      : m.state === "hidden" ? h("em", {}, t("message.hidden"))
       : m.state === "deleted" ? h("em", {}, t("message.deleted"))
         : h("span", { class: "text" }, m.text);
     const actions = h("span", { class: "actions" });
@@ -68,6 +70,8 @@ export function roomView(space, room) {
 
   function show(m, { atTop = false } = {}) {
     const known = byId.get(m.id);
+    // An event never carries a hidden message's words: a moderator keeps those already shown.
+    if (known && m.state === "hidden" && m.text == null && moderates()) m = { ...m, text: known.message.text };
     const el = renderMessage(m);
     if (known) {
       known.el.replaceWith(el);
