@@ -89,6 +89,7 @@ async def test_a_teacher_writes_to_two_pupils_who_answer_all_and_file_the_thread
     await teacher.fill("#mail-subject", "River samples")
     assert await teacher.text_content("#mail-subject-count") == "13 / 200 characters"
     await teacher.fill("#mail-text", "Please bring your river samples.\nTwo bottles each.")
+    await teacher.locator("[data-testid=reader]").evaluate("el => { el.scrollTop = 0; }")
     await screenshot(teacher, "teacher-mail-compose")
     await axe(teacher, "the composer")
     await teacher.click("[data-action=send]")
@@ -210,6 +211,12 @@ async def test_a_draft_is_kept_when_leaving_mail_and_cleared_on_send(browser, se
     await teacher.wait_for_selector("[data-testid=composer] .book-group")  # the address book too, once online
     await teacher.wait_for_selector(f"{THREADS}:not([aria-busy])")
     assert await teacher.input_value("#mail-text") == "Dear pupils,\nwe leave at nine."
+    await teacher.select_option("[data-testid=lang]", "fr")  # written again in French, the words kept
+    await teacher.locator("[data-action=send]", has_text="Envoyer le message").wait_for()
+    assert await teacher.input_value("#mail-text") == "Dear pupils,\nwe leave at nine."
+    assert await teacher.text_content("#mail-subject-count") == "17 / 200 caractères"
+    await teacher.select_option("[data-testid=lang]", "en")
+    await teacher.locator("[data-action=send]", has_text="Send mail").wait_for()
     await teacher.click("[data-action=send]")
     await toast(teacher, "Mail sent")
     keys = await teacher.evaluate("Object.keys(localStorage).filter(k => k.startsWith('twinhub.mail.'))")
@@ -223,11 +230,19 @@ async def test_a_draft_is_kept_when_leaving_mail_and_cleared_on_send(browser, se
 async def test_a_pupil_reports_a_mail_that_another_pupil_never_sees(browser, server, world, http, screenshot, axe):
     users = world.users
     writer_token = await login(http, users["teacher_member"].username)
+    await mail_over_http(http, writer_token, world.space_id, [users["pupil_member"].id, users["visitor"].id], "Trip for families", "Parents welcome")
     secret = await mail_over_http(http, writer_token, world.space_id, [users["pupil_member"].id], "Just for you", "Your marks: 19/20")
-    await mail_over_http(http, writer_token, world.space_id, [users["pupil_admin"].id], "For the class helper", "Please water the plants")
+    plants = await mail_over_http(http, writer_token, world.space_id, [users["pupil_admin"].id], "For the class helper", "Please water the plants")
 
     pupil = await watched(await open_page(browser, server.port, users["pupil_member"]))
     await open_mail(pupil)
+    # Answering all on a mail that also went to a parent: the parent is left out, and said so
+    # (a pupil may not write to a visitor: the server would refuse the whole mail).
+    await thread_button(pupil, "Trip for families").click()
+    await pupil.click("[data-testid=thread] [data-action=reply-all]")
+    await pupil.wait_for_selector("[data-testid=composer]")
+    assert await pupil.locator("[data-testid=chosen] li .name").all_text_contents() == ["Teacher Member"]
+    assert await pupil.text_content("[data-testid=left-out]") == "Not added (you may not write to them): Visitor."
     await thread_button(pupil, "Just for you").click()
     await pupil.click("[data-testid=thread] [data-action=report]")
     box = pupil.locator("[data-testid=report-mail-dialog]")
@@ -254,6 +269,20 @@ async def test_a_pupil_reports_a_mail_that_another_pupil_never_sees(browser, ser
     other_token = await login(http, users["pupil_admin"].username)
     r = await http.get(f"/api/mail/{secret['id']}", headers={"authorization": f"Bearer {other_token}"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+    # Deleting one's own copy for good, from the trash, after saying yes.
+    await choose_folder(other, "inbox")
+    await thread_button(other, "For the class helper").click()
+    await other.click("[data-testid=thread] [data-action=trash]")
+    await choose_folder(other, "trash")
+    await thread_button(other, "For the class helper").click()
+    await other.click("[data-testid=thread] [data-action=delete]")
+    await axe(other, "the confirmation of a deletion")
+    await answer(other)
+    await toast(other, "Deleted for good.")
+    await thread_button(other, "For the class helper").wait_for(state="detached")
+    r = await http.get(f"/api/mail/{plants['id']}", headers={"authorization": f"Bearer {other_token}"})
+    assert r.status_code == 404
 
     # A visitor's address book holds the teachers only; the server refuses a pupil anyway.
     visitor = await watched(await open_page(browser, server.port, users["visitor"]))

@@ -28,6 +28,7 @@ export function mailView(first) {
   let refreshTimer = null;
   let pane = null; // the reader's content: a thread pane or a composer (null: nothing open)
   let paneKind = null; // "thread" | "compose"
+  let composeFrom = null; // the thread the composer was opened from
   const view = { el: h("section", { class: "mail-view", "data-testid": "mail" }) };
 
   const folderBar = h("div", { class: "folders", role: "group", "aria-labelledby": "mail-folders" });
@@ -216,14 +217,14 @@ export function mailView(first) {
     return bookLoading;
   }
 
-  async function openComposer(draft, { replyMail = null, leftOut = [], focus = true } = {}) {
+  // from: the thread it was opened from, where "back" returns.
+  async function openComposer(draft, { replyMail = null, leftOut = [], focus = true, from = paneKind === "thread" ? pane.threadId : null } = {}) {
     if (space().closed) return;
     try {
       await ensureBook();
     } catch (err) {
       fail(err);
     }
-    const from = paneKind === "thread" ? pane.threadId : null;
     const next = composer({
       space, people, book, draft, replyMail, leftOut,
       getReplyMail: async () => (await live.request({ type: "get_mail", id: draft.reply_to })).mail,
@@ -235,6 +236,7 @@ export function mailView(first) {
       },
     });
     showPane(next, "compose");
+    composeFrom = from;
     if (focus) next.focus();
   }
 
@@ -295,13 +297,11 @@ export function mailView(first) {
     renderList();
     if (paneKind === "thread") pane.render();
     else if (paneKind === "compose") {
-      const key = pane.key; // written again in the new language, from its draft
-      pane.save();
+      const draft = pane.current(); // written again (in the new language), as it stands
+      const replyMail = pane.replyMail();
       pane = null;
       paneKind = null;
-      const draft = drafts.get(spaceId, key);
-      if (draft) openComposer(draft, { focus: false });
-      else closePane();
+      openComposer(draft, { replyMail, from: composeFrom, focus: false });
     } else replace(readerEl, placeholder());
   };
 
@@ -324,7 +324,7 @@ export function mailView(first) {
   };
   view.dispose = () => {
     clearTimeout(refreshTimer);
-    if (paneKind === "compose") pane.save(); // kept, and opened again on coming back
+    if (paneKind === "compose") pane.park(); // kept, and opened again on coming back
   };
   // A welcome: the first one (then start), one after a reconnect, or rights that changed (a project
   // closed or reopened, renamed, a new role): drawn again only when this project changed.

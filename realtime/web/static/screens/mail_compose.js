@@ -62,17 +62,28 @@ export function composer({ space, people, book, draft, replyMail, getReplyMail, 
   const boxes = new Map(); // member id -> checkbox
 
   function save() {
-    drafts.put(space().id, draft.key, {
-      ...draft, to: [...chosen.values()], subject: subject.value, text: text.value, client_id: clientRef,
-    });
+    drafts.put(space().id, draft.key, current());
     drafts.setOpen(space().id, draft.key);
+  }
+
+  // Nothing of one's own in it: no words, and for a new mail no subject or recipient either.
+  const blank = () => !text.value.trim() && (reply || (!subject.value.trim() && !chosen.size));
+
+  function current() {
+    return { ...draft, to: [...chosen.values()], subject: subject.value, text: text.value, client_id: clientRef };
   }
 
   // Leaving the composer for something else in TwinMail: the draft stays (found again by "New
   // mail" or "Reply"), but it no longer opens by itself; a draft with no words is not kept.
   function leave() {
-    if (!text.value.trim() && (reply || (!subject.value.trim() && !chosen.size))) drafts.remove(space().id, draft.key);
+    if (blank()) drafts.remove(space().id, draft.key);
     else drafts.setOpen(space().id, null);
+  }
+
+  // Leaving TwinMail with the composer open: the draft is kept and opens again on coming back.
+  function park() {
+    if (blank()) drafts.remove(space().id, draft.key);
+    else save();
   }
 
   // -- recipients -----------------------------------------------------------------------------
@@ -170,6 +181,13 @@ export function composer({ space, people, book, draft, replyMail, getReplyMail, 
     counter(subject, subjectCount, maxSubject, !reply);
     counter(text, textCount, maxText, true);
   }
+
+  subject.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") {
+      ev.preventDefault(); // on to the text, not "send" half-written
+      text.focus();
+    }
+  });
 
   for (const input of [subject, text]) {
     input.addEventListener("input", () => {
@@ -283,7 +301,9 @@ export function composer({ space, people, book, draft, replyMail, getReplyMail, 
     el: form,
     key: draft.key,
     leave,
-    save,
+    park,
+    current,
+    replyMail: () => replyMail,
     focus: () => (reply && chosen.size ? text : search).focus(),
     setBook(next) {
       book = next;
