@@ -30,7 +30,7 @@ class Person:
     id: int
     name: str
     school: str
-    role: str | None = None  # a mail's sender: their role in the project now (None: no longer a member)
+    role: str | None = None  # their role in the mail's project now (None: no longer a member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +136,8 @@ ITEM_SELECT = (
     "       JOIN users u ON u.id = r.id ORDER BY r.n) AS recipient_names,"
     " ARRAY(SELECT u.school FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
     "       JOIN users u ON u.id = r.id ORDER BY r.n) AS recipient_schools,"
+    " ARRAY(SELECT rm.role FROM unnest(m.recipient_ids) WITH ORDINALITY r(id, n)"
+    "       LEFT JOIN members rm ON rm.space_id = b.space_id AND rm.user_id = r.id ORDER BY r.n) AS recipient_roles,"
     " CASE WHEN i.deleted_at IS NULL THEN m.subject END AS subject,"
     " CASE WHEN i.deleted_at IS NULL THEN m.text END AS text,"
     " m.created_at, i.origin, i.folder, i.read, i.deleted_at IS NOT NULL AS deleted,"
@@ -147,8 +149,10 @@ ITEM_SELECT = (
 
 def item_from_row(r: asyncpg.Record) -> MailItem:
     recipients = tuple(
-        Person(i, n, s)
-        for i, n, s in zip(r["recipient_ids"], r["recipient_names"], r["recipient_schools"], strict=True)
+        Person(i, n, s, role)
+        for i, n, s, role in zip(
+            r["recipient_ids"], r["recipient_names"], r["recipient_schools"], r["recipient_roles"], strict=True
+        )
     )
     return MailItem(
         r["mailbox_id"], r["mail_id"], r["space_id"], r["thread_id"], r["reply_to"],

@@ -1,5 +1,6 @@
 """What a follower who may not learn who the pupils are (a visitor: policy.sees_pupils) gets of an
-event: the same event, with every pupil in it — a message's author, a feed record's actor —
+event: the same event, with every pupil in it — a message's author, a feed record's actor, a
+mail's sender and recipients —
 made anonymous: no id, no name, the badge `pupil` and their school, as the public view shows
 them ("a pupil of <school>"). Everything else is the event as everyone gets it.
 
@@ -34,7 +35,22 @@ def shield_data(data: dict[str, Any]) -> dict[str, Any]:
         data = shield_message(data)
     if is_pupil(data.get("actor")):
         data = {**data, "actor": anonymous(data["actor"])}
+    mail = data.get("mail")
+    if isinstance(mail, dict) and (shielded := shield_mail(mail)) is not mail:
+        data = {**data, "mail": shielded}
     return data
+
+
+def shield_mail(mail: dict[str, Any]) -> dict[str, Any]:
+    """A mail without its pupils' identities: a visitor who got a teacher's mail that also went
+    to pupils learns that pupils of a school got it, not who they are."""
+    sender, to = mail.get("from"), mail.get("to") or ()
+    if not (is_pupil(sender) or any(map(is_pupil, to))):
+        return mail
+    return {
+        **mail, "from": anonymous(sender) if is_pupil(sender) else sender,
+        "to": [anonymous(c) if is_pupil(c) else c for c in to],
+    }
 
 
 def shield_message(message: dict[str, Any]) -> dict[str, Any]:

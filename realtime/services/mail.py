@@ -36,7 +36,8 @@ from ..channels import parse as parse_channel
 from ..errors import RecipientsRefused, ServiceError, database, rate_limited, write
 from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
-from ..policy import Action, Refusal, Role, badge, decide_mail
+from ..fanout.shield import shield_mail
+from ..policy import Action, Refusal, Role, badge, decide_mail, sees_pupils
 from ..ratelimit import Limiter
 from . import access
 from .moderation import to_event as queue_event
@@ -51,9 +52,14 @@ def _card(p: Person) -> dict[str, Any]:
 
 
 def _sender_card(p: Person) -> dict[str, Any]:
-    """Who wrote a mail, with the badge of their role in the project (a pupil tells a teacher's
-    mail from a pupil's who took a teacher's name)."""
+    """Who wrote or got a mail, with the badge of their role in the project (a pupil tells a
+    teacher's mail from a pupil's who took a teacher's name; a visitor's copy is shielded by it)."""
     return {**_card(p), "role": badge((Role(p.role),)) if p.role else None}
+
+
+def _shown(viewer: Viewer, space_id: int, mail: dict[str, Any]) -> dict[str, Any]:
+    """A mail as this holder may see it: a visitor never learns who the pupils are (policy.sees_pupils)."""
+    return mail if sees_pupils(viewer.roles_in(space_id)) else shield_mail(mail)
 
 
 def item_data(item: MailItem) -> dict[str, Any]:
@@ -64,7 +70,7 @@ def item_data(item: MailItem) -> dict[str, Any]:
         "thread_id": item.thread_id,
         "reply_to": item.reply_to,
         "from": _sender_card(item.sender),
-        "to": [_card(p) for p in item.recipients],
+        "to": [_sender_card(p) for p in item.recipients],
         "subject": item.subject,
         "text": item.text,
         "created_at": iso(item.created_at),
@@ -81,7 +87,7 @@ def _send_events(new: NewMail, result: SendResult) -> list[Event]:
     assert result.sent is not None
     core = {
         "id": result.mail_id, "space": new.space_id, "thread_id": result.thread_id, "reply_to": new.reply_to,
-        "from": _sender_card(new.sender), "to": [_card(p) for p, _ in new.recipients], "subject": new.subject,
+        "from": _sender_card(new.sender), "to": [_sender_card(p) for p, _ in new.recipients], "subject": new.subject,
         "text": new.text, "created_at": iso(result.created_at),
     }
     sent = {**core, "folder": "sent", "read": True, "state": "visible", "client_id": new.client_id}
@@ -265,8 +271,9 @@ class Mail:
             raise ServiceError(ErrorCode.INVALID_FIELD, "a new mail needs a subject")
         limiter = self._teacher_limiter if role in (Role.TEACHER_ADMIN, Role.TEACHER_MEMBER) else self._pupil_limiter
         rate_limited(await limiter.acquire(viewer.user.id), "you are sending mail")
+        recipients = tuple((replace(roster[i].person, role=roster[i].role.value), roster[i].mailbox_id) for i in to)
         new = NewMail(
-            space_id, replace(sender.person, role=role.value), sender.mailbox_id, tuple((roster[i].person, roster[i].mailbox_id) for i in to),
+            space_id, replace(sender.person, role=role.value), sender.mailbox_id, recipients,
             subject.strip()[: self._limits.max_subject_chars], text, thread_id, reply_to, client_id,
         )
         result = await write(self._writer.submit(new), undone="the mail was not sent")
@@ -300,7 +307,7 @@ class Mail:
         item = await database(store.get_item(self._pool, viewer.user.id, self._spaces(viewer), mail_id))
         if item is None:
             raise ServiceError(ErrorCode.NOT_FOUND, _NO_MAIL.format(mail_id))
-        return item_data(item)
+        return _shown(viewer, item.space_id, item_data(item))
 
     async def change(self, viewer: Viewer, mail_id: int, what: Change) -> dict[str, Any]:
         """Mark read/unread, move, or delete for oneself. Filing one's mail stays possible in a
@@ -333,7 +340,7 @@ class Mail:
         return {
             "space": space_id, "folder": folder, "mailbox": mailbox,
             "threads": [
-                {"thread_id": t.thread_id, "mails": t.mails, "unread": t.unread, "last": item_data(t.last)}
+                {"thread_id": t.thread_id, "mails": t.mails, "unread": t.unread, "last": _shown(viewer, space_id, item_data(t.last))}
                 for t in page
             ],
             "more": len(found) > limit,
@@ -347,7 +354,7 @@ class Mail:
         if not mails and after is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"you have no thread {thread_id} in this project's mailbox")
         return {
-            "space": space_id, "thread_id": thread_id, "mails": [item_data(m) for m in mails[:limit]],
+            "space": space_id, "thread_id": thread_id, "mails": [_shown(viewer, space_id, item_data(m)) for m in mails[:limit]],
             "more": len(mails) > limit,
         }
 
@@ -395,6 +402,6 @@ def _reported(item: MailItem) -> dict[str, Any]:
     """The reported mail as reviewers see it: the mail, none of its reporter's mailbox state."""
     return {
         "id": item.mail_id, "thread_id": item.thread_id, "from": _sender_card(item.sender),
-        "to": [_card(p) for p in item.recipients], "subject": item.subject, "text": item.text,
+        "to": [_sender_card(p) for p in item.recipients], "subject": item.subject, "text": item.text,
         "created_at": iso(item.created_at),
     }

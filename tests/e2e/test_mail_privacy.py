@@ -140,3 +140,38 @@ async def test_http_with_another_members_id(prober, world, http, pool, secret):
         assert real.json()["error"]["code"] == "not_found"
         assert blanked(real.text, ident, NOWHERE, world.space_id) == blanked(fake.text, ident, NOWHERE, world.space_id)
     assert await state_of(pool, world, "pupil_admin", mail_id) == before
+
+
+async def test_a_visitor_never_learns_which_pupils_got_a_mail(world, connect, http):
+    """Rule 10 in TwinMail: a teacher writes to a parent (visitor) and to pupils at once. The
+    parent's copy — live, replayed, listed, read over WebSocket and HTTP — names the teachers and
+    says that pupils of a school got it, never which; the teacher's copy names everyone."""
+    pupil, visitor = world.users["pupil_member"], world.users["visitor"]
+    parent = await connect(visitor)
+    box = next(s["mailbox"] for s in parent.welcome.spaces if s["id"] == world.space_id)
+    await parent.ok(Subscribe(box["channel"], since=box["seq"]))
+    teacher = await connect(world.users["teacher_admin"])
+    sent = (await teacher.ok(SendMail(world.space_id, (visitor.id, pupil.id), "Trip on Friday", subject="Trip"))).data
+
+    def check(mail: dict) -> None:
+        assert pupil.display_name not in repr(mail) and pupil.id not in [c["id"] for c in mail["to"]]
+        shown = {c["role"]: c for c in mail["to"]}
+        assert shown["pupil"] == {"id": None, "name": None, "school": pupil.school, "role": "pupil"}
+        assert shown["visitor"]["id"] == visitor.id
+        assert mail["from"]["name"] == world.users["teacher_admin"].display_name
+
+    live = (await parent.wait_events(box["channel"], 1))[0].data["mail"]
+    check(live)
+    check((await parent.ok(GetMail(sent["id"]))).data["mail"])
+    check((await parent.ok(ListThreads(world.space_id))).data["threads"][0]["last"])
+    check((await parent.ok(GetThread(world.space_id, sent["thread_id"]))).data["mails"][0])
+    auth = {"authorization": f"Bearer {await login(http, visitor.username)}"}
+    for path in (f"/api/mail/{sent['id']}", f"/api/spaces/{world.space_id}/mail/threads/{sent['thread_id']}"):
+        r = await http.get(path, headers=auth)
+        assert r.status_code == 200 and pupil.display_name not in r.text and pupil.username not in r.text
+    again = await connect(visitor)  # a replay from the start
+    await again.ok(Subscribe(box["channel"], since=0))
+    check((await again.wait_events(box["channel"], 1))[-1].data["mail"])
+    # The sender sees whom she wrote to, each with their badge.
+    own = (await teacher.ok(GetMail(sent["id"]))).data["mail"]
+    assert [(c["id"], c["role"]) for c in own["to"]] == [(visitor.id, "visitor"), (pupil.id, "pupil")]
