@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from protocol import Welcome
-from realtime.policy import Area
 from tests.conftest import login
 
 LIVE = 5.0  # seconds a change may take to reach a socket
