@@ -214,7 +214,7 @@ async def test_the_audit_log_read_filtered_paged_and_downloaded(browser, server,
     # Filtered by the server: one kind of act.
     await admin.select_option("#audit-action", "room.archive")
     await admin.click("[data-action=filter]")
-    await admin.wait_for_selector("[data-testid=audit-count]:has-text('1 entries')")
+    await admin.wait_for_selector("[data-testid=audit-count]:has-text('Entries: 1.')")
     assert await rows.count() == 1
     async with admin.expect_download() as download:
         await admin.click("[data-testid=audit-csv]")
@@ -283,7 +283,7 @@ async def test_the_screen_on_a_phone(browser, server, world, http, screenshot, a
     sid = world.space_id
     headers = await _auth(http, world.users["teacher_admin"])
     await http.post(f"/api/spaces/{sid}/bots", headers=headers, json={"name": "A bot with a rather long name"})
-    admin = await open_page(browser, server.port, world.users["teacher_admin"])
+    admin = await open_page(browser, server.port, world.users["teacher_admin"], lang="fr-FR")  # French's longer words
     await admin.set_viewport_size({"width": 360, "height": 740})
     for section in ("rooms", "project", "bots", "audit"):
         await admin.goto(f"http://127.0.0.1:{server.port}/#/project/{sid}/{section}")

@@ -26,6 +26,11 @@ const AUDIT_ACTIONS = [
 ];
 const PAGE = 50;
 
+// The column's name before each cell, on a phone (style.css shows it), as the language writes it.
+function cellLabel(key) {
+  return t("project.cell_label", { label: t(key) });
+}
+
 function sectionHref(spaceId, section) {
   return `#/project/${spaceId}/${section}`;
 }
@@ -127,10 +132,10 @@ export function projectView(space, section = "rooms") {
     }
     const stateText = journal ? t("project.rooms.state_journal") : r.archived ? t("project.rooms.state_archived") : t("project.rooms.state_open");
     return h("tr", { "data-room": r.id, "data-state": r.archived ? "archived" : "open" },
-      h("th", { scope: "row", id: nameId, "data-label": t("project.rooms.col_name") }, r.name),
-      h("td", { "data-label": t("project.rooms.col_area") }, t(`area.${r.area}`)),
-      h("td", { "data-label": t("project.rooms.col_state") }, stateText),
-      h("td", { class: "actions", "data-label": t("project.col_actions") }, h("div", { class: "buttons" }, actions)));
+      h("th", { scope: "row", id: nameId, "data-label": cellLabel("project.rooms.col_name") }, r.name),
+      h("td", { "data-label": cellLabel("project.rooms.col_area") }, t(`area.${r.area}`)),
+      h("td", { "data-label": cellLabel("project.rooms.col_state") }, stateText),
+      h("td", { class: "actions", "data-label": cellLabel("project.col_actions") }, h("div", { class: "buttons" }, actions)));
   }
 
   async function renameRoom(r) {
@@ -308,12 +313,12 @@ export function projectView(space, section = "rooms") {
         ? t(`project.bots.revoked.${b.revoked_reason || "revoked"}`, { when: formatDateTime(b.revoked_at) })
         : t("project.bots.active");
       return h("tr", { "data-bot": b.id, "data-state": b.revoked_at ? "revoked" : "active" },
-        h("th", { scope: "row", id: nameId, "data-label": t("project.bots.col_name") }, b.name),
-        h("td", { "data-label": t("project.bots.col_scope") }, t(`project.bots.scope.${b.scope}`)),
-        h("td", { "data-label": t("project.bots.col_by") }, b.created_by?.name || t("project.audit.system")),
-        h("td", { "data-label": t("project.bots.col_used") }, b.last_used_at ? formatDateTime(b.last_used_at) : t("project.bots.never")),
-        h("td", { "data-label": t("project.bots.col_state") }, state),
-        h("td", { class: "actions", "data-label": t("project.col_actions") }, b.revoked_at ? null : h("div", { class: "buttons" }, h("button", {
+        h("th", { scope: "row", id: nameId, "data-label": cellLabel("project.bots.col_name") }, b.name),
+        h("td", { "data-label": cellLabel("project.bots.col_scope") }, t(`project.bots.scope.${b.scope}`)),
+        h("td", { "data-label": cellLabel("project.bots.col_by") }, b.created_by?.name || t("project.audit.system")),
+        h("td", { "data-label": cellLabel("project.bots.col_used") }, b.last_used_at ? formatDateTime(b.last_used_at) : t("project.bots.never")),
+        h("td", { "data-label": cellLabel("project.bots.col_state") }, state),
+        h("td", { class: "actions", "data-label": cellLabel("project.col_actions") }, b.revoked_at ? null : h("div", { class: "buttons" }, h("button", {
           type: "button", class: "danger", "data-action": "revoke", "aria-describedby": nameId, onclick: () => revoke(b),
         }, t("project.bots.revoke")))));
     }
@@ -477,10 +482,10 @@ export function projectView(space, section = "rooms") {
 
     function row(e) {
       return h("tr", { "data-entry": e.id, "data-action": e.action },
-        h("td", { "data-label": t("project.audit.col_when") }, h("time", { datetime: e.at }, formatDateTime(e.at))),
-        h("td", { "data-label": t("project.audit.col_who") }, who(e)),
-        h("td", { "data-label": t("project.audit.col_what") }, what(e)),
-        h("td", { "data-label": t("project.audit.col_reason") }, reason(e)));
+        h("td", { "data-label": cellLabel("project.audit.col_when") }, h("time", { datetime: e.at }, formatDateTime(e.at))),
+        h("td", { "data-label": cellLabel("project.audit.col_who") }, who(e)),
+        h("td", { "data-label": cellLabel("project.audit.col_what") }, what(e)),
+        h("td", { "data-label": cellLabel("project.audit.col_reason") }, reason(e)));
     }
 
     let shown = 0;
