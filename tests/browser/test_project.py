@@ -162,7 +162,7 @@ async def test_a_bots_token_is_shown_once_works_and_stops_when_revoked(browser, 
     await box.locator("[data-action=copy]", has_text="Copied").wait_for()
     assert await admin.evaluate("navigator.clipboard.readText()") == token
     await box.locator("[data-action=done]").click()
-    await box.wait_for(state="detached")
+    await admin.locator("[data-testid=token-dialog]").wait_for(state="detached")
     assert token not in await admin.content()  # gone from the page
     row = _rows(admin, "bots").filter(has_text="Weather station")
     await row.wait_for()
@@ -230,6 +230,9 @@ async def test_the_audit_log_read_filtered_paged_and_downloaded(browser, server,
     await admin.fill("#audit-to", date.today().isoformat())
     await admin.click("[data-action=filter]")
     await admin.wait_for_selector("[data-testid=audit-count]:has-text('older ones follow')")
+    csv_link = admin.locator(f"[data-testid=audit-csv][href*='actor={world.users['teacher_admin'].id}']")
+    await csv_link.wait_for(state="attached")  # the filtered page is the one shown
+    assert "since=" in await csv_link.get_attribute("href")
     assert set(await rows.locator("td:nth-child(2)").all_inner_texts()) == {"Teacher Admin"}
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     await admin.fill("#audit-from", tomorrow)

@@ -346,7 +346,8 @@ export function projectView(space, section = "rooms") {
     return new Promise((resolve) => {
       let copied = false;
       let warned = false;
-      const input = h("input", { id: "project-bot-token", readonly: true, value: made.token, spellcheck: "false", autocomplete: "off", "data-testid": "bot-token" });
+      const input = h("input", { id: "project-bot-token", readonly: true, spellcheck: "false", autocomplete: "off", "data-testid": "bot-token" });
+      input.value = made.token; // the property, not an attribute: nowhere in the markup
       const warning = h("p", { class: "error", role: "alert" });
       const warn = () => {
         warned = true;
@@ -489,17 +490,21 @@ export function projectView(space, section = "rooms") {
     }
 
     let shown = 0;
+    let generation = 0; // a page asked for before the filters changed is dropped when it comes
     async function load(fresh) {
       if (fresh) {
         before = null;
         shown = 0;
+        generation += 1;
       }
+      const mine = generation;
       const q = query();
       q.set("limit", PAGE);
       if (before) q.set("before", before);
       older.disabled = true;
       try {
         const page = await api("GET", `/api/spaces/${id}/audit?${q}`);
+        if (mine !== generation) return;
         if (fresh) replace(rows);
         for (const e of page.entries) rows.appendChild(row(e));
         shown += page.entries.length;
