@@ -61,16 +61,22 @@ async def record_lockout(pool: asyncpg.Pool, *, user_id: int, failures: int, sec
 
 
 async def entries(
-    pool: asyncpg.Pool, space_id: int, limit: int = 100, before: int | None = None
+    pool: asyncpg.Pool, space_id: int, limit: int = 100, before: int | None = None, *,
+    action: str | None = None, actor_id: int | None = None,
+    since: datetime | None = None, until: datetime | None = None,
 ) -> list[AuditEntry]:
-    """The space's most recent entries, newest first (with id < before, to page)."""
+    """The space's most recent entries, newest first (with id < before, to page); only those of
+    one action, by one actor, written at `since` or after and before `until`, when given."""
     async with read(pool, "audit_entries") as conn:
         rows = await conn.fetch(
             "SELECT a.id, a.space_id, a.actor_id, u.display_name AS actor_name, a.action, a.target_kind,"
             " a.target_id, a.reason, a.details, a.created_at"
             " FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id"
-            " WHERE a.space_id = $1 AND ($3::bigint IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $2",
-            space_id, limit, before,
+            " WHERE a.space_id = $1 AND ($3::bigint IS NULL OR a.id < $3)"
+            " AND ($4::text IS NULL OR a.action = $4) AND ($5::bigint IS NULL OR a.actor_id = $5)"
+            " AND ($6::timestamptz IS NULL OR a.created_at >= $6) AND ($7::timestamptz IS NULL OR a.created_at < $7)"
+            " ORDER BY a.id DESC LIMIT $2",
+            space_id, limit, before, action, actor_id, since, until,
         )
     return [
         AuditEntry(

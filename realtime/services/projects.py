@@ -108,6 +108,9 @@ class Projects:
             ))
         except Conflict:
             raise ServiceError(ErrorCode.CONFLICT, f"a project has at most {MAX_ROOMS} rooms") from None
+        # Every process learns of it, and the members who may read it see it in a fresh welcome
+        # (their menu lists it at once), as the command line's create-room does.
+        await self._changes.send(RoomChanged(space_id, room.id))
         await self._feed.announce(space_id)
         return room
 

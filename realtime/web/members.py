@@ -13,8 +13,9 @@ from starlette.routing import Route
 from protocol import ErrorCode
 
 from ..errors import ServiceError
+from ..services.audit import AuditFilter
 from .exports import csv_text, logins_csv, logins_sheet
-from .http import int_param_path, json_body, page_params, token_of, viewer_of, web_of
+from .http import int_param, int_param_path, json_body, page_params, token_of, viewer_of, web_of
 
 
 async def invite_pupils(request: Request) -> Response:
@@ -116,14 +117,18 @@ def _member_change(leave: bool = False, body: bool = False):  # type: ignore[no-
 
 
 async def audit_log(request: Request) -> Response:
-    """The project's audit log, newest first: JSON pages (?before=<id>&limit=), or ?format=csv."""
+    """The project's audit log, newest first: JSON pages (?before=<id>&limit=), or ?format=csv; only
+    one action, one actor, a time range, with ?action=, ?actor=, ?since=, ?until=."""
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json or csv")
     before, limit = page_params(request, 100 if fmt == "json" else 10_000, 10_000)
-    page = await web_of(request).services.audit.page(viewer, space_id, before, limit)
+    query = request.query_params
+    only = AuditFilter.parse(query.get("action"), int_param(request, "actor", None, 1, 2**62),
+                             query.get("since"), query.get("until"))
+    page = await web_of(request).services.audit.page(viewer, space_id, before, limit, only)
     rows = page["entries"]
     if fmt == "csv":
         header = ["id", "at", "actor_id", "actor", "action", "target_kind", "target_id", "reason", "details"]

@@ -12,6 +12,7 @@ import { journalView } from "./screens/journal.js";
 import { mailView } from "./screens/mail.js";
 import { moderationView } from "./screens/moderation.js";
 import { platformView } from "./screens/platform.js";
+import { projectView } from "./screens/project.js";
 import { roomView } from "./screens/room.js";
 import { followQueues, openCount, queueEvent } from "./queues.js";
 import { currentSpace, state } from "./state.js";
@@ -33,6 +34,7 @@ const SCREENS = {
   feed: ([spaceId]) => (currentSpace(spaceId) ? feedView(currentSpace(spaceId)) : null),
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
   platform: () => (state.me.user.platform_role ? platformView() : null),
+  project: ([spaceId, section]) => (currentSpace(spaceId)?.role === "teacher_admin" ? projectView(currentSpace(spaceId), section) : null),
 };
 
 export function href(screen, ...args) {
@@ -150,7 +152,8 @@ async function logout() {
 
 function navLink(screen, args, label, attrs = {}) {
   const target = href(screen, ...args);
-  return h("a", { class: "link", href: target, "aria-current": location.hash === target ? "page" : null, ...attrs }, label);
+  const current = location.hash === target || location.hash.startsWith(`${target}/`); // #/project/3/bots too
+  return h("a", { class: "link", href: target, "aria-current": current ? "page" : null, ...attrs }, label);
 }
 
 function renderNav() {
@@ -175,6 +178,7 @@ function renderNav() {
         ], { "data-testid": "nav-mail" })) : null,
         h("li", {}, navLink("feed", [space.id], t("nav.feed"), { "data-testid": "nav-feed" })),
         space.moderation ? h("li", {}, navLink("moderation", [space.id], [t("nav.moderation"), queueCount(space.moderation)], { "data-testid": "nav-moderation" })) : null,
+        space.role === "teacher_admin" ? h("li", {}, navLink("project", [space.id], t("project.nav"), { "data-testid": "nav-project" })) : null,
       )));
   }
   replace(shell.nav, items);

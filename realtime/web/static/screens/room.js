@@ -5,7 +5,7 @@
 import { api, clear, h, replace } from "../dom.js";
 import { formatDateTime, formatTime, t } from "../i18n.js";
 import { clientId } from "../live.js";
-import { currentRoom, state } from "../state.js";
+import { currentRoom, currentSpace, state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 
 export function roomView(space, room) {
@@ -23,7 +23,8 @@ export function roomView(space, room) {
   const view = { el: null };
 
   const rights = () => currentRoom(space.id, room.id)?.rights || [];
-  const canPost = () => rights().includes("post") && !currentRoom(space.id, room.id)?.archived;
+  // An archived room, like a closed project, is read-only for everyone (welcome's `archived`, `closed`).
+  const canPost = () => rights().includes("post") && !currentRoom(space.id, room.id)?.archived && !currentSpace(space.id)?.closed;
   const moderates = () => rights().includes("moderate");
 
   // A pupil shown to a visitor has no name (docs/protocol.md, "What a visitor sees of pupils").
