@@ -7,7 +7,10 @@
 import { api, h, replace } from "./dom.js";
 import { errorText, getLang, languageNames, loadLanguages, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
+import { accountView } from "./screens/account.js";
 import { feedView } from "./screens/feed.js";
+import { homeView, noteInvitation } from "./screens/home.js";
+import { joinPage, loginRefusal } from "./screens/join.js";
 import { mailView } from "./screens/mail.js";
 import { moderationView } from "./screens/moderation.js";
 import { roomView } from "./screens/room.js";
@@ -29,6 +32,8 @@ const SCREENS = {
   mail: ([spaceId]) => (currentSpace(spaceId)?.mailbox ? mailView(currentSpace(spaceId)) : null),
   feed: ([spaceId]) => (currentSpace(spaceId) ? feedView(currentSpace(spaceId)) : null),
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
+  home: () => homeView(),
+  account: () => accountView({ showLogin }),
 };
 
 export function href(screen, ...args) {
@@ -43,6 +48,7 @@ export function go(screen, ...args) {
 
 async function boot() {
   await loadLanguages();
+  if (location.pathname === "/join") return joinPage({ root: app, start, languageMenu });
   try {
     start(await api("GET", "/api/me"));
   } catch {
@@ -50,11 +56,11 @@ async function boot() {
   }
 }
 
-function showLogin(notice) {
+function showLogin(notice, refusal = null) {
   if (state.live) state.live.stop();
   state.live = null;
   state.me = null;
-  const error = h("p", { class: "error", role: "alert", id: "login-error" }, notice || "");
+  const error = h("p", { class: "error", role: "alert", id: "login-error" }, refusal ? loginRefusal(refusal) : notice || "");
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const form = h("form", { class: "login", "aria-labelledby": "login-title" },
@@ -63,7 +69,7 @@ function showLogin(notice) {
     h("label", { for: "password" }, t("login.password")), password,
     h("button", { type: "submit" }, t("login.submit")),
     error,
-    languageMenu(() => showLogin(notice)),
+    languageMenu(() => showLogin(notice, refusal)),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -71,7 +77,8 @@ function showLogin(notice) {
       await api("POST", "/api/login", { username: username.value.trim(), password: password.value });
       start(await api("GET", "/api/me"));
     } catch (err) {
-      error.textContent = err.code === "unauthenticated" ? t("login.failed") : errorText(err);
+      refusal = err;
+      error.textContent = loginRefusal(err);
     }
   });
   replace(app, h("main", { class: "login-page" }, form));
@@ -151,7 +158,9 @@ function navLink(screen, args, label, attrs = {}) {
 
 function renderNav() {
   if (!shell.nav) return;
-  const items = [];
+  const items = [h("ul", { class: "nav-top" },
+    h("li", {}, navLink("home", [], t("nav.home"), { "data-testid": "nav-home" })),
+    h("li", {}, navLink("account", [], t("nav.account"), { "data-testid": "nav-account" })))];
   for (const space of state.me.spaces) {
     const rooms = space.rooms.map((room) => h("li", {},
       navLink("room", [room.id], [
@@ -175,7 +184,7 @@ function renderNav() {
   replace(shell.nav, items);
 }
 
-// Opens the screen the address names; an unknown or forbidden address opens the first room.
+// Opens the screen the address names; an unknown or forbidden address opens Start (home).
 function route({ focus = true } = {}) {
   if (!state.me) return;
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
@@ -184,12 +193,8 @@ function route({ focus = true } = {}) {
   if (view) {
     open(view, { focus });
   } else {
-    const first = state.me.spaces[0];
-    const room = first?.rooms.find((r) => r.kind === "room") || first?.rooms[0];
-    if (room) {
-      history.replaceState(null, "", href("room", room.id));
-      open(roomView(first, room), { focus });
-    }
+    history.replaceState(null, "", href("home"));
+    open(homeView(), { focus });
   }
   renderNav();
 }
@@ -219,6 +224,7 @@ function routeFrame(frame) {
     toast(errorText(frame));
     return;
   }
+  if (frame.type === "invitation") noteInvitation(frame);
   state.view?.onFrame?.(frame);
 }
 
