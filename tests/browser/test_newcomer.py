@@ -159,9 +159,12 @@ async def test_someone_with_an_account_logs_in_and_joins_with_a_code(browser, se
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT)
     await page.goto(f"http://127.0.0.1:{server.port}/join?code={code}")
-    await page.check("input[name=join-mode][value=existing]")
-    await page.fill("#join-username", world.users["outsider"].username)
-    await page.fill("#join-password", PASSWORD)
+    await page.focus("input[name=join-mode][value=new]")
+    await page.keyboard.press("ArrowDown")  # the keyboard chooses; the focus stays on the choice
+    assert await page.evaluate("document.activeElement.value") == "existing"
+    assert await page.is_hidden("#join-name")  # the other set of fields is put away
+    await page.fill("#join-login-username", world.users["outsider"].username)
+    await page.fill("#join-login-password", PASSWORD)
     await page.click("[data-testid=join-submit]")
     card = page.locator(f".home-project[data-space='{world.space_id}']")
     await card.wait_for()
@@ -293,6 +296,10 @@ async def test_deleting_an_account_and_who_may_not(browser, server, world, http,
     await page.wait_for_selector("[data-testid=account-profile-form]")  # a pupil writes their profile
     await screenshot(page, "pupil-account")
     await axe(page, "a pupil's account")
+    await page.set_viewport_size({"width": 360, "height": 740})  # and on a phone
+    await no_overflow(page)
+    assert await small_targets(page, "[data-testid=account] button, [data-testid=account] label.choice") == []
+    await screenshot(page, "pupil-account-phone")
     token = bearer(await login(http, pupil.username))
     r = await http.post("/api/account/password", headers=token, json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
     assert r.status_code == 403

@@ -89,10 +89,12 @@ export async function joinPage({ root, start, languageMenu }) {
         h("p", {}, h("button", { type: "button", class: "link", onclick: signOut }, t("join.not_you"))),
       ];
     } else {
+      // Both sets of fields are there; the one not chosen is hidden and disabled (not checked,
+      // not sent). Choosing does not redraw the form: the focus stays on the choice.
       const choice = (value, label) => h("label", { class: "choice" },
         h("input", { type: "radio", name: "join-mode", value, checked: mode === value,
-          onchange: () => { mode = value; refusal = null; render(); } }), " ", label);
-      const fields = mode === "new" ? [
+          onchange: () => { mode = value; showMode(form); } }), " ", label);
+      const fresh = h("div", { class: "join-fields", "data-mode": "new" },
         input("join-name", t("join.name"), { required: true, maxlength: 100, autocomplete: "name" }, t("join.name_hint")),
         input("join-username", t("join.username"), {
           required: true, minlength: 3, maxlength: 64, pattern: USERNAME, autocomplete: "username",
@@ -104,26 +106,26 @@ export async function joinPage({ root, start, languageMenu }) {
         }, t("join.password_hint", { n: ADULT_PASSWORD })),
         input("join-repeat", t("join.repeat"), {
           type: "password", required: true, maxlength: 200, autocomplete: "new-password",
-        }),
-      ] : [
-        input("join-username", t("login.username"), { required: true, maxlength: 64, autocomplete: "username", autocapitalize: "off" }),
-        input("join-password", t("login.password"), { type: "password", required: true, maxlength: 200, autocomplete: "current-password" }),
-      ];
+        }));
+      const existing = h("div", { class: "join-fields", "data-mode": "existing" },
+        input("join-login-username", t("login.username"), { required: true, maxlength: 64, autocomplete: "username", autocapitalize: "off" }),
+        input("join-login-password", t("login.password"), { type: "password", required: true, maxlength: 200, autocomplete: "current-password" }));
       body = [
         codeField,
         h("fieldset", { class: "choices" }, h("legend", {}, t("join.have_account")),
           choice("new", t("join.mode_new")), choice("existing", t("join.mode_existing"))),
-        fields,
-        h("button", { type: "submit", "data-testid": "join-submit" }, mode === "new" ? t("join.submit_new") : t("join.submit_existing")),
+        fresh,
+        existing,
+        h("button", { type: "submit", "data-testid": "join-submit" }),
         h("p", {}, t("join.no_code")),
       ];
     }
     const form = h("form", { class: "join", "aria-labelledby": "join-title", "data-testid": "join" },
+      languageMenu(render), // first: a parent whose browser speaks another language finds it at once
       h("h1", { id: "join-title" }, t("join.title")),
       h("p", {}, t("join.intro")),
       body,
-      error,
-      languageMenu(render));
+      error);
     const repeat = form.querySelector("#join-repeat");
     if (repeat) {
       const check = () => repeat.setCustomValidity(
@@ -135,8 +137,18 @@ export async function joinPage({ root, start, languageMenu }) {
       ev.preventDefault();
       submit(form, error);
     });
+    showMode(form);
     replace(root, h("main", { class: "login-page join-page" }, form));
-    (code ? form.querySelector("#join-name, #join-username, [data-testid=join-submit]") : form.querySelector("#join-code"))?.focus();
+    (code ? form.querySelector(".join-fields:not([hidden]) input, [data-testid=join-submit]") : form.querySelector("#join-code"))?.focus();
+  }
+
+  function showMode(form) {
+    for (const group of form.querySelectorAll(".join-fields")) {
+      group.hidden = group.dataset.mode !== mode;
+      for (const el of group.querySelectorAll("input")) el.disabled = group.hidden;
+    }
+    const button = form.querySelector("[data-testid=join-submit]");
+    if (!me) button.textContent = mode === "new" ? t("join.submit_new") : t("join.submit_existing");
   }
 
   async function submit(form, error) {
@@ -146,7 +158,7 @@ export async function joinPage({ root, start, languageMenu }) {
     button.disabled = true;
     try {
       if (mode === "existing" && !me) {
-        await api("POST", "/api/login", { username: value("join-username").trim(), password: value("join-password") })
+        await api("POST", "/api/login", { username: value("join-login-username").trim(), password: value("join-login-password") })
           .catch((err) => { throw { ...err, login: true }; });
         me = await api("GET", "/api/me");
       }
