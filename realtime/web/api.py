@@ -296,7 +296,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 async def index(request: Request) -> Response:
-    """The browser client (realtime/web/static/): one page, its ES modules and its stylesheet."""
+    """The browser client (realtime/web/static/): one page, its ES modules and its stylesheet —
+    at / and at /join (a printed invitation card's address)."""
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
@@ -310,6 +311,7 @@ async def public_html(request: Request) -> Response:
 routes = [
     Route("/", index),
     Route("/public/{slug}", public_html),
+    Route("/join", index),  # the same page, opening on joining with an invitation code (app.js)
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),

@@ -7,8 +7,11 @@
 import { api, h, replace } from "./dom.js";
 import { errorText, getLang, languageNames, loadLanguages, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
+import { accountView } from "./screens/account.js";
 import { feedView } from "./screens/feed.js";
 import { journalView } from "./screens/journal.js";
+import { homeView, noteInvitation } from "./screens/home.js";
+import { joinPage, loginRefusal } from "./screens/join.js";
 import { mailView } from "./screens/mail.js";
 import { moderationView } from "./screens/moderation.js";
 import { platformView } from "./screens/platform.js";
@@ -35,6 +38,8 @@ const SCREENS = {
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
   platform: () => (state.me.user.platform_role ? platformView() : null),
   project: ([spaceId, section]) => (currentSpace(spaceId)?.role === "teacher_admin" ? projectView(currentSpace(spaceId), section) : null),
+  home: () => homeView(),
+  account: () => accountView({ showLogin }),
 };
 
 export function href(screen, ...args) {
@@ -49,6 +54,7 @@ export function go(screen, ...args) {
 
 async function boot() {
   await loadLanguages();
+  if (location.pathname === "/join") return joinPage({ root: app, start, languageMenu });
   try {
     start(await api("GET", "/api/me"));
   } catch {
@@ -56,11 +62,11 @@ async function boot() {
   }
 }
 
-function showLogin(notice) {
+function showLogin(notice, refusal = null) {
   if (state.live) state.live.stop();
   state.live = null;
   state.me = null;
-  const error = h("p", { class: "error", role: "alert", id: "login-error" }, notice || "");
+  const error = h("p", { class: "error", role: "alert", id: "login-error" }, refusal ? loginRefusal(refusal) : notice || "");
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const form = h("form", { class: "login", "aria-labelledby": "login-title" },
@@ -69,7 +75,7 @@ function showLogin(notice) {
     h("label", { for: "password" }, t("login.password")), password,
     h("button", { type: "submit" }, t("login.submit")),
     error,
-    languageMenu(() => showLogin(notice)),
+    languageMenu(() => showLogin(notice, refusal)),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -77,7 +83,8 @@ function showLogin(notice) {
       await api("POST", "/api/login", { username: username.value.trim(), password: password.value });
       start(await api("GET", "/api/me"));
     } catch (err) {
-      error.textContent = err.code === "unauthenticated" ? t("login.failed") : errorText(err);
+      refusal = err;
+      error.textContent = loginRefusal(err);
     }
   });
   replace(app, h("main", { class: "login-page" }, form));
@@ -158,7 +165,9 @@ function navLink(screen, args, label, attrs = {}) {
 
 function renderNav() {
   if (!shell.nav) return;
-  const items = [];
+  const items = [h("ul", { class: "nav-top" },
+    h("li", {}, navLink("home", [], t("nav.home"), { "data-testid": "nav-home" })),
+    h("li", {}, navLink("account", [], t("nav.account"), { "data-testid": "nav-account" })))];
   if (state.me.user.platform_role) items.push(platformNav());
   for (const space of state.me.spaces) {
     const rooms = space.rooms.map((room) => h("li", {},
@@ -197,8 +206,8 @@ function platformNav() {
     navLink("platform", [], [t(`platform.nav.${role}`), moderation ? queueCount(moderation) : null], { "data-testid": "nav-platform" }))));
 }
 
-// Opens the screen the address names; an unknown or forbidden address opens the first room
-// (platform staff without one: their platform screen).
+// Opens the screen the address names; an unknown or forbidden address opens Start (home) —
+// platform staff with no project: their platform screen.
 function route({ focus = true } = {}) {
   if (!state.me) return;
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
@@ -207,15 +216,9 @@ function route({ focus = true } = {}) {
   if (view) {
     open(view, { focus });
   } else {
-    const first = state.me.spaces[0];
-    const room = first?.rooms.find((r) => r.kind === "room") || first?.rooms[0];
-    if (room) {
-      history.replaceState(null, "", href("room", room.id));
-      open(roomView(first, room), { focus });
-    } else if (state.me.user.platform_role) {
-      history.replaceState(null, "", href("platform"));
-      open(platformView(), { focus });
-    }
+    const staffOnly = state.me.user.platform_role && !state.me.spaces.length;
+    history.replaceState(null, "", href(staffOnly ? "platform" : "home"));
+    open(staffOnly ? platformView() : homeView(), { focus });
   }
   renderNav();
 }
@@ -246,6 +249,7 @@ function routeFrame(frame) {
     toast(errorText(frame));
     return;
   }
+  if (frame.type === "invitation") noteInvitation(frame);
   state.view?.onFrame?.(frame);
 }
 

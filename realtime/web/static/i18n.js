@@ -83,3 +83,10 @@ export function formatDateTime(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
 }
+
+// A wait, in words: "45 seconds", "5 minutes" (rounded up: nobody is told to come back too soon).
+export function formatDuration(ms) {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  const [n, unit] = seconds < 90 ? [seconds, "second"] : [Math.ceil(seconds / 60), "minute"];
+  return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long" }).format(n);
+}

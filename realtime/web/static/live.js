@@ -199,6 +199,23 @@ export class Live {
   savePending() {
     localStorage.setItem(PENDING_KEY, JSON.stringify([...this.pending]));
   }
+
+  // The session changed under this socket (a new password gives a new session cookie): a fresh
+  // socket with it, resuming every channel; the old one goes without a word — its 4001 is not
+  // this page's session ending.
+  renew() {
+    const old = this.ws;
+    if (old) {
+      old.onclose = null;
+      old.onmessage = null;
+      old.close(1000);
+    }
+    for (const { reject } of this.replies.values()) reject({ code: "network" });
+    this.replies.clear();
+    this.ready = false;
+    this.stopped = false;
+    this.connect();
+  }
 }
 
 export function clientId() {
