@@ -9,6 +9,7 @@ import { errorText, getLang, languageNames, loadLanguages, setLang, t } from "./
 import { Live } from "./live.js";
 import { feedView } from "./screens/feed.js";
 import { mailView } from "./screens/mail.js";
+import { membersView } from "./screens/members.js";
 import { moderationView } from "./screens/moderation.js";
 import { roomView } from "./screens/room.js";
 import { currentSpace, state } from "./state.js";
@@ -29,6 +30,7 @@ const SCREENS = {
   mail: ([spaceId]) => (currentSpace(spaceId)?.mailbox ? mailView(currentSpace(spaceId)) : null),
   feed: ([spaceId]) => (currentSpace(spaceId) ? feedView(currentSpace(spaceId)) : null),
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
+  members: ([spaceId]) => (currentSpace(spaceId)?.role === "teacher_admin" ? membersView(currentSpace(spaceId)) : null),
 };
 
 export function href(screen, ...args) {
@@ -170,6 +172,7 @@ function renderNav() {
         ], { "data-testid": "nav-mail" })) : null,
         h("li", {}, navLink("feed", [space.id], t("nav.feed"), { "data-testid": "nav-feed" })),
         space.moderation ? h("li", {}, navLink("moderation", [space.id], t("nav.moderation"), { "data-testid": "nav-moderation" })) : null,
+        space.role === "teacher_admin" ? h("li", {}, navLink("members", [space.id], t("members.nav"), { "data-testid": "nav-members" })) : null,
       )));
   }
   replace(shell.nav, items);

@@ -83,3 +83,9 @@ export function formatDateTime(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
 }
+
+// A date without the weekday ("7 Dec 2026", "7 déc. 2026"): for lists, where the long form is noise.
+export function formatShortDate(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleDateString(lang, { dateStyle: "medium" });
+}
