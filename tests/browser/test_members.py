@@ -180,6 +180,12 @@ async def test_pupils_in_bulk_duplicates_flagged_then_a_login_sheet_that_prints_
     await page.emulate_media(media="screen")
     await page.set_viewport_size({"width": 1280, "height": 720})
 
+    # The cards speak the page's language, and say the same things in it.
+    await page.select_option("[data-testid=lang]", "fr")
+    assert await cards.first.locator("dt").all_text_contents() == ["Identifiant", "Mot de passe", "Adresse"]
+    assert (await cards.nth(1).locator("[data-field=password]").text_content()).strip() == logins[1]["password"]
+    await page.select_option("[data-testid=lang]", "en")
+
     # A pupil logs in with what the card says.
     r = await http.post("/api/login", json={"username": logins[1]["username"], "password": logins[1]["password"]})
     assert r.status_code == 200, r.text
@@ -212,6 +218,9 @@ async def test_password_reset_lockout_role_change_removal_and_add_back(
     await open_members(page, world.space_id)
     row = page.locator(f"[data-testid=member-list] li[data-user='{max_['id']}']")
     assert "Login locked until" in await row.locator("[data-testid=locked]").text_content()
+    assert await row.locator("[data-action=reset]").count() == 1  # a pupil; adults have no reset here
+    teacher_row = page.locator(f"[data-testid=member-list] li[data-user='{world.users['teacher_member'].id}']")
+    assert await teacher_row.locator("[data-action=reset]").count() == 0
     # …and who invited whom.
     assert f"invited by {world.users['teacher_admin'].display_name}" in await row.text_content()
 

@@ -482,7 +482,9 @@ export function membersView(space) {
   }
 
   function sheetView() {
-    const title = sheet.kind === "code" ? t("members.sheet.code_title") : t("members.sheet.title", { n: sheet.logins.length });
+    const title = sheet.kind === "code" ? t("members.sheet.code_title")
+      : sheet.kind === "reset" ? t("members.sheet.reset_title", { name: sheet.logins[0].name })
+        : t("members.sheet.title", { n: sheet.logins.length });
     const cards = sheet.kind === "code" ? [codeCard(sheet)] : sheet.logins.map(loginCard);
     return h("div", { class: "print-sheet", "data-testid": "sheet", "data-kind": sheet.kind },
       h("div", { class: "print-tools" },
