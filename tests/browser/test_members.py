@@ -182,9 +182,11 @@ async def test_pupils_in_bulk_duplicates_flagged_then_a_login_sheet_that_prints_
 
     # The cards speak the page's language, and say the same things in it.
     await page.select_option("[data-testid=lang]", "fr")
+    await page.wait_for_selector("[data-testid=login-card] dt:text-is('Identifiant')")
     assert await cards.first.locator("dt").all_text_contents() == ["Identifiant", "Mot de passe", "Adresse"]
     assert (await cards.nth(1).locator("[data-field=password]").text_content()).strip() == logins[1]["password"]
     await page.select_option("[data-testid=lang]", "en")
+    await page.wait_for_selector("[data-testid=login-card] dt:text-is('Username')")
 
     # A pupil logs in with what the card says.
     r = await http.post("/api/login", json={"username": logins[1]["username"], "password": logins[1]["password"]})
@@ -239,8 +241,15 @@ async def test_password_reset_lockout_role_change_removal_and_add_back(
     new = await http.post("/api/login", json={"username": lena["username"], "password": password})
     assert new.status_code == 200 and new.json()["password_reset"]["by"]["name"] == world.users["teacher_admin"].display_name
     http.cookies.clear()
+    # The back button asks too; staying keeps the card.
+    await page.go_back()
+    box = page.locator("dialog[open][data-testid=confirm]")
+    await box.locator("[data-action=cancel]").click()
+    await box.wait_for(state="detached")
+    assert await card.locator("[data-field=password]").text_content() == password
     await page.click("[data-testid=sheet] [data-action=done]")
     await confirm_dialog(page, "confirm")
+    await page.wait_for_selector("[data-testid=member-list]")
 
     # A role change: a pupil's account is offered pupils' roles only.
     await row.locator("[data-action=role]").click()
@@ -281,8 +290,10 @@ async def test_password_reset_lockout_role_change_removal_and_add_back(
     small = await phone.evaluate("""() => [...document.querySelectorAll('[data-testid=members] button')]
       .filter(b => b.getBoundingClientRect().height < 44).map(b => b.textContent)""")
     assert small == []
-    await phone.locator(f"[data-testid=member-list] li[data-user='{lena['id']}']").scroll_into_view_if_needed()
     await screenshot(phone, "teacher_admin-members-phone")
+    # (one step: the list may be redrawn meanwhile, when the feed tells of a change)
+    await phone.evaluate(f"document.querySelector(\"[data-testid=member-list] li[data-user='{lena['id']}']\").scrollIntoView()")
+    await screenshot(phone, "teacher_admin-members-phone-pupil")
     await axe(phone, "the members console on a phone")
     await context.close()
 

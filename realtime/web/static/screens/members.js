@@ -575,9 +575,16 @@ export function membersView(space) {
 
   function renderLists() {
     if (!parts.list) return;
+    // The keyboard's place is kept: the same button of the same person, if they are still listed.
+    const active = document.activeElement;
+    const row = view.el.contains(active) ? active.closest("[data-user], [data-invitation]") : null;
+    const again = row && active.dataset.action
+      ? `${row.dataset.user ? `[data-user="${row.dataset.user}"]` : `[data-invitation="${row.dataset.invitation}"]`} [data-action="${active.dataset.action}"]`
+      : null;
     replace(parts.list, memberSection());
     replace(parts.pending, pendingSection());
     replace(parts.former, formerSection());
+    if (again) view.el.querySelector(again)?.focus();
   }
 
   view.render = () => {
