@@ -22,6 +22,7 @@ class MemberRow:
     joined_at: datetime
     locked_at: datetime | None  # the last time repeated failed logins locked this account
     lockouts: int  # how many times in the last 30 days
+    locked_until: datetime | None  # when that last lock ended, or ends (locked_at + its length)
 
 
 async def member_list(pool: asyncpg.Pool, space_id: int) -> list[MemberRow]:
@@ -30,10 +31,12 @@ async def member_list(pool: asyncpg.Pool, space_id: int) -> list[MemberRow]:
     async with read(pool, "member_list") as conn:
         rows = await conn.fetch(
             "SELECT u.id, u.username, u.display_name, u.school, m.role, m.invited_by, m.joined_at,"
-            " l.locked_at, coalesce(l.lockouts, 0) AS lockouts"
+            " l.locked_at, coalesce(l.lockouts, 0) AS lockouts, l.locked_until"
             " FROM members m JOIN users u ON u.id = m.user_id"
             " LEFT JOIN LATERAL (SELECT max(a.created_at) AS locked_at,"
-            "   count(*) FILTER (WHERE a.created_at > now() - interval '30 days') AS lockouts"
+            "   count(*) FILTER (WHERE a.created_at > now() - interval '30 days') AS lockouts,"
+            "   max(a.created_at + make_interval(secs => coalesce((a.details->>'locked_seconds')::float8, 0)))"
+            "     AS locked_until"
             "   FROM audit_log a WHERE a.space_id = m.space_id AND a.action = 'login.locked' AND a.target_id = m.user_id"
             " ) l ON true"
             " WHERE m.space_id = $1"
@@ -43,6 +46,6 @@ async def member_list(pool: asyncpg.Pool, space_id: int) -> list[MemberRow]:
         )
     return [
         MemberRow(r["id"], r["username"], r["display_name"], r["school"], r["role"], r["invited_by"], r["joined_at"],
-                  r["locked_at"], r["lockouts"])
+                  r["locked_at"], r["lockouts"], r["locked_until"])
         for r in rows
     ]

@@ -326,7 +326,7 @@ class Projects:
             if full:
                 item.update(
                     username=m.username, invited_by=m.invited_by, joined_at=iso(m.joined_at),
-                    locked_at=iso(m.locked_at), lockouts=m.lockouts,
+                    locked_at=iso(m.locked_at), lockouts=m.lockouts, locked_until=iso(m.locked_until),
                 )
             found.append(item)
         return {"space": space_id, "members": found}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import pytest
 import websockets
@@ -63,7 +64,12 @@ async def test_brute_force_is_slowed_then_locked_out_even_with_the_right_passwor
     by_id = {m["id"]: m for m in members}
     assert by_id[world.users["pupil_admin"].id]["lockouts"] == 1
     assert by_id[world.users["pupil_admin"].id]["locked_at"] is not None
+    # …and until when the pupil cannot log in: the lock's five minutes from when it began.
+    locked = by_id[world.users["pupil_admin"].id]
+    began, ends = (datetime.fromisoformat(locked[k].replace("Z", "+00:00")) for k in ("locked_at", "locked_until"))
+    assert ends - began == timedelta(seconds=300)
     assert by_id[world.users["pupil_member"].id]["lockouts"] == 0
+    assert by_id[world.users["pupil_member"].id]["locked_until"] is None
 
 
 async def test_me_needs_a_session(http, world):

@@ -90,3 +90,9 @@ export function formatDuration(ms) {
   const [n, unit] = seconds < 90 ? [seconds, "second"] : [Math.ceil(seconds / 60), "minute"];
   return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long" }).format(n);
 }
+
+// A date without the weekday ("7 Dec 2026", "7 déc. 2026"): for lists, where the long form is noise.
+export function formatShortDate(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleDateString(lang, { dateStyle: "medium" });
+}
