@@ -88,7 +88,7 @@ async def test_a_teacher_admin_invites_by_username_and_with_a_code_shown_once(
     code = (await card.locator("[data-field=code]").text_content()).strip()
     assert len(code) >= 8
     assert await card.locator("svg.qr path").count() == 1
-    assert f"127.0.0.1:{server.port}/" in await card.locator("[data-field=address]").text_content()
+    assert await card.locator("[data-field=address]").text_content() == f"http://127.0.0.1:{server.port}/join"
     await screenshot(page, "teacher_admin-members-code")
     await axe(page, "an invitation card")
     await page.emulate_media(media="print")

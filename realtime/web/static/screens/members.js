@@ -101,6 +101,12 @@ function loginAddress() {
   return `${location.origin}/`;
 }
 
+// Where an invitation code is entered (the /join page). The code itself never goes into the
+// address or the QR code: a printed card may be photographed, an address ends up in logs.
+function joinAddress() {
+  return `${location.origin}/join`;
+}
+
 export function membersView(space) {
   const live = state.live;
   const view = { el: h("section", { class: "members-view", "data-testid": "members" }) };
@@ -474,9 +480,9 @@ export function membersView(space) {
       h("div", { class: "print-code-body" },
         h("dl", {},
           h("dt", {}, t("members.code.code")), h("dd", { class: "print-secret", "data-field": "code" }, code),
-          h("dt", {}, t("members.card.address")), h("dd", { "data-field": "address" }, loginAddress()),
+          h("dt", {}, t("members.card.address")), h("dd", { "data-field": "address" }, joinAddress()),
           h("dt", {}, t("members.code.until")), h("dd", {}, formatDate(invitation.expires_at))),
-        qrSvg(loginAddress(), t("members.code.qr", { address: loginAddress() }))),
+        qrSvg(joinAddress(), t("members.code.qr", { address: joinAddress() }))),
       h("p", { class: "print-how" }, t("members.code.how")),
       invitation.note ? h("p", { class: "print-how" }, t("members.pending.note", { note: invitation.note })) : null);
   }
