@@ -11,6 +11,7 @@ import { feedView } from "./screens/feed.js";
 import { mailView } from "./screens/mail.js";
 import { moderationView } from "./screens/moderation.js";
 import { roomView } from "./screens/room.js";
+import { followUnread, showUnreadTitle, unreadCount, unreadEvent, unreadLabel } from "./screens/unread.js";
 import { currentSpace, state } from "./state.js";
 import { setToasts, toast } from "./ui.js";
 
@@ -19,10 +20,11 @@ const app = document.getElementById("app");
 // Each screen by the first part of its address; the rest of the address is its arguments
 // (numbers). A screen's factory answers null when the viewer may not see it (then: home).
 const SCREENS = {
-  room: ([roomId]) => {
+  // #/room/12, or #/room/12/message/345: the room around that message (a link to it).
+  room: ([roomId, what, messageId]) => {
     for (const space of state.me.spaces) {
       const room = space.rooms.find((r) => r.id === roomId);
-      if (room) return roomView(space, room);
+      if (room) return roomView(space, room, { messageId: what === "message" && Number.isInteger(messageId) ? messageId : null });
     }
     return null;
   },
@@ -92,7 +94,7 @@ function start(me) {
   state.me = me;
   state.live = new Live({
     onStatus: (s) => { state.status = s; renderStatus(); },
-    onWelcome: (w) => { state.me = w; followMailboxes(); renderNav(); state.view?.rightsChanged?.(); },
+    onWelcome: (w) => { state.me = w; followMailboxes(); followUnread(renderNav); renderNav(); state.view?.rightsChanged?.(); },
     onEvent: (e) => routeEvent(e),
     onFrame: (f) => routeFrame(f),
     onSessionEnded: () => showLogin(t("login.expired")),
@@ -158,6 +160,7 @@ function renderNav() {
         room.kind === "journal" ? room.name : `# ${room.name}`,
         h("span", { class: "area" }, t(`area.${room.area}`)),
         room.archived ? h("span", { class: "badge" }, t("nav.archived")) : null,
+        unreadCount(room.id) ? h("span", { class: "count", "data-testid": "room-unread" }, t("chat.unread", { n: unreadLabel(unreadCount(room.id)) })) : null,
       ], { "data-channel": room.channel })));
     const unread = space.mailbox?.unread?.inbox || 0;
     items.push(h("section", { class: "space" },
@@ -173,6 +176,7 @@ function renderNav() {
       )));
   }
   replace(shell.nav, items);
+  showUnreadTitle();
 }
 
 // Opens the screen the address names; an unknown or forbidden address opens the first room.
@@ -206,6 +210,7 @@ function open(view, { focus = true } = {}) {
 
 function routeEvent(frame) {
   if (frame.channel.startsWith("mail:")) mailboxEvent(frame);
+  unreadEvent(frame);
   state.view?.onEvent?.(frame);
 }
 
