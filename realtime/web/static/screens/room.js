@@ -149,6 +149,9 @@ export function roomView(space, room, { messageId = null } = {}) {
 
   function afterChange() {
     fixDays(list);
+    const empty = list.querySelector(":scope > li.empty");
+    if (list.querySelector(":scope > li.message")) empty?.remove();
+    else if (!empty && !hasOlder) list.appendChild(h("li", { class: "empty" }, t("room.empty")));
     older.hidden = !hasOlder;
     renderJump();
   }
@@ -235,6 +238,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     const request = page(`before=${oldest}&limit=${PAGE}`);
     loading = request;
     older.disabled = true;
+    list.setAttribute("aria-busy", "true"); // a page of old messages is not news to announce
     try {
       const found = await request;
       if (disposed || ends()[0] !== oldest) return;
@@ -251,6 +255,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     } finally {
       if (loading === request) loading = null;
       older.disabled = false;
+      list.removeAttribute("aria-busy");
     }
   }
 
@@ -260,6 +265,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     if (newest === null) return load();
     const request = page(`after=${newest}&limit=${PAGE}`);
     loading = request;
+    list.setAttribute("aria-busy", "true");
     try {
       const found = await request;
       if (disposed || ends()[1] !== newest) return;
@@ -276,6 +282,7 @@ export function roomView(space, room, { messageId = null } = {}) {
       fail(err);
     } finally {
       if (loading === request) loading = null;
+      list.removeAttribute("aria-busy");
     }
   }
 
@@ -356,6 +363,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     if (byClientId.has(frame.client_id)) return;
     const el = render({ text: frame.text, title: frame.title, state: "visible", author: { ...state.me.user, role: null } }, true);
     byClientId.set(frame.client_id, el);
+    list.querySelector(":scope > li.empty")?.remove();
     list.appendChild(el);
     fixDays(list);
     toBottom(); // one's own words always come into view
