@@ -27,8 +27,13 @@ export function pageSeen() {
 export async function followUnread(render) {
   rerender = render;
   const live = state.live;
+  // Subscriptions are counted (max_channels): the mailboxes are followed too, and a few stay free
+  // for the screens. A member of more projects than that gets the counts of the others at each
+  // welcome only.
+  const mailboxes = state.me.spaces.filter((s) => s.mailbox).length;
+  let budget = (state.me.limits?.max_channels || 100) - mailboxes - 10;
   for (const space of state.me.spaces) {
-    if (!space.feed) continue;
+    if (!space.feed || budget-- <= 0) continue;
     live.keep(space.feed); // a feed screen closing does not end this subscription
     live.request({ type: "subscribe", channel: space.feed }).catch(() => {});
   }
