@@ -3,7 +3,21 @@
 // editor of one's own message. Only h() builds them: a message's text is text, whatever it holds.
 
 import { h } from "../dom.js";
-import { formatDate, formatDateTime, formatTime, t } from "../i18n.js";
+import { formatDate, getLang, t } from "../i18n.js";
+
+// One formatter per language, not one per message: a page of a hundred messages is rendered
+// at once while the reader scrolls (i18n.js's formatTime and formatDateTime, cached).
+const formatters = new Map();
+function formatter(kind) {
+  const key = `${getLang()}|${kind}`;
+  if (!formatters.has(key)) {
+    const options = kind === "time" ? { hour: "2-digit", minute: "2-digit" } : { dateStyle: "medium", timeStyle: "short" };
+    formatters.set(key, new Intl.DateTimeFormat(getLang(), options));
+  }
+  return formatters.get(key);
+}
+const formatTime = (iso) => (iso ? formatter("time").format(new Date(iso)) : "");
+const formatDateTime = (iso) => (iso ? formatter("datetime").format(new Date(iso)) : "");
 
 // Links in a message: only http and https addresses, written out in full; anything else
 // (javascript:, data:, a bare "www.") stays text. The trailing punctuation of a sentence is not

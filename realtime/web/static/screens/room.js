@@ -118,6 +118,22 @@ export function roomView(space, room, { messageId = null } = {}) {
     return el;
   }
 
+  // A page of messages the list does not hold yet, all at one end: one insertion, not one each.
+  function placeAtEnd(messages, end) {
+    const fresh = document.createDocumentFragment();
+    for (const m of messages.slice().sort((a, b) => a.seq - b.seq)) {
+      if (byId.has(m.id)) {
+        place(m);
+        continue;
+      }
+      const el = render(m);
+      byId.set(m.id, { el, message: m });
+      fresh.appendChild(el);
+    }
+    if (end === "top") list.insertBefore(fresh, list.firstChild);
+    else list.insertBefore(fresh, pendingEls()[0] || null);
+  }
+
   function forget(el) {
     byId.delete(Number(el.dataset.id));
     el.remove();
@@ -195,7 +211,7 @@ export function roomView(space, room, { messageId = null } = {}) {
       clear(list);
       byId.clear();
       byClientId.clear();
-      for (const m of found.messages.slice().reverse()) place(m);
+      placeAtEnd(found.messages, "bottom");
       hasOlder = found.more;
       atNewest = !around || !found.newer;
       unseen = 0;
@@ -244,7 +260,7 @@ export function roomView(space, room, { messageId = null } = {}) {
       if (disposed || ends()[0] !== oldest) return;
       const height = list.scrollHeight;
       const top = list.scrollTop;
-      for (const m of found.messages) place(m);
+      placeAtEnd(found.messages, "top");
       hasOlder = found.more;
       fixDays(list);
       list.scrollTop = top + list.scrollHeight - height; // the reader stays where they were
@@ -269,7 +285,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     try {
       const found = await request;
       if (disposed || ends()[1] !== newest) return;
-      for (const m of found.messages.slice().reverse()) place(m);
+      placeAtEnd(found.messages, "bottom");
       atNewest = !found.newer;
       if (atNewest) {
         unseen = 0;
