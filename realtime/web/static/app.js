@@ -148,7 +148,8 @@ async function logout() {
 
 function navLink(screen, args, label, attrs = {}) {
   const target = href(screen, ...args);
-  return h("a", { class: "link", href: target, "aria-current": location.hash === target ? "page" : null, ...attrs }, label);
+  const here = location.hash === target || location.hash.startsWith(`${target}/`); // #/room/6/message/9 too
+  return h("a", { class: "link", href: target, "aria-current": here ? "page" : null, ...attrs }, label);
 }
 
 function renderNav() {
