@@ -119,6 +119,7 @@ async def erase(
             user_id,
         )
         await conn.execute("DELETE FROM profiles WHERE user_id = $1", user_id)
+        await conn.execute("DELETE FROM room_reads WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
         await conn.execute(
             "UPDATE users SET display_name = $2, username = '#erased-' || id, school = '', password_hash = NULL,"

@@ -450,3 +450,38 @@ async def history(pool: asyncpg.Pool, room_id: int, before_seq: int | None, limi
             room_id, before_seq, limit,
         )
     return [_message(r) for r in rows]
+
+
+async def history_after(pool: asyncpg.Pool, room_id: int, after_seq: int, limit: int) -> list[Message]:
+    """A page of the room's messages (current state) with seq > after_seq: the `limit` oldest of
+    them, given newest first like `history`."""
+    async with read(pool, "history_after") as conn:
+        rows = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+            " WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+            room_id, after_seq, limit,
+        )
+    return [_message(r) for r in reversed(rows)]
+
+
+async def history_around(
+    pool: asyncpg.Pool, room_id: int, message_id: int, older: int, newer: int
+) -> tuple[list[Message], list[Message]] | None:
+    """The message `message_id` of the room with up to `older` messages before it, and up to
+    `newer` messages after it: (the message and those before it, those after it), each newest
+    first, read in one snapshot. None when the room has no such message."""
+    async with transaction(pool, "history_around", isolation="repeatable_read", readonly=True) as conn:
+        seq = await conn.fetchval("SELECT seq FROM messages WHERE id = $1 AND room_id = $2", message_id, room_id)
+        if seq is None:
+            return None
+        before = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+            " WHERE m.room_id = $1 AND m.seq <= $2 ORDER BY m.seq DESC LIMIT $3",
+            room_id, seq, older + 1,
+        )
+        after = await conn.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id"
+            " WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+            room_id, seq, newer,
+        )
+    return [_message(r) for r in before], [_message(r) for r in reversed(after)]

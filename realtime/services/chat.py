@@ -15,6 +15,7 @@ import asyncpg
 from protocol import Encoding, ErrorCode, Event, RoomNotice, encode_server_item
 from protocol.timestamps import iso
 from storage import messages as store
+from storage import reads
 from storage.accounts import User
 from storage.messages import NewPost, PostResult, RoomEvent
 from storage.reader import GroupReader
@@ -339,11 +340,45 @@ class Chat:
         return [to_event(e) for e in r.events if e.seq <= upto]
 
     async def history(self, viewer: Viewer, room_id: int, before: int | None, limit: int) -> list[dict[str, Any]]:
-        room = await self.room_for(viewer, room_channel(room_id))
-        await self.check(viewer, room, Action.READ)
-        found = await database(store.history(self._pool, room.id, before, limit))
+        room = await self.open(viewer, room_channel(room_id))
+        return self._as_seen(viewer, room, await database(store.history(self._pool, room.id, before, limit)))
+
+    async def history_after(self, viewer: Viewer, room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+        """The `limit` messages that follow seq `after`, newest first (paging towards the present)."""
+        room = await self.open(viewer, room_channel(room_id))
+        return self._as_seen(viewer, room, await database(store.history_after(self._pool, room.id, after, limit)))
+
+    async def history_around(
+        self, viewer: Viewer, room_id: int, message_id: int, older: int, newer: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The message `message_id` with up to `older` messages before it and `newer` after it
+        (a link to one message); not_found when the room has no such message."""
+        room = await self.open(viewer, room_channel(room_id))
+        found = await database(store.history_around(self._pool, room.id, message_id, older, newer))
+        if found is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"no message {message_id} in this room")
+        before, after = found
+        return self._as_seen(viewer, room, before), self._as_seen(viewer, room, after)
+
+    @staticmethod
+    def _as_seen(viewer: Viewer, room: Room, found: list[store.Message]) -> list[dict[str, Any]]:
+        """Messages as this viewer may see them: a hidden one's text to those who moderate the
+        room, pupils anonymous to a visitor."""
         roles = viewer.roles_in(room.space_id)
         hidden_text = sees_hidden_text(roles, Area(room.area))
         if sees_pupils(roles):
             return [message_data(m, hidden_text=hidden_text) for m in found]
         return [shield_message(message_data(m, hidden_text=hidden_text)) for m in found]
+
+    # -- read positions ----------------------------------------------------------------------
+
+    async def mark_read(self, viewer: Viewer, room_id: int, seq: int | None) -> int:
+        """The viewer has read the room up to `seq` (None: all of it); their position now."""
+        room = await self.open(viewer, room_channel(room_id))
+        return await database(reads.mark_read(self._pool, viewer.user.id, room.id, seq))
+
+    async def unread(self, viewer: Viewer, rooms: list[Room]) -> list[reads.Unread]:
+        """Where the viewer left each of `rooms` (rooms they may read: the caller chose them)."""
+        if not rooms:
+            return []
+        return await database(reads.unread(self._pool, viewer.user.id, [r.id for r in rooms]))

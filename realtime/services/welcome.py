@@ -12,7 +12,7 @@ from ..errors import database
 from ..fanout.directory import Viewer
 from ..policy import Action, Area, decide_queue, rights
 from .bundle import Services
-from .chat import room_data
+from .chat import room_channel, room_data
 from .feed import feed_channel
 from .moderation import queue_channel
 
@@ -59,3 +59,25 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
         "max_subject_chars": lim.max_subject_chars, "max_note_chars": lim.max_reason_chars, "max_page": lim.max_page,
     }
     return {"user": user, "spaces": spaces, "limits": limits}
+
+
+async def unread_rooms(services: Services, viewer: Viewer) -> list[dict[str, Any]]:
+    """Every room the viewer may read in their projects (the welcome's rooms), with where they
+    left it: `read`, their position (a seq); `unread`, the visible messages by others after it
+    (at most storage.reads.UNREAD_CAP); `latest`, the id of the room's newest message — a client
+    counting new posts from the feed counts only those with a greater id (docs/protocol.md,
+    "Unread messages")."""
+    space_ids = sorted(viewer.roles)
+    if not space_ids:
+        return []
+    directory = services.directory
+    readable = []
+    for room in await database(services.readers.rooms_in(space_ids)):
+        room = directory.cached_room(room.id) or room
+        if not room.deleted and Action.READ in rights(viewer.roles[room.space_id], Area(room.area)):
+            readable.append(room)
+    found = await services.chat.unread(viewer, readable)
+    return [
+        {"id": u.room_id, "channel": room_channel(u.room_id), "read": u.read, "unread": u.unread, "latest": u.latest}
+        for u in found
+    ]

@@ -33,7 +33,7 @@ from ..channels import ROOM
 from ..errors import RateLimited, ServiceError
 from ..handshake import SESSION_COOKIE
 from ..services.requests import answer
-from ..services.welcome import welcome
+from ..services.welcome import unread_rooms, welcome
 from . import account as api_account
 from . import members as api_members
 from . import platform as api_platform
@@ -106,11 +106,50 @@ async def me(request: Request) -> Response:
 
 
 async def room_messages(request: Request) -> Response:
+    """A page of a room's history, newest first: the newest messages, those `before` a seq
+    (`more`: older ones remain), those `after` a seq (`newer`: newer ones remain), or those
+    `around` a message id (both) — docs/protocol.md, "HTTP API"."""
     viewer = await viewer_of(request)
     room_id = int_param_path(request, "room_id")
     before, limit = page_params(request, 50, 200)
-    found = await web_of(request).services.chat.history(viewer, room_id, before, limit + 1)
+    after = int_param(request, "after", None, 0, 2**62)
+    around = int_param(request, "around", None, 1, 2**62)
+    if sum(x is not None for x in (before, after, around)) > 1:
+        raise ServiceError(ErrorCode.INVALID_FIELD, "give at most one of before, after and around")
+    chat = web_of(request).services.chat
+    if after is not None:
+        found = await chat.history_after(viewer, room_id, after, limit + 1)
+        return JSONResponse({"messages": found[-limit:], "newer": len(found) > limit})
+    if around is not None:
+        # Half the page after the message, the rest (the message first) before it; near either
+        # end of the room, the other side fills the page.
+        older, later = await chat.history_around(viewer, room_id, around, limit, limit + 1)
+        newer = min(len(later), limit // 2)
+        taken = min(len(older), limit - newer)
+        newer = min(len(later), limit - taken)
+        return JSONResponse({
+            "messages": later[len(later) - newer:] + older[:taken],
+            "more": len(older) > taken, "newer": len(later) > newer,
+        })
+    found = await chat.history(viewer, room_id, before, limit + 1)
     return JSONResponse({"messages": found[:limit], "more": len(found) > limit})
+
+
+async def mark_read(request: Request) -> Response:
+    """The caller has read the room up to `seq` (omitted: all of it so far)."""
+    viewer = await viewer_of(request)
+    room_id = int_param_path(request, "room_id")
+    body = await json_body(request)
+    seq = body.get("seq")
+    if seq is not None and (type(seq) is not int or not 0 <= seq <= 2**62):
+        raise ServiceError(ErrorCode.INVALID_FIELD, "seq must be an integer >= 0")
+    done = await web_of(request).services.chat.mark_read(viewer, room_id, seq)
+    return JSONResponse({"id": room_id, "channel": ROOM.name_of(room_id), "read": done})
+
+
+async def rooms_unread(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    return JSONResponse({"rooms": await unread_rooms(web_of(request).services, viewer)})
 
 
 def _set_closed(closed: bool):  # type: ignore[no-untyped-def]
@@ -318,6 +357,8 @@ routes = [
     Route("/api/logout/everywhere", logout_everywhere, methods=["POST"]),
     Route("/api/me", me),
     Route("/api/rooms/{room_id}/messages", room_messages),
+    Route("/api/rooms/unread", rooms_unread),
+    Route("/api/rooms/{room_id}/read", mark_read, methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms/{room_id}/archive", _change_room("archive"), methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms/{room_id}/unarchive", _change_room("unarchive"), methods=["POST"]),

@@ -19,6 +19,7 @@ import { platformView } from "./screens/platform.js";
 import { projectView } from "./screens/project.js";
 import { roomView } from "./screens/room.js";
 import { followQueues, openCount, queueEvent } from "./queues.js";
+import { followUnread, showUnreadTitle, unreadCount, unreadEvent, unreadLabel } from "./screens/unread.js";
 import { currentSpace, state } from "./state.js";
 import { setToasts, toast } from "./ui.js";
 
@@ -27,10 +28,12 @@ const app = document.getElementById("app");
 // Each screen by the first part of its address; the rest of the address is its arguments
 // (numbers). A screen's factory answers null when the viewer may not see it (then: home).
 const SCREENS = {
-  room: ([roomId, ...rest]) => {
+  // #/room/12, or #/room/12/message/345: the room (or the journal) around that message.
+  room: ([roomId, what, messageId]) => {
     for (const space of state.me.spaces) {
       const room = space.rooms.find((r) => r.id === roomId);
-      if (room) return room.kind === "journal" ? journalView(space, room, rest) : roomView(space, room);
+      if (room?.kind === "journal") return journalView(space, room, [what, messageId].filter((x) => x !== undefined));
+      if (room) return roomView(space, room, { messageId: what === "message" && Number.isInteger(messageId) ? messageId : null });
     }
     return null;
   },
@@ -107,7 +110,7 @@ function start(me) {
   state.me = me;
   state.live = new Live({
     onStatus: (s) => { state.status = s; renderStatus(); },
-    onWelcome: (w) => { state.me = w; followMailboxes(); followQueues(renderNav); renderNav(); state.view?.rightsChanged?.(); },
+    onWelcome: (w) => { state.me = w; followMailboxes(); followQueues(renderNav); followUnread(renderNav); renderNav(); state.view?.rightsChanged?.(); },
     onEvent: (e) => routeEvent(e),
     onFrame: (f) => routeFrame(f),
     onSessionEnded: () => showLogin(t("login.expired")),
@@ -161,8 +164,8 @@ async function logout() {
 
 function navLink(screen, args, label, attrs = {}) {
   const target = href(screen, ...args);
-  const current = location.hash === target || location.hash.startsWith(`${target}/`); // #/project/3/bots too
-  return h("a", { class: "link", href: target, "aria-current": current ? "page" : null, ...attrs }, label);
+  const here = location.hash === target || location.hash.startsWith(`${target}/`); // #/room/6/message/9, #/project/3/bots too
+  return h("a", { class: "link", href: target, "aria-current": here ? "page" : null, ...attrs }, label);
 }
 
 function renderNav() {
@@ -177,6 +180,7 @@ function renderNav() {
         room.kind === "journal" ? room.name : `# ${room.name}`,
         h("span", { class: "area" }, t(`area.${room.area}`)),
         room.archived ? h("span", { class: "badge" }, t("nav.archived")) : null,
+        unreadCount(room.id) ? h("span", { class: "count", "data-testid": "room-unread" }, t("chat.unread", { n: unreadLabel(unreadCount(room.id)) })) : null,
       ], { "data-channel": room.channel })));
     const unread = space.mailbox?.unread?.inbox || 0;
     items.push(h("section", { class: "space" },
@@ -194,6 +198,7 @@ function renderNav() {
       )));
   }
   replace(shell.nav, items);
+  showUnreadTitle();
 }
 
 // The count of open reports on a queue, live (queues.js), next to its menu entry.
@@ -239,6 +244,7 @@ function open(view, { focus = true } = {}) {
 function routeEvent(frame) {
   if (frame.channel.startsWith("mail:")) mailboxEvent(frame);
   if (frame.channel.startsWith("moderation:")) queueEvent(frame);
+  unreadEvent(frame);
   state.view?.onEvent?.(frame);
 }
 

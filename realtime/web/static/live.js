@@ -25,6 +25,7 @@ export class Live {
     this.nextRef = 1;
     this.replies = new Map(); // ref -> {resolve, reject}
     this.channels = new Map(); // channel -> {lastSeq, wanted}
+    this.kept = new Set(); // channels never unsubscribed (keep())
     this.pending = new Map(JSON.parse(localStorage.getItem(PENDING_KEY) || "[]")); // client_id -> post frame
     this.delay = BACKOFF_MIN;
     this.ready = false;
@@ -168,7 +169,14 @@ export class Live {
     const state = this.channels.get(channel);
     if (state) state.wanted = false;
     this.channels.delete(channel);
+    if (this.kept.has(channel)) return Promise.resolve(); // the shell still follows it
     return this.request({ type: "unsubscribe", channel }).catch(() => {});
+  }
+
+  // A channel the shell follows for as long as the page is open (a project's feed, for the
+  // unread counts): a screen that also subscribed to it does not end it when it closes.
+  keep(channel) {
+    this.kept.add(channel);
   }
 
   // A post kept until acknowledged (localStorage: a reload does not lose it either).

@@ -4,7 +4,6 @@
 // page's title on every screen, not only on the moderation screen. Followed once each: live.js
 // resumes them after a drop (queue events carry each report as it is now).
 
-import { t } from "./i18n.js";
 import { state } from "./state.js";
 
 const open = new Map(); // channel -> Set of the ids of its open reports
@@ -42,7 +41,6 @@ export function followQueues(onChange) {
     followed.add(channel);
     count(channel, spaceId);
   }
-  showTitle();
 }
 
 async function count(channel, spaceId) {
@@ -71,8 +69,8 @@ export function queueEvent(frame) {
   update();
 }
 
+// The menu is drawn again, and with it the page's title (open reports count there too: unread.js).
 function update() {
-  showTitle();
   changed();
 }
 
@@ -88,9 +86,4 @@ export function totalOpen() {
   const all = new Set();
   for (const ids of open.values()) for (const id of ids) all.add(id);
   return all.size;
-}
-
-function showTitle() {
-  const n = totalOpen();
-  document.title = n ? `(${n}) ${t("app.title")}` : t("app.title");
 }

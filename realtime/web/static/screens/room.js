@@ -1,79 +1,104 @@
 // A room: its messages (newest at the bottom, older ones loaded when scrolling up), who is here
 // and who is typing, the message box where the role may post, and the actions each role has on a
-// message (report; hide, show again, delete and mute for those who moderate).
+// message (edit and delete one's own; report; hide, show again, delete and mute for those who
+// moderate). How one message looks is screens/messages.js; unread counts and alerts, unread.js.
+//
+// The list holds at most MAX_DOM messages however long the room: scrolling up loads older pages
+// and lets go of the newest end, scrolling back down loads it again — a room of thousands of
+// messages scrolls as lightly as one of fifty. While the reader is at the newest message the list
+// follows the conversation; once they scroll up, new messages wait behind a "new messages ↓"
+// button instead of pulling them down. Their own message always brings them to the bottom.
+// `#/room/<id>/message/<message id>` opens the room around that message, highlighted.
 
 import { api, clear, h, replace } from "../dom.js";
-import { formatDateTime, formatTime, t } from "../i18n.js";
+import { formatDateTime, t } from "../i18n.js";
 import { clientId } from "../live.js";
 import { currentRoom, currentSpace, state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
+import { fixDays, renderMessage } from "./messages.js";
+import {
+  alertUser, mentions, notifyOn, notifySupported, pageSeen, roomClosed, roomMissed, roomOpened, roomRead,
+  soundOn, toggleNotify, toggleSound,
+} from "./unread.js";
 
-export function roomView(space, room) {
+const FIRST_PAGE = 50; // messages shown on opening a room
+const PAGE = 100; // each page loaded while scrolling
+const MAX_DOM = 300; // messages held in the list at most
+const NEAR = 200; // px from an end of the list that loads the next page
+const FOLLOWING = 60; // px from the bottom that still counts as "at the bottom"
+
+// Reports made from this page, by message id. The server tells nobody who reported what (the
+// author must not learn it, and a message's state says nothing of reports), so the reporter's
+// "reported" mark lives in this page's memory: it lasts until the page is reloaded.
+const reported = new Set();
+
+export function roomView(space, room, { messageId = null } = {}) {
   const live = state.live;
-  const list = h("ol", { class: "messages", "aria-live": "polite", "aria-label": room.name, "data-testid": "messages" });
+  const list = h("ol", {
+    class: "messages", "aria-live": "polite", "aria-relevant": "additions", "aria-label": room.name,
+    "data-testid": "messages", tabindex: "0",
+  });
   const here = h("ul", { class: "presence", "aria-label": t("room.here"), "data-testid": "presence" });
   const typingLine = h("p", { class: "typing", "aria-live": "polite", "data-testid": "typing" });
-  const older = h("button", { type: "button", class: "older", hidden: true }, t("room.older"));
+  const older = h("button", { type: "button", class: "older", hidden: true, onclick: () => loadOlder() }, t("room.older"));
+  const jump = h("button", { type: "button", class: "jump", hidden: true, "data-testid": "jump", onclick: () => toLatest() });
   const byId = new Map(); // message id -> {el, message}
-  const byClientId = new Map(); // optimistic posts
+  const byClientId = new Map(); // optimistic posts: client_id -> el
   const people = new Map();
   const typing = new Map(); // user id -> {name, until}
-  let oldestSeq = null;
+  let hasOlder = false; // older messages than the list's first remain on the server
+  let atNewest = true; // the list's last message is the room's newest
+  let following = true; // the reader is at the bottom: new messages scroll into view
+  let unseen = 0; // messages that came while the reader was scrolled up (or away from the newest)
+  let loading = null; // the page request under way, if any
+  let editing = null; // id of the message being edited
+  let highlighted = messageId;
   let lastTyping = 0;
+  let readTimer = null;
+  let typingTimer = null;
+  let disposed = false;
   const view = { el: null };
 
   const rights = () => currentRoom(space.id, room.id)?.rights || [];
   // An archived room, like a closed project, is read-only for everyone (welcome's `archived`, `closed`).
   const canPost = () => rights().includes("post") && !currentRoom(space.id, room.id)?.archived && !currentSpace(space.id)?.closed;
   const moderates = () => rights().includes("moderate");
+  const mine = (m) => m.author?.id != null && m.author.id === state.me.user.id;
 
-  // A pupil shown to a visitor has no name (docs/protocol.md, "What a visitor sees of pupils").
-  function authorName(author) {
-    if (!author) return state.me.user.name;
-    if (author.name) return author.name;
-    return author.school ? t("author.pupil_of", { school: author.school }) : t("author.pupil");
+  // -- the list ----------------------------------------------------------------------------
+
+  const messageEls = () => list.querySelectorAll(":scope > li.message:not(.pending)");
+  const pendingEls = () => list.querySelectorAll(":scope > li.message.pending");
+  const seqOf = (el) => Number(el.dataset.seq);
+  function ends() {
+    const els = messageEls();
+    return els.length ? [seqOf(els[0]), seqOf(els[els.length - 1])] : [null, null];
+  }
+  const newestId = () => {
+    const els = messageEls();
+    return els.length ? Number(els[els.length - 1].dataset.id) : null;
+  };
+
+  const act = {
+    report, hide: (m) => moderate("hide", m), unhide: (m) => moderate("unhide", m), remove: (m) => moderate("delete", m),
+    mute, deleteOwn, edit: startEdit, saveEdit, cancelEdit,
+  };
+
+  function render(m, pending = false) {
+    const el = renderMessage(m, {
+      me: state.me.user, pending, mine: pending || mine(m), moderates: moderates(), canEdit: canPost(),
+      reported: reported.has(m.id), editing: editing === m.id, act,
+    });
+    if (m.id === highlighted) el.classList.add("highlight");
+    return el;
   }
 
-  function badge(role) {
-    return role ? h("span", { class: `badge badge-${role}` }, t(`badge.${role}`)) : null;
-  }
-
-  function renderMessage(m, pending = false) {
-    const mine = m.author?.id === state.me.user.id;
-    const body = m.state === "hidden" && m.text != null // its words reach those who moderate the room only
-      ? h("span", { class: "text hidden-text" }, h("span", { class: "hidden-label" }, t("moderation.hidden_label")), " ", m.text)
-      : m.state === "hidden" ? h("em", {}, t("message.hidden"))
-      : m.state === "deleted" ? h("em", {}, t("message.deleted"))
-        : h("span", { class: "text" }, m.text);
-    const actions = h("span", { class: "actions" });
-    if (!pending && m.state === "visible" && !mine) {
-      actions.appendChild(h("button", { type: "button", "data-action": "report", onclick: () => report(m) }, t("action.report")));
-    }
-    if (!pending && moderates() && !mine) {
-      if (m.state === "visible") actions.appendChild(h("button", { type: "button", "data-action": "hide", onclick: () => moderate("hide", m) }, t("action.hide")));
-      if (m.state === "hidden") actions.appendChild(h("button", { type: "button", "data-action": "unhide", onclick: () => moderate("unhide", m) }, t("action.unhide")));
-      if (m.state !== "deleted") actions.appendChild(h("button", { type: "button", "data-action": "delete", onclick: () => moderate("delete", m) }, t("action.delete")));
-      actions.appendChild(h("button", { type: "button", "data-action": "mute", onclick: () => mute(m) }, t("action.mute")));
-    }
-    if (!pending && mine && m.state === "visible") {
-      actions.appendChild(h("button", { type: "button", "data-action": "delete", onclick: () => deleteOwn(m) }, t("action.delete")));
-    }
-    return h("li", { class: `message ${m.state}${pending ? " pending" : ""}`, "data-id": m.id ?? "", "data-state": m.state },
-      h("span", { class: "author" }, authorName(m.author)),
-      badge(m.author?.role),
-      m.author?.school && m.author?.name ? h("span", { class: "school" }, m.author.school) : null,
-      h("time", { datetime: m.created_at || "" }, pending ? t("message.sending") : formatTime(m.created_at)),
-      m.title && m.state === "visible" ? h("strong", { class: "title" }, m.title) : null,
-      body,
-      m.edited_at && m.state === "visible" ? h("span", { class: "edited" }, t("message.edited")) : null,
-      actions);
-  }
-
-  function show(m, { atTop = false } = {}) {
+  // A message in its place by seq: replaced when known, else added at the end it belongs to.
+  function place(m) {
     const known = byId.get(m.id);
     // An event never carries a hidden message's words: a moderator keeps those already shown.
     if (known && m.state === "hidden" && m.text == null && moderates()) m = { ...m, text: known.message.text };
-    const el = renderMessage(m);
+    const el = render(m);
     if (known) {
       known.el.replaceWith(el);
     } else {
@@ -81,69 +106,331 @@ export function roomView(space, room) {
       if (optimistic) {
         optimistic.replaceWith(el);
         byClientId.delete(m.client_id);
-      } else if (atTop) {
-        list.insertBefore(el, list.firstChild);
       } else {
-        const following = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-        list.appendChild(el);
-        if (following) list.scrollTop = list.scrollHeight; // keep up with the conversation
+        let before = pendingEls()[0] || null;
+        for (const other of messageEls()) {
+          if (seqOf(other) > m.seq) {
+            before = other;
+            break;
+          }
+        }
+        list.insertBefore(el, before);
       }
     }
     byId.set(m.id, { el, message: m });
-    if (oldestSeq === null || m.seq < oldestSeq) oldestSeq = m.seq;
+    return el;
+  }
+
+  // A page of messages the list does not hold yet, all at one end: one insertion, not one each.
+  function placeAtEnd(messages, end) {
+    const fresh = document.createDocumentFragment();
+    for (const m of messages.slice().sort((a, b) => a.seq - b.seq)) {
+      if (byId.has(m.id)) {
+        place(m);
+        continue;
+      }
+      const el = render(m);
+      byId.set(m.id, { el, message: m });
+      fresh.appendChild(el);
+    }
+    if (end === "top") list.insertBefore(fresh, list.firstChild);
+    else list.insertBefore(fresh, pendingEls()[0] || null);
+  }
+
+  function forget(el) {
+    byId.delete(Number(el.dataset.id));
+    el.remove();
+  }
+
+  // Lets go of messages beyond MAX_DOM at the end away from the reader.
+  function trim(end) {
+    const els = [...messageEls()];
+    let extra = els.length - MAX_DOM;
+    if (extra <= 0) return;
+    if (end === "top") {
+      const height = list.scrollHeight;
+      for (const el of els.slice(0, extra)) forget(el);
+      fixDays(list);
+      list.scrollTop -= height - list.scrollHeight; // what the reader sees does not move
+      hasOlder = true;
+    } else {
+      while (extra-- > 0) forget(els.pop());
+      for (const el of pendingEls()) el.remove(); // they come back with the newest end
+      byClientId.clear();
+      atNewest = false;
+    }
+  }
+
+  function toBottom() {
+    list.scrollTop = list.scrollHeight;
+    following = true;
+  }
+
+  function afterChange() {
+    fixDays(list);
+    const empty = list.querySelector(":scope > li.empty");
+    if (list.querySelector(":scope > li.message")) empty?.remove();
+    else if (!empty && !hasOlder) list.appendChild(h("li", { class: "empty" }, t("room.empty")));
+    older.hidden = !hasOlder;
+    renderJump();
+  }
+
+  // Shown while new messages wait below, or while the list does not reach the newest message.
+  function renderJump() {
+    jump.hidden = !(unseen > 0 || !atNewest);
+    jump.textContent = unseen ? t("chat.new_messages", { n: unseen }) : t("chat.latest");
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < FOLLOWING;
+  }
+
+  // -- loading pages ------------------------------------------------------------------------
+
+  async function page(query) {
+    return api("GET", `/api/rooms/${room.id}/messages?${query}`);
+  }
+
+  function pendingFrames() {
+    for (const frame of live.pendingFor(room.channel)) showPending(frame);
+  }
+
+  // The newest messages (or, with `around`, the page around one message), subscribing from there.
+  async function load({ around = null } = {}) {
+    const request = around ? page(`around=${around}&limit=${PAGE}`) : page(`limit=${FIRST_PAGE}`);
+    loading = request;
+    list.setAttribute("aria-busy", "true");
+    try {
+      let found;
+      try {
+        found = await request;
+      } catch (err) {
+        if (!around) throw err;
+        fail(err); // a message gone (or never there): the room as it is now
+        highlighted = null;
+        return load();
+      }
+      if (disposed) return;
+      clear(list);
+      byId.clear();
+      byClientId.clear();
+      placeAtEnd(found.messages, "bottom");
+      hasOlder = found.more;
+      atNewest = !around || !found.newer;
+      unseen = 0;
+      if (atNewest) pendingFrames();
+      afterChange();
+      const top = found.messages.length ? found.messages[0].seq : 0;
+      // From the newest message shown: later changes come as events. Around a message, the
+      // room's later messages are paged in as the reader scrolls: follow from now on.
+      const ok = await (around && !atNewest ? live.subscribe(room.channel) : live.subscribe(room.channel, top));
+      if (ok?.resync) return load();
+      const target = around ? byId.get(around)?.el : null;
+      if (target) {
+        following = false;
+        list.scrollTop = Math.max(0, target.offsetTop - (list.clientHeight - target.offsetHeight) / 2);
+        target.focus({ preventScroll: true });
+      } else {
+        toBottom();
+        markRead();
+      }
+      renderJump();
+      loading = null;
+      await fill();
+    } catch (err) {
+      fail(err);
+    } finally {
+      if (loading === request) loading = null;
+      list.removeAttribute("aria-busy");
+    }
+  }
+
+  // A list that does not fill its box cannot be scrolled up: load older pages until it does.
+  async function fill() {
+    if (hasOlder && list.scrollHeight <= list.clientHeight) await loadOlder();
+  }
+
+  async function loadOlder() {
+    if (loading || !hasOlder) return;
+    const [oldest] = ends();
+    if (oldest === null) return;
+    const request = page(`before=${oldest}&limit=${PAGE}`);
+    loading = request;
+    older.disabled = true;
+    list.setAttribute("aria-busy", "true"); // a page of old messages is not news to announce
+    try {
+      const found = await request;
+      if (disposed || ends()[0] !== oldest) return;
+      const height = list.scrollHeight;
+      const top = list.scrollTop;
+      placeAtEnd(found.messages, "top");
+      hasOlder = found.more;
+      fixDays(list);
+      list.scrollTop = top + list.scrollHeight - height; // the reader stays where they were
+      trim("bottom");
+      afterChange();
+    } catch (err) {
+      fail(err);
+    } finally {
+      if (loading === request) loading = null;
+      older.disabled = false;
+      list.removeAttribute("aria-busy");
+    }
+  }
+
+  async function loadNewer() {
+    if (loading || atNewest) return;
+    const [, newest] = ends();
+    if (newest === null) return load();
+    const request = page(`after=${newest}&limit=${PAGE}`);
+    loading = request;
+    list.setAttribute("aria-busy", "true");
+    try {
+      const found = await request;
+      if (disposed || ends()[1] !== newest) return;
+      placeAtEnd(found.messages, "bottom");
+      atNewest = !found.newer;
+      if (atNewest) {
+        unseen = 0;
+        pendingFrames();
+      }
+      fixDays(list);
+      trim("top");
+      afterChange();
+    } catch (err) {
+      fail(err);
+    } finally {
+      if (loading === request) loading = null;
+      list.removeAttribute("aria-busy");
+    }
+  }
+
+  // The "new messages ↓" button: to the newest message, loading it first when the list let it go.
+  async function toLatest() {
+    highlighted = null;
+    if (!atNewest) await load();
+    toBottom();
+    unseen = 0;
+    renderJump();
+    markRead();
+    (view.el.querySelector("#composer") || list).focus({ preventScroll: true });
+  }
+
+  // -- reading ------------------------------------------------------------------------------
+
+  // What the reader has seen is read: on the server (for their other devices, and the menu),
+  // at most once a second.
+  function markRead() {
+    if (!atNewest || !following || !pageSeen()) return;
+    roomRead(room.id, newestId());
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => {
+      const [, newest] = ends();
+      if (newest !== null && !disposed) api("POST", `/api/rooms/${room.id}/read`, { seq: newest }).catch(() => {});
+    }, 1000);
+  }
+
+  function onVisible() {
+    if (pageSeen()) markRead();
+  }
+
+  list.addEventListener("scroll", () => {
+    following = atNewest && nearBottom();
+    if (following && unseen) unseen = 0;
+    renderJump();
+    if (following) markRead();
+    if (list.scrollTop < NEAR && hasOlder) loadOlder();
+    else if (list.scrollHeight - list.scrollTop - list.clientHeight < NEAR && !atNewest) loadNewer();
+  });
+
+  // -- live ---------------------------------------------------------------------------------
+
+  function arrived(e) {
+    const m = e.message;
+    if (e.kind === "message.posted" && m.author?.id != null) {
+      typing.delete(m.author.id); // their message is here: they are no longer typing
+      renderTyping();
+    }
+    const [, newest] = ends();
+    const isNew = !byId.has(m.id) && (newest === null || m.seq > newest);
+    if (byId.has(m.id) || (m.client_id && byClientId.has(m.client_id))) {
+      if (editing === m.id && m.state !== "visible") editing = null;
+      if (editing === m.id && e.kind === "message.edited") editing = null;
+      place(m);
+      afterChange();
+      if (following) toBottom();
+    } else if (isNew && atNewest) {
+      place(m);
+      afterChange();
+      if (following || mine(m)) toBottom();
+      else unseen += 1;
+      renderJump();
+    } else if (isNew) {
+      unseen += 1; // beyond the end of the list: the button brings it
+      renderJump();
+    }
+    if (isNew && e.kind === "message.posted" && !mine(m)) {
+      if (pageSeen() && following) markRead();
+      else if (!pageSeen()) roomMissed(room.id, m.id);
+      if (m.state === "visible" && (mentions(m.text) || mentions(m.title))) {
+        alertUser(t("chat.notify_mention", { name: m.author?.name || t("author.pupil"), room: room.name }), `m:${m.id}`);
+      }
+    }
   }
 
   function showPending(frame) {
     if (byClientId.has(frame.client_id)) return;
-    const el = renderMessage({ text: frame.text, title: frame.title, state: "visible", author: { ...state.me.user, role: null } }, true);
+    const el = render({ text: frame.text, title: frame.title, state: "visible", author: { ...state.me.user, role: null } }, true);
     byClientId.set(frame.client_id, el);
+    list.querySelector(":scope > li.empty")?.remove();
     list.appendChild(el);
+    fixDays(list);
+    toBottom(); // one's own words always come into view
+    renderJump();
   }
 
-  async function load() {
+  // -- acting on messages -------------------------------------------------------------------
+
+  function rerender(id) {
+    const known = byId.get(id);
+    if (known) known.el.replaceWith(byId.get(id).el = render(known.message));
+  }
+
+  function startEdit(m) {
+    const was = editing;
+    editing = m.id;
+    if (was) rerender(was);
+    rerender(m.id);
+    const box = byId.get(m.id)?.el.querySelector("textarea");
+    if (box) {
+      box.focus();
+      box.setSelectionRange(box.value.length, box.value.length);
+    }
+  }
+
+  function cancelEdit(m) {
+    editing = null;
+    rerender(m.id);
+    byId.get(m.id)?.el.querySelector("[data-action=edit]")?.focus();
+  }
+
+  async function saveEdit(m, text) {
+    if (!text || text === m.text) return cancelEdit(m);
     try {
-      const page = await api("GET", `/api/rooms/${room.id}/messages?limit=50`);
-      clear(list);
-      byId.clear();
-      oldestSeq = null;
-      const top = page.messages.length ? page.messages[0].seq : 0;
-      for (const m of page.messages.slice().reverse()) show(m);
-      older.hidden = !page.more;
-      for (const frame of live.pendingFor(room.channel)) showPending(frame);
-      const ok = await live.subscribe(room.channel, top);
-      if (ok?.resync) return load();
-      list.scrollTop = list.scrollHeight;
+      await live.request({ type: "edit", channel: room.channel, id: m.id, text });
+      if (editing === m.id) cancelEdit({ ...m }); // its event brings the new words
     } catch (err) {
       fail(err);
     }
   }
-
-  // Scrolling to the top loads the older messages, as the button does (for the keyboard).
-  list.addEventListener("scroll", () => {
-    if (list.scrollTop < 40 && !older.hidden && !older.disabled) older.click();
-  });
-
-  older.addEventListener("click", async () => {
-    older.disabled = true;
-    try {
-      const page = await api("GET", `/api/rooms/${room.id}/messages?limit=50&before=${oldestSeq}`);
-      const before = list.scrollHeight;
-      for (const m of page.messages) show(m, { atTop: true });
-      list.scrollTop += list.scrollHeight - before; // the reader stays where they were
-      older.hidden = !page.more;
-    } catch (err) {
-      fail(err);
-    } finally {
-      older.disabled = false;
-    }
-  });
 
   async function report(m) {
     const answer = await dialog({ title: t("action.report"), fields: [field(t("prompt.report"), "note", { multiline: true, maxlength: state.me.limits?.max_note_chars || 500 })], confirm: t("action.report"), testid: "report-dialog" });
     if (answer === null) return;
-    const note = answer.note;
     try {
-      await live.request({ type: "report", channel: room.channel, id: m.id, note });
+      await live.request({ type: "report", channel: room.channel, id: m.id, note: answer.note });
+      reported.add(m.id);
+      rerender(m.id);
       toast(t("done.report"));
     } catch (err) {
       fail(err);
@@ -153,9 +440,8 @@ export function roomView(space, room) {
   async function moderate(type, m) {
     const answer = await dialog({ title: t(`action.${type}`), fields: [field(t("prompt.reason"), "reason", { multiline: true, maxlength: state.me.limits?.max_note_chars || 500 })], confirm: t(`action.${type}`), danger: type === "delete", testid: "reason-dialog" });
     if (answer === null) return;
-    const reason = answer.reason;
     try {
-      await live.request({ type, channel: room.channel, id: m.id, reason });
+      await live.request({ type, channel: room.channel, id: m.id, reason: answer.reason });
     } catch (err) {
       fail(err);
     }
@@ -173,14 +459,15 @@ export function roomView(space, room) {
   async function mute(m) {
     const answer = await dialog({ title: t("action.mute"), fields: [field(t("prompt.reason"), "reason", { multiline: true, maxlength: state.me.limits?.max_note_chars || 500 })], confirm: t("action.mute"), testid: "reason-dialog" });
     if (answer === null) return;
-    const reason = answer.reason;
     try {
-      const ok = await live.request({ type: "mute", space: space.id, user_id: m.author.id, scope: room.area, minutes: 1440, reason });
+      const ok = await live.request({ type: "mute", space: space.id, user_id: m.author.id, scope: room.area, minutes: 1440, reason: answer.reason });
       toast(t("done.mute", { until: formatDateTime(ok.until) }));
     } catch (err) {
       fail(err);
     }
   }
+
+  // -- who is here, who is typing -----------------------------------------------------------
 
   function renderPresence() {
     const others = [...people.values()];
@@ -189,16 +476,25 @@ export function roomView(space, room) {
 
   function renderTyping() {
     const now = Date.now();
-    const names = [...typing.values()].filter((x) => x.until > now).map((x) => x.name);
+    for (const [id, x] of typing) if (x.until <= now) typing.delete(id);
+    const names = [...typing.values()].map((x) => x.name);
     typingLine.textContent = names.length ? t("room.typing", { names: names.join(", ") }) : "";
+    clearTimeout(typingTimer);
+    if (names.length) typingTimer = setTimeout(renderTyping, 1000);
   }
+
+  // -- the message box ----------------------------------------------------------------------
 
   function composer() {
     if (!canPost()) return h("p", { class: "readonly" }, t("room.readonly"));
-    const text = h("textarea", { id: "composer", rows: 2, maxlength: state.me.limits?.max_text_chars || 4000, "aria-label": t("composer.label") });
+    const text = h("textarea", {
+      id: "composer", rows: 2, maxlength: state.me.limits?.max_text_chars || 4000, "aria-label": t("composer.label"),
+      "aria-describedby": "composer-hint",
+    });
     const title = room.kind === "journal"
       ? h("input", { id: "composer-title", "aria-label": t("composer.title"), placeholder: t("composer.title") }) : null;
-    const form = h("form", { class: "composer" }, title, text, h("button", { type: "submit" }, t("composer.send")));
+    const form = h("form", { class: "composer" }, title, text, h("button", { type: "submit" }, t("composer.send")),
+      h("p", { class: "hint", id: "composer-hint" }, t("chat.hint")));
     // The draft is kept while it is being typed: a dropped socket (or a reload) never loses it.
     const draftKey = `twinhub.draft.${room.channel}`;
     text.value = localStorage.getItem(draftKey) || "";
@@ -211,7 +507,7 @@ export function roomView(space, room) {
       }
     });
     text.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" && !ev.shiftKey) {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
         ev.preventDefault();
         form.requestSubmit();
       }
@@ -229,6 +525,11 @@ export function roomView(space, room) {
       text.value = "";
       if (title) title.value = "";
       localStorage.removeItem(draftKey);
+      lastTyping = 0;
+      if (!atNewest) {
+        highlighted = null;
+        await load(); // one's own message shows among the newest
+      }
       showPending(frame);
       try {
         await live.post(frame);
@@ -236,6 +537,7 @@ export function roomView(space, room) {
         if (err.code === "network" || err.code === "unavailable") return; // kept; sent again on reconnect
         byClientId.get(frame.client_id)?.remove();
         byClientId.delete(frame.client_id);
+        fixDays(list);
         text.value = value; // refused: give the words back
         fail(err);
       }
@@ -243,28 +545,64 @@ export function roomView(space, room) {
     return form;
   }
 
+  // -- alerts (off unless asked for) --------------------------------------------------------
+
+  function alerts() {
+    const notify = notifySupported() ? h("button", {
+      type: "button", class: "toggle", "data-testid": "notify", "aria-pressed": String(notifyOn()),
+      onclick: async () => {
+        const on = await toggleNotify();
+        if (on === null) toast(t("chat.notify_refused"));
+        notify.setAttribute("aria-pressed", String(notifyOn()));
+      },
+    }, t("chat.notify")) : null;
+    const sound = h("button", {
+      type: "button", class: "toggle", "data-testid": "sound", "aria-pressed": String(soundOn()),
+      onclick: () => sound.setAttribute("aria-pressed", String(toggleSound())),
+    }, t("chat.sound"));
+    return h("section", { class: "alerts", "aria-labelledby": "alerts-title" },
+      h("h2", { id: "alerts-title" }, t("chat.alerts")),
+      h("p", { class: "hint" }, t("chat.alerts_what")),
+      notify, sound);
+  }
+
   view.render = () => {
+    if (view.el) { // the language changed: every line again in the new one
+      for (const id of [...byId.keys()]) rerender(id);
+      fixDays(list);
+    }
     view.el = replace(view.el || h("section", { class: "room", "data-testid": "room", "data-channel": room.channel }),
       h("h1", {}, room.name, h("span", { class: "area" }, t(`area.${room.area}`))),
       h("div", { class: "room-body" },
-        h("div", { class: "conversation" }, older, list, typingLine, composer()),
-        h("aside", {}, h("h2", {}, t("room.here")), here)));
+        h("div", { class: "conversation" }, older, h("div", { class: "scroller" }, list, jump), typingLine, composer()),
+        h("aside", {}, h("h2", {}, t("room.here")), here, alerts())));
+    renderJump();
   };
   view.render();
-  view.start = () => load();
-  view.dispose = () => live.unsubscribe(room.channel);
+  view.start = () => {
+    roomOpened(room.id);
+    document.addEventListener("visibilitychange", onVisible);
+    return load({ around: messageId });
+  };
+  view.dispose = () => {
+    disposed = true;
+    clearTimeout(readTimer);
+    clearTimeout(typingTimer);
+    document.removeEventListener("visibilitychange", onVisible);
+    roomClosed(room.id);
+    return live.unsubscribe(room.channel);
+  };
   view.rightsChanged = () => {
     if (!currentRoom(space.id, room.id)) return;
     const composerEl = view.el.querySelector(".composer, .readonly");
     composerEl?.replaceWith(composer());
-    for (const { el, message } of byId.values()) el.replaceWith(byId.get(message.id).el = renderMessage(message));
+    for (const id of [...byId.keys()]) rerender(id);
   };
   view.channelEnded = (channel) => {
     if (channel === room.channel) replace(list, h("li", { class: "ended" }, t("error.forbidden")));
   };
   view.onEvent = (e) => {
-    if (e.channel !== room.channel) return;
-    if (e.message) show(e.message);
+    if (e.channel === room.channel && e.message) arrived(e);
   };
   view.onFrame = (f) => {
     if (f.channel !== room.channel) return;
@@ -279,7 +617,6 @@ export function roomView(space, room) {
     } else if (f.type === "typing") {
       typing.set(f.user.id, { name: f.user.name, until: Date.now() + 4000 });
       renderTyping();
-      setTimeout(renderTyping, 4100);
     }
   };
   renderPresence();
