@@ -20,7 +20,7 @@ import { projectView } from "./screens/project.js";
 import { roomView } from "./screens/room.js";
 import { followQueues, openCount, queueEvent } from "./queues.js";
 import { followUnread, showUnreadTitle, unreadCount, unreadEvent, unreadLabel } from "./screens/unread.js";
-import { currentSpace, state } from "./state.js";
+import { currentSpace, forgetUser, state } from "./state.js";
 import { setToasts, toast } from "./ui.js";
 
 const app = document.getElementById("app");
@@ -109,6 +109,7 @@ function languageMenu(rerender) {
 function start(me) {
   state.me = me;
   state.live = new Live({
+    userId: me.user.id,
     onStatus: (s) => { state.status = s; renderStatus(); },
     onWelcome: (w) => { state.me = w; followMailboxes(); followQueues(renderNav); followUnread(renderNav); renderNav(); state.view?.rightsChanged?.(); },
     onEvent: (e) => routeEvent(e),
@@ -133,7 +134,7 @@ function renderShell() {
   const header = h("header", {},
     h("a", { class: "skip", href: "#main", onclick: skipToWork }, t("nav.skip")),
     h("span", { class: "brand" }, t("app.title")),
-    h("span", { class: "who" }, `${state.me.user.name} — ${state.me.user.school || ""}`),
+    h("span", { class: "who" }, state.me.user.school ? `${state.me.user.name} — ${state.me.user.school}` : state.me.user.name),
     shell.status,
     languageMenu(() => { renderShell(); renderNav(); state.view?.render?.(); }),
     h("button", { type: "button", onclick: logout }, t("logout")),
@@ -158,7 +159,9 @@ function renderStatus() {
 }
 
 async function logout() {
+  const userId = state.me.user.id;
   await api("POST", "/api/logout").catch(() => {});
+  forgetUser(userId); // nothing of theirs stays on a shared PC
   showLogin();
 }
 

@@ -40,6 +40,14 @@ export function getLang() {
   return lang;
 }
 
+// The locale dates, times and numbers are written in: the browser's own variant of the page's
+// language when it has one (en-GB writes 14:05 and 7 December, en-US 2:05 PM and December 7),
+// the language itself otherwise.
+export function locale() {
+  const own = (navigator.languages || [navigator.language]).find((tag) => tag && tag.split("-")[0] === lang);
+  return own || lang;
+}
+
 export function languageNames() {
   return languages;
 }
@@ -71,28 +79,28 @@ export function errorText(error) {
 
 export function formatTime(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+  return new Date(iso).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
 }
 
 export function formatDate(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleDateString(lang, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+  return new Date(iso).toLocaleDateString(locale(), { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 }
 
 export function formatDateTime(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+  return new Date(iso).toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" });
 }
 
 // A wait, in words: "45 seconds", "5 minutes" (rounded up: nobody is told to come back too soon).
 export function formatDuration(ms) {
   const seconds = Math.max(1, Math.ceil(ms / 1000));
   const [n, unit] = seconds < 90 ? [seconds, "second"] : [Math.ceil(seconds / 60), "minute"];
-  return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long" }).format(n);
+  return new Intl.NumberFormat(locale(), { style: "unit", unit, unitDisplay: "long" }).format(n);
 }
 
 // A date without the weekday ("7 Dec 2026", "7 déc. 2026"): for lists, where the long form is noise.
 export function formatShortDate(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleDateString(lang, { dateStyle: "medium" });
+  return new Date(iso).toLocaleDateString(locale(), { dateStyle: "medium" });
 }

@@ -5,7 +5,6 @@
 
 const BACKOFF_MIN = 500; // ms, doubling to BACKOFF_MAX, plus up to as much again at random
 const BACKOFF_MAX = 15000;
-const PENDING_KEY = "twinhub.pending"; // posts typed and sent but not yet acknowledged
 // A stopped server (or a dead path to it) closes nothing: the socket just goes quiet, and a
 // browser cannot see the server's WebSocket pings. So the page asks (`ping`) once the socket has
 // been quiet for QUIET ms, and gives the socket up — reconnect, resume, resend — when nothing at
@@ -15,7 +14,7 @@ const QUIET = 20000;
 const GIVE_UP = 30000;
 
 export class Live {
-  constructor({ onStatus, onEvent, onFrame, onWelcome, onSessionEnded }) {
+  constructor({ userId, onStatus, onEvent, onFrame, onWelcome, onSessionEnded }) {
     this.onStatus = onStatus;
     this.onEvent = onEvent;
     this.onFrame = onFrame;
@@ -26,7 +25,9 @@ export class Live {
     this.replies = new Map(); // ref -> {resolve, reject}
     this.channels = new Map(); // channel -> {lastSeq, wanted}
     this.kept = new Set(); // channels never unsubscribed (keep())
-    this.pending = new Map(JSON.parse(localStorage.getItem(PENDING_KEY) || "[]")); // client_id -> post frame
+    // Posts typed and sent but not yet acknowledged, this user's only (state.js userKey).
+    this.pendingKey = `twinhub.pending.${userId}`;
+    this.pending = new Map(JSON.parse(localStorage.getItem(this.pendingKey) || "[]")); // client_id -> post frame
     this.delay = BACKOFF_MIN;
     this.ready = false;
     this.stopped = false;
@@ -205,7 +206,7 @@ export class Live {
   }
 
   savePending() {
-    localStorage.setItem(PENDING_KEY, JSON.stringify([...this.pending]));
+    localStorage.setItem(this.pendingKey, JSON.stringify([...this.pending]));
   }
 
   // The session changed under this socket (a new password gives a new session cookie): a fresh

@@ -3,6 +3,19 @@
 
 export const state = { me: null, live: null, view: null, status: "connecting" };
 
+// What the page keeps on this browser for one user — drafts, posts not yet acknowledged — is
+// under keys that name them ("twinhub.<what>.<user id>…"): on a classroom PC shared by a
+// class, the next pupil to log in never sees, nor sends, the last one's words; logging out
+// forgets them (forgetUser).
+export function userKey(what, ...rest) {
+  return ["twinhub", what, state.me.user.id, ...rest].join(".");
+}
+
+export function forgetUser(userId) {
+  const mine = new RegExp(`^twinhub\\.[\\w-]+\\.${userId}(\\.|$)`);
+  for (const key of Object.keys(localStorage)) if (mine.test(key)) localStorage.removeItem(key);
+}
+
 export function currentSpace(spaceId) {
   return state.me?.spaces.find((s) => s.id === spaceId);
 }

@@ -3,7 +3,7 @@
 // (adults; a pupil's school erases theirs) — docs/protocol.md, "Your account", "Member profiles".
 
 import { api, h, replace } from "../dom.js";
-import { errorText, formatDateTime, getLang, t } from "../i18n.js";
+import { errorText, formatDateTime, getLang, locale, t } from "../i18n.js";
 import { state } from "../state.js";
 import { confirmed, dialog, fail, toast } from "../ui.js";
 import { loginRefusal } from "./join.js";
@@ -129,7 +129,7 @@ export function accountView({ showLogin }) {
     const about = h("textarea", { id: "profile-about", name: "about", rows: 4, maxlength: 500 }, profile.about || "");
     let names;
     try {
-      names = new Intl.DisplayNames([getLang()], { type: "language" });
+      names = new Intl.DisplayNames([locale()], { type: "language" });
     } catch {
       names = { of: (tag) => tag };
     }

@@ -8,8 +8,9 @@ import { api, h, replace } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import { externalLink, linkified, safeUrl } from "../links.js";
 import { clientId } from "../live.js";
-import { currentRoom, currentSpace, state } from "../state.js";
+import { currentRoom, currentSpace, state, userKey } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
+import { pageSeen, roomClosed, roomOpened, roomRead } from "./unread.js";
 
 const PAGE = 50; // messages (entries and comments) per request
 const MAX_LINKS = 5;
@@ -28,7 +29,7 @@ export function journalView(space, room, args = []) {
   // Drafts survive a redraw (a new welcome after a reconnect, a change of language): the
   // entry's is kept on this browser as the chat's message box is, a comment's while the
   // journal is open.
-  const draftKey = `twinhub.journal-draft.${room.channel}`;
+  const draftKey = userKey("journal-draft", room.channel);
   const commentDrafts = new Map(); // entry id -> text
 
   const current = () => currentRoom(space.id, room.id) || room;
@@ -349,8 +350,29 @@ export function journalView(space, room, args = []) {
     if (messages.size) renderAll();
   };
   view.render();
-  view.start = () => load();
-  view.dispose = () => live.unsubscribe(room.channel);
+  // What is on screen is read: the menu's count clears, and the server keeps the position (for
+  // the reader's other devices), at most once a second.
+  let readTimer = null;
+  function markRead(messageId) {
+    if (!pageSeen()) return;
+    roomRead(room.id, messageId);
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => api("POST", `/api/rooms/${room.id}/read`, {}).catch(() => {}), 1000);
+  }
+  const onVisible = () => markRead();
+
+  view.start = async () => {
+    roomOpened(room.id);
+    document.addEventListener("visibilitychange", onVisible);
+    await load();
+    markRead();
+  };
+  view.dispose = () => {
+    clearTimeout(readTimer);
+    document.removeEventListener("visibilitychange", onVisible);
+    roomClosed(room.id);
+    live.unsubscribe(room.channel);
+  };
   view.rightsChanged = () => {
     if (currentRoom(space.id, room.id)) view.render();
   };
@@ -366,6 +388,7 @@ export function journalView(space, room, args = []) {
         : t("journal.new_entry_live", { author: authorName(m.author), title: m.title || "" });
     }
     upsert(m);
+    if (e.kind === "message.posted") markRead(m.id);
   };
   return view;
 }

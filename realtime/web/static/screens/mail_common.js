@@ -2,8 +2,8 @@
 // its quoted lines set apart, dates in the reader's language, and the drafts kept on this device.
 
 import { h } from "../dom.js";
-import { getLang, t } from "../i18n.js";
-import { state } from "../state.js";
+import { locale, t } from "../i18n.js";
+import { state, userKey } from "../state.js";
 
 export const FOLDERS = ["inbox", "sent", "archive", "trash"];
 
@@ -76,14 +76,14 @@ export function quotation(mail) {
 // Dates in the reader's language: the full date and time in a mail, a short one in a list
 // (the time for today's mail).
 export function formatLong(iso) {
-  return iso ? new Intl.DateTimeFormat(getLang(), { dateStyle: "full", timeStyle: "short" }).format(new Date(iso)) : "";
+  return iso ? new Intl.DateTimeFormat(locale(), { dateStyle: "full", timeStyle: "short" }).format(new Date(iso)) : "";
 }
 
 export function formatShort(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   const today = new Date().toDateString() === d.toDateString();
-  return new Intl.DateTimeFormat(getLang(), today ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" }).format(d);
+  return new Intl.DateTimeFormat(locale(), today ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" }).format(d);
 }
 
 // Characters as the server counts them (code points: an emoji is one).
@@ -99,11 +99,11 @@ export function limit(name, fallback) {
 // keyed by draft ("new", or "reply:<mail id>"). Which draft was open is kept too, so that coming
 // back to TwinMail opens it again. Sending a draft removes it.
 function draftsKey(spaceId) {
-  return `twinhub.mail.drafts.${state.me.user.id}.${spaceId}`;
+  return userKey("mail-drafts", spaceId);
 }
 
 function openKey(spaceId) {
-  return `twinhub.mail.open.${state.me.user.id}.${spaceId}`;
+  return userKey("mail-open", spaceId);
 }
 
 function readAll(spaceId) {

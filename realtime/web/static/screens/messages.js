@@ -3,16 +3,16 @@
 // editor of one's own message. Only h() builds them: a message's text is text, whatever it holds.
 
 import { h } from "../dom.js";
-import { formatDate, getLang, t } from "../i18n.js";
+import { formatDate, locale, t } from "../i18n.js";
 
 // One formatter per language, not one per message: a page of a hundred messages is rendered
 // at once while the reader scrolls (i18n.js's formatTime and formatDateTime, cached).
 const formatters = new Map();
 function formatter(kind) {
-  const key = `${getLang()}|${kind}`;
+  const key = `${locale()}|${kind}`;
   if (!formatters.has(key)) {
     const options = kind === "time" ? { hour: "2-digit", minute: "2-digit" } : { dateStyle: "medium", timeStyle: "short" };
-    formatters.set(key, new Intl.DateTimeFormat(getLang(), options));
+    formatters.set(key, new Intl.DateTimeFormat(locale(), options));
   }
   return formatters.get(key);
 }

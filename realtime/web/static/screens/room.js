@@ -13,7 +13,7 @@
 import { api, clear, h, replace } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import { clientId } from "../live.js";
-import { currentRoom, currentSpace, state } from "../state.js";
+import { currentRoom, currentSpace, state, userKey } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 import { fixDays, renderMessage } from "./messages.js";
 import {
@@ -496,7 +496,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     const form = h("form", { class: "composer" }, title, text, h("button", { type: "submit" }, t("composer.send")),
       h("p", { class: "hint", id: "composer-hint" }, t("chat.hint")));
     // The draft is kept while it is being typed: a dropped socket (or a reload) never loses it.
-    const draftKey = `twinhub.draft.${room.channel}`;
+    const draftKey = userKey("draft", room.channel);
     text.value = localStorage.getItem(draftKey) || "";
     text.addEventListener("input", () => {
       localStorage.setItem(draftKey, text.value);
