@@ -29,7 +29,15 @@ async def open_page(browser, port: int, user, *, lang: str = "en-GB", answers: s
     return page
 
 
+async def open_menu(page) -> None:
+    """On a phone the menu folds behind a button: unfold it (nothing to do on a wide screen)."""
+    toggle = page.locator("[data-testid=menu-toggle]")
+    if await toggle.is_visible() and await toggle.get_attribute("aria-expanded") != "true":
+        await toggle.click()
+
+
 async def open_room(page, channel: str) -> None:
+    await open_menu(page)
     await page.click(f'nav [data-channel="{channel}"]')
     await page.wait_for_selector(f'[data-testid=room][data-channel="{channel}"]')
     await page.wait_for_timeout(300)  # its subscription answered (history and presence in)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from realtime.policy import Area
-from tests.browser.pages import answer, open_page, open_room
+from tests.browser.pages import answer, open_menu, open_page, open_room
 from tests.conftest import PASSWORD, login
 
 THREADS = "[data-testid=threads]"
@@ -29,6 +29,7 @@ async def close(*pages) -> None:
 
 
 async def open_mail(page) -> None:
+    await open_menu(page)
     await page.click("[data-testid=nav-mail]")
     await page.wait_for_selector(f"[data-testid=mail] {THREADS}:not([aria-busy])")
 

@@ -270,7 +270,7 @@ async def test_nobody_else_has_the_screen_and_the_server_refuses_them(browser, s
         assert await page.locator("[data-testid=nav-project]").count() == 0
         await page.goto(f"http://127.0.0.1:{server.port}/#/project/{sid}/bots")
         await page.wait_for_selector('[data-testid=status][data-state="online"]')
-        await page.wait_for_selector("[data-testid=room]")  # sent to a room instead
+        await page.wait_for_selector("[data-testid=home]")  # sent to Start instead
         assert await page.locator("[data-testid=project]").count() == 0
         await page.context.close()
     # The server refuses them anyway: one route each.

@@ -127,22 +127,35 @@ const shell = {};
 
 function renderShell() {
   shell.status = h("span", { class: "status", role: "status", "aria-live": "polite", "data-testid": "status" });
-  shell.nav = h("nav", { "aria-label": t("nav.projects") });
+  shell.nav = h("nav", { id: "menu", "aria-label": t("nav.projects") });
   shell.main = h("main", { id: "main", tabindex: "-1" });
   shell.toasts = h("div", { class: "toasts", role: "alert", "aria-live": "assertive", "data-testid": "toasts" });
   setToasts(shell.toasts);
   const header = h("header", {},
     h("a", { class: "skip", href: "#main", onclick: skipToWork }, t("nav.skip")),
     h("span", { class: "brand" }, t("app.title")),
+    h("button", {
+      type: "button", class: "menu-toggle", "aria-controls": "menu", "aria-expanded": "false", "data-testid": "menu-toggle",
+      onclick: (ev) => showMenu(ev.currentTarget.getAttribute("aria-expanded") !== "true"),
+    }, t("nav.menu")),
     h("span", { class: "who" }, state.me.user.school ? `${state.me.user.name} — ${state.me.user.school}` : state.me.user.name),
     shell.status,
     languageMenu(() => { renderShell(); renderNav(); state.view?.render?.(); }),
-    h("button", { type: "button", onclick: logout }, t("logout")),
+    h("button", { type: "button", class: "logout", onclick: logout }, t("logout")),
   );
   replace(app, header, h("div", { class: "layout" }, shell.nav, shell.main), shell.toasts);
   renderStatus();
   renderNav();
   if (state.view?.el) replace(shell.main, state.view.el);
+}
+
+// On a phone the menu (and who is logged in, the language, logging out) folds away behind one
+// button, so that each screen has the whole height and one scroll area; choosing a screen folds
+// it again. On a wide screen the button is not shown and the menu is always there.
+function showMenu(open) {
+  document.body.classList.toggle("menu-open", open);
+  app.querySelector(".menu-toggle")?.setAttribute("aria-expanded", String(open));
+  if (open) shell.nav.querySelector("a")?.focus();
 }
 
 // The skip link goes to the message box when the screen has one, to the screen otherwise.
@@ -234,7 +247,10 @@ function route({ focus = true } = {}) {
   renderNav();
 }
 
-window.addEventListener("hashchange", () => route());
+window.addEventListener("hashchange", () => {
+  showMenu(false);
+  route();
+});
 
 function open(view, { focus = true } = {}) {
   state.view?.dispose?.();

@@ -572,10 +572,20 @@ export function roomView(space, room, { messageId = null } = {}) {
       fixDays(list);
     }
     view.el = replace(view.el || h("section", { class: "room", "data-testid": "room", "data-channel": room.channel }),
-      h("h1", {}, room.name, h("span", { class: "area" }, t(`area.${room.area}`))),
+      h("div", { class: "room-head" },
+        h("h1", {}, room.name, h("span", { class: "area" }, t(`area.${room.area}`))),
+        // On a phone, who is here and the alerts take the screen's place on demand.
+        h("button", {
+          type: "button", class: "side-toggle secondary", "aria-controls": `room-side-${room.id}`, "aria-expanded": "false",
+          onclick: (ev) => {
+            const open = view.el.classList.toggle("show-side");
+            ev.currentTarget.setAttribute("aria-expanded", String(open));
+            ev.currentTarget.textContent = open ? t("room.back_to_messages") : t("room.here");
+          },
+        }, t("room.here"))),
       h("div", { class: "room-body" },
         h("div", { class: "conversation" }, older, h("div", { class: "scroller" }, list, jump), typingLine, composer()),
-        h("aside", {}, h("h2", {}, t("room.here")), here, alerts())));
+        h("aside", { id: `room-side-${room.id}` }, h("h2", {}, t("room.here")), here, alerts())));
     renderJump();
   };
   view.render();
