@@ -132,7 +132,7 @@ function renderShell() {
   shell.toasts = h("div", { class: "toasts", role: "alert", "aria-live": "assertive", "data-testid": "toasts" });
   setToasts(shell.toasts);
   const header = h("header", {},
-    h("a", { class: "skip", href: "#main", onclick: skipToWork }, t("nav.skip")),
+    h("a", { class: "skip", href: "#main", onclick: skipToWork, onfocus: nameSkip }, t("nav.skip_main")),
     h("span", { class: "brand" }, t("app.title")),
     h("button", {
       type: "button", class: "menu-toggle", "aria-controls": "menu", "aria-expanded": "false", "data-testid": "menu-toggle",
@@ -158,7 +158,17 @@ function showMenu(open) {
   if (open) shell.nav.querySelector("a")?.focus();
 }
 
-// The skip link goes to the message box when the screen has one, to the screen otherwise.
+function sameName(a, b) {
+  const fold = (x) => x.toLocaleLowerCase().replace(/[\s_'’-]+/g, "");
+  return fold(a) === fold(b);
+}
+
+// The skip link goes to the message box when the screen has one, to the screen otherwise — and
+// says which when it gets the focus.
+function nameSkip(ev) {
+  ev.currentTarget.textContent = shell.main.querySelector("#composer") ? t("nav.skip") : t("nav.skip_main");
+}
+
 function skipToWork(ev) {
   ev.preventDefault();
   const target = shell.main.querySelector("#composer") || shell.main;
@@ -193,8 +203,9 @@ function renderNav() {
   for (const space of state.me.spaces) {
     const rooms = space.rooms.map((room) => h("li", {},
       navLink("room", [room.id], [
-        room.kind === "journal" ? room.name : `# ${room.name}`,
-        h("span", { class: "area" }, t(`area.${room.area}`)),
+        room.kind === "journal" ? null : h("span", { "aria-hidden": "true" }, "# "), room.name,
+        // The area, unless the room is named after it ("# Chat Chat" says nothing twice).
+        sameName(room.name, t(`area.${room.area}`)) ? null : h("span", { class: "area" }, t(`area.${room.area}`)),
         room.archived ? h("span", { class: "badge" }, t("nav.archived")) : null,
         unreadCount(room.id) ? h("span", { class: "count", "data-testid": "room-unread" }, t("chat.unread", { n: unreadLabel(unreadCount(room.id)) })) : null,
       ], { "data-channel": room.channel })));
@@ -257,7 +268,10 @@ function open(view, { focus = true } = {}) {
   state.view = view;
   replace(shell.main, view.el);
   view.start?.();
-  if (focus) shell.main.focus(); // keyboard and screen-reader users land on what they opened
+  if (focus) {
+    shell.main.focus({ preventScroll: true }); // keyboard and screen-reader users land on what they opened
+    window.scrollTo(0, 0); // with the header (status, language, log out) in view
+  }
 }
 
 function routeEvent(frame) {
