@@ -208,8 +208,8 @@ async def test_mail_between_a_pupil_and_a_teacher(browser, server, world):
         await page.context.close()
 
 
-async def test_usable_on_a_phone_sized_screen(browser, server, world, screenshot):
-    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR", is_mobile=True)
+async def test_usable_on_a_phone_sized_screen(browser, server, world, screenshot, axe):
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR", is_mobile=True)
     page = await context.new_page()
     await page.goto(f"http://127.0.0.1:{server.port}/")
     await page.fill("#username", world.users["pupil_admin"].username)
@@ -223,7 +223,25 @@ async def test_usable_on_a_phone_sized_screen(browser, server, world, screenshot
         "[...document.querySelectorAll('input, textarea')].filter(e => !e.labels?.length && !e.getAttribute('aria-label')).length"
     )
     assert unlabelled == 0
+    # One scroll area: the page itself does not scroll, the message list does; the message box
+    # is on screen without scrolling.
+    for i in range(40):
+        await send(page, f"ligne {i}")
+    await message(page, "ligne 39").wait_for()
+    assert await page.evaluate("document.scrollingElement.scrollHeight - window.innerHeight") <= 0
+    assert await page.evaluate("(() => { const l = document.querySelector('[data-testid=messages]'); return l.scrollHeight > l.clientHeight; })()")
+    box = await page.locator("#composer").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 740
+    assert await page.locator("nav").is_hidden()  # the menu folds away
+    await axe(page, "a room on a phone")
     await screenshot(page, "phone-chat-fr")
+    await page.click("[data-testid=menu-toggle]")
+    assert await page.locator("nav").is_visible() and await page.locator("main").is_hidden()
+    await axe(page, "the menu on a phone")
+    await screenshot(page, "phone-menu-fr")
+    await page.click("nav [data-testid=nav-home]")
+    await page.wait_for_selector("[data-testid=home]")
+    assert await page.locator("nav").is_hidden()  # choosing a screen folds the menu again
     await context.close()
 
 
