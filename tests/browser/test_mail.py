@@ -97,6 +97,9 @@ async def test_a_teacher_writes_to_two_pupils_who_answer_all_and_file_the_thread
     await toast(teacher, "Mail sent")
     await teacher.locator("[data-testid=thread] .mail .text", has_text="Two bottles each.").wait_for()
     assert await teacher.locator("[data-testid=thread] [data-action=report]").count() == 0  # one's own mail
+    # A new thread is shown where it is: in Sent, not as "none of its mails is in Inbox".
+    assert await teacher.get_attribute("[data-testid=folder-sent]", "aria-pressed") == "true"
+    assert await teacher.locator("[data-testid=thread]", has_text="any more").count() == 0
 
     # Reading: the count and the thread arrive live; From and To with their badges; a date.
     await pupil.locator("[data-testid=count-inbox]", has_text="1 unread").wait_for()

@@ -231,7 +231,10 @@ export function mailView(first) {
       backLabel: t("mail.back", { folder: t(`mail.${folder}`) }),
       onBack: () => (from ? openThread(from) : backToList(null)),
       onSent: (ok) => {
-        if (folder === "sent" || folder === "inbox") scheduleRefresh();
+        // A new thread holds only the mail just sent: it is shown where it is, in Sent (in
+        // another folder it would say that none of its mails is there).
+        if (ok.thread_id === ok.id && folder !== "sent") chooseFolder("sent");
+        else if (folder === "sent" || folder === "inbox") scheduleRefresh();
         openThread(ok.thread_id);
       },
     });
