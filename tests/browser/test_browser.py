@@ -138,6 +138,8 @@ async def test_errors_are_shown_in_the_users_language(browser, server, world, ht
     assert r.status_code == 201
     await send(pupil, "encore moi")
     await pupil.wait_for_selector("[data-testid=toasts] p:has-text('Vous êtes muet ici')")
+    # …and under the message box too, where she is looking, until she types again.
+    assert "Vous êtes muet ici" in await pupil.text_content(".composer [data-testid=form-error]")
     assert await pupil.input_value("#composer") == "encore moi"  # the words are given back
     await pupil.select_option("[data-testid=lang]", "en")
     assert "Rooms" in await pupil.text_content("nav")

@@ -11,15 +11,30 @@ export function setToasts(el) {
   toasts = el;
 }
 
-export function toast(text) {
+const MAX_TOASTS = 3; // older ones go: a burst of notices never covers the screen
+
+export function toast(text, { ms = 6000 } = {}) {
   if (!toasts) return;
   const item = h("p", {}, text);
   toasts.appendChild(item);
-  setTimeout(() => item.remove(), 6000);
+  while (toasts.childElementCount > MAX_TOASTS) toasts.firstElementChild.remove();
+  setTimeout(() => item.remove(), ms);
 }
 
+// An error is announced (a toast, read out by screen readers) and, when it answers a form the
+// user is in, also written under that form, where they are looking, until they change it.
 export function fail(err) {
-  toast(errorText(err));
+  const text = errorText(err);
+  toast(text, { ms: 10000 });
+  const form = document.activeElement?.closest?.("form");
+  if (!form || form.closest("dialog:not([open])")) return;
+  let line = form.querySelector(":scope > .form-error");
+  if (!line) {
+    line = h("p", { class: "form-error", "data-testid": "form-error" });
+    form.appendChild(line);
+    form.addEventListener("input", () => { line.textContent = ""; });
+  }
+  line.textContent = text;
 }
 
 // A modal form. `fields` are elements (labelled inputs, text); resolves with the form's values
