@@ -20,7 +20,7 @@ class Space:
     name: str
     description: str
     closed_at: datetime | None
-    public: bool = True  # the name, description and journal are shown without login
+    public: bool = False  # the name, description and journal are shown without login (off until turned on)
 
     @property
     def closed(self) -> bool:
@@ -65,12 +65,15 @@ def _room(r: asyncpg.Record) -> Room:
     return Room(r["id"], r["space_id"], r["area"], r["name"], r["last_seq"], r["kind"], r["state"])
 
 
-async def create_space(pool: asyncpg.Pool, *, slug: str, name: str, description: str = "") -> Space:
-    """Insert a space. Raises Conflict if the slug is taken."""
+async def create_space(
+    pool: asyncpg.Pool, *, slug: str, name: str, description: str = "", public: bool = False
+) -> Space:
+    """Insert a space, its public view off unless `public` says otherwise (the demo's is on).
+    Raises Conflict if the slug is taken."""
     async with transaction(pool, "create_space") as conn:
         r = await conn.fetchrow(
-            f"INSERT INTO spaces (slug, name, description) VALUES ($1, $2, $3) RETURNING {_SPACE_COLUMNS}",
-            slug, name, description,
+            f"INSERT INTO spaces (slug, name, description, public) VALUES ($1, $2, $3, $4) RETURNING {_SPACE_COLUMNS}",
+            slug, name, description, public,
         )
         await conn.execute("INSERT INTO feeds (space_id) VALUES ($1)", r["id"])
         await conn.execute(
@@ -125,6 +128,26 @@ async def set_public(pool: asyncpg.Pool, space_id: int, public: bool, *, actor_i
             target_kind="space", target_id=space_id,
         )
     return _space(r)
+
+
+async def set_public_everywhere(pool: asyncpg.Pool, public: bool, *, actor_id: int | None) -> list[int]:
+    """Turn every project's public view off (or on) at once, in one transaction — an operator's
+    `twinhub admin public-view --all`. Each project changed is written to its own audit log
+    (`space.public_off` or `space.public_on`, `{"all": true}`); those already so are left as
+    they were. Returns the ids of the projects changed, in order."""
+    async with transaction(pool, "set_public_everywhere") as conn:
+        rows = await conn.fetch(
+            "WITH changed AS (UPDATE spaces SET public = $1 WHERE public <> $1 RETURNING id)"
+            " SELECT id FROM changed ORDER BY id",
+            public,
+        )
+        ids = [r["id"] for r in rows]
+        for space_id in ids:
+            await audit.record(
+                conn, space_id=space_id, actor_id=actor_id, action="space.public_on" if public else "space.public_off",
+                target_kind="space", target_id=space_id, details={"all": True},
+            )
+    return ids
 
 
 async def set_member(

@@ -345,6 +345,12 @@ async def world(make_world) -> World:
     return await make_world()
 
 
+async def public_view_on(pool: asyncpg.Pool, world: World) -> None:
+    """Turn the world's public view on, as its teacher admin would: a new project's is off until
+    then (migration 0023), and the tests of the public view need it on."""
+    await spaces.set_public(pool, world.space_id, True, actor_id=world.users["teacher_admin"].id)
+
+
 @pytest.fixture(scope="session")
 async def server(database_url: str) -> AsyncIterator[RunningServer]:
     settings = Settings(

@@ -3,8 +3,9 @@
     twinhub serve [--demo] [--host H] [--port P] [--data-dir D] [--database-url URL]
     twinhub migrate            apply pending migrations and exit
     twinhub demo               create the demo project and print its logins
-    twinhub admin create-space | create-user | add-member | create-room | close-space
-                 (create-user --platform-admin: an account that runs projects over /api/admin/…)
+    twinhub admin create-space | create-user | add-member | create-room | close-space | public-view
+                 (create-user --platform-admin: an account that runs projects over /api/admin/…;
+                 public-view --all: every project's public view off at once)
 
 Every setting also reads TWINHUB_<NAME> from the environment (flags win). Without a database
 URL, the embedded PostgreSQL in <data-dir>/pgdata is used and stopped on exit.
@@ -223,6 +224,23 @@ def cmd_admin(args: argparse.Namespace) -> int:
             await spaces.set_closed(pool, space.id, not args.reopen, actor_id=None)
             await _tell(pool, SpaceChanged(space.id))
             print(f"'{space.slug}' is now {'open' if args.reopen else 'closed'}; running servers were told")
+        elif args.admin == "public-view":
+            # Off unless --on; one project (--space) or every one (--all). Audited like a teacher
+            # admin's switch (no actor: the operator); running servers end the anonymous streams.
+            if args.all and args.on:
+                raise SystemExit("twinhub: --all only turns public views off: whether a project is shown to "
+                                 "everyone is its teacher admins' choice, one project at a time")
+            if args.all:
+                changed = await spaces.set_public_everywhere(pool, False, actor_id=None)
+            else:
+                space = await _space(pool, args.space)
+                changed = [space.id] if space.public != args.on else []
+                if changed:
+                    await spaces.set_public(pool, space.id, args.on, actor_id=None)
+            for space_id in changed:
+                await _tell(pool, SpaceChanged(space_id))
+            where = "every project's public view" if args.all else f"the public view of '{args.space}'"
+            print(f"{where} is {'on' if args.on else 'off'} ({len(changed)} changed); running servers were told")
 
     try:
         asyncio.run(_with_pool(_settings(args), work))
@@ -307,7 +325,13 @@ def parser() -> argparse.ArgumentParser:
     cl = asub.add_parser("close-space")
     cl.add_argument("--space", required=True)
     cl.add_argument("--reopen", action="store_true")
-    for leaf in (cs, cu, am, cr, cb, cl):
+    pv = asub.add_parser("public-view", help="turn a project's public view off (or on with --on); "
+                                             "--all: every project's (a new project's is off until a teacher admin turns it on)")
+    which = pv.add_mutually_exclusive_group(required=True)
+    which.add_argument("--space", help="space slug")
+    which.add_argument("--all", action="store_true", help="every project")
+    pv.add_argument("--on", action="store_true", help="turn it on instead (a teacher admin's choice, normally)")
+    for leaf in (cs, cu, am, cr, cb, cl, pv):
         common(leaf)
     a.set_defaults(func=cmd_admin)
     return p

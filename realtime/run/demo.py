@@ -1,4 +1,6 @@
 """A ready-to-try project: two partner schools, their teachers and pupils, a parent, a moderator.
+Its public view is turned on (a new project's is off until a teacher admin turns it on): the
+README's tour and docs/protocol.md's examples show its public page.
 
 Idempotent: running it again on the same database changes nothing and prints the same logins.
 The passwords are public (they are printed and in the README): for trying TwinHub, never for a
@@ -51,6 +53,7 @@ async def ensure_demo(pool: asyncpg.Pool) -> list[tuple[str, str, str, str]]:
         space = await spaces.create_space(
             pool, slug=SLUG, name="Water in our towns / L'eau dans nos villes",
             description="Pupils in Lyon and Kraków follow the water of their towns, from the river to the tap.",
+            public=True,  # turned on here, as its teacher admins would: the tour shows the public page
         )
         for area, name in ROOMS:
             await spaces.create_room(pool, space_id=space.id, area=area, name=name)

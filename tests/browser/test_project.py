@@ -1,8 +1,12 @@
 """The project settings screen (screens/project.js), a teacher admin's console, in a real Chromium
 against a real server: rooms made, renamed, archived and deleted reaching another member's page
 live; the project closed and reopened under a pupil's eyes; a bot's token shown once, working, then
-revoked; the audit log read, filtered, paged and downloaded; the public view turned off and on;
-nobody else has the screen, and the server refuses them; a phone-sized check."""
+revoked; the audit log read, filtered, paged and downloaded, its filters one row on a wide screen
+and folded on a phone, a join by invitation said once; the public view off until turned on;
+nobody else has the screen, and the server refuses them; a phone-sized check. And what goes with
+it: "New room" for whoever may make one (a pupil admin) and nothing more; the feed's words for a
+room nobody made; Start's rooms by what one may do there (write, comment, read), and an
+invitation's two answers told apart."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import io
 from datetime import date, timedelta
 
 from realtime.policy import Area
-from tests.browser.pages import open_page, open_room
+from tests.browser.pages import open_menu, open_page, open_room
 from tests.conftest import login
 
 
@@ -125,8 +129,13 @@ async def test_closing_the_project_makes_a_pupils_page_read_only_live_and_reopen
     assert await pupil.locator("#composer").count() == 0
     await pupil.locator("nav h2 .badge", has_text="closed").wait_for()
     await admin.wait_for_selector('[data-testid=project-state][data-state="closed"]')
+    # No room is made while it is closed: "New room" leaves the menu; its address says why.
+    await admin.locator("[data-testid=nav-new-room]").wait_for(state="detached")
+    await admin.goto(f"http://127.0.0.1:{server.port}/#/new-room/{sid}")
+    await admin.wait_for_selector("[data-testid=new-room] .notice:has-text('closed')")
+    assert await admin.locator("[data-testid=room-create] button[type=submit]").is_disabled()
     # The rooms cannot change while the project is closed: said, and the buttons are off.
-    await admin.click('.project-tabs a[data-section="rooms"]')
+    await _open_section(admin, sid, "rooms")
     await admin.wait_for_selector(".project-view .notice:has-text('closed')")
     assert await admin.locator("[data-testid=rooms] [data-action=rename]").first.is_disabled()
 
@@ -135,6 +144,7 @@ async def test_closing_the_project_makes_a_pupils_page_read_only_live_and_reopen
     await _confirm(admin, expect="post")
     await pupil.wait_for_selector("#composer")
     await admin.wait_for_selector('[data-testid=project-state][data-state="open"]')
+    await admin.locator("[data-testid=nav-new-room]").wait_for()  # a teacher admin's shortcut, back
     for page in (admin, pupil):
         await page.context.close()
 
@@ -243,23 +253,26 @@ async def test_the_audit_log_read_filtered_paged_and_downloaded(browser, server,
     await admin.context.close()
 
 
-async def test_the_public_view_turned_off_and_on_shows_its_address(browser, server, world, http, screenshot):
+async def test_the_public_view_is_off_until_turned_on_and_shows_its_address(browser, server, world, http, screenshot):
     sid, slug = world.space_id, world.slug
+    assert (await http.get(f"/api/public/{slug}")).status_code == 404  # a new project's is off
     admin = await open_page(browser, server.port, world.users["teacher_admin"])
     await _open_section(admin, sid, "project")
-    await admin.wait_for_selector('[data-testid=public-state][data-state="on"]')  # on by default
+    await admin.wait_for_selector('[data-testid=public-state][data-state="off"]')
+    assert "off until a teacher admin turns it on" in await admin.locator(".project-view").inner_text()
     link = admin.locator("[data-testid=public-link]")
+    assert await link.count() == 0
+    await admin.click("[data-action=public-on]")
+    await _confirm(admin, expect="never by name")
+    await link.wait_for()
     assert await link.get_attribute("href") == f"http://127.0.0.1:{server.port}/public/{slug}"
+    assert (await http.get(f"/api/public/{slug}")).status_code == 200
+    await screenshot(admin, "teacher_admin-project-public")
     await admin.click("[data-action=public-off]")
     await _confirm(admin, expect="stops working")
     await admin.wait_for_selector('[data-testid=public-state][data-state="off"]')
     assert await link.count() == 0
     assert (await http.get(f"/api/public/{slug}")).status_code == 404
-    await admin.click("[data-action=public-on]")
-    await _confirm(admin, expect="never by name")
-    await link.wait_for()
-    assert (await http.get(f"/api/public/{slug}")).status_code == 200
-    await screenshot(admin, "teacher_admin-project-public")
     await admin.context.close()
 
 
@@ -268,11 +281,18 @@ async def test_nobody_else_has_the_screen_and_the_server_refuses_them(browser, s
     for who in ("teacher_member", "pupil_member", "visitor"):
         page = await open_page(browser, server.port, world.users[who])
         assert await page.locator("[data-testid=nav-project]").count() == 0
+        assert await page.locator("[data-testid=nav-new-room]").count() == 0  # no create_room anywhere
         await page.goto(f"http://127.0.0.1:{server.port}/#/project/{sid}/bots")
         await page.wait_for_selector('[data-testid=status][data-state="online"]')
         await page.wait_for_selector("[data-testid=home]")  # sent to Start instead
         assert await page.locator("[data-testid=project]").count() == 0
+        await page.goto(f"http://127.0.0.1:{server.port}/#/new-room/{sid}")
+        await page.wait_for_selector("[data-testid=home]")
+        assert await page.locator("[data-testid=new-room]").count() == 0
         await page.context.close()
+        r = await http.post(f"/api/spaces/{sid}/rooms", headers=await _auth(http, world.users[who]),
+                            json={"area": "activities", "name": "Sneaky"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden"), who
     # The server refuses them anyway: one route each.
     r = await http.post(f"/api/spaces/{sid}/close", headers=await _auth(http, world.users["teacher_member"]))
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
@@ -292,6 +312,7 @@ async def test_the_screen_on_a_phone(browser, server, world, http, screenshot, a
         await admin.goto(f"http://127.0.0.1:{server.port}/#/project/{sid}/{section}")
         await admin.wait_for_selector(f'[data-testid=project][data-section="{section}"]')
         await admin.wait_for_timeout(300)  # its lists loaded
+        assert await admin.locator(".project-tabs").is_visible()  # the sections, on a phone too
         overflow = await admin.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{section}: {overflow}px wider than the phone"
         small = await admin.evaluate("""() => [...document.querySelectorAll('.project-view button, .project-view a.button-link')]
@@ -303,3 +324,182 @@ async def test_the_screen_on_a_phone(browser, server, world, http, screenshot, a
             await admin.locator(".project-table").first.scroll_into_view_if_needed()
             await screenshot(admin, f"teacher_admin-project-{section}-phone-table")
     await admin.context.close()
+
+
+# -- New room: whoever may make a room, and only that ---------------------------------------------
+
+
+async def test_a_pupil_admin_makes_a_room_from_the_menu_and_nothing_more(browser, server, world, http, screenshot, axe):
+    sid = world.space_id
+    pupil_admin = world.users["pupil_admin"]
+    page = await open_page(browser, server.port, pupil_admin)
+    teacher = await open_page(browser, server.port, world.users["teacher_member"])
+    assert await page.locator("[data-testid=nav-project]").count() == 0  # no project settings
+    await page.click("[data-testid=nav-new-room]")
+    await page.wait_for_selector("[data-testid=new-room] form[data-testid=room-create]")
+    # Only the areas where a pupil admin makes rooms (docs/roles.md: the project activities).
+    assert await page.locator("#project-room-area option").all_inner_texts() == ["Activities"]
+    view = page.locator("[data-testid=new-room]")
+    for other in ("Rename", "Archive", "Delete", "Bots", "Audit log", "Close the project", "Public view"):
+        assert await view.get_by_text(other, exact=True).count() == 0, other
+    assert await view.locator("table, nav").count() == 0
+    await axe(page, "New room (a pupil admin)")
+    await screenshot(page, "pupil_admin-new-room")
+    await page.fill("#project-room-name", "Our posters")
+    await page.press("#project-room-name", "Enter")
+    await page.wait_for_selector('[data-testid=room] #composer')  # made, then opened: they write in it
+    channel = await page.locator("[data-testid=room]").get_attribute("data-channel")
+    await teacher.locator(f'nav a.link[data-channel="{channel}"]', has_text="Our posters").wait_for()  # live
+    admin = await _auth(http, world.users["teacher_admin"])
+    made = (await http.get(f"/api/spaces/{sid}/audit", headers=admin, params={"action": "room.created"})).json()
+    assert [(e["actor_id"], e["details"]) for e in made["entries"]] == [(pupil_admin.id, {"area": "activities", "name": "Our posters"})]
+    # The rest of a teacher admin's console is not theirs: not on the page, and refused by the server.
+    for section in ("rooms", "project", "bots", "audit"):
+        await page.goto(f"http://127.0.0.1:{server.port}/#/project/{sid}/{section}")
+        await page.wait_for_selector("[data-testid=home]")
+        assert await page.locator("[data-testid=project]").count() == 0
+    mine = await _auth(http, pupil_admin)
+    room = int(channel.split(":")[1])
+    for method, path, body in [
+        ("GET", f"/api/spaces/{sid}/bots", None), ("POST", f"/api/spaces/{sid}/bots", {"name": "x"}),
+        ("POST", f"/api/spaces/{sid}/close", None), ("GET", f"/api/spaces/{sid}/audit", None),
+        ("POST", f"/api/spaces/{sid}/public", {"public": True}), ("POST", f"/api/spaces/{sid}/rooms/{room}/archive", None),
+        ("PATCH", f"/api/spaces/{sid}/rooms/{room}", {"name": "Mine now"}), ("DELETE", f"/api/spaces/{sid}/rooms/{room}", None),
+        ("POST", f"/api/spaces/{sid}/rooms", {"area": "chat", "name": "Not here"}),
+    ]:
+        r = await http.request(method, path, headers=mine, json=body)
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden"), (method, path, r.text)
+    # On a phone: the same screen fits, its controls big enough for a finger.
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await page.goto(f"http://127.0.0.1:{server.port}/#/new-room/{sid}")
+    await page.wait_for_selector("[data-testid=new-room] form")
+    assert await page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    small = await page.evaluate("""() => [...document.querySelectorAll('[data-testid=new-room] button, [data-testid=new-room] input, [data-testid=new-room] select')]
+        .filter((b) => b.offsetParent && b.getBoundingClientRect().height < 44).map((b) => b.outerHTML.slice(0, 60))""")
+    assert small == [], small
+    await open_menu(page)
+    assert await page.locator("[data-testid=nav-new-room]").is_visible()
+    await screenshot(page, "pupil_admin-new-room-phone")
+    for p in (page, teacher):
+        await p.context.close()
+
+
+# -- the audit log's filters and words -----------------------------------------------------------
+
+
+async def test_the_audit_filters_are_one_row_and_fold_on_a_phone_and_a_join_is_said_once(
+    browser, server, world, http, screenshot, axe,
+):
+    sid = world.space_id
+    headers = await _auth(http, world.users["teacher_admin"])
+    guest = world.users["outsider"]
+    r = await http.post(f"/api/spaces/{sid}/invitations", headers=headers, json={"username": guest.username, "role": "teacher_member"})
+    assert r.status_code == 201, r.text
+    r = await http.post(f"/api/invitations/{r.json()['invitation']['id']}/accept", headers=await _auth(http, guest))
+    assert r.status_code == 200, r.text
+
+    admin = await open_page(browser, server.port, world.users["teacher_admin"])
+    await _open_section(admin, sid, "audit")
+    joined = admin.locator("[data-testid=audit] tr[data-action='member.joined']", has_text="invitation")
+    await joined.wait_for()
+    cells = await joined.locator("td").all_inner_texts()
+    assert cells[1] == guest.display_name
+    assert cells[2] == "joined the project as teacher with an invitation from Teacher Admin"  # the name once, in "Who"
+    # A wide screen: the filters on one row, no "Filters" button.
+    tops = await admin.evaluate("""() => [...document.querySelectorAll('.audit-filters > *')].map((e) => Math.round(e.getBoundingClientRect().bottom))""")
+    assert len(tops) == 5 and max(tops) - min(tops) <= 8, tops
+    assert not await admin.locator("[data-action=filters]").is_visible()
+    await screenshot(admin, "teacher_admin-project-audit-filters")
+
+    # A phone: folded behind one button; the entries start on the first screen.
+    await admin.set_viewport_size({"width": 360, "height": 740})
+    toggle = admin.locator("[data-action=filters]")
+    assert await toggle.is_visible() and await toggle.get_attribute("aria-expanded") == "false"
+    assert not await admin.locator("#audit-action").is_visible()
+    first = await admin.locator("[data-testid=audit] tbody tr").first.bounding_box()
+    assert first["y"] < 740, first
+    await axe(admin, "the audit log on a phone, filters folded")
+    await screenshot(admin, "teacher_admin-project-audit-folded-phone")
+    await toggle.click()
+    assert await toggle.get_attribute("aria-expanded") == "true"
+    await admin.select_option("#audit-action", "invitation.accepted")
+    await admin.click("[data-action=filter]")
+    await admin.wait_for_selector("[data-testid=audit-count]:has-text('Entries: 1.')")
+    assert await toggle.inner_text() == "Filters (1 in use)"
+    assert await toggle.get_attribute("aria-expanded") == "false"  # folded again: the entries show
+    await toggle.click()
+    await axe(admin, "the audit log on a phone, filters open")
+    await screenshot(admin, "teacher_admin-project-audit-filters-phone")
+    await admin.context.close()
+
+
+# -- the feed: a room nobody made ------------------------------------------------------------------
+
+
+async def test_the_feed_says_a_room_that_came_with_the_project_was_opened(browser, server, world, http, screenshot):
+    """The world's rooms were made by its set-up (storage, as `twinhub demo` and `twinhub admin
+    create-room` make them): no member did, and the feed says so without a "Someone"."""
+    sid = world.space_id
+    headers = await _auth(http, world.users["teacher_admin"])
+    assert (await http.post(f"/api/spaces/{sid}/rooms", headers=headers, json={"area": "activities", "name": "Posters"})).status_code == 201
+    page = await open_page(browser, server.port, world.users["pupil_member"])
+    await page.click("[data-testid=nav-feed]")
+    for lang, nobody, somebody in (("en", "The room chat was opened", "Teacher Admin opened the room Posters"),
+                                   ("fr", "La salle chat a été ouverte", "Teacher Admin a ouvert la salle Posters")):
+        await page.select_option("#lang", lang)
+        lines = page.locator("[data-testid=feed] li.feed-line[data-kind='room.created']")
+        await lines.filter(has_text=somebody).wait_for()
+        assert await lines.filter(has_text=nobody).count() == 1
+        text = await page.locator("[data-testid=feed]").inner_text()
+        assert "Someone" not in text and "Quelqu'un" not in text
+        if lang == "en":
+            await screenshot(page, "pupil-feed-rooms-opened")
+    await page.context.close()
+
+
+# -- Start: where one writes, comments, reads; an invitation's answers -------------------------------
+
+
+async def _home_sections(page, space_id: int) -> dict[str, list[str]]:
+    card = page.locator(f".home-project[data-space='{space_id}']")
+    await card.wait_for()
+    return await card.evaluate("""(card) => Object.fromEntries([...card.querySelectorAll('h4')].map((h) =>
+        [h.textContent, [...h.nextElementSibling.querySelectorAll('a')].map((a) => a.firstChild.textContent.trim())]))""")
+
+
+async def test_start_lists_rooms_by_what_one_may_do_there(browser, server, world, make_world, http, screenshot, axe):
+    sid = world.space_id
+    pupil = await open_page(browser, server.port, world.users["pupil_member"])
+    assert await _home_sections(pupil, sid) == {
+        "Where you can write": ["# activities", "# pupils_corner", "# chat"],
+        "Where you can comment": ["Project journal", "# home"],
+    }
+    await screenshot(pupil, "pupil-home")
+    await pupil.context.close()
+    parent = await open_page(browser, server.port, world.users["visitor"])
+    assert await _home_sections(parent, sid) == {"Where you can comment": ["Project journal", "# home", "# activities"]}
+    await parent.context.close()
+
+    # An invitation: Accept a main button, Decline a quieter one, well apart — wide and on a phone.
+    other = await make_world()
+    r = await http.post(f"/api/spaces/{other.space_id}/invitations", headers=await _auth(http, other.users["teacher_admin"]),
+                        json={"username": world.users["teacher_member"].username, "role": "visitor"})
+    assert r.status_code == 201, r.text
+    page = await open_page(browser, server.port, world.users["teacher_member"])
+    invitation = page.locator("[data-testid=invitations] .invitation")
+    await invitation.wait_for()
+    for width, height in ((1280, 720), (360, 740)):
+        await page.set_viewport_size({"width": width, "height": height})
+        look = await invitation.evaluate("""(card) => {
+            const [yes, no] = ['accept', 'decline'].map((a) => card.querySelector(`[data-action=${a}]`));
+            const [a, b] = [yes, no].map((e) => e.getBoundingClientRect());
+            const style = (e) => getComputedStyle(e).backgroundColor;
+            return {same: style(yes) === style(no), gap: Math.max(b.left - a.right, b.top - a.bottom), heights: [a.height, b.height]};
+        }""")
+        assert not look["same"], look
+        assert look["gap"] >= 12, look
+        if width == 360:
+            assert min(look["heights"]) >= 44, look
+    await axe(page, "Start with an invitation")
+    await screenshot(page, "teacher-home-invitation-phone")
+    await page.context.close()

@@ -22,7 +22,7 @@ import websockets
 from realtime.policy import Area
 from realtime.web.headers import SECURITY_HEADERS
 from realtime.web.public_stream import PublicStreams
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, login, public_view_on
 
 TIMEOUT = 5.0
 PRESENCE_INTERVAL = 1.0  # realtime/fanout/presence.py's default: changes are gathered this long
@@ -427,10 +427,11 @@ async def test_twenty_arriving_at_once_each_see_everyone_once(world, http, wires
 # -- point 13: the public stream's `retry:`, and HTTP bodies whatever their Content-Type ---------
 
 
-async def test_the_public_stream_tells_eventsource_when_to_retry(world, http, server):
+async def test_the_public_stream_tells_eventsource_when_to_retry(world, http, server, pool):
     """protocol.md, Public view: every stream begins with `retry: 3000` (EventSource reconnects 3 s
     after a drop); `busy` sets `retry: 10000` and carries no `id:` — an `id: 0` made the browser
     come back with Last-Event-ID 0, replaying the journal from its start."""
+    await public_view_on(pool, world)  # off for a new project
     async with http.stream("GET", f"/api/public/{world.slug}/events") as r:
         assert r.status_code == 200
         first = await asyncio.wait_for(anext(r.aiter_text()), TIMEOUT)

@@ -7,6 +7,7 @@ import pytest
 
 from protocol import Edit, Error, Hide, Post, Subscribe
 from realtime.policy import MATRIX, Action, Area, Role
+from tests.conftest import public_view_on
 
 WHO = ["teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor", "moderator", "outsider"]
 
@@ -78,7 +79,8 @@ async def test_teacher_admins_moderate_comments_and_the_feed_shows_the_journal(w
     assert [(e.kind, e.data["area"]) for e in events[:2]] == [("journal.entry", "home"), ("journal.comment", "home")]
 
 
-async def test_entries_carry_links_and_only_entries_do(world, connect, http):
+async def test_entries_carry_links_and_only_entries_do(world, connect, http, pool):
+    await public_view_on(pool, world)  # off for a new project
     teacher = await connect(world.users["teacher_admin"])
     journal = journal_of(teacher, world)
     links = ("https://padlet.example/river", "https://photos.example/album/3?from=twinhub")

@@ -170,6 +170,8 @@ async def test_the_public_stream_on_b_follows_changes_made_on_a(pair, world):
     a, b, on_a, on_b = pair
     sid = world.space_id
     admin = await _auth(on_a, world.users["teacher_admin"].username)
+    r = await on_a.post(f"/api/spaces/{sid}/public", headers=admin, json={"public": True})  # off for a new project
+    assert r.json()["public"] is True
     teacher = world.users["teacher_member"]
     teacher_socket = await Client.connect(a.ws, await login(on_a, teacher.username))
     [space] = [s for s in teacher_socket.welcome.spaces if s["id"] == sid]

@@ -143,11 +143,12 @@ async def test_a_platform_administrator_made_by_the_command_line_creates_a_proje
     sid = made["space"]["id"]
     assert made["space"] == {"id": sid, "slug": f"river-{tag}", "name": "River / La rivière",
                              "description": "Two schools\nmeasure a river", "closed": False, "closed_at": None,
-                             "public": True}
+                             "public": False}  # off until its teacher admin turns it on
     assert [(room["area"], room["name"], room["kind"]) for room in made["rooms"]] == [
         ("home", "Project journal", "journal"), *((area, name, "room") for area, name in DEFAULT_ROOMS)]
     assert made["admin"] == {"id": teacher.id, "username": teacher.username, "name": "Claire Martin",
                              "school": "Kraków"}
+    assert (await http.get(f"/api/public/river-{tag}")).status_code == 404  # not public yet
 
     # Its first teacher admin's open socket has it at once, and works in it.
     fresh = await _welcome_where(teacher_socket, lambda w: _space(w, sid) is not None)

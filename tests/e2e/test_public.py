@@ -1,17 +1,108 @@
 """The public view over real HTTP, without login: name, description and journal, never a
-pupil's name; nothing else; and it can be turned off."""
+pupil's name; nothing else; off for a new project until a teacher admin turns it on, however the
+project was made; and it can be turned off again, by them or by an operator for every project."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
+import secrets
+import subprocess
+import sys
 
 import httpx
+import pytest
 
 from protocol import Hide, Post
 from realtime.policy import Area
-from tests.conftest import login
+from storage import accounts, spaces
+from tests.conftest import PASSWORD, login, public_view_on
+
+
+@pytest.fixture
+async def world(make_world, pool):
+    """The tests' project, its public view turned on by its teacher admin (a new project's is
+    off: test_a_new_projects_public_view_is_off_however_it_was_made)."""
+    made = await make_world()
+    await public_view_on(pool, made)
+    return made
+
+
+def _twinhub(database_url: str, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+    done = subprocess.run([sys.executable, "-m", "realtime", *args, "--database-url", database_url],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+async def _not_public(http, slug: str) -> None:
+    r = await http.get(f"/api/public/{slug}")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found"), r.text
+    assert (await http.get(f"/api/public/{slug}/events")).status_code == 404
+
+
+async def test_a_new_projects_public_view_is_off_however_it_was_made(
+    make_world, server, http, pool, password_hash, database_url,
+):
+    """On a platform for children a pupil's comment must not reach the open internet before a
+    teacher admin chose that it may: a project made by the platform route, by the command line
+    or in storage answers 404 `not_found` on the public routes — like a project that does not
+    exist — until a teacher admin turns its public view on."""
+    tag = secrets.token_hex(4)
+    root = await accounts.create_user(pool, username=f"root-{tag}", display_name="Platform Admin",
+                                      password_hash=password_hash, platform_role="admin")
+    teacher = await accounts.create_user(pool, username=f"adult-{tag}", display_name="Claire Martin",
+                                         password_hash=password_hash, school="Lyon")
+    r = await http.post("/api/admin/spaces", json={"slug": f"api-{tag}", "name": "River", "admin": teacher.username},
+                        headers={"authorization": f"Bearer {await login(http, root.username)}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["space"]["public"] is False
+    await _not_public(http, f"api-{tag}")
+    out = await asyncio.to_thread(_twinhub, database_url, "admin", "create-space", "--slug", f"cli-{tag}", "--name", "River")
+    assert "created" in out
+    await _not_public(http, f"cli-{tag}")
+    stored = await make_world()
+    await _not_public(http, stored.slug)
+
+    # Its teacher admin turns it on: then, and only then, anyone reads it.
+    admin = {"authorization": f"Bearer {await login(http, teacher.username, PASSWORD)}"}
+    sid = r.json()["space"]["id"]
+    assert (await http.post(f"/api/spaces/{sid}/public", headers=admin, json={"public": True})).json()["public"] is True
+    assert (await http.get(f"/api/public/api-{tag}")).status_code == 200
+    entries = (await http.get(f"/api/spaces/{sid}/audit", headers=admin, params={"action": "space.public_on"})).json()
+    assert [(e["actor_id"], e["action"]) for e in entries["entries"]] == [(teacher.id, "space.public_on")]
+
+
+async def test_an_operator_turns_the_public_view_off_for_one_project_or_for_all(world, http, database_url, pool):
+    """`twinhub admin public-view`: --space <slug> (off, or --on), --all (off only: turning a
+    project's on is its teacher admins' choice). Each change is in the project's audit log."""
+    other = (await spaces.create_space(pool, slug=f"q-{secrets.token_hex(4)}", name="Other", public=True)).slug
+    assert (await http.get(f"/api/public/{world.slug}")).status_code == 200
+    out = await asyncio.to_thread(_twinhub, database_url, "admin", "public-view", "--space", world.slug)
+    assert "is off (1 changed)" in out
+    await _not_public(http, world.slug)
+    assert (await http.get(f"/api/public/{other}")).status_code == 200  # one project only
+    await asyncio.to_thread(_twinhub, database_url, "admin", "public-view", "--space", world.slug, "--on")
+    assert (await http.get(f"/api/public/{world.slug}")).status_code == 200
+    out = await asyncio.to_thread(_twinhub, database_url, "admin", "public-view", "--all")
+    assert "every project's public view is off" in out
+    for slug in (world.slug, other):
+        await _not_public(http, slug)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "realtime", "admin", "public-view", "--all",
+                                                    "--on", "--database-url", database_url],
+                                   capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "--all only turns public views off" in done.stderr
+    await _not_public(http, world.slug)
+    admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    log = (await http.get(f"/api/spaces/{world.space_id}/audit", headers=admin)).json()["entries"]
+    assert [(e["action"], e["actor_id"], e["details"]) for e in log if e["action"].startswith("space.public")][:4] == [
+        ("space.public_off", None, {"all": True}), ("space.public_on", None, {}), ("space.public_off", None, {}),
+        ("space.public_on", world.users["teacher_admin"].id, {}),
+    ]
 
 
 def journal_of(client, world) -> str:
@@ -51,6 +142,7 @@ async def test_the_public_page_shows_the_journal_and_no_pupil_name(world, connec
 
 async def test_a_teacher_admin_turns_the_public_view_off(world, http):
     admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
+    assert (await http.get(f"/api/public/{world.slug}")).status_code == 200  # turned on (the fixture)
     member = {"authorization": f"Bearer {await login(http, world.users['teacher_member'].username)}"}
     r = await http.post(f"/api/spaces/{world.space_id}/public", headers=member, json={"public": False})
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")

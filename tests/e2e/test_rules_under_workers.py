@@ -20,7 +20,7 @@ import pytest
 from protocol import CloseCode, Error, Post, Subscribe
 from realtime.policy import Area
 from tests.client import Client
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, login, public_view_on
 from tests.processes import ROOT, ServeProcess, free_port
 
 LIVE = 5.0  # seconds a change may take to reach the other worker
@@ -183,8 +183,9 @@ async def test_a_visitor_on_one_worker_never_learns_the_pupils_on_the_other(serv
         await client.close()
 
 
-async def test_turning_the_public_view_off_ends_anonymous_streams_on_both_workers(served, world):
+async def test_turning_the_public_view_off_ends_anonymous_streams_on_both_workers(served, world, pool):
     """Rule 8: every anonymous viewer, on whichever worker, is cut off."""
+    await public_view_on(pool, world)  # off for a new project
     process, workers = served
     streams: list[tuple[httpx.AsyncClient, httpx.Response]] = []
     placed: set[int] = set()

@@ -9,7 +9,7 @@ import asyncio
 
 from realtime.policy import Area
 from realtime.web.headers import SECURITY_HEADERS
-from tests.conftest import login
+from tests.conftest import login, public_view_on
 
 EXPECTED = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
 
@@ -32,12 +32,13 @@ def test_the_documented_headers_are_the_ones_set():
     }
 
 
-async def test_every_kind_of_answer_carries_the_security_headers(world, http):
+async def test_every_kind_of_answer_carries_the_security_headers(world, http, pool):
     """Threat: a message's markup run as script in the page (XSS), the page framed by another
     site (clickjacking), a JSON or CSV answer sniffed as HTML, a pupil's link leaking the page's
     address (Referer) — on the one answer that forgot its headers."""
     admin = {"Authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
     s = world.space_id
+    await public_view_on(pool, world)  # off for a new project
     cases = [
         ("GET", "/", None, None, 200),
         ("GET", "/static/app.js", None, None, 200),
@@ -68,8 +69,9 @@ async def test_every_kind_of_answer_carries_the_security_headers(world, http):
         check(r.headers, f"{method} {path}")
 
 
-async def test_the_live_public_stream_carries_them_too(world, http):
+async def test_the_live_public_stream_carries_them_too(world, http, pool):
     """Threat: the one long-lived HTTP answer (SSE) served without the policy."""
+    await public_view_on(pool, world)  # off for a new project
     async with http.stream("GET", f"/api/public/{world.slug}/events") as r:
         assert r.status_code == 200
         check(r.headers, "SSE")

@@ -17,7 +17,7 @@ from protocol import Error, Post, Subscribe
 from realtime.policy import Area
 from storage import spaces
 from tests.client import Client
-from tests.conftest import login
+from tests.conftest import login, public_view_on
 from tests.processes import two_processes
 
 ROLES = ("teacher_admin", "teacher_member", "pupil_admin", "pupil_member", "visitor")
@@ -112,8 +112,9 @@ async def test_a_removed_member_neither_reads_nor_is_read(world, http):
     assert (await http.get("/api/profile", headers=auth)).json()["about"] == "still here"  # it is still theirs
 
 
-async def test_a_profile_never_reaches_the_public_view(world, http):
+async def test_a_profile_never_reaches_the_public_view(world, http, pool):
     """Threat: a pupil's profile leaving the project through the public view (no login)."""
+    await public_view_on(pool, world)  # off for a new project: on, to look there
     marker = "my-secret-hobby-7f3a"
     for who in ROLES:
         await http.put("/api/profile", headers=await _auth(http, world.users[who].username),

@@ -16,7 +16,7 @@ import { mailView } from "./screens/mail.js";
 import { membersView } from "./screens/members.js";
 import { moderationView } from "./screens/moderation.js";
 import { platformView } from "./screens/platform.js";
-import { projectView } from "./screens/project.js";
+import { newRoomView, projectView, roomAreas } from "./screens/project.js";
 import { roomView } from "./screens/room.js";
 import { followQueues, openCount, queueEvent } from "./queues.js";
 import { followUnread, showUnreadTitle, unreadCount, unreadEvent, unreadLabel } from "./screens/unread.js";
@@ -42,6 +42,7 @@ const SCREENS = {
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
   platform: () => (state.me.user.platform_role ? platformView() : null),
   project: ([spaceId, section]) => (currentSpace(spaceId)?.role === "teacher_admin" ? projectView(currentSpace(spaceId), section) : null),
+  "new-room": ([spaceId]) => (roomAreas(currentSpace(spaceId)).length ? newRoomView(currentSpace(spaceId)) : null), // a pupil admin too
   home: () => homeView(),
   account: () => accountView({ showLogin }),
   members: ([spaceId]) => (currentSpace(spaceId)?.role === "teacher_admin" ? membersView(currentSpace(spaceId)) : null),
@@ -213,7 +214,8 @@ function renderNav() {
     items.push(h("section", { class: "space" },
       h("h2", {}, space.name, space.closed ? h("span", { class: "badge" }, t("nav.closed")) : null),
       h("h3", {}, t("nav.rooms")),
-      h("ul", {}, rooms),
+      h("ul", {}, rooms,
+        roomAreas(space).length && !space.closed ? h("li", { class: "new-room" }, navLink("new-room", [space.id], t("project.new_room.nav"), { "data-testid": "nav-new-room" })) : null),
       h("ul", {},
         space.mailbox ? h("li", {}, navLink("mail", [space.id], [
           t("nav.mail"), unread ? h("span", { class: "count", "data-testid": "unread" }, t("mail.unread", { n: unread })) : null,

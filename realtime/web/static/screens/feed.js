@@ -42,7 +42,11 @@ export function sentence(a) {
   return t(template(a), vars); // a service's record (document.added, …) by its service
 }
 
+// A record with nobody behind it — a room that came with the project (made by its set-up, not by
+// a member), a project closed from the command line — has its own words where the sentence would
+// name someone: "The room Chat was opened", never "Someone opened the room Chat".
 function template(a) {
+  if (!a.actor && !a.details?.by && has(`kind.${a.kind}.no_actor`)) return `kind.${a.kind}.no_actor`;
   if (has(`kind.${a.kind}`)) return `kind.${a.kind}`;
   const service = a.kind.split(".")[0];
   return has(`kind.${service}`) ? `kind.${service}` : "feed.unknown";

@@ -1,6 +1,8 @@
 // Start (#/home): where to go. Per project its name and one's role there, the rooms one may
-// write in first (then those one reads), the unread mail; the invitations waiting for an answer,
-// live (the `invitation` frame); and for someone in no project yet, what happens next.
+// write in first (the `post` right), then those one may comment in (`comment`: replies to what
+// is there, as a pupil in the journal or a parent in the activities), then those one reads; the
+// unread mail; the invitations waiting for an answer, live (the `invitation` frame); and for
+// someone in no project yet, what happens next.
 
 import { api, h, replace } from "../dom.js";
 import { formatDate, t } from "../i18n.js";
@@ -60,8 +62,10 @@ export function homeView() {
 
   function project(space) {
     const usable = space.rooms.filter((r) => !r.archived);
-    const writable = space.closed ? [] : usable.filter((r) => r.rights.includes("post") || r.rights.includes("comment"));
-    const readable = usable.filter((r) => !writable.includes(r));
+    const writable = space.closed ? [] : usable.filter((r) => r.rights.includes("post"));
+    const commentable = space.closed ? [] : usable.filter((r) => !writable.includes(r) && r.rights.includes("comment"));
+    const readable = usable.filter((r) => !writable.includes(r) && !commentable.includes(r));
+    const contributes = writable.length + commentable.length > 0;
     const unread = space.mailbox?.unread?.inbox || 0;
     const titleId = `home-space-${space.id}`;
     return h("article", { class: "home-project", "data-space": space.id, "aria-labelledby": titleId },
@@ -69,7 +73,8 @@ export function homeView() {
       h("p", { class: "role" }, t("home.your_role", { role: roleName(space.role) })),
       space.closed ? h("p", {}, t("home.closed")) : null,
       writable.length ? [h("h4", {}, t("home.write_here")), h("ul", { class: "rooms write" }, writable.map(roomLink))] : null,
-      readable.length ? [h("h4", {}, writable.length ? t("home.read_too") : t("home.read_here")), h("ul", { class: "rooms" }, readable.map(roomLink))] : null,
+      commentable.length ? [h("h4", {}, t("home.comment_here")), h("ul", { class: "rooms comment" }, commentable.map(roomLink))] : null,
+      readable.length ? [h("h4", {}, contributes ? t("home.read_too") : t("home.read_here")), h("ul", { class: "rooms read" }, readable.map(roomLink))] : null,
       h("ul", { class: "shortcuts" },
         space.mailbox ? h("li", {}, h("a", { class: "link", href: `#/mail/${space.id}`, "data-testid": "home-mail" },
           unread ? t("home.mail_unread", { n: unread }) : t("home.mail_none"))) : null,

@@ -1,7 +1,9 @@
 // A teacher admin's console for one project (#/project/<id>/<section>): its rooms (made,
-// renamed, archived, deleted), closing and reopening it, its public view, its bots (a token shown
-// once) and its audit log (filtered by the server, exported as CSV). The server decides who may;
-// the menu shows this screen to the project's teacher admins only.
+// renamed, archived, deleted), closing and reopening it, its public view (off until they turn it
+// on), its bots (a token shown once) and its audit log (filtered by the server, exported as CSV).
+// The server decides who may; the menu shows this screen to the project's teacher admins only.
+// And "New room" (#/new-room/<id>): making a room, nothing else, for whoever may make one
+// somewhere in the project — a pupil admin in the activities (docs/roles.md) — teacher admins too.
 
 import { api, h, replace } from "../dom.js";
 import { formatDateTime, has, t } from "../i18n.js";
@@ -41,6 +43,91 @@ function dayStart(value, plusDays = 0) {
   return new Date(y, m - 1, d + plusDays).toISOString();
 }
 
+// The areas where the viewer may make a room: those where one of the project's rooms grants them
+// `create_room` (the welcome's rights). Empty: no "New room" for them.
+export function roomAreas(space) {
+  return [...new Set((space?.rooms || []).filter((r) => r.rights.includes("create_room")).map((r) => r.area))];
+}
+
+// The form that makes a room (POST /api/spaces/<id>/rooms) in one of the viewer's areas; `made`
+// is told of each room made. `setClosed(true)`: a closed project makes none (the button is off).
+function roomForm(id, me, made = () => {}) {
+  const areas = roomAreas(me());
+  const name = h("input", { id: "project-room-name", name: "name", required: true, maxlength: 100, autocomplete: "off" });
+  const area = h("select", { id: "project-room-area", name: "area" },
+    areas.map((a) => h("option", { value: a }, t(`area.${a}`))));
+  const create = h("button", { type: "submit" }, t("project.rooms.create"));
+  const form = h("form", { class: "project-form", "data-testid": "room-create" },
+    h("div", { class: "field" }, h("label", { for: "project-room-area" }, t("project.rooms.area")), area),
+    h("div", { class: "field grow" }, h("label", { for: "project-room-name" }, t("project.rooms.name")), name),
+    create);
+  form.hidden = areas.length === 0;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const value = name.value.trim();
+    if (!value) return name.focus();
+    create.disabled = true;
+    try {
+      const room = await api("POST", `/api/spaces/${id}/rooms`, { area: area.value, name: value });
+      name.value = "";
+      toast(t("project.rooms.created", { name: room.name }));
+      made(room);
+    } catch (err) {
+      fail(err);
+    } finally {
+      create.disabled = me()?.closed || false;
+    }
+  });
+  return { form, setClosed: (closed) => { create.disabled = closed; } };
+}
+
+// #/new-room/<id>: a room made, then opened (once the fresh welcome lists it). Only the form:
+// renaming, archiving, deleting, bots, closing and the audit log stay the teacher admins'.
+export function newRoomView(space) {
+  const id = space.id;
+  const me = () => currentSpace(id);
+  const view = { el: h("section", { class: "project-view new-room-view", "data-testid": "new-room" }) };
+  let waiting = null; // the room just made, until the welcome lists it
+  let setClosed = () => {};
+  const closedNote = h("p", { class: "notice", role: "status" });
+
+  function openWhenListed() {
+    if (waiting !== null && me()?.rooms.some((r) => r.id === waiting)) {
+      location.hash = `#/room/${waiting}`;
+      waiting = null;
+    }
+  }
+
+  function drawClosed() {
+    const closed = me()?.closed || false;
+    closedNote.textContent = closed ? t("project.new_room.closed") : "";
+    closedNote.hidden = !closed;
+    setClosed(closed);
+  }
+
+  view.render = () => {
+    const title = h("h1", {}, t("project.new_room.title"), h("span", { class: "area" }, me()?.name || space.name));
+    if (!roomAreas(me()).length) {
+      replace(view.el, title, h("p", { role: "alert" }, t("project.new_room.gone")));
+      return;
+    }
+    const built = roomForm(id, me, (room) => {
+      waiting = room.id;
+      openWhenListed();
+    });
+    setClosed = built.setClosed;
+    replace(view.el, title, h("p", { class: "hint" }, t("project.new_room.hint")), closedNote, built.form);
+    drawClosed();
+  };
+  view.rightsChanged = () => {
+    openWhenListed();
+    if (!roomAreas(me()).length || !view.el.querySelector("form")) return view.render();
+    drawClosed();
+  };
+  view.render();
+  return view;
+}
+
 export function projectView(space, section = "rooms") {
   if (!SECTIONS.includes(section)) section = "rooms";
   const id = space.id;
@@ -62,30 +149,7 @@ export function projectView(space, section = "rooms") {
   // -- rooms ------------------------------------------------------------------------------
 
   function roomsSection() {
-    const areas = [...new Set(me().rooms.filter((r) => r.rights.includes("create_room")).map((r) => r.area))];
-    const name = h("input", { id: "project-room-name", name: "name", required: true, maxlength: 100, autocomplete: "off" });
-    const area = h("select", { id: "project-room-area", name: "area" },
-      areas.map((a) => h("option", { value: a }, t(`area.${a}`))));
-    const create = h("button", { type: "submit" }, t("project.rooms.create"));
-    const form = h("form", { class: "project-form", "data-testid": "room-create" },
-      h("div", { class: "field" }, h("label", { for: "project-room-area" }, t("project.rooms.area")), area),
-      h("div", { class: "field grow" }, h("label", { for: "project-room-name" }, t("project.rooms.name")), name),
-      create);
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const value = name.value.trim();
-      if (!value) return name.focus();
-      create.disabled = true;
-      try {
-        const made = await api("POST", `/api/spaces/${id}/rooms`, { area: area.value, name: value });
-        name.value = "";
-        toast(t("project.rooms.created", { name: made.name }));
-      } catch (err) {
-        fail(err);
-      } finally {
-        create.disabled = me()?.closed || false;
-      }
-    });
+    const { form, setClosed } = roomForm(id, me);
     const closedNote = h("p", { class: "notice", role: "status" });
     const table = h("div", { class: "project-rooms" });
 
@@ -93,7 +157,7 @@ export function projectView(space, section = "rooms") {
       const sp = me();
       closedNote.textContent = sp.closed ? t("project.rooms.closed_note") : "";
       closedNote.hidden = !sp.closed;
-      create.disabled = sp.closed;
+      setClosed(sp.closed);
       const rooms = [...sp.rooms].sort((a, b) => AREAS.indexOf(a.area) - AREAS.indexOf(b.area) || a.id - b.id);
       replace(table, h("table", { class: "project-table", "data-testid": "rooms" },
         h("caption", {}, t("project.rooms.caption", { n: rooms.length })),
@@ -105,7 +169,6 @@ export function projectView(space, section = "rooms") {
         h("tbody", {}, rooms.map((r) => roomRow(r, sp.closed)))));
     }
 
-    form.hidden = areas.length === 0;
     refresh = draw;
     draw();
     return [
@@ -395,6 +458,7 @@ export function projectView(space, section = "rooms") {
 
   function auditSection() {
     const people = new Map(); // user id -> name, to name whom an entry is about
+    const inviters = new Map(); // member's user id -> who invited them (members' `invited_by`)
     const bots = new Map();
     const filters = { action: "", actor: "", from: "", to: "" };
     let before = null;
@@ -409,7 +473,7 @@ export function projectView(space, section = "rooms") {
     const actor = h("select", { id: "audit-actor", name: "actor" }, h("option", { value: "" }, t("project.audit.all_members")));
     const from = h("input", { id: "audit-from", name: "from", type: "date" });
     const to = h("input", { id: "audit-to", name: "to", type: "date" });
-    const form = h("form", { class: "project-form audit-filters", role: "search", "aria-label": t("project.audit.filters"), "data-testid": "audit-filters" },
+    const form = h("form", { id: "audit-filters", class: "project-form audit-filters", role: "search", "aria-label": t("project.audit.filters"), "data-testid": "audit-filters" },
       h("div", { class: "field" }, h("label", { for: "audit-action" }, t("project.audit.filter_action")), action),
       h("div", { class: "field" }, h("label", { for: "audit-actor" }, t("project.audit.filter_actor")), actor),
       h("div", { class: "field" }, h("label", { for: "audit-from" }, t("project.audit.filter_from")), from),
@@ -417,13 +481,37 @@ export function projectView(space, section = "rooms") {
       h("div", { class: "buttons" },
         h("button", { type: "submit", "data-action": "filter" }, t("project.audit.apply")),
         h("button", { type: "reset", class: "secondary", "data-action": "clear" }, t("project.audit.clear"))));
+    // On a phone the filters fold behind one button (style.css shows it there only), which says
+    // how many are in force; on a wide screen they are one row, always there.
+    const toggle = h("button", {
+      type: "button", class: "secondary audit-filters-toggle", "aria-expanded": "false", "aria-controls": "audit-filters",
+      "data-action": "filters",
+      onclick: () => {
+        const open = toggle.getAttribute("aria-expanded") !== "true";
+        toggle.setAttribute("aria-expanded", String(open));
+        form.classList.toggle("open", open);
+        if (open) action.focus();
+      },
+    });
+    function drawToggle() {
+      const n = Object.values(filters).filter(Boolean).length;
+      toggle.textContent = n ? t("project.audit.filters_on", { n }) : t("project.audit.filters_toggle");
+    }
+    drawToggle();
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       Object.assign(filters, { action: action.value, actor: actor.value, from: from.value, to: to.value });
+      drawToggle();
+      if (toggle.offsetParent && form.classList.contains("open")) { // a phone: fold them, the entries show
+        toggle.setAttribute("aria-expanded", "false");
+        form.classList.remove("open");
+        toggle.focus();
+      }
       load(true);
     });
     form.addEventListener("reset", () => {
       Object.assign(filters, { action: "", actor: "", from: "", to: "" });
+      drawToggle();
       setTimeout(() => load(true)); // once the inputs are emptied
     });
 
@@ -463,6 +551,13 @@ export function projectView(space, section = "rooms") {
       };
       let key = `project.audit.action.${e.action}`;
       if (e.action === "member.removed" && e.actor_id === e.target_id) key += ".self";
+      else if (e.action === "member.joined" && e.actor_id === e.target_id) {
+        // Joined by answering an invitation: the actor is the newcomer, named once (in "Who"),
+        // with whoever invited them when the member list still says.
+        const inviter = people.get(inviters.get(e.target_id));
+        vars.inviter = inviter || "";
+        key += inviter ? ".invited" : ".self";
+      }
       else if (e.action === "member.invite" && e.target_kind !== "user") key += e.target_kind === "users" ? ".pupils" : ".code";
       else if (e.action === "bot.revoke" && e.reason && e.reason !== "revoked") key += `.${e.reason}`;
       else if (e.action === "account.erased" && d.own) key += ".own";
@@ -529,7 +624,10 @@ export function projectView(space, section = "rooms") {
         api("GET", `/api/spaces/${id}/members`).catch(() => ({ members: [] })),
         api("GET", `/api/spaces/${id}/bots`).catch(() => ({ bots: [] })),
       ]);
-      for (const m of members.members) people.set(m.id, m.name);
+      for (const m of members.members) {
+        people.set(m.id, m.name);
+        if (m.invited_by) inviters.set(m.id, m.invited_by);
+      }
       for (const b of botList.bots) bots.set(b.id, b.name);
       const sorted = [...members.members].sort((a, b) => a.name.localeCompare(b.name));
       for (const m of sorted) actor.appendChild(h("option", { value: m.id }, `${m.name} (${t(`project.role.${m.role}`)})`));
@@ -540,7 +638,7 @@ export function projectView(space, section = "rooms") {
     return [
       h("h2", {}, t("project.audit.title")),
       h("p", { class: "hint" }, t("project.audit.help")),
-      form,
+      toggle, form,
       h("div", { class: "audit-bar" }, summary, download),
       h("div", { class: "table-wrap" }, h("table", { class: "project-table audit", "data-testid": "audit" },
         h("caption", { class: "visually-hidden" }, t("project.audit.title")),
