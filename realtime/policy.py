@@ -438,6 +438,56 @@ def decide_password_reset(
     return Refusal(ErrorCode.FORBIDDEN, "only teachers reset pupils' passwords")
 
 
+def decide_unlock(
+    actor: Iterable[Role], actor_id: int, target: Role | None, invited_by: int | None, *, home: bool
+) -> Refusal | None:
+    """Lifting a pupil's login lockout before its 5 minutes are over (a pupil mistyped their
+    password during a lesson): whoever may reset that pupil's password (decide_password_reset:
+    the same rule, refused with the same codes) — and a new password lifts it too. An adult's
+    lock runs its course: nobody but its owner holds an adult's password."""
+    refusal = decide_password_reset(actor, actor_id, target, invited_by, home=home)
+    if refusal is None or refusal.code is not ErrorCode.FORBIDDEN:
+        return refusal
+    actor = tuple(actor)
+    if target not in (PA, PM):
+        return Refusal(ErrorCode.FORBIDDEN, "teachers unlock pupils' logins only")
+    if not home:
+        return Refusal(ErrorCode.FORBIDDEN, "only the teachers of the project that made this pupil's account unlock it")
+    if TM in actor:
+        return Refusal(ErrorCode.FORBIDDEN, "teacher members unlock the logins of the pupils they invited")
+    return Refusal(ErrorCode.FORBIDDEN, "only teachers unlock pupils' logins")
+
+
+# What the member list offers a viewer to do to each member (`may`): the routes these decide.
+MEMBER_ACTIONS = ("set_role", "remove", "reset_password", "unlock")
+_SAME_KIND = {TA: (TA, TM, V), TM: (TA, TM, V), V: (TA, TM, V), PA: (PA, PM), PM: (PA, PM)}
+
+
+def member_actions(
+    actor: Iterable[Role], actor_id: int, target_id: int, target: Role, invited_by: int | None, *,
+    admins: int, staff: bool, home: bool,
+) -> list[str]:
+    """What someone with roles `actor` may do to the member `target_id` (role `target`) from the
+    member list, as the routes decide it: `set_role` (to some other role: decide_member_change),
+    `remove` (decide_member_change), `reset_password` (decide_password_reset), `unlock`
+    (decide_unlock). Nothing on oneself: leaving and one's own account have routes of their own.
+    The page shows these buttons only; the routes refuse the others all the same."""
+    actor = tuple(actor)
+    if actor_id == target_id:
+        return []
+    may = []
+    if any(decide_member_change(actor, actor_id, target_id, target, invited_by, r, admins=admins, staff=staff) is None
+           for r in _SAME_KIND.get(target, ()) if r is not target):
+        may.append("set_role")
+    if decide_member_change(actor, actor_id, target_id, target, invited_by, None, admins=admins, staff=staff) is None:
+        may.append("remove")
+    if decide_password_reset(actor, actor_id, target, invited_by, home=home) is None:
+        may.append("reset_password")
+    if decide_unlock(actor, actor_id, target, invited_by, home=home) is None:
+        may.append("unlock")
+    return may
+
+
 # What platform staff may do to projects as a whole — never inside one: a platform administrator
 # creates projects (with their first teacher admin), lists, renames, closes and reopens them
 # (every open one at once, at the start of a school year: seed 000_…), and places a platform

@@ -153,6 +153,16 @@ class LoginThrottle:
             self._locked_until.pop(key, None)
             self._locks.pop(key, None)
 
+    def lift_now(self, key: str, now: float) -> bool:
+        """Forget the key's failures and lift its lockout or back-off (a teacher unlocked a pupil's
+        login, or gave them a new password). True if a lockout or a back-off was in force."""
+        was = self.retry_after(key, now) > 0 or self._locks.get(key, 0.0) > now
+        self._failures.pop(key, None)
+        self._locked_until.pop(key, None)
+        self._set_by.pop(key, None)
+        self._locks.pop(key, None)
+        return was
+
     # The interface Auth uses, shared with the Redis-backed throttle (realtime/fanout/shared_limits.py).
 
     async def wait(self, key: str) -> float:
@@ -172,6 +182,9 @@ class LoginThrottle:
 
     async def confirm(self, key: str, token: str) -> None:
         self.confirm_now(key, time.monotonic())
+
+    async def lift(self, key: str) -> bool:
+        return self.lift_now(key, time.monotonic())
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,3 +214,7 @@ class Throttle(Protocol):
 
     async def confirm(self, key: str, token: str) -> None:
         """A reserved attempt failed: start the back-off, if it is due, from now."""
+
+    async def lift(self, key: str) -> bool:
+        """Forget the key's failures and lift its lockout or back-off, for every process; True if
+        one was in force."""

@@ -60,6 +60,40 @@ async def record_lockout(pool: asyncpg.Pool, *, user_id: int, failures: int, sec
         )
 
 
+# What ends a login lockout before its time, as the member list shows it (storage/members.py):
+# a teacher lifting it, or a teacher giving the pupil a new password.
+LOCK_LIFTED_BY = ("login.unlocked", "member.password_reset")
+
+# Whether project $2's log shows a lockout of user $1 still running: not over, and neither lifted
+# nor followed by a new password since.
+_LOCK_RUNNING = (
+    "SELECT EXISTS (SELECT 1 FROM audit_log l WHERE l.space_id = $2 AND l.action = 'login.locked'"
+    " AND l.target_id = $1"
+    " AND l.created_at + make_interval(secs => coalesce((l.details->>'locked_seconds')::float8, 0)) > now()"
+    " AND NOT EXISTS (SELECT 1 FROM audit_log x WHERE x.space_id = $2 AND x.target_id = $1"
+    "   AND x.action = ANY($3::text[]) AND x.created_at >= l.created_at))"
+)
+
+
+async def record_unlock(pool: asyncpg.Pool, *, user_id: int, space_id: int, actor_id: int) -> bool:
+    """A teacher of project `space_id` lifted the login lockout of `user_id`: one `login.unlocked`
+    entry in each project the user is in (as the lockout and a password reset are), written if
+    this project's log shows that lockout still running — not for a lock already over or already
+    lifted. The account's row is locked first, so that of unlocks sent at once one writes.
+    Returns whether it wrote."""
+    async with transaction(pool, "record_unlock") as conn:
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+        running = await conn.fetchval(_LOCK_RUNNING, user_id, space_id, list(LOCK_LIFTED_BY))
+        if not running:
+            return False
+        await conn.execute(
+            "INSERT INTO audit_log (space_id, actor_id, action, target_kind, target_id, details)"
+            " SELECT space_id, $2, 'login.unlocked', 'user', $1, $3::jsonb FROM members WHERE user_id = $1",
+            user_id, actor_id, json.dumps({"by_project": space_id}),
+        )
+    return True
+
+
 async def entries(
     pool: asyncpg.Pool, space_id: int, limit: int = 100, before: int | None = None, *,
     action: str | None = None, actor_id: int | None = None,

@@ -30,6 +30,7 @@ class Membership:
     invited_by: int | None
     home_space_id: int | None  # the project that made the account, if it is a pupil's
     staff: bool = False  # the account has a platform role (a moderator placed in the project)
+    username: str = ""
 
 
 async def invite(
@@ -68,11 +69,11 @@ async def invite(
 async def membership(pool: asyncpg.Pool, space_id: int, user_id: int) -> Membership | None:
     async with read(pool, "membership") as conn:
         r = await conn.fetchrow(
-            "SELECT m.role, m.invited_by, u.home_space_id, u.platform_role IS NOT NULL AS staff"
+            "SELECT m.role, m.invited_by, u.home_space_id, u.platform_role IS NOT NULL AS staff, u.username"
             " FROM members m JOIN users u ON u.id = m.user_id WHERE m.space_id = $1 AND m.user_id = $2",
             space_id, user_id,
         )
-    return None if r is None else Membership(r["role"], r["invited_by"], r["home_space_id"], r["staff"])
+    return None if r is None else Membership(r["role"], r["invited_by"], r["home_space_id"], r["staff"], r["username"])
 
 
 async def is_home_pupil(pool: asyncpg.Pool, space_id: int, user_id: int) -> bool:

@@ -289,3 +289,20 @@ class SharedLoginThrottle:
                 await self._local.release(key, token)
 
         await self._shared.redis_or(in_redis, here)
+
+    async def lift(self, key: str) -> bool:
+        """Forget the key's failures and lift its lockout or back-off: in Redis, where every
+        process counts (so it holds on all of them at once), and in this process's own count too
+        (what it uses while Redis does not answer). True if a lockout or a back-off was in force."""
+        here = await self._local.lift(key)
+
+        async def in_redis() -> bool:
+            failures, lock = self._keys(key)
+            held = await self._shared.client.delete(lock)
+            await self._shared.client.delete(failures)
+            return bool(held)
+
+        async def away() -> bool:
+            return here
+
+        return await self._shared.redis_or(in_redis, away) or here

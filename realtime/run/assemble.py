@@ -210,7 +210,7 @@ async def assemble(
                 room_change_limiter=limiter("room_change", ROOM_CHANGE_REFILL, ROOM_CHANGES_PER_MEMBER),
             ),
             platform=Platform(pool, changes, feed),
-            pupils=Pupils(pool, changes, feed),
+            pupils=Pupils(pool, changes, feed, lift_lock=auth.unlock),
             invitations=Invitations(
                 pool, changes, feed,
                 by_member=limiter("invite", INVITE_REFILL, INVITES_PER_MEMBER),

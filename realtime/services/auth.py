@@ -8,6 +8,8 @@
   refused for a while (`rate_limited` with a retry delay), whether the password is right or not.
   A signed-in user proving their password again (to change it, to delete their account) is
   counted the same way, on the same counts: a stolen session is no way around the throttle.
+  The failure that locks answers `rate_limited` itself (not "wrong password"); a teacher who may
+  reset a pupil's password may lift the pupil's lock (`unlock`), and a reset lifts it.
 """
 
 from __future__ import annotations
@@ -156,6 +158,11 @@ class Auth:
             await self.per_user.confirm(user_key, on_user.token)
             await self.per_address.confirm(addr_key, on_address.token)
             await self._locked(creds, on_user.locked)
+            if on_user.locked or on_address.locked:
+                # This failure locked the username (or the address): it says so now, as the next
+                # try would (429 with the lock's wait), not "wrong password" — and alike for an
+                # unknown username, which is counted and locked the same way.
+                await self._refuse_if_throttled(user_key, addr_key)
             return False
         await self.per_user.release(user_key, on_user.token)
         await self.per_address.release(addr_key, on_address.token)
@@ -215,6 +222,13 @@ class Auth:
             await audit.record_lockout(
                 self._pool, user_id=creds.user.id, failures=self.per_user.limit, seconds=self.per_user.lockout
             )
+
+    async def unlock(self, username: str) -> bool:
+        """Lift the username's login lockout (or back-off) and forget its failures, on every
+        process: its teacher unlocked it, or gave it a new password. The address's count is not
+        touched (it protects a whole school's address, not one account). True if a lockout or a
+        back-off was in force here."""
+        return await self.per_user.lift(_keys(username, "?")[0])
 
     async def _refuse_if_throttled(self, user_key: str, addr_key: str) -> None:
         wait = max(await self.per_user.wait(user_key), await self.per_address.wait(addr_key))

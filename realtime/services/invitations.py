@@ -74,6 +74,36 @@ def _person_text(value: Any, name: str, limit: int) -> str:
     return text
 
 
+# Invitation codes are read from a card and typed, or read aloud over the phone: 16 characters of
+# Crockford's base32 (digits and capitals without I, L, O, U), 80 bits, shown in groups of four
+# ("K7QM-4TZP-9XWD-2F8H"). Typed back in any case, with or without the dashes or spaces; I and L
+# read as 1, O as 0 (Crockford's rules). Only the SHA-256 of the 16 characters is kept. A code
+# made before these (24 characters of URL-safe base64, case-sensitive) is kept as its own hash
+# and still works as it was given.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 16  # 16 × 5 = 80 bits
+_CROCKFORD_READS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_CODE_SEPARATORS = re.compile("[\\s\\-\u2010-\u2015]+")  # spaces, dashes (hyphens, en and em dashes too)
+
+
+def new_code() -> tuple[str, str]:
+    """A fresh code: (what is stored, hashed: 16 characters; what is shown: in groups of four)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return raw, "-".join(raw[i:i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def code_forms(typed: str) -> list[str]:
+    """What a typed code may be, best first: a code of today (its 16 characters, read by
+    Crockford's rules), and the text as typed (a code made before, which is case-sensitive)."""
+    forms = []
+    read = _CODE_SEPARATORS.sub("", typed).upper().translate(_CROCKFORD_READS)
+    if len(read) == CODE_LENGTH and all(c in CODE_ALPHABET for c in read):
+        forms.append(read)
+    if typed not in forms:
+        forms.append(typed)
+    return forms
+
+
 # Invitations a teacher admin may make at once, and a project: a term's parents by code, or a
 # partner school's teachers, fit; a script trying usernames does not. Then one a minute each.
 INVITES_PER_MEMBER = 40
@@ -122,9 +152,9 @@ class Invitations:
                 raise ServiceError(ErrorCode.CONFLICT, f"{username} is {exc}") from None
             await self._tell_invitee(done)
             return {"invitation": invitation_data(done)}
-        code = secrets.token_urlsafe(18)
+        stored, code = new_code()
         done = await database(store.invite_by_code(
-            self._pool, space_id=space_id, role=role, code_hash=token_hash(code),
+            self._pool, space_id=space_id, role=role, code_hash=token_hash(stored),
             label=_text(body.get("label"), "label", 200), invited_by=viewer.user.id, note=note, expires_at=expires_at,
         ))
         return {"invitation": invitation_data(done), "code": code}
@@ -196,7 +226,12 @@ class Invitations:
         attempt = await self._codes.reserve(addr_key)
         if not attempt.allowed:
             raise RateLimited(1.0, "too many wrong invitation codes; try again in a moment")
-        space_id = await database(store.pending_code_space(self._pool, token_hash(code)))
+        space_id = None
+        for form in code_forms(code.strip()):
+            space_id = await database(store.pending_code_space(self._pool, token_hash(form)))
+            if space_id is not None:
+                code = form  # the form it was made in: its hash is the one kept
+                break
         if space_id is None:
             raise unknown  # checked before any password is hashed: a wrong code costs no argon2
         if viewer is not None:

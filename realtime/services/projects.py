@@ -39,6 +39,7 @@ from ..policy import (
     decide_mute_list,
     decide_readd,
     decide_room_change,
+    member_actions,
 )
 from ..ratelimit import Limiter
 from . import access
@@ -318,7 +319,9 @@ class Projects:
         full = decide(roles, Area.HOME, Action.SEE_LOGINS) is None
         mine = viewer.roles.get(space_id)
         found = []
-        for m in await database(members_store.member_list(self._pool, space_id)):
+        rows = await database(members_store.member_list(self._pool, space_id))
+        admins = sum(m.role == Role.TEACHER_ADMIN.value for m in rows)
+        for m in rows:
             role = Role(m.role)
             if not full and m.id != viewer.user.id and decide_mail(mine, role) is not None:
                 continue
@@ -327,6 +330,8 @@ class Projects:
                 item.update(
                     username=m.username, invited_by=m.invited_by, joined_at=iso(m.joined_at),
                     locked_at=iso(m.locked_at), lockouts=m.lockouts, locked_until=iso(m.locked_until),
+                    may=member_actions(roles, viewer.user.id, m.id, role, m.invited_by, admins=admins, staff=m.staff,
+                                       home=m.home_space_id == space_id),
                 )
             found.append(item)
         return {"space": space_id, "members": found}

@@ -1,6 +1,7 @@
 """Pupil accounts: teachers invite a class at once and get a sheet of generated logins to print
 (pupils need no e-mail address); teachers reset pupils' passwords; pupils never change their own
-(seed `000_…`). Rights: policy.decide_invite, policy.decide_password_reset."""
+(seed `000_…`); the same teachers lift a pupil's login lockout (a new password lifts it too).
+Rights: policy.decide_invite, policy.decide_password_reset, policy.decide_unlock."""
 
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ import asyncio
 import re
 import secrets
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from protocol import ErrorCode
-from storage import Conflict
+from storage import Conflict, audit
 from storage import pupils as store
 from storage.pupils import NewPupil
 
 from ..errors import ServiceError, database
 from ..fanout.control import Changes, MemberChanged, SessionsRevoked
 from ..fanout.directory import Viewer
-from ..policy import Role, decide_invite, decide_password_reset
+from ..policy import Role, decide_invite, decide_password_reset, decide_unlock
 from . import access
 from .auth import hash_password
 from .feed import Feed
@@ -43,11 +45,21 @@ def username_for(name: str) -> str:
     return f"{stem}-{_generated(4)}"
 
 
+async def _nothing_to_lift(username: str) -> bool:
+    return False
+
+
 class Pupils:
-    def __init__(self, pool: asyncpg.Pool, changes: Changes, feed: Feed) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, changes: Changes, feed: Feed,
+        lift_lock: Callable[[str], Awaitable[bool]] = _nothing_to_lift,
+    ) -> None:
+        """`lift_lock(username)`: the login throttle's (Auth.unlock), lifting a lockout on every
+        process."""
         self._pool = pool
         self._changes = changes
         self._feed = feed
+        self._lift_lock = lift_lock
 
     async def invite(self, viewer: Viewer, space_id: int, names: Any, school: Any) -> list[dict[str, Any]]:
         """Create accounts for `names` (one per pupil) as pupil members; returns their logins, the
@@ -99,4 +111,26 @@ class Pupils:
         ))
         # The old password's sessions are over everywhere: its open sockets close (4001) at once.
         await self._changes.send(SessionsRevoked(user_id))
+        # The new password works at once: a lockout of the old one's tries is over.
+        assert member is not None
+        await self._lift_lock(member.username)
         return {"id": user_id, "password": password}
+
+    async def unlock(self, viewer: Viewer, space_id: int, user_id: int) -> dict[str, Any]:
+        """Lift a pupil's login lockout (and forget their failed tries) on every process, for
+        whoever may reset their password; written to the audit log of each of the pupil's projects
+        (`login.unlocked`) when this project's log showed the lock running. `unlocked`: whether a
+        lock (or a back-off) was lifted by this request — of several at once, the others find it
+        lifted already."""
+        member = await database(store.membership(self._pool, space_id, user_id))
+        refusal = decide_unlock(
+            viewer.roles_in(space_id), viewer.user.id, Role(member.role) if member else None,
+            member.invited_by if member else None, home=member is not None and member.home_space_id == space_id,
+        )
+        access.space(viewer, space_id, refusal)
+        assert member is not None
+        lifted = await self._lift_lock(member.username)
+        recorded = await database(audit.record_unlock(
+            self._pool, user_id=user_id, space_id=space_id, actor_id=viewer.user.id
+        ))
+        return {"space": space_id, "user_id": user_id, "unlocked": lifted or recorded}

@@ -1,5 +1,5 @@
 """HTTP routes for the people of a project: pupil accounts (and a removed pupil added back),
-invitations, the member list, role changes, password resets, mutes and the audit log (docs/protocol.md, "Pupil accounts" to
+invitations, the member list, role changes, password resets, login unlocks, mutes and the audit log (docs/protocol.md, "Pupil accounts" to
 "Mutes"). Rights are the services' and the policy's; these only translate HTTP."""
 
 from __future__ import annotations
@@ -148,6 +148,15 @@ async def reset_password(request: Request) -> Response:
     return JSONResponse(done, headers={"Cache-Control": "no-store"})
 
 
+async def unlock(request: Request) -> Response:
+    """A pupil's login lockout lifted by a teacher who may reset their password."""
+    viewer = await viewer_of(request)
+    done = await web_of(request).services.pupils.unlock(
+        viewer, int_param_path(request, "space_id"), int_param_path(request, "user_id")
+    )
+    return JSONResponse(done)
+
+
 async def mute(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
@@ -178,6 +187,7 @@ routes = [
     Route("/api/spaces/{space_id}/members", add_back, methods=["POST"]),
     Route("/api/spaces/{space_id}/members/former", former_pupils),
     Route("/api/spaces/{space_id}/members/{user_id}/password", reset_password, methods=["POST"]),
+    Route("/api/spaces/{space_id}/members/{user_id}/unlock", unlock, methods=["POST"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(body=True), methods=["PATCH"]),
     Route("/api/spaces/{space_id}/members/{user_id}", _member_change(), methods=["DELETE"]),
     Route("/api/spaces/{space_id}/leave", _member_change(leave=True), methods=["POST"]),

@@ -3,11 +3,18 @@ admin invites a teacher by username (the invitee, a Python client, is told at on
 one-time invitation code; makes pupils' accounts from a pasted list and from a file, duplicates
 flagged before anything is sent, then prints the login sheet (the cards alone) and a pupil logs in
 with a printed password; resets a pupil's password, changes a role, removes a pupil and adds them
-back. Teacher members, pupils and visitors have no such screen, and the server refuses them."""
+back; unlocks a locked-out pupil, who logs in at once. A teacher member has the screen with what
+they may do (pupils' accounts, the pupils they invited), no role change nor removal of others, and
+the server refuses those anyway; pupils and visitors have no such screen. Every sentence the page
+asks the catalogue for gets the placeholders it needs."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import secrets
+from pathlib import Path
 
 from protocol import InvitationNotice
 from storage import audit
@@ -86,7 +93,7 @@ async def test_a_teacher_admin_invites_by_username_and_with_a_code_shown_once(
     card = page.locator("[data-testid=sheet][data-kind=code] [data-testid=code-card]")
     await card.wait_for()
     code = (await card.locator("[data-field=code]").text_content()).strip()
-    assert len(code) >= 8
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}", code), code  # easy to read, to type
     assert await card.locator("svg.qr path").count() == 1
     assert await card.locator("[data-field=address]").text_content() == f"http://127.0.0.1:{server.port}/join"
     await screenshot(page, "teacher_admin-members-code")
@@ -95,6 +102,12 @@ async def test_a_teacher_admin_invites_by_username_and_with_a_code_shown_once(
     assert await page.evaluate(VISIBLE_OUTSIDE_CARDS) == []
     await screenshot(page, "teacher_admin-members-code-print")
     await page.emulate_media(media="screen")
+    # On a phone the card fits the screen: the code breaks, if it must, between its groups.
+    await page.set_viewport_size({"width": 360, "height": 740})
+    assert await page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    await card.scroll_into_view_if_needed()
+    await screenshot(page, "teacher_admin-members-code-phone")
+    await page.set_viewport_size({"width": 1280, "height": 720})
 
     # Leaving the card asks first; once left, the code is nowhere on the page.
     await page.click("[data-testid=sheet] [data-action=done]")
@@ -104,9 +117,10 @@ async def test_a_teacher_admin_invites_by_username_and_with_a_code_shown_once(
     code_row = page.locator("[data-testid=pending] li", has_text="Mme Durand, a parent")
     await code_row.wait_for()
     assert code not in await page.text_content("body")
-    # It was the real code: a parent makes an account with it.
+    # It was the real code: a parent makes an account with it, typed as read, in small letters.
     r = await http.post("/api/invitations/redeem", json={
-        "code": code, "username": f"durand-{world.slug}", "name": "C. Durand", "password": "a long enough phrase"})
+        "code": code.lower().replace("-", " "), "username": f"durand-{world.slug}", "name": "C. Durand",
+        "password": "a long enough phrase"})
     assert r.status_code == 201, r.text
 
     # Withdrawing the username invitation tells the invitee too.
@@ -229,7 +243,8 @@ async def test_password_reset_lockout_role_change_removal_and_add_back(
     # A new password: shown once on a card; the old one stops working at once.
     row = page.locator(f"[data-testid=member-list] li[data-user='{lena['id']}']")
     await row.locator("[data-action=reset]").click()
-    await confirm_dialog(page, "reset-dialog")
+    said = await confirm_dialog(page, "reset-dialog")
+    assert "Lena P.'s open sessions end" in said and "{" not in said, said
     card = page.locator("[data-testid=sheet][data-kind=reset] [data-testid=login-card]")
     await card.wait_for()
     assert await page.locator("[data-testid=login-card]").count() == 1
@@ -298,7 +313,130 @@ async def test_password_reset_lockout_role_change_removal_and_add_back(
     await context.close()
 
 
-async def test_only_teacher_admins_have_the_members_console(browser, server, world, http):
+async def test_a_locked_out_pupil_is_unlocked_from_the_page_and_logs_in_at_once(
+        browser, server, world, http, screenshot, axe):
+    pupil = world.users["pupil_member"]
+    # Five wrong passwords at once (from addresses of their own): locked for five minutes.
+    net = secrets.randbelow(250) + 1
+    await asyncio.gather(*(http.post("/api/login", json={"username": pupil.username, "password": f"oops-{i}"},
+                                     headers={"X-Forwarded-For": f"198.19.{net}.{i + 1}"}) for i in range(5)))
+    right = {"username": pupil.username, "password": PASSWORD}
+    assert (await http.post("/api/login", json=right)).status_code == 429
+
+    page = await open_page(browser, server.port, world.users["teacher_admin"])
+    await open_members(page, world.space_id)
+    row = page.locator(f"[data-testid=member-list] li[data-user='{pupil.id}']")
+    assert "or now if you unlock it" in await row.locator("[data-testid=locked]").text_content()
+    await row.locator("[data-action=unlock]").focus()
+    await screenshot(page, "teacher_admin-members-locked")
+    await axe(page, "a locked-out pupil on the member list")
+    await page.keyboard.press("Enter")
+    said = await confirm_dialog(page, "confirm")
+    assert "Pupil Member cannot log in until" in said and "{" not in said, said
+    await page.wait_for_selector("[data-testid=toasts] p:has-text('Pupil Member can log in again')")
+    await row.locator("[data-testid=locked]").wait_for(state="detached")  # the list says the lock is over
+    assert await row.locator("[data-action=unlock]").count() == 0
+    assert "Login locked 1 time(s)" in await row.text_content()
+    r = await http.post("/api/login", json=right)  # and the pupil logs in at once
+    assert r.status_code == 200, r.text
+    http.cookies.clear()
+    await page.context.close()
+
+
+async def test_a_teacher_member_makes_pupils_and_acts_only_on_their_own(browser, server, world, http, screenshot, axe):
+    teacher = world.users["teacher_member"]
+    page = await open_page(browser, server.port, teacher)
+    await open_members(page, world.space_id)
+    # What a teacher member may do: the list, pupils' accounts, former pupils — no invitations.
+    assert await page.locator("[data-testid=invite-username], [data-testid=invite-code], [data-testid=pending]").count() == 0
+    assert await page.locator("[data-testid=teacher-member-note]").count() == 1
+    await page.fill("#pupil-names", "Ada T.\nBen T.")
+    await page.click("text=Check the list")
+    await page.click("[data-action=create-pupils]")
+    sheet = page.locator("[data-testid=sheet][data-kind=pupils]")
+    await sheet.wait_for()
+    assert await sheet.locator("[data-testid=login-card]").count() == 2
+    logins = {}
+    for i in range(2):
+        card = sheet.locator("[data-testid=login-card]").nth(i)
+        logins[await card.locator(".print-name").text_content()] = (
+            (await card.locator("[data-field=username]").text_content()).strip())
+    await page.click("[data-testid=sheet] [data-action=done]")
+    await confirm_dialog(page, "confirm")
+    listed = page.locator("[data-testid=member-list]")
+    await listed.locator("li", has_text=logins["Ada T."]).wait_for()
+    members = (await http.get(f"/api/spaces/{world.space_id}/members", headers=await auth(http, teacher))).json()["members"]
+    ids = {m["name"]: m["id"] for m in members}
+    ada = listed.locator(f"li[data-user='{ids['Ada T.']}']")
+    await page.evaluate(f"document.querySelector(\"[data-testid=member-list] li[data-user='{ids['Ada T.']}']\").scrollIntoView()")
+    await screenshot(page, "teacher_member-members")
+    await axe(page, "the members console of a teacher member")
+
+    # Their own pupils: a new password and a removal, no role change; everyone else: nothing.
+    assert await ada.locator("button").evaluate_all("bs => bs.map(b => b.dataset.action)") == ["reset", "remove"]
+    for other in ("teacher_admin", "pupil_member", "pupil_admin", "visitor"):
+        row = listed.locator(f"li[data-user='{world.users[other].id}']")
+        assert await row.locator("button").count() == 0, other
+    assert await page.locator("[data-testid=member-list] [data-action=role]").count() == 0
+    # A new password for their own pupil: the dialog names her, placeholders filled.
+    await ada.locator("[data-action=reset]").click()
+    said = await confirm_dialog(page, "reset-dialog")
+    assert "Ada T.'s open sessions end" in said and "{" not in said, said
+    await page.locator("[data-testid=sheet][data-kind=reset]").wait_for()
+    await page.click("[data-testid=sheet] [data-action=done]")
+    await confirm_dialog(page, "confirm")
+    await page.wait_for_selector("[data-testid=member-list]")
+
+    # The server refuses them what the page does not offer, all the same.
+    headers = await auth(http, teacher)
+    base = f"/api/spaces/{world.space_id}/members"
+    r = await http.patch(f"{base}/{ids['Ada T.']}", headers=headers, json={"role": "pupil_admin"})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    r = await http.delete(f"{base}/{world.users['pupil_member'].id}", headers=headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    r = await http.post(f"{base}/{world.users['pupil_member'].id}/password", headers=headers, json={})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    r = await http.post(f"/api/spaces/{world.space_id}/invitations", headers=headers, json={"role": "visitor"})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+
+    # And they remove a pupil they invited, from the page.
+    await listed.locator(f"li[data-user='{ids['Ben T.']}'] [data-action=remove]").click()
+    await confirm_dialog(page, "confirm")
+    await page.locator(f"[data-testid=former] li[data-user='{ids['Ben T.']}']").wait_for()
+    await page.context.close()
+
+
+def test_every_sentence_gets_the_placeholders_it_needs():
+    """Each `t("members.…")` of the screen names every {placeholder} its English sentence has
+    (the reset dialog once showed "{name}'s open sessions end")."""
+    static = Path(__file__).resolve().parents[2] / "realtime" / "web" / "static"
+    source = (static / "screens" / "members.js").read_text()
+    english = json.loads((static / "locales" / "en.json").read_text())
+
+    def object_after(i: int) -> str:
+        start = source.index("{", i)
+        depth = 0
+        for k in range(start, len(source)):
+            depth += {"{": 1, "}": -1}.get(source[k], 0)
+            if depth == 0:
+                return source[start + 1:k]
+        raise AssertionError("unbalanced braces")
+
+    missing = []
+    for found in re.finditer(r'"(members\.[a-z_.]+)"', source):
+        key = found.group(1)
+        assert key in english, key
+        needed = set(re.findall(r"\{(\w+)\}", english[key]))
+        given: set[str] = set()
+        if source[found.start() - 2:found.start()] == "t(" and source[found.end():].lstrip().startswith(","):
+            body = object_after(found.end())
+            given = set(re.findall(r"(\w+)\s*:", body)) | set(re.findall(r"(?:^|,)\s*(\w+)\s*(?=,|$)", body))
+        if needed - given:
+            missing.append((key, sorted(needed - given)))
+    assert missing == []
+
+
+async def test_pupils_and_visitors_have_no_members_console(browser, server, world, http):
     url = f"/api/spaces/{world.space_id}/invitations"
 
     async def refused(role: str) -> None:
@@ -311,7 +449,11 @@ async def test_only_teacher_admins_have_the_members_console(browser, server, wor
         assert await page.locator("[data-testid=members]").count() == 0, role
         await page.context.close()
 
-    await asyncio.gather(*(refused(role) for role in ("teacher_member", "pupil_member", "visitor")))
+    await asyncio.gather(*(refused(role) for role in ("pupil_member", "visitor")))
     for role in ("teacher_member", "pupil_member", "visitor"):
         r = await http.get(url, headers=await auth(http, world.users[role]))  # and the server refuses
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", role
+    for role in ("pupil_member", "visitor"):
+        r = await http.post(f"/api/spaces/{world.space_id}/members/{world.users['pupil_admin'].id}/unlock",
+                            headers=await auth(http, world.users[role]))
         assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", role

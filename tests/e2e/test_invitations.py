@@ -5,10 +5,15 @@ changes nothing; every step is in the audit log."""
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
 
 from protocol import Subscribe, Welcome
 from realtime.policy import Area, Role
+from realtime.services.invitations import code_forms
 from storage import audit
+from storage import invitations as invitations_store
 from tests.conftest import PASSWORD, login
 
 
@@ -135,7 +140,7 @@ async def test_someone_without_an_account_joins_with_a_code(world, http, pool):
     })
     assert reused.status_code == 404  # one use
     stored = await pool.fetchval("SELECT code_hash FROM invitations WHERE id = $1", r.json()["invitation"]["id"])
-    assert stored == hashlib.sha256(code.encode()).digest()  # only its hash is kept
+    assert stored == hashlib.sha256(code.replace("-", "").encode()).digest()  # only its hash is kept
 
 
 async def test_a_signed_in_user_redeems_a_code_and_a_revoked_one_is_dead(world, http, pool):
@@ -204,3 +209,44 @@ async def test_passwords_of_new_accounts_are_argon2(world, http, pool):
     })
     stored = await pool.fetchval("SELECT password_hash FROM users WHERE username = 'j.ortiz'")
     assert stored.startswith("$argon2id$")
+
+
+def test_a_code_is_read_by_crockfords_rules():
+    """Whatever case, dashes or spaces; I and L read as 1, O as 0; an older code as it was given."""
+    for typed in ("K7QM-4TZP-9XWD-2F81", "k7qm4tzp9xwd2f81", " k7qm 4tzp 9xwd 2f8l ", "K7QM\u20134TZP\u20149XWD-2F8I"):
+        assert code_forms(typed)[0] == "K7QM4TZP9XWD2F81", typed
+    assert code_forms("AB0O-CDEF-GHJK-MNPQ")[0] == "AB00CDEFGHJKMNPQ"
+    assert code_forms("_eDIkxIZ4UkUT84J-bZx6Nfl") == ["_eDIkxIZ4UkUT84J-bZx6Nfl"]  # a code of before: as given
+    assert code_forms("K7QM-4TZP-9XWD-2F8U")[-1] == "K7QM-4TZP-9XWD-2F8U"  # no U in the alphabet: no new code
+
+
+async def test_a_code_is_easy_to_type_from_paper_and_older_codes_still_work(world, http, pool):
+    admin = await _auth(http, world, "teacher_admin")
+    url = f"/api/spaces/{world.space_id}/invitations"
+    codes = [(await http.post(url, headers=admin, json={"role": "visitor", "label": f"parent {i}"})).json()["code"]
+             for i in range(3)]
+    for code in codes:  # four groups of four, none of I, L, O, U
+        assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}", code), code
+    # Typed as a parent would type them from the card: lower case, no dashes; spaces, an O for a
+    # zero and an l for a one.
+    typed = [codes[0].replace("-", "").lower(),
+             codes[1].replace("-", " ").replace("0", "O").replace("1", "l")]
+    for i, code in enumerate(typed):
+        r = await http.post("/api/invitations/redeem", json={
+            "code": code, "username": f"parent{i}-{world.slug}", "name": f"Parent {'AB'[i]}. Durand",
+            "password": "a long enough phrase",
+        })
+        assert r.status_code == 201, (code, r.text)
+    # One character wrong is no code at all.
+    wrong = codes[2][:-1] + ("A" if codes[2][-1] != "A" else "B")
+    r = await http.post("/api/invitations/redeem", headers=await _auth(http, world, "outsider"), json={"code": wrong})
+    assert r.status_code == 404
+    # A code handed out before (24 characters, case-sensitive, stored as the hash of what was
+    # shown) still works, as it was given.
+    old = secrets.token_urlsafe(18)
+    await invitations_store.invite_by_code(
+        pool, space_id=world.space_id, role="visitor", code_hash=hashlib.sha256(old.encode()).digest(), label="old card",
+        invited_by=world.users["teacher_admin"].id, note="", expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    r = await http.post("/api/invitations/redeem", headers=await _auth(http, world, "outsider"), json={"code": old})
+    assert r.status_code == 200, r.text

@@ -104,6 +104,26 @@ async def test_the_member_list_shows_each_role_what_it_may_see(world, http):
     assert len(moderator) == 5 and all("username" in m for m in moderator)
 
 
+async def test_the_member_list_says_what_each_teacher_may_do_to_each_member(world, http):
+    """`may`: what the routes would allow the viewer, member by member — for a page to offer."""
+    url = f"/api/spaces/{world.space_id}/members"
+    tm = await _auth(http, world, "teacher_member")
+    made = (await http.post(f"/api/spaces/{world.space_id}/pupils", headers=tm, json={"pupils": ["Mine T."]})).json()
+    mine = made["pupils"][0]["id"]
+    admin = {m["id"]: m["may"] for m in (await http.get(url, headers=await _auth(http, world, "teacher_admin"))).json()["members"]}
+    assert admin[world.users["teacher_admin"].id] == []  # oneself
+    assert admin[world.users["pupil_member"].id] == ["set_role", "remove", "reset_password", "unlock"]
+    assert admin[world.users["teacher_member"].id] == ["set_role", "remove"]
+    teacher = {m["id"]: m["may"] for m in (await http.get(url, headers=tm)).json()["members"]}
+    assert teacher[mine] == ["remove", "reset_password", "unlock"]
+    assert all(teacher[u.id] == [] for k, u in world.users.items() if k not in ("outsider", "moderator"))
+    # …and the routes agree: what is not offered is refused.
+    r = await http.patch(f"{url}/{mine}", headers=tm, json={"role": "pupil_admin"})
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    r = await http.post(f"{url}/{world.users['pupil_admin'].id}/unlock", headers=tm)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+
+
 async def test_a_promoted_pupil_gets_a_fresh_welcome_with_the_new_rights(world, http, connect):
     pupil = await connect(world.users["pupil_member"])
     assert pupil.welcome.spaces[0]["role"] == "pupil_member"

@@ -32,6 +32,8 @@ from realtime.policy import (
     decide_readd,
     decide_report,
     decide_room_change,
+    decide_unlock,
+    member_actions,
     mute_in_force,
     sees_hidden_text,
 )
@@ -287,6 +289,33 @@ def test_who_resets_whose_password():
     # a pupil whose account another project made: this project's teachers never hold its password
     assert decide_password_reset([Role.TEACHER_ADMIN], 1, Role.PUPIL_MEMBER, invited_by=1, home=False).code is ErrorCode.FORBIDDEN
     assert decide_password_reset([Role.TEACHER_MEMBER], 1, Role.PUPIL_MEMBER, invited_by=1, home=False).code is ErrorCode.FORBIDDEN
+
+
+def test_who_unlocks_whose_login_is_who_resets_their_password():
+    TA_, TM_, PA_, PM_, V_ = Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_ADMIN, Role.PUPIL_MEMBER, Role.VISITOR
+    for actor, target, invited_by, home in (
+        ([TA_], PM_, 2, True), ([TM_], PA_, 1, True), ([TM_], PM_, 2, True), ([TA_], TM_, 1, True), ([PM_], PM_, None, True),
+        ([V_], PM_, None, True), ([TA_], None, None, True), ([TA_], PM_, 1, False), ([TM_], PM_, 1, False), ([], PM_, 1, True),
+    ):
+        reset = decide_password_reset(actor, 1, target, invited_by, home=home)
+        unlock = decide_unlock(actor, 1, target, invited_by, home=home)
+        assert (reset is None) == (unlock is None) and (reset is None or reset.code is unlock.code), (actor, target)
+    assert "unlock" in decide_unlock([TM_], 1, PM_, 2, home=True).message
+
+
+def test_the_member_list_offers_what_the_routes_allow():
+    TA_, TM_, PM_, V_ = Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_MEMBER, Role.VISITOR
+    every = ["set_role", "remove", "reset_password", "unlock"]
+    assert member_actions([TA_], 1, 5, PM_, None, admins=1, staff=False, home=True) == every
+    assert member_actions([TA_], 1, 5, PM_, None, admins=1, staff=False, home=False) == ["set_role", "remove"]
+    assert member_actions([TA_], 1, 2, TM_, None, admins=1, staff=False, home=False) == ["set_role", "remove"]
+    assert member_actions([TA_], 1, 2, V_, None, admins=1, staff=True, home=False) == ["remove"]  # a placed moderator
+    assert member_actions([TA_], 1, 1, TA_, None, admins=2, staff=False, home=False) == []  # oneself
+    # A teacher member: the pupils they invited (remove, new password, unlock), nobody's role.
+    assert member_actions([TM_], 1, 5, PM_, 1, admins=1, staff=False, home=True) == ["remove", "reset_password", "unlock"]
+    assert member_actions([TM_], 1, 5, PM_, 2, admins=1, staff=False, home=True) == []
+    assert member_actions([TM_], 1, 2, TA_, None, admins=1, staff=False, home=False) == []
+    assert member_actions([PM_], 5, 6, PM_, None, admins=1, staff=False, home=True) == []
 
 
 def test_who_changes_or_removes_whom():

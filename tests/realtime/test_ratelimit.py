@@ -46,6 +46,20 @@ def test_login_throttle_slows_then_locks_a_username():
     assert not t.fail("u", now) and t.retry_after("u", now) == 0  # the count started again
 
 
+def test_a_lifted_lock_is_over_and_its_failures_forgotten():
+    """A teacher unlocked the pupil (or gave them a new password): the lock and the count go."""
+    t = LoginThrottle(limit=3, window=900, lockout=300, backoff=1.0, free=1)
+    now = 1000.0
+    for _ in range(3):
+        t.fail("u", now)
+    assert t.retry_after("u", now) == 300
+    assert t.lift_now("u", now) and t.retry_after("u", now) == 0
+    assert not t.fail("u", now) and t.retry_after("u", now) == 0  # the count started again
+    assert not t.lift_now("other", now)  # nothing to lift
+    t.fail("u", now)  # the second: slowed (one free mistake), and a back-off is lifted too
+    assert t.retry_after("u", now) > 0 and t.lift_now("u", now) and t.retry_after("u", now) == 0
+
+
 def test_login_throttle_per_address_is_not_slowed():
     t = LoginThrottle(limit=50, window=900, lockout=900)
     for _ in range(49):

@@ -127,6 +127,26 @@ async def test_attempts_at_once_are_counted_before_verification_across_processes
         await b.close()
 
 
+async def test_a_lock_lifted_through_one_process_is_lifted_on_every_one(redis_at, redis_prefix):
+    url, cluster = redis_at
+    a = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
+    b = SharedLimits(url, prefix=redis_prefix, cluster=cluster)
+    try:
+        ta = a.login_throttle(name="user", limit=3, window=60, lockout=30, backoff=0.0, free=2)
+        tb = b.login_throttle(name="user", limit=3, window=60, lockout=30, backoff=0.0, free=2)
+        for _ in range(3):
+            await ta.failed("lea")
+        assert await tb.wait("lea") > 29
+        assert await tb.lift("lea") is True
+        assert await ta.wait("lea") == 0 and await tb.wait("lea") == 0
+        assert not await ta.failed("lea")  # its failures were forgotten too: the count starts again
+        assert await ta.lift("lea") is False  # a count without a lock: nothing was in force
+        assert await ta.lift("lea") is False
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_the_local_throttle_reserves_and_releases_the_same_way():
     from realtime.ratelimit import LoginThrottle
 

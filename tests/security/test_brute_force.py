@@ -47,7 +47,7 @@ async def test_password_spraying_from_one_address_locks_the_address(guarded, wor
         # many seconds on a loaded machine), then the 50th for real.
         for _ in range(39):
             await throttle.failed("addr:127.0.0.1")
-        assert await spray(99) == 401
+        assert await spray(99) == 429  # the 50th failure locks the address, and says so at once
         # Now even a real pupil with the right password is refused from this address, for 15 minutes.
         r = await http.post("/api/login", json={"username": world.users["pupil_member"].username, "password": PASSWORD})
         assert (r.status_code, r.json()["error"]["code"]) == (429, "rate_limited")
@@ -86,7 +86,17 @@ async def test_invitation_codes_are_too_long_to_guess(world, http):
         for i in range(3)
     ]
     assert len(set(codes)) == 3
-    assert all(len(c) >= 22 for c in codes)  # ≥ 128 bits in URL-safe base64
+    # 16 characters of Crockford's base32 (read from paper, typed in any case): 80 bits. Even
+    # at 20 wrong codes per address per 15 minutes from a million addresses, for the 30 days a
+    # code lives, the odds of finding one of 100,000 live codes stay below one in a million.
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    for c in codes:
+        groups = c.split("-")
+        assert [len(g) for g in groups] == [4, 4, 4, 4] and set("".join(groups)) <= set(alphabet), c
+    bits = 16 * math.log2(len(alphabet))
+    assert bits == 80
+    guesses = 20 * 4 * 24 * 30 * 1_000_000
+    assert guesses * 100_000 / 2**bits < 1e-6
     r = await http.post("/api/invitations/redeem",
                         json={"code": codes[0][:-1] + ("A" if codes[0][-1] != "A" else "B"), "username": "guess.er",
                               "name": "Guesser", "password": "long enough pw"})
@@ -108,7 +118,7 @@ async def test_an_ipv6_client_is_limited_by_its_64_not_by_each_address(server, h
     assert len(throttle._failures["addr:2001:db8:7:7::/64"]) == 10
     for _ in range(39):  # as in the spraying test: argon2 is slow on purpose
         await throttle.failed("addr:2001:db8:7:7::/64")
-    assert await attempt("2001:db8:7:7:ffff::1", "nobody-last-v6") == 401
+    assert await attempt("2001:db8:7:7:ffff::1", "nobody-last-v6") == 429  # the 50th failure: locked, said at once
     pupil = world.users["pupil_member"].username
     assert await attempt("2001:db8:7:7:abcd::9", pupil, PASSWORD) == 429  # any address of that /64
     assert await attempt("2001:db8:7:8::1", pupil, PASSWORD) == 200  # the next /64 is someone else

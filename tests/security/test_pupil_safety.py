@@ -103,7 +103,7 @@ async def test_a_pupil_tries_every_moderator_action_over_the_websocket(world, co
 @pytest.mark.parametrize("who", ["pupil_member", "pupil_admin"])
 async def test_a_pupil_tries_every_teacher_route_over_http(who, world, http, pool, scene):
     """Threat: a pupil (a pupil admin too) using the teachers' HTTP routes — moderation,
-    the audit log, closing the project, bots, invitations, passwords (their own included)."""
+    the audit log, closing the project, bots, invitations, passwords and login locks (their own included)."""
     bearer = {"Authorization": f"Bearer {await login(http, world.users[who].username)}"}
     s, room = world.space_id, world.rooms[Area.PUPILS_CORNER]
     me, classmate = world.users[who].id, world.users["pupil_admin" if who == "pupil_member" else "pupil_member"].id
@@ -128,6 +128,8 @@ async def test_a_pupil_tries_every_teacher_route_over_http(who, world, http, poo
         ("POST", f"/api/spaces/{s}/pupils", {"pupils": ["Fake Pupil"]}),
         ("POST", f"/api/spaces/{s}/members/{classmate}/password", {}),
         ("POST", f"/api/spaces/{s}/members/{me}/password", {"password": "mine123"}),  # pupils never change their own
+        ("POST", f"/api/spaces/{s}/members/{classmate}/unlock", None),
+        ("POST", f"/api/spaces/{s}/members/{me}/unlock", None),
         ("PATCH", f"/api/spaces/{s}/members/{me}", {"role": "teacher_admin"}),
         ("PATCH", f"/api/spaces/{s}/members/{classmate}", {"role": "visitor"}),
         ("DELETE", f"/api/spaces/{s}/members/{classmate}", None),

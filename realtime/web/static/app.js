@@ -13,7 +13,7 @@ import { journalView } from "./screens/journal.js";
 import { homeView, noteInvitation } from "./screens/home.js";
 import { joinPage, loginRefusal } from "./screens/join.js";
 import { mailView } from "./screens/mail.js";
-import { membersView } from "./screens/members.js";
+import { hasMembersScreen, membersView } from "./screens/members.js";
 import { moderationView } from "./screens/moderation.js";
 import { platformView } from "./screens/platform.js";
 import { newRoomView, projectView, roomAreas } from "./screens/project.js";
@@ -45,7 +45,7 @@ const SCREENS = {
   "new-room": ([spaceId]) => (roomAreas(currentSpace(spaceId)).length ? newRoomView(currentSpace(spaceId)) : null), // a pupil admin too
   home: () => homeView(),
   account: () => accountView({ showLogin }),
-  members: ([spaceId]) => (currentSpace(spaceId)?.role === "teacher_admin" ? membersView(currentSpace(spaceId)) : null),
+  members: ([spaceId]) => (hasMembersScreen(currentSpace(spaceId)?.role) ? membersView(currentSpace(spaceId)) : null),
 };
 
 export function href(screen, ...args) {
@@ -223,7 +223,7 @@ function renderNav() {
         h("li", {}, navLink("feed", [space.id], t("nav.feed"), { "data-testid": "nav-feed" })),
         space.moderation ? h("li", {}, navLink("moderation", [space.id], [t("nav.moderation"), queueCount(space.moderation)], { "data-testid": "nav-moderation" })) : null,
         space.role === "teacher_admin" ? h("li", {}, navLink("project", [space.id], t("project.nav"), { "data-testid": "nav-project" })) : null,
-        space.role === "teacher_admin" ? h("li", {}, navLink("members", [space.id], t("members.nav"), { "data-testid": "nav-members" })) : null,
+        hasMembersScreen(space.role) ? h("li", {}, navLink("members", [space.id], t("members.nav"), { "data-testid": "nav-members" })) : null,
       )));
   }
   replace(shell.nav, items);

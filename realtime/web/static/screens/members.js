@@ -1,11 +1,14 @@
-// A teacher admin's console for the people of a project: the members (role, school, who invited
-// whom, login lockouts) with a role change, a removal and a password reset each; the pupils this
-// project made who left, to add back; invitations (by username, or a one-time code on a printable
-// card with a QR code of the address); pupils' accounts made in bulk from a pasted list or a file,
-// duplicates shown before anything is sent. Passwords and codes are shown once, on a one-time
-// sheet of cut-out cards that prints alone (style.css, "@media print"); leaving the sheet asks
-// first, since they cannot be shown again. Everything goes through docs/protocol.md ("Pupil
-// accounts" to "A removed pupil added back").
+// The teachers' console for the people of a project: the members (role, school, who invited
+// whom, login lockouts) with what the viewer may do to each — a role change, a removal, a new
+// password, lifting a login lock — as the server says it (`may` on the member list); the pupils
+// this project made who left, to add back; invitations (by username, or a one-time code on a
+// printable card with a QR code of the address); pupils' accounts made in bulk from a pasted list
+// or a file, duplicates shown before anything is sent. Teacher admins get all of it; teacher
+// members the list, pupils' accounts and former pupils (they invite pupils, not adults), and
+// the actions the server allows them on the pupils they invited. Passwords and codes are shown
+// once, on a one-time sheet of cut-out cards that prints alone (style.css, "@media print");
+// leaving the sheet asks first, since they cannot be shown again. Everything goes through
+// docs/protocol.md ("Pupil accounts" to "A removed pupil added back").
 
 import { api, h, replace } from "../dom.js";
 import { errorText, formatDate, formatDateTime, formatShortDate, t } from "../i18n.js";
@@ -19,6 +22,8 @@ const MAX_PUPILS = 100; // docs/protocol.md, "Pupil accounts": 1-100 names at on
 const MAX_NAME = 100;
 
 const isPupil = (role) => PUPIL_ROLES.includes(role);
+const TEACHERS = ["teacher_admin", "teacher_member"]; // who has this screen (docs/roles.md)
+export const hasMembersScreen = (role) => TEACHERS.includes(role);
 
 // A name as duplicates are told apart: the same letters whatever the case, the spacing or the
 // width (NFKC), so "ana  l." and "Ana L." are one name.
@@ -110,6 +115,10 @@ function joinAddress() {
 export function membersView(space) {
   const live = state.live;
   const view = { el: h("section", { class: "members-view", "data-testid": "members" }) };
+  // A teacher admin invites adults and sees the invitations; a teacher member makes pupils'
+  // accounts only (the server refuses them the rest anyway).
+  let role = currentSpace(space.id)?.role;
+  const admin = () => role === "teacher_admin";
   let members = [];
   let former = [];
   let pending = [];
@@ -125,7 +134,7 @@ export function membersView(space) {
       const [m, f, i] = await Promise.all([
         api("GET", `/api/spaces/${space.id}/members`),
         api("GET", `/api/spaces/${space.id}/members/former`),
-        api("GET", `/api/spaces/${space.id}/invitations?status=pending`),
+        admin() ? api("GET", `/api/spaces/${space.id}/invitations?status=pending`) : { invitations: [] },
       ]);
       members = m.members;
       former = f.pupils;
@@ -148,13 +157,15 @@ export function membersView(space) {
     return h("span", { class: `badge members-role members-role-${role}${isPupil(role) ? "" : " badge-teacher"}` }, t(`members.role.${role}`));
   }
 
+  const lockedNow = (m) => Boolean(m.locked_until && Date.parse(m.locked_until) > Date.now());
+  const may = (m, action) => (m.may || []).includes(action); // what the server lets this viewer do
+
   function lockLine(m) {
     if (!m.locked_at) return null;
-    const now = Date.now();
-    if (m.locked_until && Date.parse(m.locked_until) > now) {
+    if (lockedNow(m)) {
       return h("p", { class: "members-locked", "data-testid": "locked" },
         h("strong", {}, t("members.locked_until", { until: formatDateTime(m.locked_until) })), " ",
-        t("members.locked_why"));
+        t(may(m, "unlock") ? "members.locked_why_unlock" : "members.locked_why"));
     }
     return h("p", { class: "members-lockouts" }, t("members.lockouts", { n: m.lockouts, last: formatDateTime(m.locked_at) }));
   }
@@ -165,9 +176,10 @@ export function membersView(space) {
     const invited = m.invited_by === null ? t("members.invited_by_nobody")
       : inviter ? t("members.invited_by", { name: inviter.name }) : t("members.invited_by_gone");
     const actions = me ? [h("span", { class: "members-you" }, t("members.you"))] : [
-      h("button", { type: "button", "data-action": "role", onclick: () => changeRole(m) }, t("members.action.role")),
-      isPupil(m.role) ? h("button", { type: "button", "data-action": "reset", onclick: () => resetPassword(m) }, t("members.action.reset")) : null,
-      h("button", { type: "button", class: "danger", "data-action": "remove", onclick: () => remove(m) }, t("members.action.remove")),
+      lockedNow(m) && may(m, "unlock") ? h("button", { type: "button", "data-action": "unlock", onclick: () => unlock(m) }, t("members.action.unlock")) : null,
+      may(m, "set_role") ? h("button", { type: "button", "data-action": "role", onclick: () => changeRole(m) }, t("members.action.role")) : null,
+      may(m, "reset_password") ? h("button", { type: "button", "data-action": "reset", onclick: () => resetPassword(m) }, t("members.action.reset")) : null,
+      may(m, "remove") ? h("button", { type: "button", class: "danger", "data-action": "remove", onclick: () => remove(m) }, t("members.action.remove")) : null,
     ];
     return h("li", { class: "member", "data-user": m.id, "data-role": m.role },
       h("div", { class: "member-who" },
@@ -185,6 +197,7 @@ export function membersView(space) {
     return [
       h("h2", { id: "members-list-title" }, t("members.list.title", { n: members.length })),
       h("p", { class: "members-note" }, t("members.list.note")),
+      admin() ? null : h("p", { class: "members-note", "data-testid": "teacher-member-note" }, t("members.list.teacher_member")),
       h("ul", { class: "member-list", "data-testid": "member-list" }, members.map(memberItem))];
   }
 
@@ -226,13 +239,24 @@ export function membersView(space) {
     }
   }
 
+  async function unlock(m) {
+    const text = t("members.unlock.text", { name: m.name, until: formatDateTime(m.locked_until) });
+    if (!(await confirmed(t("members.unlock.title", { name: m.name }), text, t("members.action.unlock"), { danger: false }))) return;
+    try {
+      await api("POST", `/api/spaces/${space.id}/members/${m.id}/unlock`);
+      toast(t("members.done.unlocked", { name: m.name }));
+      refresh();
+    } catch (err) {
+      fail(err);
+    }
+  }
+
   async function resetPassword(m) {
     const answer = await dialog({
       title: t("members.reset.title", { name: m.name }),
       fields: [
-        h("p", {}, t("members.reset.text")),
-        m.locked_until && Date.parse(m.locked_until) > Date.now()
-          ? h("p", { class: "members-locked" }, t("members.reset.locked", { until: formatDateTime(m.locked_until) })) : null,
+        h("p", {}, t("members.reset.text", { name: m.name })),
+        lockedNow(m) ? h("p", { class: "members-locked" }, t("members.reset.locked", { until: formatDateTime(m.locked_until) })) : null,
         field(t("members.reset.own"), "password", { minlength: 5, maxlength: 8, pattern: "\\S{5,8}", autocomplete: "off", spellcheck: "false" }),
       ],
       confirm: t("members.reset.confirm"), danger: true, testid: "reset-dialog",
@@ -266,17 +290,18 @@ export function membersView(space) {
   }
 
   async function addBack(p) {
+    // A teacher member adds a pupil back as a pupil member (docs/protocol.md, "A removed pupil added back").
     const answer = await dialog({
       title: t("members.former.dialog", { name: p.name }),
       fields: [
-        roleSelect("role", PUPIL_ROLES, "pupil_member", t("members.role_dialog.label")),
+        admin() ? roleSelect("role", PUPIL_ROLES, "pupil_member", t("members.role_dialog.label")) : null,
         h("p", { class: "members-note" }, t("members.former.keeps")),
       ],
       confirm: t("members.former.add_back"), testid: "add-back-dialog",
     });
     if (!answer) return;
     try {
-      await api("POST", `/api/spaces/${space.id}/members`, { user_id: p.id, role: answer.role });
+      await api("POST", `/api/spaces/${space.id}/members`, { user_id: p.id, role: answer.role || "pupil_member" });
       toast(t("members.done.added_back", { name: p.name }));
       refresh();
     } catch (err) {
@@ -477,9 +502,13 @@ export function membersView(space) {
       h("p", { class: "print-project" }, space.name),
       h("h3", { class: "print-name" }, t("members.code.invited", { role: t(`members.role.${invitation.role}`) })),
       invitation.label ? h("p", {}, t("members.code.for", { label: invitation.label })) : null,
+      // The code on a line of its own, its groups of four kept whole (a line breaks only between them).
+      h("dl", { class: "print-code-line" },
+        h("dt", {}, t("members.code.code")),
+        h("dd", { class: "print-secret", "data-field": "code" },
+          code.split("-").map((group, i) => [i ? "-" : null, h("span", {}, group)]))),
       h("div", { class: "print-code-body" },
         h("dl", {},
-          h("dt", {}, t("members.code.code")), h("dd", { class: "print-secret", "data-field": "code" }, code),
           h("dt", {}, t("members.card.address")), h("dd", { "data-field": "address" }, joinAddress()),
           h("dt", {}, t("members.code.until")), h("dd", {}, formatDate(invitation.expires_at))),
         qrSvg(joinAddress(), t("members.code.qr", { address: joinAddress() }))),
@@ -588,7 +617,7 @@ export function membersView(space) {
       ? `${row.dataset.user ? `[data-user="${row.dataset.user}"]` : `[data-invitation="${row.dataset.invitation}"]`} [data-action="${active.dataset.action}"]`
       : null;
     replace(parts.list, memberSection());
-    replace(parts.pending, pendingSection());
+    if (parts.pending) replace(parts.pending, pendingSection());
     replace(parts.former, formerSection());
     if (again) view.el.querySelector(again)?.focus();
   }
@@ -605,15 +634,16 @@ export function membersView(space) {
       return;
     }
     parts.list = h("section", { "aria-labelledby": "members-list-title" });
-    parts.pending = h("section", { "aria-labelledby": "members-pending-title" });
+    parts.pending = admin() ? h("section", { "aria-labelledby": "members-pending-title" }) : null;
     parts.former = h("section", { "aria-labelledby": "members-former-title" });
+    const toc = [["members-list-title", "members.toc.list"], ["members-pupils-title", "members.pupils.title"],
+      ...(admin() ? [["members-invite-title", "members.invite.title"], ["members-pending-title", "members.pending.title"]] : []),
+      ["members-former-title", "members.former.title"]];
     replace(view.el, heading,
       h("nav", { class: "members-toc", "aria-label": t("members.toc") }, h("ul", {},
-        [["members-list-title", "members.toc.list"], ["members-pupils-title", "members.pupils.title"],
-          ["members-invite-title", "members.invite.title"], ["members-pending-title", "members.pending.title"],
-          ["members-former-title", "members.former.title"]].map(([id, key]) => h("li", {},
+        toc.map(([id, key]) => h("li", {},
           h("a", { href: `#${id}`, onclick: (ev) => { ev.preventDefault(); view.el.querySelector(`#${id}`)?.scrollIntoView(); } }, t(key)))))),
-      parts.list, pupilsSection(), inviteSection(), parts.pending, parts.former);
+      parts.list, pupilsSection(), admin() ? inviteSection() : null, parts.pending, parts.former);
     renderLists();
   };
 
@@ -649,12 +679,22 @@ export function membersView(space) {
   view.onEvent = (e) => {
     if (e.channel === space.feed && String(e.kind || "").startsWith("member.")) refreshSoon();
   };
+  // A role change of the viewer: a teacher admin made a teacher member (or back) sees what the
+  // new role may do; anyone else is no longer a teacher here, and the console closes.
   view.rightsChanged = () => {
-    const now = currentSpace(space.id);
-    if (now?.role === "teacher_admin") return;
+    const now = currentSpace(space.id)?.role;
+    if (hasMembersScreen(now)) {
+      if (now !== role) {
+        role = now;
+        if (!sheet) view.render();
+        refresh();
+      }
+      return;
+    }
+    role = now;
     sheet = null;
     unguard();
-    replace(view.el, h("h1", {}, t("members.title"), " — ", space.name), h("p", { class: "error" }, t("members.not_admin")));
+    replace(view.el, h("h1", {}, t("members.title"), " — ", space.name), h("p", { class: "error" }, t("members.not_teacher")));
   };
   view.render();
   return view;

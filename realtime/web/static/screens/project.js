@@ -22,7 +22,7 @@ const AUDIT_ACTIONS = [
   "bot.create", "bot.revoke",
   "member.joined", "member.role_changed", "member.removed", "member.restored", "member.invite",
   "invitation.accepted", "invitation.declined", "invitation.revoked", "member.password_reset",
-  "member.mute", "member.unmute", "login.locked", "account.erased", "profile.clear",
+  "member.mute", "member.unmute", "login.locked", "login.unlocked", "account.erased", "profile.clear",
   "message.report", "message.hide", "message.unhide", "message.delete", "report.resolve", "report.dismiss",
   "mail.report", "mail_report.view",
 ];
