@@ -95,6 +95,10 @@ async def test_why_there_is_no_message_box_and_the_half_typed_message_kept(brows
     assert await notice.evaluate("el => document.activeElement === el")  # the focus was in the box: it is on why
     await screenshot(pupil, "pupil-room-archived")
     await axe(pupil, "an archived room")
+    await pupil.set_viewport_size({"width": 360, "height": 740})
+    assert await pupil.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    await screenshot(pupil, "pupil-room-archived-phone")
+    await pupil.set_viewport_size({"width": 1280, "height": 720})
     writer = await _client(server, world.users["pupil_member"])
     assert (await writer.error(Post(chat, "let me"))).code == "room_archived"  # the server refuses anyway
     # Unarchived: the box comes back with her words.
@@ -304,16 +308,16 @@ async def test_a_platform_moderator_goes_from_a_report_to_the_message_in_its_roo
     said = (await author.ok(Post(corner, "you smell"))).data["id"]
     await author.ok(Post(corner, "after it"))
     classmate = await _client(server, world.users["pupil_admin"])
-    await classmate.ok(Report(corner, said, "mean"))
+    reported = (await classmate.ok(Report(corner, said, "mean"))).data["report"]
     # A mail report on the same queue: it has no message to go to (and its card draws as ever).
     sent = await author.ok(SendMail(world.space_id, (world.users["pupil_admin"].id,), "not my friend", subject="Saturday"))
-    await classmate.ok(ReportMail(sent.data["id"], "sad"))
+    mail_report = (await classmate.ok(ReportMail(sent.data["id"], "sad"))).data["report"]
 
     moderator = await open_page(browser, server.port, world.users["moderator"])
     await moderator.wait_for_function("() => location.hash === '#/platform'")
-    card = moderator.locator("[data-testid=reports] [data-report]", has_text="you smell")
+    card = moderator.locator(f'[data-testid=reports] [data-report="{reported}"]', has_text="you smell")
     await card.wait_for()
-    mail_card = moderator.locator("[data-testid=reports] [data-report]", has_text="A TwinMail message")
+    mail_card = moderator.locator(f'[data-testid=reports] [data-report="{mail_report}"]')
     await mail_card.wait_for()
     assert await mail_card.locator("[data-action=goto]").count() == 0
     await card.locator("[data-action=goto]").click()  # was not offered to platform moderators
