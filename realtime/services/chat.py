@@ -29,7 +29,7 @@ from ..fanout.bus import Bus
 from ..fanout.directory import Directory, Viewer
 from ..fanout.hub import Hub
 from ..fanout.shield import shield_message
-from ..policy import ARCHIVED, Action, Area, Refusal, badge, decide, sees_hidden_text, sees_pupils
+from ..policy import ARCHIVED, Action, Area, Refusal, badge, decide, rights, sees_hidden_text, sees_pupils
 from ..ratelimit import Limiter
 from . import access
 from .feed import to_event as feed_event
@@ -145,6 +145,20 @@ class Chat:
         room = await self.room_for(viewer, channel)
         await self.check(viewer, room, Action.READ)
         return room
+
+    async def room_info(self, viewer: Viewer, room_id: int) -> dict[str, Any]:
+        """A room the viewer may read, as `welcome` lists it — with their rights there (every role
+        they have in the project: a platform moderator's too) — and its project `{"id", "name",
+        "closed"}`: for a client opening a room its welcome does not list, such as a platform
+        moderator following a report to the message (docs/protocol.md, "One room")."""
+        room = await self.open(viewer, room_channel(room_id))
+        room = self._directory.cached_room(room.id) or room
+        space = self._directory.cached_space(room.space_id) or await database(self._directory.space(room.space_id))
+        may = frozenset().union(*(rights(role, Area(room.area)) for role in viewer.roles_in(room.space_id)))
+        return {
+            **room_data(room), "rights": sorted(a.value for a in may),
+            "space": {"id": space.id, "name": space.name, "closed": space.closed},
+        }
 
     def accepts(self, viewer: Viewer, room: Room) -> None:
         return None  # every event of the channel goes to every subscriber

@@ -3,8 +3,10 @@ projects with the rooms they may read and their rights in each, and the limits i
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from protocol.timestamps import iso
 from storage.reports import PLATFORM_QUEUE
 from storage.spaces import Room
 
@@ -28,6 +30,7 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
     for room in rooms:
         by_space.setdefault(room.space_id, []).append(room)
     spaces = []
+    now = datetime.now(UTC)
     for space_id in space_ids:
         space = await directory.space(space_id)
         role = viewer.roles[space_id]
@@ -41,10 +44,14 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
                 continue
             visible.append({**room_data(room), "rights": sorted(a.value for a in may)})
         reviews = decide_queue(viewer.roles_in(space_id), platform=False) is None
+        # The viewer's own mutes in force there, so that a client says so before they write.
+        mutes = [{"scope": scope, "until": iso(until)}
+                 for scope, until in sorted(viewer.mutes.get(space_id, {}).items()) if until > now]
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
             "closed": space.closed, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
             "feed": feed_channel(space_id), "moderation": queue_channel(space_id) if reviews else None,
+            "mutes": mutes,
         })
     user = {**viewer.card(), "username": viewer.user.username}
     if viewer.is_moderator:

@@ -135,6 +135,14 @@ async def room_messages(request: Request) -> Response:
     return JSONResponse({"messages": found[:limit], "more": len(found) > limit})
 
 
+async def room_info(request: Request) -> Response:
+    """One room the caller may read, with their rights there and its project (docs/protocol.md,
+    "One room")."""
+    viewer = await viewer_of(request)
+    room_id = int_param_path(request, "room_id")
+    return JSONResponse(await web_of(request).services.chat.room_info(viewer, room_id))
+
+
 async def mark_read(request: Request) -> Response:
     """The caller has read the room up to `seq` (omitted: all of it so far)."""
     viewer = await viewer_of(request)
@@ -358,6 +366,7 @@ routes = [
     Route("/api/me", me),
     Route("/api/rooms/{room_id}/messages", room_messages),
     Route("/api/rooms/unread", rooms_unread),
+    Route("/api/rooms/{room_id}", room_info),
     Route("/api/rooms/{room_id}/read", mark_read, methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms", create_room, methods=["POST"]),
     Route("/api/spaces/{space_id}/rooms/{room_id}/archive", _change_room("archive"), methods=["POST"]),

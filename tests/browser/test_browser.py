@@ -65,12 +65,13 @@ async def test_hiding_reaches_the_pupils_screen_and_reports_fill_the_queue_live(
         await page.wait_for_selector("[data-testid=messages] .message[data-state=hidden]")
         assert await message(page, "nobody wants you in the team").count() == 0  # gone from the screen
     await screenshot(admin, "teacher-pupils-corner")
-    # Mute the author for 24 hours from the same screen: her next post is refused at once.
+    # Mute the author from the same screen (the moderation screen's dialog: an hour, in the
+    # corner): her screen says so at once, in the message box's place.
     await message(admin, "").filter(has=admin.locator("[data-action=mute]")).first.locator("[data-action=mute]").click()
     await answer(admin, "because")
-    await admin.wait_for_selector("[data-testid=toasts] p:has-text('Muted until')")
-    await send(author, "again")
-    await author.wait_for_selector("[data-testid=toasts] p:has-text('You are muted here until')")
+    await admin.wait_for_selector("[data-testid=toasts] p:has-text('is muted until')")
+    await author.wait_for_selector("[data-testid=composer-area] [data-state=muted]:has-text('You are muted here until')")
+    assert await author.locator("#composer").count() == 0
     for page in (author, classmate, admin):
         await page.context.close()
 
@@ -132,17 +133,17 @@ async def test_errors_are_shown_in_the_users_language(browser, server, world, ht
     pupil = await open_page(browser, server.port, world.users["pupil_admin"], lang="fr-FR")
     assert "Salles" in await pupil.text_content("nav")  # French from the browser's language
     await open_room(pupil, chat)
+    await pupil.fill("#composer", "encore moi")
     admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}
     r = await http.post(f"/api/spaces/{world.space_id}/mutes", headers=admin,
                         json={"user_id": world.users["pupil_admin"].id, "scope": "chat", "minutes": 30})
     assert r.status_code == 201
-    await send(pupil, "encore moi")
-    await pupil.wait_for_selector("[data-testid=toasts] p:has-text('Vous êtes muet ici')")
-    # …and under the message box too, where she is looking, until she types again.
-    assert "Vous êtes muet ici" in await pupil.text_content(".composer [data-testid=form-error]")
-    assert await pupil.input_value("#composer") == "encore moi"  # the words are given back
+    muted = "[data-testid=composer-area] [data-state=muted]"
+    await pupil.wait_for_selector(f"{muted}:has-text('Vous êtes muet ici jusqu')")
+    assert "Ce que vous aviez commencé à écrire est gardé" in await pupil.text_content(muted)  # the words are kept
     await pupil.select_option("[data-testid=lang]", "en")
     assert "Rooms" in await pupil.text_content("nav")
+    await pupil.wait_for_selector(f"{muted}:has-text('You are muted here until')")
     await pupil.context.close()
 
 

@@ -230,17 +230,17 @@ async def test_unread_counts_in_the_menu_and_the_title(browser, server, world, s
     badge = pupil.locator(f'nav [data-channel="{activities}"] [data-testid=room-unread]')
     await badge.wait_for()
     assert await badge.text_content() == "1 new"
-    await pupil.wait_for_function("document.title === '(1) TwinHub'")
+    await pupil.wait_for_function("() => document.title === '(1) TwinHub'")
     for i in range(2):
         await teacher.ok(Post(activities, f"and more {i}"))
-    await pupil.wait_for_function("document.title === '(3) TwinHub'")
+    await pupil.wait_for_function("() => document.title === '(3) TwinHub'")
     assert await badge.text_content() == "3 new"
     assert await pupil.locator(f'nav [data-channel="{chat}"] [data-testid=room-unread]').count() == 0
     await screenshot(pupil, "pupil-chat-unread-in-menu")
     await axe(pupil, "the menu with unread counts")
     # A visitor, who reads the activities, has their counts too — and no message box, no Edit.
     visitor = await open_page(browser, server.port, world.users["visitor"])
-    await visitor.wait_for_function("document.title === '(3) TwinHub'")
+    await visitor.wait_for_function("() => document.title === '(3) TwinHub'")
     await open_room(visitor, activities)
     await message(visitor, "and more 1").wait_for()
     assert await visitor.locator("#composer").count() == 0 and await visitor.locator("[data-action=edit]").count() == 0
@@ -253,7 +253,7 @@ async def test_unread_counts_in_the_menu_and_the_title(browser, server, world, s
     # A reload keeps the counts: the server keeps where the pupil read.
     await pupil.reload()
     await pupil.wait_for_selector('[data-testid=status][data-state="online"]')
-    await pupil.wait_for_function("document.title === '(3) TwinHub'")
+    await pupil.wait_for_function("() => document.title === '(3) TwinHub'")
     await open_room(pupil, activities)
     await message(pupil, "and more 1").wait_for()
     await badge.wait_for(state="detached")
@@ -415,10 +415,12 @@ async def test_the_room_on_a_phone(browser, server, world, screenshot, axe):
     await page.wait_for_selector('[data-testid=status][data-state="online"]')
     await open_room(page, chat)
     await send(page, "Regardez https://example.org/rivière — super !")
-    await message(page, "super").locator("[data-action=edit]").wait_for()
+    more = message(page, "super").locator("[data-testid=more]")  # a touch screen: the actions behind "⋯"
+    await more.wait_for()
     assert await page.text_content("#composer-hint") == "Entrée pour envoyer, Maj+Entrée pour aller à la ligne"
     assert await page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
-    for control in ("[data-action=edit]", "[data-action=delete]"):
+    await more.tap()
+    for control in ("[data-testid=more]", "[data-action=edit]", "[data-action=delete]"):
         box = await message(page, "super").locator(control).bounding_box()
         assert box and box["height"] >= 44, control
     await screenshot(page, "pupil-chat-phone-fr")

@@ -29,13 +29,16 @@ const app = document.getElementById("app");
 // (numbers). A screen's factory answers null when the viewer may not see it (then: home).
 const SCREENS = {
   // #/room/12, or #/room/12/message/345: the room (or the journal) around that message.
+  // A platform moderator reads every room, most of them in no welcome of theirs (a report's):
+  // the room screen reads that one by its id.
   room: ([roomId, what, messageId]) => {
+    const at = what === "message" && Number.isInteger(messageId) ? messageId : null;
     for (const space of state.me.spaces) {
       const room = space.rooms.find((r) => r.id === roomId);
       if (room?.kind === "journal") return journalView(space, room, [what, messageId].filter((x) => x !== undefined));
-      if (room) return roomView(space, room, { messageId: what === "message" && Number.isInteger(messageId) ? messageId : null });
+      if (room) return roomView(space, room, { messageId: at });
     }
-    return null;
+    return state.me.user.platform_role === "moderator" && Number.isInteger(roomId) ? roomView(null, { id: roomId }, { messageId: at }) : null;
   },
   mail: ([spaceId]) => (currentSpace(spaceId)?.mailbox ? mailView(currentSpace(spaceId)) : null),
   feed: ([spaceId]) => (currentSpace(spaceId) ? feedView(currentSpace(spaceId)) : null),
@@ -285,8 +288,9 @@ function routeEvent(frame) {
 
 function routeFrame(frame) {
   if (frame.type === "error" && frame.channel) {
-    toast(errorText(frame)); // a subscription ended: rights changed
-    state.view?.channelEnded?.(frame.channel);
+    // A subscription ended (rights changed, the room deleted): the screen explains it when it
+    // can (channelEnded answers true), the error's words otherwise.
+    if (!state.view?.channelEnded?.(frame.channel)) toast(errorText(frame));
     return;
   }
   if (frame.type === "error") {

@@ -4,6 +4,7 @@
 
 import { h } from "../dom.js";
 import { formatDate, locale, t } from "../i18n.js";
+import { mutable } from "./mute_dialog.js";
 
 // One formatter per language, not one per message: a page of a hundred messages is rendered
 // at once while the reader scrolls (i18n.js's formatTime and formatDateTime, cached).
@@ -101,6 +102,12 @@ function actionButton(action, label, onclick) {
 
 // `how`: {me, pending, mine, moderates, canEdit, reported, editing, act: {report, hide, unhide,
 // remove, mute, deleteOwn, edit, saveEdit, cancelEdit}}.
+//
+// A message is its author, badge and time on one line and its words below; what the viewer may do
+// with it (Report; Edit, Delete; Hide, Show again, Delete, Mute…) is one small toolbar that shows
+// over the message's corner while the pointer is on it or the keyboard's focus in it — its
+// buttons are in the tab order, and show as soon as one has the focus. On a touch screen (no
+// pointer to hover with) the toolbar opens with the message's one "⋯" button (style.css).
 export function renderMessage(m, how) {
   const { pending = false, mine, moderates, reported, act } = how;
   const editing = how.editing && !pending && mine && m.state === "visible";
@@ -111,35 +118,50 @@ export function renderMessage(m, how) {
   else if (m.state === "deleted") body = h("em", {}, t("message.deleted"));
   else if (editing) body = editor(m, act);
   else body = h("span", { class: "text" }, linkified(m.text || ""));
-  const actions = h("span", { class: "actions" });
+  const actions = h("span", { class: "actions", id: m.id ? `actions-${m.id}` : null, "data-testid": "actions" });
   if (!pending && !editing) {
     if (m.state === "visible" && !mine && !reported) actions.appendChild(actionButton("report", t("action.report"), () => act.report(m)));
     if (moderates && !mine) {
       if (m.state === "visible") actions.appendChild(actionButton("hide", t("action.hide"), () => act.hide(m)));
       if (m.state === "hidden") actions.appendChild(actionButton("unhide", t("action.unhide"), () => act.unhide(m)));
       if (m.state !== "deleted") actions.appendChild(actionButton("delete", t("action.delete"), () => act.remove(m)));
-      actions.appendChild(actionButton("mute", t("action.mute"), () => act.mute(m)));
+      // A deleted message has nothing left to answer for; a teacher is never muted.
+      if (m.state !== "deleted" && m.author?.id != null && mutable(m.author.role)) {
+        actions.appendChild(actionButton("mute", t("chat.mute"), () => act.mute(m)));
+      }
     }
     if (mine && m.state === "visible") {
       if (how.canEdit) actions.appendChild(actionButton("edit", t("chat.edit"), () => act.edit(m)));
       actions.appendChild(actionButton("delete", t("action.delete"), () => act.deleteOwn(m)));
     }
   }
+  const name = authorName(m.author, how.me);
+  const more = actions.children.length ? h("button", {
+    type: "button", class: "more", "aria-expanded": "false", "aria-controls": actions.id,
+    "aria-label": t("chat.actions_for", { name }), "data-testid": "more",
+    onclick: (ev) => {
+      const open = ev.currentTarget.getAttribute("aria-expanded") !== "true";
+      ev.currentTarget.setAttribute("aria-expanded", String(open));
+      if (open) actions.querySelector("button")?.focus();
+    },
+  }, "⋯") : null;
   return h("li", {
     class: `message ${m.state}${pending ? " pending" : ""}${mine ? " mine" : ""}`,
     "data-id": m.id ?? "", "data-seq": m.seq ?? "", "data-state": m.state,
     "data-day": dayOf(m.created_at), "data-at": m.created_at || "", tabindex: "-1",
   },
-  h("span", { class: "author" }, authorName(m.author, how.me)),
-  badge(m.author?.role),
-  m.author?.school && m.author?.name ? h("span", { class: "school" }, m.author.school) : null,
-  h("time", { datetime: m.created_at || "", title: m.created_at ? formatDateTime(m.created_at) : null },
-    pending ? t("message.sending") : formatTime(m.created_at)),
-  m.edited_at && m.state === "visible" ? h("span", { class: "edited", "data-testid": "edited" }, t("message.edited")) : null,
-  reported && m.state === "visible" ? h("span", { class: "reported", "data-testid": "reported" }, t("chat.reported")) : null,
+  h("span", { class: "meta" },
+    h("span", { class: "author" }, name),
+    badge(m.author?.role),
+    m.author?.school && m.author?.name ? h("span", { class: "school" }, m.author.school) : null,
+    h("time", { datetime: m.created_at || "", title: m.created_at ? formatDateTime(m.created_at) : null },
+      pending ? t("message.sending") : formatTime(m.created_at)),
+    m.edited_at && m.state === "visible" ? h("span", { class: "edited", "data-testid": "edited" }, t("message.edited")) : null,
+    reported && m.state === "visible" ? h("span", { class: "reported", "data-testid": "reported" }, t("chat.reported")) : null),
   m.title && m.state === "visible" ? h("strong", { class: "title" }, m.title) : null,
   body,
-  actions);
+  more,
+  actions.children.length ? actions : null);
 }
 
 // One's own message, edited where it stands: Enter saves, Shift+Enter starts a new line,

@@ -8,11 +8,10 @@
 
 import { api, h, replace } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
-import { currentSpace, state } from "../state.js";
+import { state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
+import { muteDialog, scopeLabel } from "./mute_dialog.js";
 
-const AREAS = ["home", "activities", "teachers_room", "pupils_corner", "chat"];
-const LENGTHS = [15, 60, 1440, 10080]; // minutes: 15 min, 1 h, 24 h, 7 days
 const MUTABLE = ["pupil_admin", "pupil_member", "visitor"]; // teachers are never muted
 const PAGE = 50;
 
@@ -210,7 +209,7 @@ export function reviewPanel({ spaceId, channel, mutes = false, projectName = nul
     const m = r.message;
     const room = m ? knownRoom(m.room.id) : null;
     return h("div", { class: "actions" },
-      room ? h("a", { class: "button", href: `#/room/${m.room.id}/message/${m.id}`, "data-action": "goto" }, t("moderation.goto")) : null,
+      m && (room || state.me.user.platform_role === "moderator") ? h("a", { class: "button", href: `#/room/${m.room.id}/message/${m.id}`, "data-action": "goto" }, t("moderation.goto")) : null,
       m && m.state === "visible" ? h("button", { type: "button", class: "secondary", "data-action": "hide", onclick: () => hide(r) }, t("action.hide")) : null,
       m && m.author?.id ? h("button", {
         type: "button", class: "secondary", "data-action": "mute",
@@ -310,54 +309,6 @@ export function reviewPanel({ spaceId, channel, mutes = false, projectName = nul
 }
 
 // -- mutes ---------------------------------------------------------------------------------------
-
-function scopeLabel(scope) {
-  return AREAS.includes(scope) ? t(`area.${scope}`) : t(`mutes.scope.${scope}`);
-}
-
-// The scopes the signed-in user may mute in, in that project: the areas they moderate there
-// (platform moderators: every one), its mail and all of it (docs/roles.md).
-function muteScopes(spaceId) {
-  const space = currentSpace(spaceId);
-  const areas = state.me.user.platform_role === "moderator" || !space ? AREAS
-    : AREAS.filter((a) => space.rooms.some((r) => r.area === a && r.rights?.includes("moderate")));
-  return [...areas, "mail", "all"];
-}
-
-function selectField(label, name, options, selected) {
-  const id = `field-${name}`;
-  return h("div", { class: "field" }, h("label", { for: id }, label),
-    h("select", { id, name }, options.map(([value, text]) => h("option", { value, selected: String(value) === String(selected) }, text))));
-}
-
-// Mute someone in a project: `user` ({id, name}) is who; or `people`, the members to choose
-// from. Answers the mute (or null: cancelled or refused, said in a toast).
-export async function muteDialog(spaceId, { user = null, people = null, scope = "all" } = {}) {
-  const fields = [];
-  if (people) {
-    fields.push(selectField(t("mutes.who"), "user", people.map((p) => [p.id, `${p.name} — ${t(`mutes.role.${p.role}`)}${p.school ? `, ${p.school}` : ""}`])));
-  } else {
-    fields.push(h("p", { class: "hint" }, t("mutes.muting", { name: user.name || t("author.pupil") })));
-  }
-  const scopes = muteScopes(spaceId);
-  fields.push(
-    selectField(t("mutes.length"), "minutes", LENGTHS.map((m) => [m, t(`mutes.length.${m}`)]), 60),
-    selectField(t("mutes.scope"), "scope", scopes.map((s) => [s, scopeLabel(s)]), scopes.includes(scope) ? scope : "all"),
-    field(t("mutes.reason"), "reason", { multiline: true, maxlength: maxNote() }));
-  const answer = await dialog({ title: t("mutes.title"), fields, confirm: t("mutes.confirm"), testid: "mute-dialog" });
-  if (answer === null) return null;
-  const who = people ? people.find((p) => String(p.id) === answer.user) : user;
-  try {
-    const ok = await api("POST", `/api/spaces/${spaceId}/mutes`, {
-      user_id: Number(who.id), scope: answer.scope, minutes: Number(answer.minutes), reason: answer.reason,
-    });
-    toast(t("mutes.done", { name: who.name || t("author.pupil"), until: formatDateTime(ok.until) }));
-    return ok;
-  } catch (err) {
-    fail(err);
-    return null;
-  }
-}
 
 // The project's mutes in force: who, where, until when, by whom, why; lift one; mute someone.
 export function mutesView(spaceId) {

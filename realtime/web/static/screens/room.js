@@ -9,13 +9,22 @@
 // follows the conversation; once they scroll up, new messages wait behind a "new messages ↓"
 // button instead of pulling them down. Their own message always brings them to the bottom.
 // `#/room/<id>/message/<message id>` opens the room around that message, highlighted.
+//
+// Where the viewer may not write, the message box's place says why: their role; the room archived
+// by a teacher; the project closed; a mute, until when (the welcome lists one's own mutes, and a
+// post refused as `muted` says it too) — and what they had started writing is kept (under their
+// own key on this browser) and comes back with the box. A room deleted while it is open, or one
+// the viewer can no longer read, says so and goes back to Start. A platform moderator, in no
+// project, opens any room from a report: its name, state, project and their rights come over
+// HTTP (GET /api/rooms/{id}) and its `room` frames, since no welcome lists it.
 
 import { api, clear, h, replace } from "../dom.js";
-import { formatDateTime, t } from "../i18n.js";
+import { errorText, formatDateTime, t } from "../i18n.js";
 import { clientId } from "../live.js";
 import { currentRoom, currentSpace, state, userKey } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 import { fixDays, renderMessage } from "./messages.js";
+import { memberScopes, muteDialog } from "./mute_dialog.js";
 import {
   alertUser, mentions, notifyOn, notifySupported, pageSeen, roomClosed, roomMissed, roomOpened, roomRead,
   soundOn, toggleNotify, toggleSound,
@@ -31,14 +40,22 @@ const FOLLOWING = 60; // px from the bottom that still counts as "at the bottom"
 // author must not learn it, and a message's state says nothing of reports), so the reporter's
 // "reported" mark lives in this page's memory: it lasts until the page is reloaded.
 const reported = new Set();
+const LONGEST_WAIT = 2 ** 31 - 1; // ms: what setTimeout takes (a mute may last 30 days)
 
+// `space` and `room` as the welcome has them; `space` null for a room no welcome lists (a
+// platform moderator's): `room` is then only {id}, and the rest is read over HTTP.
 export function roomView(space, room, { messageId = null } = {}) {
   const live = state.live;
+  const channel = room.channel || `room:${room.id}`;
+  const outside = !space;
+  let info = null; // outside: GET /api/rooms/{id}, kept current by `room` frames
+  let known = outside ? { id: room.id, channel, name: "", area: null, kind: "room" } : room; // the last state seen
+  let role = space?.role; // the viewer's role in the project when the room was last listed
   const list = h("ol", {
-    class: "messages", "aria-live": "polite", "aria-relevant": "additions", "aria-label": room.name,
+    class: "messages", "aria-live": "polite", "aria-relevant": "additions", "aria-label": known.name || channel,
     "data-testid": "messages", tabindex: "0",
   });
-  const here = h("ul", { class: "presence", "aria-label": t("room.here"), "data-testid": "presence" });
+  const presenceList = h("ul", { class: "presence", "aria-label": t("room.here"), "data-testid": "presence" });
   const typingLine = h("p", { class: "typing", "aria-live": "polite", "data-testid": "typing" });
   const older = h("button", { type: "button", class: "older", hidden: true, onclick: () => loadOlder() }, t("room.older"));
   const jump = h("button", { type: "button", class: "jump", hidden: true, "data-testid": "jump", onclick: () => toLatest() });
@@ -57,12 +74,32 @@ export function roomView(space, room, { messageId = null } = {}) {
   let readTimer = null;
   let typingTimer = null;
   let disposed = false;
+  let ended = false; // the server ended the subscription: the room was deleted, or is no longer readable
+  let left = false;
+  let endTimer = null;
+  let refusedMute = null; // {scope, until} of a post refused as `muted`, until a welcome says what is so
   const view = { el: null };
 
-  const rights = () => currentRoom(space.id, room.id)?.rights || [];
-  // An archived room, like a closed project, is read-only for everyone (welcome's `archived`, `closed`).
-  const canPost = () => rights().includes("post") && !currentRoom(space.id, room.id)?.archived && !currentSpace(space.id)?.closed;
+  const here = () => (outside ? info : currentRoom(space.id, room.id)); // the room as it is now (null: gone)
+  const project = () => (outside ? info?.space : currentSpace(space.id));
+  const rights = () => here()?.rights || [];
+  // An archived room, like a closed project, is read-only for everyone (welcome's `archived`,
+  // `closed`); a muted member writes nothing there until the mute ends.
+  const canPost = () => rights().includes("post") && !here()?.archived && !project()?.closed && !mutedUntil() && !ended;
   const moderates = () => rights().includes("moderate");
+  const draftKey = () => userKey("draft", channel);
+
+  // When the viewer's mute here ends (ISO), if they are muted in the room's area or in all of
+  // the project now: the welcome's `mutes`, or the refusal of their last post.
+  function mutedUntil() {
+    const area = here()?.area;
+    const now = Date.now();
+    let until = null;
+    for (const m of [...(project()?.mutes || []), ...(refusedMute ? [refusedMute] : [])]) {
+      if ((m.scope === area || m.scope === "all") && Date.parse(m.until) > now && (!until || Date.parse(m.until) > Date.parse(until))) until = m.until;
+    }
+    return until;
+  }
   const mine = (m) => m.author?.id != null && m.author.id === state.me.user.id;
 
   // -- the list ----------------------------------------------------------------------------
@@ -192,7 +229,7 @@ export function roomView(space, room, { messageId = null } = {}) {
   }
 
   function pendingFrames() {
-    for (const frame of live.pendingFor(room.channel)) showPending(frame);
+    for (const frame of live.pendingFor(channel)) showPending(frame);
   }
 
   // The newest messages (or, with `around`, the page around one message), subscribing from there.
@@ -223,7 +260,7 @@ export function roomView(space, room, { messageId = null } = {}) {
       const top = found.messages.length ? found.messages[0].seq : 0;
       // From the newest message shown: later changes come as events. Around a message, the
       // room's later messages are paged in as the reader scrolls: follow from now on.
-      const ok = await (around && !atNewest ? live.subscribe(room.channel) : live.subscribe(room.channel, top));
+      const ok = await (around && !atNewest ? live.subscribe(channel) : live.subscribe(channel, top));
       if (ok?.resync) return load();
       const target = around ? byId.get(around)?.el : null;
       if (target) {
@@ -324,6 +361,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     if (!atNewest || !following || !pageSeen()) return;
     roomRead(room.id, newestId());
     clearTimeout(readTimer);
+    if (outside) return; // not a member: nothing of theirs to keep
     readTimer = setTimeout(() => {
       const [, newest] = ends();
       if (newest !== null && !disposed) api("POST", `/api/rooms/${room.id}/read`, { seq: newest }).catch(() => {});
@@ -373,7 +411,7 @@ export function roomView(space, room, { messageId = null } = {}) {
       if (pageSeen() && following) markRead();
       else if (!pageSeen()) roomMissed(room.id, m.id);
       if (m.state === "visible" && (mentions(m.text) || mentions(m.title))) {
-        alertUser(t("chat.notify_mention", { name: m.author?.name || t("author.pupil"), room: room.name }), `m:${m.id}`);
+        alertUser(t("chat.notify_mention", { name: m.author?.name || t("author.pupil"), room: known.name }), `m:${m.id}`);
       }
     }
   }
@@ -411,13 +449,16 @@ export function roomView(space, room, { messageId = null } = {}) {
   function cancelEdit(m) {
     editing = null;
     rerender(m.id);
-    byId.get(m.id)?.el.querySelector("[data-action=edit]")?.focus();
+    // Back on Edit — or, where the actions are behind "⋯" (a touch screen), on that button.
+    const el = byId.get(m.id)?.el;
+    const edit = el?.querySelector("[data-action=edit]");
+    (edit?.offsetParent ? edit : el?.querySelector(".more") || el)?.focus();
   }
 
   async function saveEdit(m, text) {
     if (!text || text === m.text) return cancelEdit(m);
     try {
-      await live.request({ type: "edit", channel: room.channel, id: m.id, text });
+      await live.request({ type: "edit", channel, id: m.id, text });
       if (editing === m.id) cancelEdit({ ...m }); // its event brings the new words
     } catch (err) {
       fail(err);
@@ -428,7 +469,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     const answer = await dialog({ title: t("action.report"), fields: [field(t("prompt.report"), "note", { multiline: true, maxlength: state.me.limits?.max_note_chars || 500 })], confirm: t("action.report"), testid: "report-dialog" });
     if (answer === null) return;
     try {
-      await live.request({ type: "report", channel: room.channel, id: m.id, note: answer.note });
+      await live.request({ type: "report", channel, id: m.id, note: answer.note });
       reported.add(m.id);
       rerender(m.id);
       toast(t("done.report"));
@@ -441,7 +482,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     const answer = await dialog({ title: t(`action.${type}`), fields: [field(t("prompt.reason"), "reason", { multiline: true, maxlength: state.me.limits?.max_note_chars || 500 })], confirm: t(`action.${type}`), danger: type === "delete", testid: "reason-dialog" });
     if (answer === null) return;
     try {
-      await live.request({ type, channel: room.channel, id: m.id, reason: answer.reason });
+      await live.request({ type, channel, id: m.id, reason: answer.reason });
     } catch (err) {
       fail(err);
     }
@@ -450,28 +491,25 @@ export function roomView(space, room, { messageId = null } = {}) {
   async function deleteOwn(m) {
     if (!(await confirmed(t("action.delete"), t("confirm.delete_own"), t("action.delete")))) return;
     try {
-      await live.request({ type: "delete", channel: room.channel, id: m.id });
+      await live.request({ type: "delete", channel, id: m.id });
     } catch (err) {
       fail(err);
     }
   }
 
+  // The moderation screen's dialog (how long, where, why), offering only where that member
+  // writes (by their badge) and the whole project.
   async function mute(m) {
-    const answer = await dialog({ title: t("action.mute"), fields: [field(t("prompt.reason"), "reason", { multiline: true, maxlength: state.me.limits?.max_note_chars || 500 })], confirm: t("action.mute"), testid: "reason-dialog" });
-    if (answer === null) return;
-    try {
-      const ok = await live.request({ type: "mute", space: space.id, user_id: m.author.id, scope: room.area, minutes: 1440, reason: answer.reason });
-      toast(t("done.mute", { until: formatDateTime(ok.until) }));
-    } catch (err) {
-      fail(err);
-    }
+    const spaceId = project()?.id;
+    if (!spaceId) return;
+    await muteDialog(spaceId, { user: m.author, scope: known.area, scopes: memberScopes(spaceId, m.author.role) });
   }
 
   // -- who is here, who is typing -----------------------------------------------------------
 
   function renderPresence() {
     const others = [...people.values()];
-    replace(here, others.length ? others.map((p) => h("li", { "data-user": p.id }, p.name)) : h("li", { class: "nobody" }, t("room.nobody")));
+    replace(presenceList, others.length ? others.map((p) => h("li", { "data-user": p.id }, p.name)) : h("li", { class: "nobody" }, t("room.nobody")));
   }
 
   function renderTyping() {
@@ -483,27 +521,72 @@ export function roomView(space, room, { messageId = null } = {}) {
     if (names.length) typingTimer = setTimeout(renderTyping, 1000);
   }
 
-  // -- the message box ----------------------------------------------------------------------
+  // -- the message box, or why there is none ------------------------------------------------
+
+  const composerArea = h("div", { class: "composer-area", "data-testid": "composer-area" });
+  let mode = null; // what the area shows now ("post", "archived|", "muted|<until>"…): redrawn only when it changes
+  let muteTimer = null;
+
+  function composerMode() {
+    if (ended) return "ended";
+    if (!here()) return "loading";
+    if (!rights().includes("post")) return "readonly";
+    if (project()?.closed) return "closed";
+    if (here().archived) return "archived";
+    if (mutedUntil()) return "muted";
+    return "post";
+  }
+
+  // The box, or the notice in its place. A welcome that changes nothing here (a reconnect, a
+  // right elsewhere) leaves the box as it is — its words, the caret, the focus.
+  function renderComposer() {
+    const next = composerMode();
+    const until = next === "muted" ? mutedUntil() : null;
+    clearTimeout(muteTimer);
+    if (until) muteTimer = setTimeout(renderComposer, Math.min(Date.parse(until) - Date.now() + 250, LONGEST_WAIT));
+    const key = `${next}|${until || ""}`;
+    if (key === mode) return;
+    mode = key;
+    const hadFocus = composerArea.contains(document.activeElement);
+    replace(composerArea, next === "post" ? composer() : notice(next, until));
+    if (hadFocus) (composerArea.querySelector("#composer") || composerArea.querySelector(".readonly"))?.focus();
+  }
+
+  // Why the viewer cannot write here, and that their unsent words are kept for when they can.
+  function notice(kind, until) {
+    const lines = [];
+    if (kind === "readonly") lines.push(t(outside ? "room.readonly_moderator" : "room.readonly"));
+    if (kind === "closed") lines.push(t("room.readonly_closed"));
+    if (kind === "closed" && here()?.archived) lines.push(t("room.readonly_archived"));
+    if (kind === "archived") lines.push(t("room.readonly_archived"));
+    if (kind === "muted") lines.push(t("room.muted", { until: formatDateTime(until) }));
+    if (kind === "ended") lines.push(t("room.gone"));
+    if (kind === "loading") lines.push(t("room.loading"));
+    const draft = kind !== "readonly" && (localStorage.getItem(draftKey()) || "").trim();
+    return h("div", { class: `readonly ${kind}`, "data-testid": "readonly", "data-state": kind, tabindex: "-1" },
+      lines.map((line) => h("p", {}, line)),
+      draft ? h("p", { class: "draft-kept", "data-testid": "draft-kept" }, t("room.draft_kept")) : null);
+  }
 
   function composer() {
-    if (!canPost()) return h("p", { class: "readonly" }, t("room.readonly"));
     const text = h("textarea", {
       id: "composer", rows: 2, maxlength: state.me.limits?.max_text_chars || 4000, "aria-label": t("composer.label"),
       "aria-describedby": "composer-hint",
     });
-    const title = room.kind === "journal"
+    const title = known.kind === "journal"
       ? h("input", { id: "composer-title", "aria-label": t("composer.title"), placeholder: t("composer.title") }) : null;
     const form = h("form", { class: "composer" }, title, text, h("button", { type: "submit" }, t("composer.send")),
       h("p", { class: "hint", id: "composer-hint" }, t("chat.hint")));
-    // The draft is kept while it is being typed: a dropped socket (or a reload) never loses it.
-    const draftKey = userKey("draft", room.channel);
-    text.value = localStorage.getItem(draftKey) || "";
+    // The draft is kept while it is being typed: a dropped socket, a reload, or the box taken
+    // away for a while (the room archived, the project closed, a mute) never loses it.
+    text.value = localStorage.getItem(draftKey()) || "";
     text.addEventListener("input", () => {
-      localStorage.setItem(draftKey, text.value);
+      if (text.value) localStorage.setItem(draftKey(), text.value);
+      else localStorage.removeItem(draftKey());
       const now = Date.now();
       if (now - lastTyping > 3000 && state.live.ready) {
         lastTyping = now;
-        live.request({ type: "typing", channel: room.channel }).catch(() => {});
+        live.request({ type: "typing", channel }).catch(() => {});
       }
     });
     text.addEventListener("keydown", (ev) => {
@@ -516,15 +599,15 @@ export function roomView(space, room, { messageId = null } = {}) {
       ev.preventDefault();
       const value = text.value.trim();
       if (!value) return;
-      const frame = { type: "post", channel: room.channel, text: value, client_id: clientId() };
+      const frame = { type: "post", channel, text: value, client_id: clientId() };
       if (title && title.value.trim()) frame.title = title.value.trim();
-      if (room.kind === "journal" && !frame.title) {
+      if (known.kind === "journal" && !frame.title) {
         title?.focus();
         return;
       }
       text.value = "";
       if (title) title.value = "";
-      localStorage.removeItem(draftKey);
+      localStorage.removeItem(draftKey());
       lastTyping = 0;
       if (!atNewest) {
         highlighted = null;
@@ -538,8 +621,16 @@ export function roomView(space, room, { messageId = null } = {}) {
         byClientId.get(frame.client_id)?.remove();
         byClientId.delete(frame.client_id);
         fixDays(list);
-        text.value = value; // refused: give the words back
-        fail(err);
+        // Refused: the words are given back — kept, even if the box goes away meanwhile.
+        localStorage.setItem(draftKey(), value);
+        if (text.isConnected && !text.value) text.value = value;
+        if (err.code === "muted" && err.until) {
+          refusedMute = { scope: err.scope, until: err.until };
+          renderComposer(); // says until when, in the box's place
+        } else {
+          fail(err);
+          renderComposer();
+        }
       }
     });
     return form;
@@ -566,14 +657,49 @@ export function roomView(space, room, { messageId = null } = {}) {
       notify, sound);
   }
 
+  // -- the room itself: its name and state, its end ------------------------------------------
+
+  const title = h("h1", {});
+  const projectLine = outside ? h("p", { class: "room-project", "data-testid": "room-project" }) : null;
+
+  function renderHead() {
+    const r = here() || known;
+    replace(title, r.name || t("room.loading"), r.area ? h("span", { class: "area" }, t(`area.${r.area}`)) : null,
+      r.archived ? h("span", { class: "badge", "data-testid": "room-archived" }, t("nav.archived")) : null,
+      project()?.closed ? h("span", { class: "badge", "data-testid": "project-closed" }, t("nav.closed")) : null);
+    list.setAttribute("aria-label", r.name || channel);
+    if (projectLine) projectLine.textContent = info ? t("room.in_project", { project: info.space.name }) : "";
+  }
+
+  // The room is not there any more for this viewer: say why, and go back to Start (platform
+  // staff with no project: their own screen).
+  function leave(text) {
+    if (left || disposed) return;
+    left = true;
+    clearTimeout(endTimer);
+    toast(text);
+    location.hash = state.me.user.platform_role && !state.me.spaces.length ? "#/platform" : "#/home";
+  }
+
+  // Gone from the welcome: the viewer left the project (or was removed), their role there
+  // changed, or — neither — a teacher deleted the room.
+  function gone() {
+    const now = currentSpace(space.id);
+    if (!now) return leave(t("room.not_member", { project: space.name }));
+    if (now.role !== role) return leave(t("room.role_changed", { name: known.name }));
+    return leave(t("room.deleted", { name: known.name }));
+  }
+
   view.render = () => {
     if (view.el) { // the language changed: every line again in the new one
       for (const id of [...byId.keys()]) rerender(id);
       fixDays(list);
     }
-    view.el = replace(view.el || h("section", { class: "room", "data-testid": "room", "data-channel": room.channel }),
+    older.textContent = t("room.older");
+    mode = null; // the box, or the notice, in the new language
+    view.el = replace(view.el || h("section", { class: "room", "data-testid": "room", "data-channel": channel }),
       h("div", { class: "room-head" },
-        h("h1", {}, room.name, h("span", { class: "area" }, t(`area.${room.area}`))),
+        title,
         // On a phone, who is here and the alerts take the screen's place on demand.
         h("button", {
           type: "button", class: "side-toggle secondary", "aria-controls": `room-side-${room.id}`, "aria-expanded": "false",
@@ -582,40 +708,71 @@ export function roomView(space, room, { messageId = null } = {}) {
             ev.currentTarget.setAttribute("aria-expanded", String(open));
             ev.currentTarget.textContent = open ? t("room.back_to_messages") : t("room.here");
           },
-        }, t("room.here"))),
+        }, t("room.here")),
+        projectLine),
       h("div", { class: "room-body" },
-        h("div", { class: "conversation" }, older, h("div", { class: "scroller" }, list, jump), typingLine, composer()),
-        h("aside", { id: `room-side-${room.id}` }, h("h2", {}, t("room.here")), here, alerts())));
+        h("div", { class: "conversation" }, older, h("div", { class: "scroller" }, list, jump), typingLine, composerArea),
+        h("aside", { id: `room-side-${room.id}` }, h("h2", {}, t("room.here")), presenceList, alerts())));
+    renderHead();
+    renderComposer();
     renderJump();
   };
   view.render();
-  view.start = () => {
+  view.start = async () => {
     roomOpened(room.id);
     document.addEventListener("visibilitychange", onVisible);
+    if (outside) {
+      try {
+        info = await api("GET", `/api/rooms/${room.id}`);
+      } catch (err) {
+        if (!disposed) leave(errorText(err));
+        return;
+      }
+      if (disposed) return;
+      known = info;
+      renderHead();
+      renderComposer();
+    }
     return load({ around: messageId });
   };
   view.dispose = () => {
     disposed = true;
     clearTimeout(readTimer);
     clearTimeout(typingTimer);
+    clearTimeout(muteTimer);
+    clearTimeout(endTimer);
     document.removeEventListener("visibilitychange", onVisible);
     roomClosed(room.id);
-    return live.unsubscribe(room.channel);
+    return live.unsubscribe(channel);
   };
+  // A fresh welcome: the room's state, the viewer's rights and mutes as they are now.
   view.rightsChanged = () => {
-    if (!currentRoom(space.id, room.id)) return;
-    const composerEl = view.el.querySelector(".composer, .readonly");
-    composerEl?.replaceWith(composer());
+    if (outside || left) return; // a platform moderator's room is in no welcome: its `room` frames tell
+    const now = here();
+    if (!now) return gone();
+    if (Array.isArray(project()?.mutes)) refusedMute = null; // the welcome lists the mutes in force
+    known = now;
+    role = project().role;
+    renderHead();
+    renderComposer();
     for (const id of [...byId.keys()]) rerender(id);
   };
-  view.channelEnded = (channel) => {
-    if (channel === room.channel) replace(list, h("li", { class: "ended" }, t("error.forbidden")));
+  // The server ended the subscription (the shell has said so): the welcome that follows says why
+  // — a deleted room is in it no more. Answers true: this screen tells the reader itself.
+  view.channelEnded = (ch) => {
+    if (ch !== channel || left) return false;
+    ended = true;
+    renderComposer();
+    if (outside) leave(t("room.deleted", { name: known.name }));
+    else if (!here()) gone();
+    else endTimer = setTimeout(() => (here() ? leave(t("room.gone")) : gone()), 3000);
+    return true;
   };
   view.onEvent = (e) => {
-    if (e.channel === room.channel && e.message) arrived(e);
+    if (e.channel === channel && e.message) arrived(e);
   };
   view.onFrame = (f) => {
-    if (f.channel !== room.channel) return;
+    if (f.channel !== channel) return;
     if (f.type === "presence") {
       if (f.members) {
         people.clear();
@@ -627,6 +784,12 @@ export function roomView(space, room, { messageId = null } = {}) {
     } else if (f.type === "typing") {
       typing.set(f.user.id, { name: f.user.name, until: Date.now() + 4000 });
       renderTyping();
+    } else if (f.type === "room" && f.room && outside && info) {
+      // Archived, unarchived or renamed (a member's welcome says the same, right after).
+      info = { ...info, ...f.room };
+      known = info;
+      renderHead();
+      renderComposer();
     }
   };
   renderPresence();
