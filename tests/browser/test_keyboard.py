@@ -36,3 +36,20 @@ async def test_the_skip_link_leads_to_the_message_box_or_the_content(browser, se
     assert await page.evaluate("window.scrollY") == 0
     await axe(page, "Start, by keyboard")
     await page.context.close()
+
+
+async def test_an_error_is_written_under_the_form_it_answers(browser, server, world, axe):
+    """A refusal is announced (a toast) and written under the form, where the user is looking,
+    until they change what they typed: a pupil admin's new room with an invisible character."""
+    page = await open_page(browser, server.port, world.users["pupil_admin"])
+    await page.goto(f"http://127.0.0.1:{server.port}/#/new-room/{world.space_id}")
+    await page.fill("#project-room-name", "Art\u200bClub")
+    await page.click("[data-testid=room-create] button[type=submit]")  # by the mouse: the button is disabled meanwhile
+    line = page.locator("[data-testid=room-create] [data-testid=form-error]")
+    await line.wait_for()
+    toast = await page.text_content("[data-testid=toasts] p")
+    assert toast and (await line.text_content()) == toast
+    await axe(page, "a form with its error")
+    await page.fill("#project-room-name", "Art Club")  # changing it clears the line
+    assert await line.text_content() == ""
+    await page.context.close()

@@ -21,13 +21,25 @@ export function toast(text, { ms = 6000 } = {}) {
   setTimeout(() => item.remove(), ms);
 }
 
+// The form an error answers: the one submitted last, if that was a moment ago and it is still on
+// screen (its button may have been disabled meanwhile, taking the focus away), else the one that
+// holds the focus.
+let submitted = { form: null, at: 0 };
+document.addEventListener("submit", (ev) => { submitted = { form: ev.target, at: Date.now() }; }, true);
+
+function answeredForm() {
+  const recent = submitted.form?.isConnected && Date.now() - submitted.at < 30000 ? submitted.form : null;
+  const form = recent || document.activeElement?.closest?.("form");
+  return form && !form.closest("dialog:not([open])") ? form : null;
+}
+
 // An error is announced (a toast, read out by screen readers) and, when it answers a form the
 // user is in, also written under that form, where they are looking, until they change it.
 export function fail(err) {
   const text = errorText(err);
   toast(text, { ms: 10000 });
-  const form = document.activeElement?.closest?.("form");
-  if (!form || form.closest("dialog:not([open])")) return;
+  const form = answeredForm();
+  if (!form) return;
   let line = form.querySelector(":scope > .form-error");
   if (!line) {
     line = h("p", { class: "form-error", "data-testid": "form-error" });
