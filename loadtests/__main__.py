@@ -1,5 +1,5 @@
 """Command line: `python -m loadtests {fanout,baseline-broadcast,compare,idle,mail,feed,scaleout,peers,rooms,reconnect,
-ingest,soak} [options]`.
+ingest,soak,page} [options]`.
 
 Each command starts its server(s) as child processes (pinned to --server-cpu), runs the load
 from this process (pinned to --client-cpu), prints a progress line and the figures, checks them
@@ -26,6 +26,11 @@ resuming with `since`, and persisted posts/s with group commit on and off.
 `soak` (loadtests/scenarios/soak.py): N members for minutes under posts, mail, feed traffic and
 churn (members dropping and resuming with `since`); whether the server's RSS, file descriptors,
 PostgreSQL connections and tasks stay flat, p99 per window, and zero loss across the reconnects.
+
+`page` (loadtests/scenarios/page.py): the browser page in Chromium over loopback, cold cache —
+the login form and the Start screen, requests and bytes, opening rooms, scrolling a room of 5,000
+messages (frame times, long tasks, message elements held), a second visit; `--before PATH`
+measures an older checkout side by side.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from realtime.policy import Role
 
 from .clients import PARSER
 from .report import RESOURCE_ROWS, Progress, fanout_table, machine, table, write_result
-from .scenarios import chat_cli, fanout, feed, idle, mail, peers_cli, scaleout, soak
+from .scenarios import chat_cli, fanout, feed, idle, mail, page, peers_cli, scaleout, soak
 from .scenarios.targets import ServerOptions, baseline, twinhub
 
 # The project's targets for one server process (docs/performance.md).
@@ -391,6 +396,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] =
 }
 COMMANDS["peers"] = peers_cli.command
 COMMANDS["soak"] = soak.command
+COMMANDS["page"] = page.command
 COMMANDS.update(chat_cli.COMMANDS)
 
 
@@ -588,6 +594,7 @@ def parser() -> argparse.ArgumentParser:
     peers_cli.add_parser(sub)
     chat_cli.add_parsers(sub)
     soak.add_parser(sub)
+    page.add_parser(sub)
     return p
 
 

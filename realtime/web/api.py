@@ -11,6 +11,7 @@ cookie-authenticated POST must come from the server's own origin (no cross-site 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from starlette.responses import (
     FileResponse,
     JSONResponse,
     PlainTextResponse,
+    RedirectResponse,
     Response,
     StreamingResponse,
 )
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 
 from protocol import ErrorCode, ProtocolError, frame_from_map
 from protocol.timestamps import iso
@@ -341,25 +343,60 @@ async def metrics(request: Request) -> Response:
 
 STATIC = Path(__file__).parent / "static"
 
+# Every file of the page is revalidated on each visit ("no-cache": kept, but asked again with its
+# ETag and answered 304 while unchanged), so a deploy reaches every browser at once, with no build
+# step to give files hashed names. Compressed by GZipMiddleware (app.py) above 1 KB.
+REVALIDATE = "no-cache"
+# But the tab's icon, which Chromium asks for again at each change of address (#/room/3): a day.
+KEPT = {"favicon.svg": "max-age=86400"}
+
+
+class StaticWithRevalidation(StaticFiles):
+    """/static/…: Starlette's StaticFiles (ETag, Last-Modified, 304s), each answer told to revalidate."""
+
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(full_path, *args, **kwargs)
+        response.headers.setdefault("cache-control", KEPT.get(os.path.basename(full_path), REVALIDATE))
+        return response
+
+
+static_files = StaticWithRevalidation(directory=STATIC)
+
+
+def _page(request: Request, name: str) -> Response:
+    """A page of static/ at its own address, revalidated like the files it loads (304 while unchanged)."""
+    path = STATIC / name
+    response = FileResponse(path, stat_result=os.stat(path), headers={"Cache-Control": REVALIDATE})
+    if static_files.is_not_modified(response.headers, request.headers):
+        return NotModifiedResponse(response.headers)
+    return response
+
 
 async def index(request: Request) -> Response:
     """The browser client (realtime/web/static/): one page, its ES modules and its stylesheet —
     at / and at /join (a printed invitation card's address)."""
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    return _page(request, "index.html")
 
 
 async def public_html(request: Request) -> Response:
     """The public view's page (static/public.html): anyone reads the project's journal there, no
     login; the page asks GET /api/public/{slug} and listens to its events. Served whatever the
     slug: the page itself says, in the reader's language, when there is no such public project."""
-    return FileResponse(STATIC / "public.html", headers={"Cache-Control": "no-cache"})
+    return _page(request, "public.html")
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers and tools that ask for /favicon.ico without reading the page's <link rel="icon">
+    get the SVG mark (no 404 in the log)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 routes = [
     Route("/", index),
     Route("/public/{slug}", public_html),
     Route("/join", index),  # the same page, opening on joining with an invitation code (app.js)
-    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    Route("/favicon.ico", favicon),
+    Mount("/static", static_files, name="static"),
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/logout/everywhere", logout_everywhere, methods=["POST"]),

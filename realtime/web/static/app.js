@@ -7,23 +7,33 @@
 import { api, h, replace } from "./dom.js";
 import { errorText, getLang, languageNames, loadLanguages, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
-import { accountView } from "./screens/account.js";
-import { feedView } from "./screens/feed.js";
-import { journalView } from "./screens/journal.js";
 import { homeView, noteInvitation } from "./screens/home.js";
 import { joinPage, loginRefusal } from "./screens/join.js";
-import { mailView } from "./screens/mail.js";
-import { hasMembersScreen, membersView } from "./screens/members.js";
-import { moderationView } from "./screens/moderation.js";
-import { platformView } from "./screens/platform.js";
-import { newRoomView, projectView, roomAreas } from "./screens/project.js";
-import { roomView } from "./screens/room.js";
 import { followQueues, openCount, queueEvent } from "./queues.js";
 import { followUnread, showUnreadTitle, unreadCount, unreadEvent, unreadLabel } from "./screens/unread.js";
-import { currentSpace, forgetUser, state } from "./state.js";
+import { currentSpace, forgetUser, hasMembersScreen, roomAreas, state } from "./state.js";
 import { setToasts, toast } from "./ui.js";
 
 const app = document.getElementById("app");
+
+// The other screens are fetched when first opened (a pupil's browser never loads the teachers'
+// screens): each name below is a factory answering a promise of the view, which the router
+// awaits. Start (home.js) and joining (join.js) come with the page.
+function lazy(load, name) {
+  const factory = (...args) => load().then((m) => m[name](...args), () => Promise.reject({ code: "network" }));
+  factory.load = load;
+  return factory;
+}
+const accountView = lazy(() => import("./screens/account.js"), "accountView");
+const feedView = lazy(() => import("./screens/feed.js"), "feedView");
+const journalView = lazy(() => import("./screens/journal.js"), "journalView");
+const mailView = lazy(() => import("./screens/mail.js"), "mailView");
+const membersView = lazy(() => import("./screens/members.js"), "membersView");
+const moderationView = lazy(() => import("./screens/moderation.js"), "moderationView");
+const platformView = lazy(() => import("./screens/platform.js"), "platformView");
+const projectView = lazy(() => import("./screens/project.js"), "projectView");
+const newRoomView = lazy(() => import("./screens/project.js"), "newRoomView");
+const roomView = lazy(() => import("./screens/room.js"), "roomView");
 
 // Each screen by the first part of its address; the rest of the address is its arguments
 // (numbers). A screen's factory answers null when the viewer may not see it (then: home).
@@ -62,10 +72,12 @@ export function go(screen, ...args) {
 // -- start ----------------------------------------------------------------------------------
 
 async function boot() {
+  const me = location.pathname === "/join" ? null : api("GET", "/api/me"); // asked while the words load
+  me?.catch(() => {});
   await loadLanguages();
   if (location.pathname === "/join") return joinPage({ root: app, start, languageMenu });
   try {
-    start(await api("GET", "/api/me"));
+    start(await me);
   } catch {
     showLogin();
   }
@@ -123,6 +135,8 @@ function start(me) {
   renderShell();
   state.live.start();
   route({ focus: false });
+  // Then, while the browser is idle, the screens nearly every visit opens next: a room, the journal.
+  (window.requestIdleCallback || setTimeout)(() => [roomView, journalView].forEach((v) => v.load().catch(() => {})));
 }
 
 // -- the shell ------------------------------------------------------------------------------
@@ -247,18 +261,27 @@ function platformNav() {
 }
 
 // Opens the screen the address names; an unknown or forbidden address opens Start (home) —
-// platform staff with no project: their platform screen.
-function route({ focus = true } = {}) {
+// platform staff with no project: their platform screen. A screen whose module is still loading
+// when another address is asked for is not opened; one that cannot load leaves the open one.
+let routing = 0;
+
+async function route({ focus = true } = {}) {
   if (!state.me) return;
+  const ticket = ++routing;
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   const args = rest.map((x) => (/^\d+$/.test(x) ? Number(x) : x));
-  const view = SCREENS[name]?.(args);
-  if (view) {
+  try {
+    let view = await SCREENS[name]?.(args);
+    if (!view && ticket === routing && state.me) {
+      const staffOnly = state.me.user.platform_role && !state.me.spaces.length;
+      history.replaceState(null, "", href(staffOnly ? "platform" : "home"));
+      view = await (staffOnly ? platformView() : homeView());
+    }
+    if (ticket !== routing || !state.me) return;
     open(view, { focus });
-  } else {
-    const staffOnly = state.me.user.platform_role && !state.me.spaces.length;
-    history.replaceState(null, "", href(staffOnly ? "platform" : "home"));
-    open(staffOnly ? platformView() : homeView(), { focus });
+  } catch (err) {
+    if (err?.code !== "network") throw err;
+    toast(errorText(err));
   }
   renderNav();
 }

@@ -23,3 +23,12 @@ export function currentSpace(spaceId) {
 export function currentRoom(spaceId, roomId) {
   return currentSpace(spaceId)?.rooms.find((r) => r.id === roomId);
 }
+
+// The areas of a project where the viewer may make a room (the menu's "New room", the form).
+export function roomAreas(space) {
+  return [...new Set((space?.rooms || []).filter((r) => r.rights.includes("create_room")).map((r) => r.area))];
+}
+
+// Whose menu has the project's Members screen: teachers (what each may do there, the member
+// list's `may` says).
+export const hasMembersScreen = (role) => role === "teacher_admin" || role === "teacher_member";

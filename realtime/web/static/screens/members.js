@@ -12,7 +12,7 @@
 
 import { api, h, replace } from "../dom.js";
 import { errorText, formatDate, formatDateTime, formatShortDate, t } from "../i18n.js";
-import { currentSpace, state } from "../state.js";
+import { currentSpace, hasMembersScreen, state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 
 const PUPIL_ROLES = ["pupil_member", "pupil_admin"];
@@ -22,8 +22,6 @@ const MAX_PUPILS = 100; // docs/protocol.md, "Pupil accounts": 1-100 names at on
 const MAX_NAME = 100;
 
 const isPupil = (role) => PUPIL_ROLES.includes(role);
-const TEACHERS = ["teacher_admin", "teacher_member"]; // who has this screen (docs/roles.md)
-export const hasMembersScreen = (role) => TEACHERS.includes(role);
 
 // A name as duplicates are told apart: the same letters whatever the case, the spacing or the
 // width (NFKC), so "ana  l." and "Ana L." are one name.

@@ -7,7 +7,7 @@
 
 import { api, h, replace } from "../dom.js";
 import { formatDateTime, has, t } from "../i18n.js";
-import { currentSpace } from "../state.js";
+import { currentSpace, roomAreas } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 
 const SECTIONS = ["rooms", "project", "bots", "audit"];
@@ -45,9 +45,6 @@ function dayStart(value, plusDays = 0) {
 
 // The areas where the viewer may make a room: those where one of the project's rooms grants them
 // `create_room` (the welcome's rights). Empty: no "New room" for them.
-export function roomAreas(space) {
-  return [...new Set((space?.rooms || []).filter((r) => r.rights.includes("create_room")).map((r) => r.area))];
-}
 
 // The form that makes a room (POST /api/spaces/<id>/rooms) in one of the viewer's areas; `made`
 // is told of each room made. `setClosed(true)`: a closed project makes none (the button is off).
