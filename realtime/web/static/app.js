@@ -5,7 +5,7 @@
 // server.
 
 import { api, h, replace } from "./dom.js";
-import { errorText, getLang, languageNames, loadLanguages, setLang, t } from "./i18n.js";
+import { errorText, getLang, languageNames, loadLanguages, sameName, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { homeView, noteInvitation } from "./screens/home.js";
 import { joinPage, loginRefusal } from "./screens/join.js";
@@ -174,11 +174,6 @@ function showMenu(open) {
   document.body.classList.toggle("menu-open", open);
   app.querySelector(".menu-toggle")?.setAttribute("aria-expanded", String(open));
   if (open) shell.nav.querySelector("a")?.focus();
-}
-
-function sameName(a, b) {
-  const fold = (x) => x.toLocaleLowerCase().replace(/[\s_'’-]+/g, "");
-  return fold(a) === fold(b);
 }
 
 // The skip link goes to the message box when the screen has one, to the screen otherwise — and

@@ -104,3 +104,10 @@ export function formatShortDate(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleDateString(locale(), { dateStyle: "medium" });
 }
+
+// Two names that say the same to a reader ("pupils_corner" and "Pupils' corner"): a room named
+// after its area is not followed by the area's name.
+export function sameName(a, b) {
+  const fold = (x) => x.toLocaleLowerCase().replace(/[\s_'’-]+/g, "");
+  return fold(a) === fold(b);
+}

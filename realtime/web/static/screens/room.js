@@ -19,7 +19,7 @@
 // HTTP (GET /api/rooms/{id}) and its `room` frames, since no welcome lists it.
 
 import { api, clear, h, replace } from "../dom.js";
-import { errorText, formatDateTime, t } from "../i18n.js";
+import { errorText, formatDateTime, sameName, t } from "../i18n.js";
 import { clientId } from "../live.js";
 import { currentRoom, currentSpace, state, userKey } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
@@ -664,7 +664,7 @@ export function roomView(space, room, { messageId = null } = {}) {
 
   function renderHead() {
     const r = here() || known;
-    replace(title, r.name || t("room.loading"), r.area ? h("span", { class: "area" }, t(`area.${r.area}`)) : null,
+    replace(title, r.name || t("room.loading"), r.area && !sameName(r.name || "", t(`area.${r.area}`)) ? h("span", { class: "area" }, t(`area.${r.area}`)) : null,
       r.archived ? h("span", { class: "badge", "data-testid": "room-archived" }, t("nav.archived")) : null,
       project()?.closed ? h("span", { class: "badge", "data-testid": "project-closed" }, t("nav.closed")) : null);
     list.setAttribute("aria-label", r.name || channel);
