@@ -49,7 +49,7 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
                  for scope, until in sorted(viewer.mutes.get(space_id, {}).items()) if until > now]
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
-            "closed": space.closed, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
+            "closed": space.closed, "public": space.public, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
             "feed": feed_channel(space_id), "moderation": queue_channel(space_id) if reviews else None,
             "mutes": mutes,
         })

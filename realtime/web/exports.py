@@ -26,7 +26,10 @@ def cell(value: Any) -> Any:
 
 
 def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """CSV that a spreadsheet opens as it is: UTF-8 with a byte-order mark, without which Excel
+    reads "École" and "Kraków" as Latin-1."""
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(header)
     for row in rows:

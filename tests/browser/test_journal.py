@@ -359,3 +359,23 @@ async def test_the_public_page_shows_the_journal_live_without_login_and_names_no
 
 def _entry_public(page, title: str):
     return page.locator("[data-testid=public-journal] > li.entry", has=page.locator(".entry-title", has_text=title))
+
+
+async def test_the_journal_says_it_is_public_while_the_public_view_is_on(browser, server, world, http, screenshot):
+    """Where people write in the journal, they are told while it is public (anyone may read it,
+    pupils unnamed) — live, when a teacher admin turns the view on or off."""
+    journal = await _journal_id(http, world.users["pupil_member"], world.space_id)
+    page = await open_page(browser, server.port, world.users["pupil_member"])
+    await _open_journal(page, journal)
+    notice = page.locator("[data-testid=journal-public]")
+    assert await notice.count() == 0  # a new project's public view is off
+    admin = await _auth(http, world.users["teacher_admin"])
+    r = await http.post(f"/api/spaces/{world.space_id}/public", headers=admin, json={"public": True})
+    assert r.status_code == 200, r.text
+    await notice.wait_for()
+    assert "public" in (await notice.text_content()).lower()
+    await screenshot(page, "pupil-journal-public-notice")
+    r = await http.post(f"/api/spaces/{world.space_id}/public", headers=admin, json={"public": False})
+    assert r.status_code == 200, r.text
+    await notice.wait_for(state="detached")
+    await page.context.close()

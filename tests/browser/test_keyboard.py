@@ -13,6 +13,7 @@ async def test_the_skip_link_leads_to_the_message_box_or_the_content(browser, se
     await page.reload()  # a fresh start at the room's address: nothing has the focus yet
     await page.wait_for_selector('[data-testid=status][data-state="online"]')
     await page.wait_for_selector("#composer")
+    assert (await page.title()).endswith("— TwinHub")  # the screen's name first, for tabs and history
     await page.keyboard.press("Tab")
     skip = page.locator("a.skip")
     assert await page.evaluate("document.activeElement.className") == "skip"

@@ -344,3 +344,29 @@ async def test_mail_on_a_phone_one_pane_at_a_time(browser, server, world, http, 
     assert "Results of the water survey" in await page.evaluate("document.activeElement.textContent")
     assert await page.locator("[data-testid=reader]").is_hidden()
     await close(page)
+
+
+async def test_a_parent_reads_a_mail_that_also_went_to_a_pupil_without_learning_who(browser, server, world, http, axe):
+    """A teacher writes to a parent and a pupil at once: the parent's To line and Reply to all
+    say "a pupil of <school>", never the pupil's name (and never an empty name)."""
+    pupil, visitor = world.users["pupil_member"], world.users["visitor"]
+    token = await login(http, world.users["teacher_admin"].username)
+    await mail_over_http(http, token, world.space_id, [visitor.id, pupil.id], "School trip", "Bring a coat.")
+    parent = await watched(await open_page(browser, server.port, visitor))
+    await open_mail(parent)
+    await thread_button(parent, "School trip").click()
+    to_line = parent.locator("[data-testid=thread] [data-testid=to]").first
+    await to_line.wait_for()
+    text = await to_line.text_content()
+    assert f"a pupil of {pupil.school}" in text and pupil.display_name not in text
+    await axe(parent, "a parent's mail sent to a pupil too")
+    reply_all = parent.locator("[data-testid=thread] [data-action=reply-all]")
+    if await reply_all.count():  # the other recipients are the teacher and the pupil
+        await reply_all.first.click()
+        note = parent.locator("[data-testid=left-out]")
+        await note.wait_for()
+        said = await note.text_content()
+        assert f"a pupil of {pupil.school}" in said and pupil.display_name not in said and ": ." not in said
+    page_text = await parent.locator("main").text_content()
+    assert pupil.display_name not in page_text and pupil.username not in page_text
+    await close(parent)

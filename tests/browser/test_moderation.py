@@ -41,7 +41,7 @@ async def test_a_report_reaches_the_teacher_admin_anywhere_and_she_deals_with_it
     corner = world.channel(Area.PUPILS_CORNER)
     admin = await open_page(browser, server.port, world.users["teacher_admin"])
     await open_room(admin, world.channel(Area.CHAT))  # busy elsewhere
-    assert await admin.locator(COUNT).count() == 0 and await admin.title() == "TwinHub"
+    assert await admin.locator(COUNT).count() == 0 and await admin.title() == "chat — TwinHub"
 
     author = await connect(world.users["pupil_member"])
     classmate = await connect(world.users["pupil_admin"])
@@ -50,7 +50,7 @@ async def test_a_report_reaches_the_teacher_admin_anywhere_and_she_deals_with_it
     reported = time.monotonic()
     await admin.locator(COUNT).wait_for(timeout=2000)
     # The title counts what awaits her: the report (and the corner's post, unread).
-    await admin.wait_for_function("/^\\(\\d+\\) TwinHub$/.test(document.title)", timeout=2000)
+    await admin.wait_for_function("/^\\(\\d+\\) .*TwinHub$/.test(document.title)", timeout=2000)
     assert time.monotonic() - reported < 1.0, "the count took more than a second"
     assert await admin.text_content(COUNT) == "1 open"
 
@@ -94,7 +94,7 @@ async def test_a_report_reaches_the_teacher_admin_anywhere_and_she_deals_with_it
     await answer(admin, "talked with both; muted an hour")
     await card.wait_for(state="detached")
     await admin.locator(COUNT).wait_for(state="detached")
-    await admin.wait_for_function("document.title === 'TwinHub'")
+    await admin.wait_for_function("/^[^(].*TwinHub$/.test(document.title)")
     await admin.click("[data-tab=closed]")
     closed = admin.locator("[data-testid=closed-reports] [data-report]", has_text="nobody wants you in the team")
     await closed.wait_for()
@@ -237,7 +237,7 @@ async def test_a_platform_moderator_lands_on_every_projects_queue_and_the_projec
     await card.wait_for()
     assert f"Project {world.slug[2:]}" in await card.text_content()  # which project it came from
     await moderator.locator("[data-testid=nav-platform] [data-testid=queue-count]").wait_for()
-    await moderator.wait_for_function("/^\\(\\d+\\) TwinHub$/.test(document.title)")
+    await moderator.wait_for_function("/^\\(\\d+\\) .*TwinHub$/.test(document.title)")
     await project.locator("button").first.click()
     await moderator.wait_for_selector(f"[data-testid=queue-scope]:has-text('Project {world.slug[2:]}')")
     await card.wait_for()

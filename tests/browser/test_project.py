@@ -229,7 +229,7 @@ async def test_the_audit_log_read_filtered_paged_and_downloaded(browser, server,
     async with admin.expect_download() as download:
         await admin.click("[data-testid=audit-csv]")
     path = await (await download.value).path()
-    table = list(csv.reader(io.StringIO(open(path, encoding="utf-8").read())))
+    table = list(csv.reader(io.StringIO(open(path, encoding="utf-8-sig").read())))
     assert table[0][:5] == ["id", "at", "actor_id", "actor", "action"]
     assert [r[4] for r in table[1:]] == ["room.archive"] and "Group A" in table[1][8]
 
@@ -472,12 +472,15 @@ async def test_start_lists_rooms_by_what_one_may_do_there(browser, server, world
     pupil = await open_page(browser, server.port, world.users["pupil_member"])
     assert await _home_sections(pupil, sid) == {
         "Where you can write": ["# activities", "# pupils_corner", "# chat"],
-        "Where you can comment": ["Project journal", "# home"],
+        "Where you can comment": ["Project journal"],  # comments are the journal's: elsewhere, one reads
+        "Where you can read": ["# home"],
     }
     await screenshot(pupil, "pupil-home")
     await pupil.context.close()
     parent = await open_page(browser, server.port, world.users["visitor"])
-    assert await _home_sections(parent, sid) == {"Where you can comment": ["Project journal", "# home", "# activities"]}
+    assert await _home_sections(parent, sid) == {
+        "Where you can comment": ["Project journal"], "Where you can read": ["# home", "# activities"],
+    }
     await parent.context.close()
 
     # An invitation: Accept a main button, Decline a quieter one, well apart — wide and on a phone.

@@ -48,3 +48,24 @@ async def test_the_next_pupil_on_a_shared_pc_finds_nothing_of_the_last_one(brows
     await axe(page, "a room after another pupil logged out")
     await screenshot(page, "shared-pc-next-pupil")
     await context.close()
+
+
+async def test_logging_out_on_a_phone_leaves_the_login_page_for_the_next_one(browser, server, world, axe):
+    """The class tablet: a pupil logs out from the folded menu; the next finds the login form (not
+    a blank page) and, logged in, starts at Start — not where the last one was."""
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, locale="en-GB", is_mobile=True)
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    await log_in(page, server.port, world.users["pupil_member"])
+    await page.evaluate(f"location.hash = '#/mail/{world.space_id}'")
+    await page.wait_for_selector("[data-testid=mail]")
+    await page.click("[data-testid=menu-toggle]")
+    await page.click("header button.logout")
+    await page.wait_for_selector("#username", state="visible")
+    assert await page.evaluate("location.hash") == ""
+    await axe(page, "the login page after a logout on a phone")
+    await page.fill("#username", world.users["pupil_admin"].username)
+    await page.fill("#password", PASSWORD)
+    await page.press("#password", "Enter")
+    await page.wait_for_selector("[data-testid=home]")
+    await context.close()

@@ -77,7 +77,8 @@ async def test_the_audit_log_for_teacher_admins_and_moderators_as_json_and_csv(w
     assert r.json()["more"] is True  # the world's set-up is audited too
     csv_text = (await http.get(f"/api/spaces/{world.space_id}/audit?format=csv",
                                headers=await _auth(http, world, "moderator"))).text
-    lines = csv_text.strip().splitlines()
+    assert csv_text.startswith("\ufeff")  # a spreadsheet reads it as UTF-8
+    lines = csv_text.lstrip("\ufeff").strip().splitlines()
     assert lines[0].startswith("id,at,actor_id,actor,action") and "member.mute" in lines[1]
     for who, status in (("teacher_member", 403), ("pupil_admin", 403), ("outsider", 404)):
         r = await http.get(f"/api/spaces/{world.space_id}/audit", headers=await _auth(http, world, who))

@@ -5,7 +5,7 @@
 // server.
 
 import { api, h, replace } from "./dom.js";
-import { errorText, getLang, languageNames, loadLanguages, sameName, setLang, t } from "./i18n.js";
+import { errorText, formatDateTime, getLang, languageNames, loadLanguages, sameName, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { homeView, noteInvitation } from "./screens/home.js";
 import { joinPage, loginRefusal } from "./screens/join.js";
@@ -87,6 +87,7 @@ function showLogin(notice, refusal = null) {
   if (state.live) state.live.stop();
   state.live = null;
   state.me = null;
+  document.body.classList.remove("menu-open"); // logging out from the phone's open menu
   const error = h("p", { class: "error", role: "alert", id: "login-error" }, refusal ? loginRefusal(refusal) : notice || "");
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
@@ -101,8 +102,11 @@ function showLogin(notice, refusal = null) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      await api("POST", "/api/login", { username: username.value.trim(), password: password.value });
+      const session = await api("POST", "/api/login", { username: username.value.trim(), password: password.value });
       start(await api("GET", "/api/me"));
+      // The first login after a teacher set a new password says who did (docs/roles.md).
+      const reset = session.password_reset;
+      if (reset) toast(t("login.password_was_reset", { name: reset.by?.name || "", date: formatDateTime(reset.at) }), { ms: 15000 });
     } catch (err) {
       refusal = err;
       error.textContent = loginRefusal(err);
@@ -197,7 +201,8 @@ function renderStatus() {
 async function logout() {
   const userId = state.me.user.id;
   await api("POST", "/api/logout").catch(() => {});
-  forgetUser(userId); // nothing of theirs stays on a shared PC
+  forgetUser(userId); // nothing of theirs stays on a shared PC,
+  history.replaceState(null, "", location.pathname); // nor where they were: the next one starts at Start
   showLogin();
 }
 
@@ -281,6 +286,13 @@ async function route({ focus = true } = {}) {
   renderNav();
 }
 
+// Escape folds the phone's menu again, back to the button that opened it.
+document.addEventListener("keydown", (ev) => {
+  if (ev.key !== "Escape" || !document.body.classList.contains("menu-open")) return;
+  showMenu(false);
+  app.querySelector(".menu-toggle")?.focus();
+});
+
 window.addEventListener("hashchange", () => {
   showMenu(false);
   route();
@@ -290,7 +302,8 @@ function open(view, { focus = true } = {}) {
   state.view?.dispose?.();
   state.view = view;
   replace(shell.main, view.el);
-  view.start?.();
+  showUnreadTitle();
+  Promise.resolve(view.start?.()).finally(showUnreadTitle); // a title the screen loads with it
   if (focus) {
     shell.main.focus({ preventScroll: true }); // keyboard and screen-reader users land on what they opened
     window.scrollTo(0, 0); // with the header (status, language, log out) in view

@@ -72,7 +72,16 @@ export function dialog({ title, fields = [], confirm = t("dialog.ok"), danger = 
     });
     document.body.appendChild(box);
     box.showModal();
-    (form.querySelector("input, textarea, select") || form.querySelector("[data-action=confirm]")).focus();
+    // A field to fill gets the focus, its text selected (a rename types over the old name); a
+    // dialog that destroys something with no field to fill starts on Cancel, so that a stray
+    // Enter destroys nothing.
+    const first = form.querySelector("input, textarea, select");
+    if (first) {
+      first.focus();
+      first.select?.();
+    } else {
+      form.querySelector(danger ? "[data-action=cancel]" : "[data-action=confirm]").focus();
+    }
   });
 }
 
@@ -85,8 +94,10 @@ export async function confirmed(title, text, confirm, { danger = true } = {}) {
 export function field(label, name, { multiline = false, ...attrs } = {}) {
   const id = `field-${name}`;
   const { value, ...rest } = attrs;
+  // A required one-line field must hold more than spaces (the server trims them away).
+  const pattern = rest.required && !multiline && !rest.type ? ".*\\S.*" : undefined;
   const input = multiline
     ? h("textarea", { id, name, rows: 3, ...rest }, value ?? "")
-    : h("input", { id, name, value, ...rest });
+    : h("input", { id, name, value, pattern, ...rest });
   return h("div", { class: "field" }, h("label", { for: id }, label), input);
 }

@@ -7,7 +7,7 @@
 import { api, h, replace } from "../dom.js";
 import { formatDate, formatTime, has, t } from "../i18n.js";
 import { externalLink } from "../links.js";
-import { currentRoom, state } from "../state.js";
+import { currentRoom, hasMembersScreen, state } from "../state.js";
 import { fail } from "../ui.js";
 
 const PAGE = 50;
@@ -75,7 +75,8 @@ export function feedView(space) {
     const room = a.room && currentRoom(space.id, a.room.id); // one the reader may open now
     if (MESSAGE_KINDS.has(a.kind) && room && a.message_id) return { href: `#/room/${room.id}/message/${a.message_id}` };
     if (ROOM_KINDS.has(a.kind) && room) return { href: `#/room/${room.id}` };
-    if (MEMBER_KINDS.has(a.kind) && a.user?.id) return { href: `#/members/${space.id}/${a.user.id}` };
+    // A member's line links to the Members screen only for those who have it (teachers).
+    if (MEMBER_KINDS.has(a.kind) && a.user?.id && hasMembersScreen(space.role)) return { href: `#/members/${space.id}/${a.user.id}` };
     if (a.details?.link) return { external: a.details.link };
     return null;
   }

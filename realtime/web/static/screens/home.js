@@ -63,7 +63,7 @@ export function homeView() {
   function project(space) {
     const usable = space.rooms.filter((r) => !r.archived);
     const writable = space.closed ? [] : usable.filter((r) => r.rights.includes("post"));
-    const commentable = space.closed ? [] : usable.filter((r) => !writable.includes(r) && r.rights.includes("comment"));
+    const commentable = space.closed ? [] : usable.filter((r) => !writable.includes(r) && r.kind === "journal" && r.rights.includes("comment"));
     const readable = usable.filter((r) => !writable.includes(r) && !commentable.includes(r));
     const contributes = writable.length + commentable.length > 0;
     const unread = space.mailbox?.unread?.inbox || 0;

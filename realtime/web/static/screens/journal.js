@@ -344,6 +344,8 @@ export function journalView(space, room, args = []) {
     view.el = replace(view.el || h("section", { class: "journal", "data-testid": "journal-view", "data-channel": room.channel }),
       h("h1", {}, current().name, current().name === t("journal.kind") ? null : h("span", { class: "area" }, t("journal.kind"))),
       current().archived || currentSpace(space.id)?.closed ? h("p", { class: "readonly" }, t("journal.readonly")) : null,
+      // Said where people write: what they write here, anyone on the internet may read.
+      currentSpace(space.id)?.public ? h("p", { class: "notice public-notice", "data-testid": "journal-public" }, t("journal.public_notice")) : null,
       entryForm(),
       h("h2", { id: "journal-entries-title" }, t("journal.entries")),
       announcer, list, older);

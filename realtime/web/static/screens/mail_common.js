@@ -43,6 +43,10 @@ export function isMe(person) {
 // A person as a mail names them: the name (or "you"), the badge, the school.
 export function person(p, people, role) {
   const kind = role ?? people.badge(p);
+  if (p.id === null) { // a pupil, to a visitor: never named (docs/protocol.md, the mail object)
+    return h("span", { class: "person anonymous" },
+      h("span", { class: "name" }, p.school ? t("author.pupil_of", { school: p.school }) : t("author.pupil")));
+  }
   return h("span", { class: "person", "data-user": p.id },
     h("span", { class: "name" }, isMe(p) ? t("mail.me", { name: p.name }) : p.name),
     kind ? [" ", badge(kind)] : null,

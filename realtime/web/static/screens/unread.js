@@ -65,7 +65,11 @@ export function showUnreadTitle() {
   for (const n of counts.values()) total += n;
   for (const space of state.me?.spaces || []) total += space.mailbox?.unread?.inbox || 0;
   total += totalOpen(); // reports awaiting this moderator
-  document.title = total ? `(${total}) ${t("app.title")}` : t("app.title");
+  // The screen's own title first (a tab, a screen reader, the history say where one is), then
+  // TwinHub; what awaits the reader in front.
+  const screen = document.querySelector("main h1")?.textContent?.trim();
+  const base = screen ? `${screen} — ${t("app.title")}` : t("app.title");
+  document.title = total ? `(${total}) ${base}` : base;
 }
 
 // Events of every channel pass here (app.js routeEvent): posts in the feeds, mail received.
