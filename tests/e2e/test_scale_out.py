@@ -264,7 +264,9 @@ async def test_password_guesses_spread_over_processes_are_counted_together(proce
             if failures == 5:
                 break
             r = await clients[i % 3].post("/api/login", json={"username": username, "password": f"guess{i}"})
-            if r.status_code == 429:
+            if r.status_code == 429 and r.json()["error"]["retry_after_ms"] > 200_000:
+                failures += 1  # the try that locks answers with the lock (docs/protocol.md, Login protection)
+            elif r.status_code == 429:
                 await asyncio.sleep(r.json()["error"]["retry_after_ms"] / 1000)
             else:
                 assert r.status_code == 401

@@ -10,7 +10,7 @@ import { api, h, replace } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import { state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
-import { muteDialog, scopeLabel } from "./mute_dialog.js";
+import { memberScopes, muteDialog, scopeLabel } from "./mute_dialog.js";
 
 const MUTABLE = ["pupil_admin", "pupil_member", "visitor"]; // teachers are never muted
 const PAGE = 50;
@@ -213,7 +213,7 @@ export function reviewPanel({ spaceId, channel, mutes = false, projectName = nul
       m && m.state === "visible" ? h("button", { type: "button", class: "secondary", "data-action": "hide", onclick: () => hide(r) }, t("action.hide")) : null,
       m && m.author?.id ? h("button", {
         type: "button", class: "secondary", "data-action": "mute",
-        onclick: () => muteDialog(r.space, { user: m.author, scope: m.room.area }).then((ok) => ok && mutesPanel?.refresh()),
+        onclick: () => muteDialog(r.space, { user: m.author, scope: m.room.area, scopes: m.author.role ? memberScopes(r.space, m.author.role) : null }).then((ok) => ok && mutesPanel?.refresh()),
       }, t("moderation.mute_author")) : null,
       h("button", { type: "button", "data-action": "resolve", onclick: () => close(r, "resolved") }, t("moderation.resolve")),
       h("button", { type: "button", class: "secondary", "data-action": "dismiss", onclick: () => close(r, "dismissed") }, t("moderation.dismiss")));
