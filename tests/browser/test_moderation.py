@@ -89,6 +89,15 @@ async def test_a_report_reaches_the_teacher_admin_anywhere_and_she_deals_with_it
     refused = await author.error(Post(corner, "again"))
     assert refused.code == "muted" and refused.data["scope"] == "pupils_corner"
 
+    # Hidden from the report, then shown again from it (a hide by mistake is undone where it was made).
+    await card.locator("[data-action=hide]").click()
+    await answer(admin, "unkind")
+    await card.locator("[data-action=unhide]").wait_for()
+    assert await card.locator("[data-action=hide]").count() == 0
+    await card.locator("[data-action=unhide]").click()
+    await answer(admin, "a misunderstanding")
+    await card.locator("[data-action=hide]").wait_for()
+
     # Resolved with a note: gone from the open reports, the menu and the title; in the history.
     await card.locator("[data-action=resolve]").click()
     await answer(admin, "talked with both; muted an hour")
@@ -100,6 +109,7 @@ async def test_a_report_reaches_the_teacher_admin_anywhere_and_she_deals_with_it
     await closed.wait_for()
     resolution = await closed.locator("[data-testid=resolution]").text_content()
     assert "Resolved by Teacher Admin" in resolution and "talked with both; muted an hour" in resolution
+    await closed.locator("[data-action=goto]").wait_for()  # a closed report still leads to its message
     await screenshot(admin, "teacher_admin-moderation-closed")
     await axe(admin, "the closed reports")
 

@@ -163,7 +163,7 @@ export function reviewPanel({ spaceId, channel, mutes = false, projectName = nul
       r.resolution ? h("p", { class: "resolution", "data-testid": "resolution" },
         t(`moderation.closed_by.${r.status}`, { name: r.resolution.by?.name || "—", at: formatDateTime(r.resolution.at) }),
         r.resolution.note ? ` — “${r.resolution.note}”` : "") : null,
-      r.status === "open" ? actions(r) : null);
+      r.status === "open" ? actions(r) : h("div", { class: "actions" }, gotoLink(r.message)));
   }
 
   function messageBlock(m) {
@@ -205,18 +205,41 @@ export function reviewPanel({ spaceId, channel, mutes = false, projectName = nul
       h("button", { type: "button", class: "secondary", "data-action": "read-mail", onclick: read }, t("moderation.read_mail")));
   }
 
+  // The link from a report to its message, in its room (open reports and closed ones alike).
+  function gotoLink(m) {
+    const room = m ? knownRoom(m.room.id) : null;
+    return m && (room || state.me.user.platform_role === "moderator")
+      ? h("a", { class: "button", href: `#/room/${m.room.id}/message/${m.id}`, "data-action": "goto" }, t("moderation.goto")) : null;
+  }
+
   function actions(r) {
     const m = r.message;
-    const room = m ? knownRoom(m.room.id) : null;
     return h("div", { class: "actions" },
-      m && (room || state.me.user.platform_role === "moderator") ? h("a", { class: "button", href: `#/room/${m.room.id}/message/${m.id}`, "data-action": "goto" }, t("moderation.goto")) : null,
+      gotoLink(m),
       m && m.state === "visible" ? h("button", { type: "button", class: "secondary", "data-action": "hide", onclick: () => hide(r) }, t("action.hide")) : null,
+      m && m.state === "hidden" ? h("button", { type: "button", class: "secondary", "data-action": "unhide", onclick: () => unhide(r) }, t("action.unhide")) : null,
       m && m.author?.id ? h("button", {
         type: "button", class: "secondary", "data-action": "mute",
         onclick: () => muteDialog(r.space, { user: m.author, scope: m.room.area, scopes: m.author.role ? memberScopes(r.space, m.author.role) : null }).then((ok) => ok && mutesPanel?.refresh()),
       }, t("moderation.mute_author")) : null,
       h("button", { type: "button", "data-action": "resolve", onclick: () => close(r, "resolved") }, t("moderation.resolve")),
       h("button", { type: "button", class: "secondary", "data-action": "dismiss", onclick: () => close(r, "dismissed") }, t("moderation.dismiss")));
+  }
+
+  // A message hidden by mistake (or before the report was looked at) is shown again from here.
+  async function unhide(r) {
+    const answer = await dialog({
+      title: t("action.unhide"), testid: "unhide-dialog", confirm: t("action.unhide"),
+      fields: [field(t("prompt.reason"), "reason", { multiline: true, maxlength: maxNote() })],
+    });
+    if (answer === null) return;
+    try {
+      await api("POST", `/api/rooms/${r.message.room.id}/messages/${r.message.id}/unhide`, { reason: answer.reason });
+      r.message = { ...r.message, state: "visible" };
+      replaceCard(r);
+    } catch (err) {
+      fail(err);
+    }
   }
 
   async function hide(r) {
