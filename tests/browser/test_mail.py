@@ -370,3 +370,24 @@ async def test_a_parent_reads_a_mail_that_also_went_to_a_pupil_without_learning_
     page_text = await parent.locator("main").text_content()
     assert pupil.display_name not in page_text and pupil.username not in page_text
     await close(parent)
+
+
+async def test_an_open_thread_has_its_address_and_back_returns_to_the_list(browser, server, world, http):
+    """An open mail is at #/mail/<project>/thread/<id>: a reload reopens it, and the browser's
+    Back (a phone's back button) returns to the list rather than leaving TwinMail."""
+    pupil = world.users["pupil_member"]
+    token = await login(http, world.users["teacher_admin"].username)
+    sent = await mail_over_http(http, token, world.space_id, [pupil.id], "Field trip", "Wear boots.")
+    page = await watched(await open_page(browser, server.port, pupil))
+    await open_mail(page)
+    await thread_button(page, "Field trip").click()
+    await page.locator("[data-testid=thread] .mail .text", has_text="Wear boots.").wait_for()
+    address = f"#/mail/{world.space_id}/thread/{sent['thread_id']}"
+    assert await page.evaluate("location.hash") == address
+    await page.reload()
+    await page.locator("[data-testid=thread] .mail .text", has_text="Wear boots.").wait_for()
+    await page.go_back()
+    await page.wait_for_selector(f"[data-testid=mail] {THREADS}")
+    assert await page.evaluate("location.hash") == f"#/mail/{world.space_id}"
+    assert await page.locator("[data-testid=thread] .mail .text", has_text="Wear boots.").count() == 0
+    await close(page)

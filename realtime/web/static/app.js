@@ -50,7 +50,9 @@ const SCREENS = {
     }
     return state.me.user.platform_role === "moderator" && Number.isInteger(roomId) ? roomView(null, { id: roomId }, { messageId: at }) : null;
   },
-  mail: ([spaceId]) => (currentSpace(spaceId)?.mailbox ? mailView(currentSpace(spaceId)) : null),
+  // #/mail/3, or #/mail/3/thread/12: that thread open.
+  mail: ([spaceId, what, threadId]) => (currentSpace(spaceId)?.mailbox
+    ? mailView(currentSpace(spaceId), { threadId: what === "thread" && Number.isInteger(threadId) ? threadId : null }) : null),
   feed: ([spaceId]) => (currentSpace(spaceId) ? feedView(currentSpace(spaceId)) : null),
   moderation: ([spaceId]) => (currentSpace(spaceId)?.moderation ? moderationView(currentSpace(spaceId)) : null),
   platform: () => (state.me.user.platform_role ? platformView() : null),

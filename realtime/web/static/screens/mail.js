@@ -14,7 +14,8 @@ import { replyTargets, threadPane } from "./mail_thread.js";
 
 const PAGE = 20;
 
-export function mailView(first) {
+// `threadId`: the thread to open at once (the address #/mail/<project>/thread/<id>).
+export function mailView(first, { threadId: openAtFirst = null } = {}) {
   const live = state.live;
   const spaceId = first.id;
   const space = () => currentSpace(spaceId) || first; // a fresh welcome replaces the project's entry
@@ -175,6 +176,7 @@ export function mailView(first) {
 
   function closePane() {
     showPane(null, null);
+    if (location.hash !== `#/mail/${spaceId}`) history.replaceState(null, "", `#/mail/${spaceId}`); // no thread open
   }
 
   // Back to the list (on a phone the list comes back in place of the reader): the keyboard lands
@@ -197,6 +199,9 @@ export function mailView(first) {
       },
     });
     showPane(next, "thread");
+    // The thread has its address: Back (a phone's too) returns to the list, a reload reopens it.
+    const address = `#/mail/${spaceId}/thread/${threadId}`;
+    if (location.hash !== address) history.pushState(null, "", address);
     await next.load();
     if (focus && pane === next) next.focus();
   }
@@ -318,7 +323,8 @@ export function mailView(first) {
     shape = shapeOf();
     loadList();
     ensureBook().catch(() => {});
-    restoreDraft();
+    if (openAtFirst) openThread(openAtFirst, { focus: false });
+    else restoreDraft();
   }
 
   view.render();
