@@ -119,6 +119,11 @@ async def test_a_newcomer_joins_with_a_code_on_a_phone_and_lands_on_start(browse
     await page.fill("#join-code", "mistyped-code-123")  # a wrong code first: said in words
     await page.click("[data-testid=join-submit]")
     await page.wait_for_selector("[data-testid=join-error]:has-text('This code does not work')")
+    # Said right under the button, on screen, and the focus back on the button (not lost).
+    assert await page.evaluate("document.querySelector('[data-testid=join-submit]').nextElementSibling.id") == "join-error"
+    box = await page.locator("[data-testid=join-error]").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 740
+    assert await page.evaluate("document.activeElement.dataset.testid") == "join-submit"
     await page.fill("#join-code", code)
     await page.click("[data-testid=join-submit]")
 

@@ -117,7 +117,6 @@ export async function joinPage({ root, start, languageMenu }) {
         fresh,
         existing,
         h("button", { type: "submit", "data-testid": "join-submit" }),
-        h("p", {}, t("join.no_code")),
       ];
     }
     const form = h("form", { class: "join", "aria-labelledby": "join-title", "data-testid": "join" },
@@ -125,7 +124,21 @@ export async function joinPage({ root, start, languageMenu }) {
       h("h1", { id: "join-title" }, t("join.title")),
       h("p", {}, t("join.intro")),
       body,
-      error);
+      error, // right under the button, where the eye is (not below the fold on a phone)
+      me ? null : h("p", {}, t("join.no_code")));
+    // A username is written in small letters (the server's rule): typed capitals are lowered, and
+    // a refusal of the pattern is said in the page's words, not the browser's.
+    const username = form.querySelector("#join-username");
+    if (username) {
+      username.addEventListener("input", () => {
+        const lower = username.value.toLowerCase();
+        if (lower !== username.value) username.value = lower;
+        username.setCustomValidity("");
+      });
+      username.addEventListener("invalid", () => {
+        if (username.validity.patternMismatch) username.setCustomValidity(t("join.username_hint"));
+      });
+    }
     const repeat = form.querySelector("#join-repeat");
     if (repeat) {
       const check = () => repeat.setCustomValidity(
@@ -190,6 +203,7 @@ export async function joinPage({ root, start, languageMenu }) {
     } finally {
       button.disabled = false;
     }
+    if (refusal && button.isConnected) button.focus(); // the focus back where it was, the words under it
   }
 
   async function signOut() {
