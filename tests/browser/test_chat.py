@@ -10,7 +10,7 @@ import asyncio
 
 import httpx
 
-from protocol import Edit, Post
+from protocol import Edit, Post, Subscribe
 from realtime.policy import Area
 from tests.browser.pages import message, open_page, open_room, send
 from tests.client import Client
@@ -426,3 +426,29 @@ async def test_the_room_on_a_phone(browser, server, world, screenshot, axe):
     await screenshot(page, "pupil-chat-phone-fr")
     await axe(page, "a chat room on a phone")
     await context.close()
+
+
+async def test_a_name_in_here_now_opens_that_members_profile(browser, server, world, http, axe, screenshot):
+    """Profiles are read where people meet: a name in a room's "Here now" opens it, as far as the
+    server lets the viewer read it (a visitor never gets a pupil's)."""
+    chat = world.channel(Area.CHAT)
+    teacher = world.users["teacher_member"]
+    auth = {"authorization": f"Bearer {await login(http, teacher.username)}"}
+    r = await http.put("/api/profile", headers=auth, json={"about": "I teach geography in Lyon.", "languages": ["fr", "pl"], "interests": ["rivers"]})
+    assert r.status_code == 200, r.text
+    there = await _client(server, teacher)
+    await there.ok(Subscribe(chat))
+    pupil = await open_page(browser, server.port, world.users["pupil_member"])
+    await open_room(pupil, chat)
+    name = pupil.locator(f'[data-testid=presence] li[data-user="{teacher.id}"] [data-action=profile]')
+    await name.click()
+    box = pupil.locator("[data-testid=profile-dialog]")
+    await box.wait_for()
+    assert await box.locator("[data-testid=profile-about]").text_content() == "I teach geography in Lyon."
+    assert "Polish" in await box.text_content()
+    await axe(pupil, "a member's profile")
+    await screenshot(pupil, "pupil-profile-dialog")
+    await pupil.keyboard.press("Escape")
+    await box.wait_for(state="detached")
+    await there.close()
+    await pupil.context.close()

@@ -51,13 +51,13 @@ export function fail(err) {
 
 // A modal form. `fields` are elements (labelled inputs, text); resolves with the form's values
 // keyed by name when confirmed, null when cancelled.
-export function dialog({ title, fields = [], confirm = t("dialog.ok"), danger = false, testid }) {
+export function dialog({ title, fields = [], confirm = t("dialog.ok"), danger = false, testid, cancel = true }) {
   return new Promise((resolve) => {
     const form = h("form", { method: "dialog" },
       h("h2", { id: "dialog-title" }, title),
       fields,
       h("div", { class: "dialog-actions" },
-        h("button", { type: "button", value: "cancel", "data-action": "cancel", onclick: () => box.close("cancel") }, t("dialog.cancel")),
+        cancel ? h("button", { type: "button", value: "cancel", "data-action": "cancel", onclick: () => box.close("cancel") }, t("dialog.cancel")) : null,
         h("button", { type: "submit", value: "ok", class: danger ? "danger" : "primary", "data-action": "confirm" }, confirm)));
     const box = h("dialog", { "aria-labelledby": "dialog-title", "data-testid": testid || "dialog" }, form);
     form.addEventListener("submit", (ev) => {
@@ -80,7 +80,7 @@ export function dialog({ title, fields = [], confirm = t("dialog.ok"), danger = 
       first.focus();
       first.select?.();
     } else {
-      form.querySelector(danger ? "[data-action=cancel]" : "[data-action=confirm]").focus();
+      form.querySelector(danger && cancel ? "[data-action=cancel]" : "[data-action=confirm]").focus();
     }
   });
 }

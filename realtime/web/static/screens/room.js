@@ -24,6 +24,7 @@ import { clientId } from "../live.js";
 import { currentRoom, currentSpace, state, userKey } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 import { fixDays, renderMessage } from "./messages.js";
+import { showProfile } from "./profile_dialog.js";
 import { memberScopes, muteDialog } from "./mute_dialog.js";
 import {
   alertUser, mentions, notifyOn, notifySupported, pageSeen, roomClosed, roomMissed, roomOpened, roomRead,
@@ -509,7 +510,12 @@ export function roomView(space, room, { messageId = null } = {}) {
 
   function renderPresence() {
     const others = [...people.values()];
-    replace(presenceList, others.length ? others.map((p) => h("li", { "data-user": p.id }, p.name)) : h("li", { class: "nobody" }, t("room.nobody")));
+    // A name opens that member's profile (those one may read: the server decides); a pupil shown
+    // to a visitor has no id, and no profile to open.
+    const entry = (p) => (p.id && space && p.id !== state.me.user.id
+      ? h("button", { type: "button", class: "link", "data-action": "profile", onclick: () => showProfile(space.id, p.id) }, p.name)
+      : p.name);
+    replace(presenceList, others.length ? others.map((p) => h("li", { "data-user": p.id }, entry(p))) : h("li", { class: "nobody" }, t("room.nobody")));
   }
 
   function renderTyping() {
