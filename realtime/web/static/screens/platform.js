@@ -17,11 +17,29 @@ export function platformView() {
   return state.me.user.platform_role === "admin" ? consoleView() : moderatorView();
 }
 
-// A page of projects, newest first, and whether more are waiting.
-async function projectsPage(path, before) {
-  const query = new URLSearchParams({ limit: "100" });
-  if (before) query.set("before", String(before));
-  return api("GET", `${path}?${query}`);
+// The projects of `path`, newest first, a page of 100 at a time, kept by id in `projects`;
+// `drawn()` after each page. `more`: whether more are waiting; `restart()` from the newest.
+function projectPager(path, projects, drawn) {
+  const pager = { more: false, before: null };
+  pager.load = async () => {
+    try {
+      const query = new URLSearchParams({ limit: "100" });
+      if (pager.before) query.set("before", String(pager.before));
+      const page = await api("GET", `${path}?${query}`);
+      for (const p of page.projects) projects.set(p.id, p);
+      pager.more = page.more;
+      if (page.projects.length) pager.before = page.projects[page.projects.length - 1].id;
+      drawn();
+    } catch (err) {
+      fail(err);
+    }
+  };
+  pager.restart = () => {
+    projects.clear();
+    pager.before = null;
+    return pager.load();
+  };
+  return pager;
 }
 
 function teacherAdmins(p) {
@@ -40,8 +58,7 @@ function moderatorView() {
     projectName: (id) => projects.get(id)?.name || t("platform.project_n", { id }),
   });
   const scopeLine = h("p", { class: "scope", "data-testid": "queue-scope", "aria-live": "polite" });
-  let more = false;
-  let before = null;
+  const pager = projectPager("/api/moderation/spaces", projects, () => renderList());
 
   function count(id) {
     return openBySpace.get(id)?.size || 0;
@@ -60,21 +77,10 @@ function moderatorView() {
         h("span", { class: "meta" }, t("platform.members", { n: p.members }), " · ", teacherAdmins(p))));
     }
     replace(list, items);
-    if (more) list.appendChild(h("li", {}, h("button", { type: "button", class: "secondary", onclick: load }, t("platform.more"))));
+    if (pager.more) list.appendChild(h("li", {}, h("button", { type: "button", class: "secondary", onclick: pager.load }, t("platform.more"))));
     scopeLine.textContent = chosen === null ? t("platform.showing_all") : t("platform.showing", { name: projects.get(chosen)?.name || "" });
   }
 
-  async function load() {
-    try {
-      const page = await projectsPage("/api/moderation/spaces", before);
-      for (const p of page.projects) projects.set(p.id, p);
-      more = page.more;
-      before = page.projects.length ? page.projects[page.projects.length - 1].id : before;
-      renderList();
-    } catch (err) {
-      fail(err);
-    }
-  }
 
   // The open reports of every project, counted by project (one page: the queue shows the rest).
   async function countOpen() {
@@ -107,7 +113,7 @@ function moderatorView() {
         h("section", { class: "platform-projects", "aria-labelledby": "platform-projects" },
           h("h2", { id: "platform-projects" }, t("platform.projects")), list))),
     async start() {
-      await Promise.all([load(), countOpen(), panel.start()]);
+      await Promise.all([pager.load(), countOpen(), panel.start()]);
     },
     onEvent(e) {
       if (e.channel !== state.me.user.moderation || !e.report) return;
@@ -126,8 +132,7 @@ function moderatorView() {
 function consoleView() {
   const projects = new Map();
   const list = h("ul", { class: "projects console", "data-testid": "projects" }, h("li", {}, t("moderation.loading")));
-  let more = false;
-  let before = null;
+  const pager = projectPager("/api/admin/spaces", projects, () => renderList());
 
   function item(p) {
     return h("li", { class: `project${p.closed ? " closed" : ""}`, "data-project": p.id, "data-slug": p.slug },
@@ -146,26 +151,10 @@ function consoleView() {
   function renderList() {
     const items = [...projects.values()].sort((a, b) => b.id - a.id).map(item);
     replace(list, items.length ? items : h("li", { class: "empty" }, t("platform.none")));
-    if (more) list.appendChild(h("li", {}, h("button", { type: "button", class: "secondary", onclick: load }, t("platform.more"))));
+    if (pager.more) list.appendChild(h("li", {}, h("button", { type: "button", class: "secondary", onclick: pager.load }, t("platform.more"))));
   }
 
-  async function load() {
-    try {
-      const page = await projectsPage("/api/admin/spaces", before);
-      for (const p of page.projects) projects.set(p.id, p);
-      more = page.more;
-      before = page.projects.length ? page.projects[page.projects.length - 1].id : before;
-      renderList();
-    } catch (err) {
-      fail(err);
-    }
-  }
-
-  async function reload() {
-    projects.clear();
-    before = null;
-    await load();
-  }
+  const reload = () => pager.restart();
 
   async function create() {
     const answer = await dialog({
@@ -258,6 +247,6 @@ function consoleView() {
         h("button", { type: "button", class: "danger", "data-action": "close-all", onclick: closeAll }, t("platform.close_all"))),
       h("h2", {}, t("platform.projects")),
       list),
-    start: load,
+    start: pager.load,
   };
 }
