@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, login
 
 TIMEOUT = 10_000  # ms, for each wait on the page
 
@@ -60,3 +60,19 @@ async def answer(page, text: str | None = None) -> None:
 
 def message(page, text: str):
     return page.locator("[data-testid=messages] .message", has_text=text)
+
+
+async def log_in(page, port: int, user, *, at: str = "/") -> None:
+    """Logs in on the page as it stands (a context made by the test: a phone, a locale), by the
+    keyboard, and waits for the connection."""
+    await page.goto(f"http://127.0.0.1:{port}{at}")
+    await page.fill("#username", user.username)
+    await page.fill("#password", PASSWORD)
+    await page.press("#password", "Enter")
+    await page.wait_for_selector('[data-testid=status][data-state="online"]')
+
+
+async def bearer(http, user) -> dict[str, str]:
+    """The Authorization header of a fresh session of `user`, for the HTTP calls a test makes."""
+    return {"authorization": f"Bearer {await login(http, user.username)}"}
+

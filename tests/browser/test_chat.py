@@ -12,9 +12,9 @@ import httpx
 
 from protocol import Edit, Post, Subscribe
 from realtime.policy import Area
-from tests.browser.pages import message, open_page, open_room, send
+from tests.browser.pages import log_in, message, open_page, open_room, send
 from tests.client import Client
-from tests.conftest import PASSWORD, login
+from tests.conftest import login
 
 MAX_DOM = 300  # screens/room.js
 
@@ -296,11 +296,7 @@ async def test_alerts_are_off_until_asked_for(browser, server, world, screenshot
         document.hasFocus = () => false;
     """)
     page = await context.new_page()
-    await page.goto(f"http://127.0.0.1:{server.port}/")
-    await page.fill("#username", world.users["pupil_member"].username)
-    await page.fill("#password", PASSWORD)
-    await page.press("#password", "Enter")
-    await page.wait_for_selector('[data-testid=status][data-state="online"]')
+    await log_in(page, server.port, world.users["pupil_member"])
     await open_room(page, chat)
     notify, sound = page.locator("[data-testid=notify]"), page.locator("[data-testid=sound]")
     assert await notify.get_attribute("aria-pressed") == "false" and await sound.get_attribute("aria-pressed") == "false"
@@ -408,11 +404,7 @@ async def test_the_room_on_a_phone(browser, server, world, screenshot, axe):
     chat = world.channel(Area.CHAT)
     context = await browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR", is_mobile=True, has_touch=True)
     page = await context.new_page()
-    await page.goto(f"http://127.0.0.1:{server.port}/")
-    await page.fill("#username", world.users["pupil_member"].username)
-    await page.fill("#password", PASSWORD)
-    await page.press("#password", "Enter")
-    await page.wait_for_selector('[data-testid=status][data-state="online"]')
+    await log_in(page, server.port, world.users["pupil_member"])
     await open_room(page, chat)
     await send(page, "Regardez https://example.org/rivière — super !")
     more = message(page, "super").locator("[data-testid=more]")  # a touch screen: the actions behind "⋯"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from protocol import InvitationNotice
 from storage import audit
-from tests.browser.pages import open_page
+from tests.browser.pages import bearer, open_page
 from tests.client import Client
 from tests.conftest import PASSWORD, login
 
@@ -51,10 +51,6 @@ async def confirm_dialog(page, testid: str) -> str:
     return said
 
 
-async def auth(http, user) -> dict[str, str]:
-    return {"authorization": f"Bearer {await login(http, user.username)}"}
-
-
 async def test_a_teacher_admin_invites_by_username_and_with_a_code_shown_once(
         browser, server, world, http, screenshot, axe):
     invitee = world.users["outsider"]
@@ -74,7 +70,7 @@ async def test_a_teacher_admin_invites_by_username_and_with_a_code_shown_once(
     notice = await told.next_frame(InvitationNotice)
     assert notice.invitation["status"] == "pending" and notice.invitation["role"] == "teacher_member"
     assert notice.invitation["space"]["id"] == world.space_id and notice.invitation["note"] == "welcome aboard"
-    mine = (await http.get("/api/invitations", headers=await auth(http, invitee))).json()["invitations"]
+    mine = (await http.get("/api/invitations", headers=await bearer(http, invitee))).json()["invitations"]
     assert [i["id"] for i in mine] == [notice.invitation["id"]]
     pending = page.locator(f"[data-testid=pending] [data-invitation='{notice.invitation['id']}']")
     await pending.wait_for()
@@ -222,7 +218,7 @@ async def test_pupils_in_bulk_duplicates_flagged_then_a_login_sheet_that_prints_
 
 async def test_password_reset_lockout_role_change_removal_and_add_back(
         browser, server, world, http, pool, screenshot, axe):
-    admin = await auth(http, world.users["teacher_admin"])
+    admin = await bearer(http, world.users["teacher_admin"])
     made = await http.post(f"/api/spaces/{world.space_id}/pupils", headers=admin, json={"pupils": ["Lena P.", "Max R."]})
     assert made.status_code == 201
     lena, max_ = made.json()["pupils"]
@@ -365,7 +361,7 @@ async def test_a_teacher_member_makes_pupils_and_acts_only_on_their_own(browser,
     await confirm_dialog(page, "confirm")
     listed = page.locator("[data-testid=member-list]")
     await listed.locator("li", has_text=logins["Ada T."]).wait_for()
-    members = (await http.get(f"/api/spaces/{world.space_id}/members", headers=await auth(http, teacher))).json()["members"]
+    members = (await http.get(f"/api/spaces/{world.space_id}/members", headers=await bearer(http, teacher))).json()["members"]
     ids = {m["name"]: m["id"] for m in members}
     ada = listed.locator(f"li[data-user='{ids['Ada T.']}']")
     await page.evaluate(f"document.querySelector(\"[data-testid=member-list] li[data-user='{ids['Ada T.']}']\").scrollIntoView()")
@@ -388,7 +384,7 @@ async def test_a_teacher_member_makes_pupils_and_acts_only_on_their_own(browser,
     await page.wait_for_selector("[data-testid=member-list]")
 
     # The server refuses them what the page does not offer, all the same.
-    headers = await auth(http, teacher)
+    headers = await bearer(http, teacher)
     base = f"/api/spaces/{world.space_id}/members"
     r = await http.patch(f"{base}/{ids['Ada T.']}", headers=headers, json={"role": "pupil_admin"})
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
@@ -451,9 +447,9 @@ async def test_pupils_and_visitors_have_no_members_console(browser, server, worl
 
     await asyncio.gather(*(refused(role) for role in ("pupil_member", "visitor")))
     for role in ("teacher_member", "pupil_member", "visitor"):
-        r = await http.get(url, headers=await auth(http, world.users[role]))  # and the server refuses
+        r = await http.get(url, headers=await bearer(http, world.users[role]))  # and the server refuses
         assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", role
     for role in ("pupil_member", "visitor"):
         r = await http.post(f"/api/spaces/{world.space_id}/members/{world.users['pupil_admin'].id}/unlock",
-                            headers=await auth(http, world.users[role]))
+                            headers=await bearer(http, world.users[role]))
         assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", role

@@ -15,8 +15,7 @@ import io
 from datetime import date, timedelta
 
 from realtime.policy import Area
-from tests.browser.pages import open_menu, open_page, open_room
-from tests.conftest import login
+from tests.browser.pages import bearer, open_menu, open_page, open_room
 
 
 def _rows(page, testid: str):
@@ -40,10 +39,6 @@ async def _confirm(page, *, expect: str | None = None) -> str:
     await box.locator("[data-action=confirm]").click()
     await box.wait_for(state="detached")
     return text
-
-
-async def _auth(http, user) -> dict[str, str]:
-    return {"authorization": f"Bearer {await login(http, user.username)}"}
 
 
 async def test_rooms_made_renamed_archived_and_deleted_reach_another_members_page_live(
@@ -195,7 +190,7 @@ async def test_a_bots_token_is_shown_once_works_and_stops_when_revoked(browser, 
 
 async def test_the_audit_log_read_filtered_paged_and_downloaded(browser, server, world, http, screenshot, axe):
     sid = world.space_id
-    headers = await _auth(http, world.users["teacher_admin"])
+    headers = await bearer(http, world.users["teacher_admin"])
     pupil = world.users["pupil_member"]
     r = await http.post(f"/api/spaces/{sid}/mutes", headers=headers,
                         json={"user_id": pupil.id, "scope": "chat", "minutes": 5, "reason": "calm down"})
@@ -290,21 +285,21 @@ async def test_nobody_else_has_the_screen_and_the_server_refuses_them(browser, s
         await page.wait_for_selector("[data-testid=home]")
         assert await page.locator("[data-testid=new-room]").count() == 0
         await page.context.close()
-        r = await http.post(f"/api/spaces/{sid}/rooms", headers=await _auth(http, world.users[who]),
+        r = await http.post(f"/api/spaces/{sid}/rooms", headers=await bearer(http, world.users[who]),
                             json={"area": "activities", "name": "Sneaky"})
         assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden"), who
     # The server refuses them anyway: one route each.
-    r = await http.post(f"/api/spaces/{sid}/close", headers=await _auth(http, world.users["teacher_member"]))
+    r = await http.post(f"/api/spaces/{sid}/close", headers=await bearer(http, world.users["teacher_member"]))
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
-    r = await http.get(f"/api/spaces/{sid}/bots", headers=await _auth(http, world.users["pupil_member"]))
+    r = await http.get(f"/api/spaces/{sid}/bots", headers=await bearer(http, world.users["pupil_member"]))
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
-    r = await http.get(f"/api/spaces/{sid}/audit", headers=await _auth(http, world.users["visitor"]))
+    r = await http.get(f"/api/spaces/{sid}/audit", headers=await bearer(http, world.users["visitor"]))
     assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
 
 
 async def test_the_screen_on_a_phone(browser, server, world, http, screenshot, axe):
     sid = world.space_id
-    headers = await _auth(http, world.users["teacher_admin"])
+    headers = await bearer(http, world.users["teacher_admin"])
     await http.post(f"/api/spaces/{sid}/bots", headers=headers, json={"name": "A bot with a rather long name"})
     admin = await open_page(browser, server.port, world.users["teacher_admin"], lang="fr-FR")  # French's longer words
     await admin.set_viewport_size({"width": 360, "height": 740})
@@ -350,7 +345,7 @@ async def test_a_pupil_admin_makes_a_room_from_the_menu_and_nothing_more(browser
     await page.wait_for_selector('[data-testid=room] #composer')  # made, then opened: they write in it
     channel = await page.locator("[data-testid=room]").get_attribute("data-channel")
     await teacher.locator(f'nav a.link[data-channel="{channel}"]', has_text="Our posters").wait_for()  # live
-    admin = await _auth(http, world.users["teacher_admin"])
+    admin = await bearer(http, world.users["teacher_admin"])
     made = (await http.get(f"/api/spaces/{sid}/audit", headers=admin, params={"action": "room.created"})).json()
     assert [(e["actor_id"], e["details"]) for e in made["entries"]] == [(pupil_admin.id, {"area": "activities", "name": "Our posters"})]
     # The rest of a teacher admin's console is not theirs: not on the page, and refused by the server.
@@ -358,7 +353,7 @@ async def test_a_pupil_admin_makes_a_room_from_the_menu_and_nothing_more(browser
         await page.goto(f"http://127.0.0.1:{server.port}/#/project/{sid}/{section}")
         await page.wait_for_selector("[data-testid=home]")
         assert await page.locator("[data-testid=project]").count() == 0
-    mine = await _auth(http, pupil_admin)
+    mine = await bearer(http, pupil_admin)
     room = int(channel.split(":")[1])
     for method, path, body in [
         ("GET", f"/api/spaces/{sid}/bots", None), ("POST", f"/api/spaces/{sid}/bots", {"name": "x"}),
@@ -391,11 +386,11 @@ async def test_the_audit_filters_are_one_row_and_fold_on_a_phone_and_a_join_is_s
     browser, server, world, http, screenshot, axe,
 ):
     sid = world.space_id
-    headers = await _auth(http, world.users["teacher_admin"])
+    headers = await bearer(http, world.users["teacher_admin"])
     guest = world.users["outsider"]
     r = await http.post(f"/api/spaces/{sid}/invitations", headers=headers, json={"username": guest.username, "role": "teacher_member"})
     assert r.status_code == 201, r.text
-    r = await http.post(f"/api/invitations/{r.json()['invitation']['id']}/accept", headers=await _auth(http, guest))
+    r = await http.post(f"/api/invitations/{r.json()['invitation']['id']}/accept", headers=await bearer(http, guest))
     assert r.status_code == 200, r.text
 
     admin = await open_page(browser, server.port, world.users["teacher_admin"])
@@ -440,7 +435,7 @@ async def test_the_feed_says_a_room_that_came_with_the_project_was_opened(browse
     """The world's rooms were made by its set-up (storage, as `twinhub demo` and `twinhub admin
     create-room` make them): no member did, and the feed says so without a "Someone"."""
     sid = world.space_id
-    headers = await _auth(http, world.users["teacher_admin"])
+    headers = await bearer(http, world.users["teacher_admin"])
     assert (await http.post(f"/api/spaces/{sid}/rooms", headers=headers, json={"area": "activities", "name": "Posters"})).status_code == 201
     page = await open_page(browser, server.port, world.users["pupil_member"])
     await page.click("[data-testid=nav-feed]")
@@ -485,7 +480,7 @@ async def test_start_lists_rooms_by_what_one_may_do_there(browser, server, world
 
     # An invitation: Accept a main button, Decline a quieter one, well apart — wide and on a phone.
     other = await make_world()
-    r = await http.post(f"/api/spaces/{other.space_id}/invitations", headers=await _auth(http, other.users["teacher_admin"]),
+    r = await http.post(f"/api/spaces/{other.space_id}/invitations", headers=await bearer(http, other.users["teacher_admin"]),
                         json={"username": world.users["teacher_member"].username, "role": "visitor"})
     assert r.status_code == 201, r.text
     page = await open_page(browser, server.port, world.users["teacher_member"])

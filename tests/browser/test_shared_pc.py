@@ -5,16 +5,8 @@ acknowledged — stays on the machine for the next one to see or, worse, to send
 from __future__ import annotations
 
 from realtime.policy import Area
-from tests.browser.pages import TIMEOUT, open_room
+from tests.browser.pages import TIMEOUT, log_in, open_room
 from tests.conftest import PASSWORD
-
-
-async def log_in(page, port: int, user) -> None:
-    await page.goto(f"http://127.0.0.1:{port}/")
-    await page.fill("#username", user.username)
-    await page.fill("#password", PASSWORD)
-    await page.press("#password", "Enter")
-    await page.wait_for_selector('[data-testid=status][data-state="online"]')
 
 
 async def test_the_next_pupil_on_a_shared_pc_finds_nothing_of_the_last_one(browser, server, world, screenshot, axe):
