@@ -116,12 +116,13 @@ async def test_the_page_s_files_are_revalidated_and_gzipped_with_their_headers(w
     assert me.headers["content-encoding"] == "gzip" and me.json()["user"]["id"] == world.users["teacher_admin"].id
 
 
-async def test_the_live_stream_is_neither_gzipped_nor_held_back(world, connect, server):
+async def test_the_live_stream_is_neither_gzipped_nor_held_back(world, connect, server, pool):
     """The SSE stream must go out event by event: compression would hold each event back in the
     compressor (or the stream would need a flush per event), so text/event-stream is never gzipped,
     even for a client that asks for it."""
     import httpx
 
+    await public_view_on(pool, world)  # a new project's public view is off
     teacher = await connect(world.users["teacher_admin"])
     [space] = [s for s in teacher.welcome.spaces if s["id"] == world.space_id]
     journal = next(r["channel"] for r in space["rooms"] if r["kind"] == "journal")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -69,7 +70,10 @@ async def test_send_stores_once_and_logs_each_mailbox(pool, world, boxes, writer
         p, box = boxes[who]
         replay = await store.replay(pool, p.id, box, 0, 10)
         assert [e.seq for e in replay.events] == [1] and replay.head == 1
-        assert replay.events[0].item.recipients == (boxes["pupil_admin"][0], boxes["teacher_member"][0])
+        # The recipients as they were given, each with their role in the project now.
+        assert replay.events[0].item.recipients == (
+            replace(boxes["pupil_admin"][0], role="pupil_admin"), replace(boxes["teacher_member"][0], role="teacher_member"),
+        )
         [e] = replay.events
         assert (e.kind, e.item.folder, e.item.read, e.unread["inbox"]) == ("mail.received", "inbox", False, 1)
 
