@@ -104,3 +104,14 @@ async def two_processes(database_url: str, redis_url: str, prefix: str, **env: s
         async with httpx.AsyncClient(base_url=a.url, timeout=60) as on_a, \
                 httpx.AsyncClient(base_url=b.url, timeout=60) as on_b:
             yield a, b, on_a, on_b
+
+
+def twinhub_cli(database_url: str, *args: str) -> str:
+    """`python -m realtime <args>` against `database_url`, as an operator runs it (none of the
+    tests' TWINHUB_ settings); its output, after checking it succeeded."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+    done = subprocess.run([sys.executable, "-m", "realtime", *args, "--database-url", database_url],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+

@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import subprocess
-import sys
 import time
 
 import asyncpg
@@ -36,7 +34,7 @@ from storage.db import create_pool
 from storage.embedded import drop_database
 from tests.client import Client
 from tests.conftest import PASSWORD, World, login, migrated_database
-from tests.processes import ServeProcess, two_processes
+from tests.processes import ServeProcess, twinhub_cli, two_processes
 
 LIVE = 5.0  # seconds a change may take to reach a socket (another process: the bus's latency)
 NEVER = 10**12  # an id nobody will ever have
@@ -112,19 +110,11 @@ async def _removed_teacher_admin(http: httpx.AsyncClient, pool: asyncpg.Pool, pa
 # -- 17. platform administrators run projects ------------------------------------------------------
 
 
-def _twinhub(database_url: str, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
-    done = subprocess.run([sys.executable, "-m", "realtime", *args, "--database-url", database_url],
-                          capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
 async def test_a_platform_administrator_made_by_the_command_line_creates_a_project_over_http(
     server, http, connect, pool, password_hash, database_url,
 ):
     tag = secrets.token_hex(4)
-    out = await asyncio.to_thread(_twinhub, database_url, "admin", "create-user", "--username", f"root-{tag}",
+    out = await asyncio.to_thread(twinhub_cli, database_url, "admin", "create-user", "--username", f"root-{tag}",
                                   "--name", "Platform Admin", "--password", PASSWORD, "--platform-admin")
     assert "(platform administrator)" in out
     admin = await _auth(http, f"root-{tag}")

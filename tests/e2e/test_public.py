@@ -19,6 +19,7 @@ from protocol import Hide, Post
 from realtime.policy import Area
 from storage import accounts, spaces
 from tests.conftest import PASSWORD, login, public_view_on
+from tests.processes import twinhub_cli
 
 
 @pytest.fixture
@@ -28,14 +29,6 @@ async def world(make_world, pool):
     made = await make_world()
     await public_view_on(pool, made)
     return made
-
-
-def _twinhub(database_url: str, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
-    done = subprocess.run([sys.executable, "-m", "realtime", *args, "--database-url", database_url],
-                          capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 async def _not_public(http, slug: str) -> None:
@@ -61,7 +54,7 @@ async def test_a_new_projects_public_view_is_off_however_it_was_made(
     assert r.status_code == 201, r.text
     assert r.json()["space"]["public"] is False
     await _not_public(http, f"api-{tag}")
-    out = await asyncio.to_thread(_twinhub, database_url, "admin", "create-space", "--slug", f"cli-{tag}", "--name", "River")
+    out = await asyncio.to_thread(twinhub_cli, database_url, "admin", "create-space", "--slug", f"cli-{tag}", "--name", "River")
     assert "created" in out
     await _not_public(http, f"cli-{tag}")
     stored = await make_world()
@@ -81,13 +74,13 @@ async def test_an_operator_turns_the_public_view_off_for_one_project_or_for_all(
     project's on is its teacher admins' choice). Each change is in the project's audit log."""
     other = (await spaces.create_space(pool, slug=f"q-{secrets.token_hex(4)}", name="Other", public=True)).slug
     assert (await http.get(f"/api/public/{world.slug}")).status_code == 200
-    out = await asyncio.to_thread(_twinhub, database_url, "admin", "public-view", "--space", world.slug)
+    out = await asyncio.to_thread(twinhub_cli, database_url, "admin", "public-view", "--space", world.slug)
     assert "is off (1 changed)" in out
     await _not_public(http, world.slug)
     assert (await http.get(f"/api/public/{other}")).status_code == 200  # one project only
-    await asyncio.to_thread(_twinhub, database_url, "admin", "public-view", "--space", world.slug, "--on")
+    await asyncio.to_thread(twinhub_cli, database_url, "admin", "public-view", "--space", world.slug, "--on")
     assert (await http.get(f"/api/public/{world.slug}")).status_code == 200
-    out = await asyncio.to_thread(_twinhub, database_url, "admin", "public-view", "--all")
+    out = await asyncio.to_thread(twinhub_cli, database_url, "admin", "public-view", "--all")
     assert "every project's public view is off" in out
     for slug in (world.slug, other):
         await _not_public(http, slug)

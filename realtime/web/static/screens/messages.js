@@ -4,6 +4,7 @@
 
 import { h } from "../dom.js";
 import { formatDate, locale, t } from "../i18n.js";
+import { safeUrl } from "../links.js";
 import { mutable } from "./mute_dialog.js";
 
 // One formatter per language, not one per message: a page of a hundred messages is rendered
@@ -26,15 +27,6 @@ const formatDateTime = (iso) => (iso ? formatter("datetime").format(new Date(iso
 const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 const TRAILING = /[.,;:!?'")\]}»]+$/;
 
-export function safeHref(raw) {
-  try {
-    const url = new URL(raw);
-    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-  } catch {
-    return null;
-  }
-}
-
 function trimmed(found) {
   let url = found.replace(TRAILING, "");
   const rest = found.slice(url.length);
@@ -52,7 +44,7 @@ export function linkified(text) {
   let last = 0;
   for (const match of text.matchAll(URL_IN_TEXT)) {
     const url = trimmed(match[0]);
-    const href = safeHref(url);
+    const href = safeUrl(url);
     if (!href) continue;
     if (match.index > last) parts.push(text.slice(last, match.index));
     parts.push(h("a", { href, rel: "noopener noreferrer nofollow", target: "_blank" }, url));
