@@ -11,7 +11,7 @@ import pytest
 
 STATIC = Path(__file__).resolve().parents[1] / "realtime" / "web" / "static"
 LOCALES = STATIC / "locales"
-LANGUAGES = json.loads((LOCALES / "languages.json").read_text("utf-8"))
+LANGUAGES = json.loads((STATIC / "languages.json").read_text("utf-8"))  # each catalogue by its own name
 ENGLISH = json.loads((LOCALES / "en.json").read_text("utf-8"))
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 

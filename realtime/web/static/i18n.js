@@ -1,5 +1,5 @@
 // The page's words. Each language is a JSON catalogue in locales/<tag>.json, keyed like English
-// (the source); locales/languages.json lists them, each by its own name. The page never shows a
+// (the source); languages.json (beside this file) lists them, each by its own name. The page never shows a
 // server message as is when it knows the error code: `error.<code>` says it in the user's
 // language (the server's English text is the fallback for a code no catalogue knows).
 
@@ -31,7 +31,7 @@ function preferred() {
 }
 
 export async function loadLanguages() {
-  languages = await fetchJson("/static/locales/languages.json");
+  languages = await fetchJson("/static/languages.json");
   await catalogue("en");
   await setLang(preferred(), { remember: false });
 }
