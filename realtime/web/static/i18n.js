@@ -59,9 +59,29 @@ export async function setLang(next, { remember = true } = {}) {
   document.documentElement.lang = lang;
 }
 
+// A counted phrase is an object of CLDR plural forms ({"one": …, "few": …, "other": …}); the count
+// `n` picks the form by the language's own rules (Polish 2 pliki, 5 plików; Arabic's six forms).
+function form(text, vars) {
+  if (typeof text === "string") return text;
+  const n = Number(vars.n);
+  return text[new Intl.PluralRules(lang).select(Number.isFinite(n) ? n : 0)] ?? text.other;
+}
+
 export function t(key, vars = {}) {
-  const text = catalogues[lang]?.[key] ?? catalogues.en?.[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+  const text = form(catalogues[lang]?.[key] ?? catalogues.en?.[key] ?? key, vars);
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? formatValue(name, vars[name]) : `{${name}}`));
+}
+
+// Counts in the language's own digits and separators (1 234 in French, 1.234 in German); an id
+// is a name, not a quantity ("Project 1234").
+function formatValue(name, value) {
+  if (typeof value !== "number" || name === "id") return String(value);
+  return new Intl.NumberFormat(locale()).format(value);
+}
+
+// "Ann, Bob and Carl" in the language's own way ("Ann, Bob et Carl", "Ann, Bob und Carl").
+export function formatList(items) {
+  return new Intl.ListFormat(locale(), { style: "long", type: "conjunction" }).format(items.map(String));
 }
 
 export function has(key) {
