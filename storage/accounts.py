@@ -23,6 +23,7 @@ class User:
     display_name: str
     platform_role: str | None
     school: str
+    language: str | None = None  # the page's language the account chose (0024_languages.sql); None: the browser's
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +33,11 @@ class Credentials:
     kind: str = "adult"  # adult | pupil (0015_account_home.sql): pupils never change their own password
 
 
-_USER_COLUMNS = "id, username, display_name, platform_role, school"
+_USER_COLUMNS = "id, username, display_name, platform_role, school, language"
 
 
 def user_from_row(r: asyncpg.Record) -> User:
-    return User(r["id"], r["username"], r["display_name"], r["platform_role"], r["school"])
+    return User(r["id"], r["username"], r["display_name"], r["platform_role"], r["school"], r.get("language"))
 
 
 async def create_user(
@@ -156,6 +157,12 @@ async def create_session(
             token_hash, user_id, expires_at,
         )
     return None if r is None else PasswordReset(r["display_name"], r["school"], r["password_reset_at"])
+
+
+async def set_language(pool: asyncpg.Pool, user_id: int, language: str | None) -> None:
+    """The account's own language (None: the browser's languages decide)."""
+    async with transaction(pool, "set_language") as conn:
+        await conn.execute("UPDATE users SET language = $2 WHERE id = $1 AND erased_at IS NULL", user_id, language)
 
 
 async def session_user(pool: asyncpg.Pool, token_hash: bytes) -> tuple[User, datetime] | None:

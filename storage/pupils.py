@@ -22,6 +22,7 @@ class NewPupil:
     display_name: str
     school: str
     password_hash: str
+    language: str | None = None  # the page's language the account starts in (the project's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +42,10 @@ async def invite(
     a username is taken."""
     async with transaction(pool, "invite_pupils") as conn:
         ids = await conn.fetch(
-            "INSERT INTO users (username, display_name, school, password_hash)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) RETURNING id",
+            "INSERT INTO users (username, display_name, school, password_hash, language)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) RETURNING id",
             [p.username for p in pupils], [p.display_name for p in pupils], [p.school for p in pupils],
-            [p.password_hash for p in pupils],
+            [p.password_hash for p in pupils], [p.language for p in pupils],
         )
         user_ids = [r["id"] for r in ids]
         await conn.execute(

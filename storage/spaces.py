@@ -21,6 +21,7 @@ class Space:
     description: str
     closed_at: datetime | None
     public: bool = False  # the name, description and journal are shown without login (off until turned on)
+    language: str = "en"  # pupils' new accounts start in it; their login sheets are printed in it
 
     @property
     def closed(self) -> bool:
@@ -52,13 +53,13 @@ class Membership:
     role: str
 
 
-_SPACE_COLUMNS = "id, slug, name, description, closed_at, public"
+_SPACE_COLUMNS = "id, slug, name, description, closed_at, public, language"
 _ROOM_COLUMNS = "id, space_id, area, name, last_seq, kind, state"
 ROOM_STATES = ("active", "archived", "deleted")
 
 
 def _space(r: asyncpg.Record) -> Space:
-    return Space(r["id"], r["slug"], r["name"], r["description"], r["closed_at"], r["public"])
+    return Space(r["id"], r["slug"], r["name"], r["description"], r["closed_at"], r["public"], r["language"])
 
 
 def _room(r: asyncpg.Record) -> Room:
@@ -126,6 +127,21 @@ async def set_public(pool: asyncpg.Pool, space_id: int, public: bool, *, actor_i
         await audit.record(
             conn, space_id=space_id, actor_id=actor_id, action="space.public_on" if public else "space.public_off",
             target_kind="space", target_id=space_id,
+        )
+    return _space(r)
+
+
+async def set_language(pool: asyncpg.Pool, space_id: int, language: str, *, actor_id: int) -> Space:
+    """The project's own language, written to the audit log (`space.language`)."""
+    async with transaction(pool, "set_space_language") as conn:
+        r = await conn.fetchrow(
+            f"UPDATE spaces SET language = $2 WHERE id = $1 RETURNING {_SPACE_COLUMNS}", space_id, language
+        )
+        if r is None:
+            raise NotFound(f"space {space_id}")
+        await audit.record(
+            conn, space_id=space_id, actor_id=actor_id, action="space.language",
+            target_kind="space", target_id=space_id, details={"language": language},
         )
     return _space(r)
 

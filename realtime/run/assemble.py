@@ -51,6 +51,7 @@ from ..services.bundle import Services
 from ..services.chat import Chat, announce_room
 from ..services.feed import Feed
 from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
+from ..services.languages import Languages
 from ..services.mail import Mail
 from ..services.moderation import Moderation
 from ..services.platform import Platform
@@ -210,7 +211,7 @@ async def assemble(
                 room_change_limiter=limiter("room_change", ROOM_CHANGE_REFILL, ROOM_CHANGES_PER_MEMBER),
             ),
             platform=Platform(pool, changes, feed),
-            pupils=Pupils(pool, changes, feed, lift_lock=auth.unlock),
+            pupils=Pupils(pool, changes, feed, directory, lift_lock=auth.unlock),
             invitations=Invitations(
                 pool, changes, feed,
                 by_member=limiter("invite", INVITE_REFILL, INVITES_PER_MEMBER),
@@ -220,6 +221,7 @@ async def assemble(
                 directory=directory,
             ),
             public=PublicView(pool, directory, changes),
+            languages=Languages(pool, changes),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),
             audit=AuditLog(pool),
             accounts=Accounts(pool, changes, auth, feed,

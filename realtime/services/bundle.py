@@ -19,6 +19,7 @@ from .bots import Bots
 from .chat import Chat
 from .feed import Feed
 from .invitations import Invitations
+from .languages import Languages
 from .mail import Mail
 from .moderation import Moderation
 from .platform import Platform
@@ -48,6 +49,7 @@ class Services:
     audit: AuditLog
     accounts: Accounts
     profiles: Profiles
+    languages: Languages
     presence: PresenceTracker
     readers: Readers
     streams: Streams

@@ -49,11 +49,12 @@ async def welcome(services: Services, viewer: Viewer) -> dict[str, Any]:
                  for scope, until in sorted(viewer.mutes.get(space_id, {}).items()) if until > now]
         spaces.append({
             "id": space.id, "slug": space.slug, "name": space.name, "description": space.description,
-            "closed": space.closed, "public": space.public, "role": role.value, "rooms": visible, "mailbox": mailboxes.get(space_id),
+            "closed": space.closed, "public": space.public, "language": space.language, "role": role.value,
+            "rooms": visible, "mailbox": mailboxes.get(space_id),
             "feed": feed_channel(space_id), "moderation": queue_channel(space_id) if reviews else None,
             "mutes": mutes,
         })
-    user = {**viewer.card(), "username": viewer.user.username}
+    user = {**viewer.card(), "username": viewer.user.username, "language": viewer.user.language}
     if viewer.is_moderator:
         user["platform_role"] = "moderator"
         user["moderation"] = queue_channel(PLATFORM_QUEUE)

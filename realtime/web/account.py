@@ -118,6 +118,13 @@ async def own_profile(request: Request) -> Response:
     return JSONResponse(await profiles.own(viewer), headers=NO_STORE)
 
 
+async def own_language(request: Request) -> Response:
+    """The caller's own language ({"language": "pl"}, or null: the browser's decides)."""
+    viewer = await viewer_of(request)
+    body = await json_body(request)
+    return JSONResponse(await web_of(request).services.languages.set_own(viewer, body.get("language")))
+
+
 async def member_profile(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id, user_id = int_param_path(request, "space_id"), int_param_path(request, "user_id")
@@ -132,6 +139,7 @@ routes = [
     Route("/api/account/delete", delete_account, methods=["POST"]),
     Route("/api/account/export", export_own),
     Route("/api/profile", own_profile, methods=["GET", "PUT"]),
+    Route("/api/account/language", own_language, methods=["PUT"]),
     Route("/api/spaces/{space_id}/members/{user_id}/profile", member_profile, methods=["GET", "DELETE"]),
     Route("/api/spaces/{space_id}/pupils/{user_id}/export", export_pupil),
     Route("/api/spaces/{space_id}/pupils/{user_id}/erase", erase_pupil, methods=["POST"]),

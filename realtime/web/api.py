@@ -275,6 +275,13 @@ async def set_public(request: Request) -> Response:
     return JSONResponse(await web_of(request).services.public.set_public(viewer, space_id, body.get("public")))
 
 
+async def set_language(request: Request) -> Response:
+    viewer = await viewer_of(request)
+    space_id = int_param_path(request, "space_id")
+    body = await json_body(request)
+    return JSONResponse(await web_of(request).services.languages.set_project(viewer, space_id, body.get("language")))
+
+
 async def create_bot(request: Request) -> Response:
     viewer = await viewer_of(request)
     space_id = int_param_path(request, "space_id")
@@ -418,6 +425,7 @@ routes = [
     *api_platform.routes,
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),
+    Route("/api/spaces/{space_id}/language", set_language, methods=["PUT"]),
     Route("/api/public/{slug}", public_page),
     Route("/api/public/{slug}/events", public_events),
     Route("/api/spaces/{space_id}/bots", create_bot, methods=["POST"]),

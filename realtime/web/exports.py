@@ -15,6 +15,9 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from .words import say
+
+RIGHT_TO_LEFT = {"ar", "fa", "he", "ur"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,16 +45,21 @@ def logins_csv(logins: list[dict[str, Any]]) -> str:
                     ([p["name"], p["username"], p["password"], p["school"]] for p in logins))
 
 
-def logins_sheet(logins: list[dict[str, Any]], project: str) -> str:
-    """A printable page, one card per pupil to cut out."""
-    cards = "\n".join(
-        f'<div class="card"><b>{html.escape(p["name"])}</b><br>username: <code>{html.escape(p["username"])}</code>'
-        f'<br>password: <code>{html.escape(p["password"])}</code></div>'
-        for p in logins
-    )
+def logins_sheet(logins: list[dict[str, Any]], project: str, language: str, address: str) -> str:
+    """A printable page in the pupils' language, one card per pupil to cut out."""
+    def card(p: dict[str, Any]) -> str:
+        # Label above value, as the page's cards: no colon to place by each language's typography.
+        rows = (("members.card.username", p["username"]), ("members.card.password", p["password"]),
+                ("members.card.address", address))
+        return f'<div class="card"><b>{html.escape(p["name"])}</b><dl>' + "".join(
+            f"<dt>{html.escape(say(language, key))}</dt><dd><code>{html.escape(value)}</code></dd>" for key, value in rows
+        ) + "</dl></div>"
+    title = say(language, "members.sheet.title", n=len(logins))
     return (
-        f"<!doctype html><meta charset=utf-8><title>Logins — {html.escape(project)}</title>"
+        f'<!doctype html><html lang="{language}" dir="{"rtl" if language in RIGHT_TO_LEFT else "ltr"}">'
+        f"<meta charset=utf-8><title>{html.escape(title)} — {html.escape(project)}</title>"
         "<style>body{font-family:sans-serif}.card{display:inline-block;width:16em;margin:.5em;padding:1em;"
-        "border:1px dashed #888}code{font-size:1.2em}</style>"
-        f"<h1>{html.escape(project)}</h1>\n{cards}\n"
+        "border:1px dashed #888}dt{font-size:.8em}dd{margin:0 0 .4em}code{font-size:1.2em}</style>"
+        f"<h1>{html.escape(project)}</h1>\n<p>{html.escape(say(language, 'members.card.how'))}</p>\n"
+        + "\n".join(card(p) for p in logins) + "\n"
     )

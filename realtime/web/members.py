@@ -27,13 +27,17 @@ async def invite_pupils(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv", "html"):
         raise ServiceError(ErrorCode.INVALID_FIELD, "format must be json, csv or html")
-    logins = await web_of(request).services.pupils.invite(viewer, space_id, body.get("pupils"), body.get("school"))
+    logins = await web_of(request).services.pupils.invite(
+        viewer, space_id, body.get("pupils"), body.get("school"), body.get("language")
+    )
     headers = {"Cache-Control": "no-store"}  # passwords: never kept by a cache
     if fmt == "csv":
         return Response(logins_csv(logins), status_code=201, media_type="text/csv; charset=utf-8", headers=headers)
     if fmt == "html":
         space = await web_of(request).services.directory.space(space_id)
-        return HTMLResponse(logins_sheet(logins, space.name), status_code=201, headers=headers)
+        address = f"{request.url.scheme}://{request.url.netloc}/"
+        sheet = logins_sheet(logins, space.name, logins[0]["language"], address)
+        return HTMLResponse(sheet, status_code=201, headers=headers)
     return JSONResponse({"pupils": logins}, status_code=201, headers=headers)
 
 
