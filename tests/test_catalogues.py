@@ -82,3 +82,11 @@ def test_every_error_code_is_said_in_words():
     from protocol import ErrorCode
 
     assert sorted(c.value for c in ErrorCode if f"error.{c.value}" not in ENGLISH) == []
+
+
+def test_every_language_of_the_etwinning_community_is_there():
+    """The EU's 24 official languages, and those of eTwinning's other countries the issue names."""
+    eu = "bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split()
+    others = "is no sq mk sr tr uk ka ar".split()
+    assert sorted(set(eu + others) - set(LANGUAGES)) == []
+    assert len(set(LANGUAGES.values())) == len(LANGUAGES)  # each by its own, distinct name

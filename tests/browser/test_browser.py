@@ -131,7 +131,7 @@ async def test_reconnect_after_a_server_restart_loses_and_doubles_nothing(browse
 async def test_errors_are_shown_in_the_users_language(browser, server, world, http):
     chat = world.channel(Area.CHAT)
     pupil = await open_page(browser, server.port, world.users["pupil_admin"], lang="fr-FR")
-    assert "Salles" in await pupil.text_content("nav")  # French from the browser's language
+    assert "Salons" in await pupil.text_content("nav")  # French from the browser's language
     await open_room(pupil, chat)
     await pupil.fill("#composer", "encore moi")
     admin = {"authorization": f"Bearer {await login(http, world.users['teacher_admin'].username)}"}

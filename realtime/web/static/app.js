@@ -5,7 +5,7 @@
 // server.
 
 import { api, h, replace } from "./dom.js";
-import { errorText, formatDateTime, getLang, languageNames, loadLanguages, sameName, setLang, t } from "./i18n.js";
+import { errorText, forgetLang, formatDateTime, getLang, languageNames, loadLanguages, sameName, setLang, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { homeView, noteInvitation } from "./screens/home.js";
 import { joinPage, loginRefusal } from "./screens/join.js";
@@ -79,7 +79,7 @@ async function boot() {
   await loadLanguages();
   if (location.pathname === "/join") return joinPage({ root: app, start, languageMenu });
   try {
-    start(await me);
+    await start(await me);
   } catch {
     showLogin();
   }
@@ -123,12 +123,18 @@ function languageMenu(rerender) {
   const names = languageNames();
   const select = h("select", {
     id: "lang", "data-testid": "lang", "aria-label": t("lang.label"),
-    onchange: async () => { await setLang(select.value); rerender(); },
+    onchange: async () => {
+      await setLang(select.value);
+      // Kept by the server too: the same words at the next login, on any computer.
+      if (state.me) api("PUT", "/api/account/language", { language: getLang() }).catch(() => {});
+      rerender();
+    },
   }, Object.entries(names).map(([tag, name]) => h("option", { value: tag, lang: tag, selected: tag === getLang() }, name)));
   return h("span", { class: "lang" }, select);
 }
 
-function start(me) {
+async function start(me) {
+  if (me.user.language && me.user.language !== getLang()) await setLang(me.user.language, { remember: false });
   state.me = me;
   state.live = new Live({
     userId: me.user.id,
@@ -205,6 +211,7 @@ async function logout() {
   await api("POST", "/api/logout").catch(() => {});
   forgetUser(userId); // nothing of theirs stays on a shared PC,
   history.replaceState(null, "", location.pathname); // nor where they were: the next one starts at Start
+  await forgetLang(); // nor their language
   showLogin();
 }
 

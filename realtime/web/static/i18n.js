@@ -52,24 +52,63 @@ export function languageNames() {
   return languages;
 }
 
+// Languages written right to left: the whole page turns (dir="rtl"; style.css uses logical
+// properties throughout, so margins, borders and arrows follow).
+const RIGHT_TO_LEFT = new Set(["ar", "fa", "he", "ur"]);
+
+export function direction(tag) {
+  return RIGHT_TO_LEFT.has(tag.split("-")[0]) ? "rtl" : "ltr";
+}
+
 export async function setLang(next, { remember = true } = {}) {
   lang = next in languages ? next : "en";
   await catalogue(lang);
   if (remember) localStorage.setItem("twinhub.lang", lang);
   document.documentElement.lang = lang;
+  document.documentElement.dir = direction(lang);
+}
+
+// At logout: the next person at a shared computer starts in the browser's languages, and gets
+// their own (kept by the server) when they log in.
+export async function forgetLang() {
+  localStorage.removeItem("twinhub.lang");
+  await setLang(preferred(), { remember: false });
+}
+
+// Words in another language than the page's: a login sheet printed in the class's language.
+export async function wordsIn(tag) {
+  const target = tag in languages ? tag : "en";
+  await catalogue(target);
+  return (key, vars = {}) => say(target, key, vars);
+}
+
+// People's names in the order of the reader's language (Polish "Łucja" between "Lena" and "Maja",
+// Swedish "Östen" after "Zack"), not by code point (which puts every "Ł" after "Z").
+export function byName(a, b) {
+  return collator().compare(a, b);
+}
+
+const collators = {};
+function collator() {
+  collators[lang] ??= new Intl.Collator(locale(), { sensitivity: "base", numeric: true });
+  return collators[lang];
 }
 
 // A counted phrase is an object of CLDR plural forms ({"one": …, "few": …, "other": …}); the count
 // `n` picks the form by the language's own rules (Polish 2 pliki, 5 plików; Arabic's six forms).
-function form(text, vars) {
+function form(text, vars, tag = lang) {
   if (typeof text === "string") return text;
   const n = Number(vars.n);
-  return text[new Intl.PluralRules(lang).select(Number.isFinite(n) ? n : 0)] ?? text.other;
+  return text[new Intl.PluralRules(tag).select(Number.isFinite(n) ? n : 0)] ?? text.other;
+}
+
+function say(tag, key, vars) {
+  const text = form(catalogues[tag]?.[key] ?? catalogues.en?.[key] ?? key, vars, tag);
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? formatValue(name, vars[name]) : `{${name}}`));
 }
 
 export function t(key, vars = {}) {
-  const text = form(catalogues[lang]?.[key] ?? catalogues.en?.[key] ?? key, vars);
-  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? formatValue(name, vars[name]) : `{${name}}`));
+  return say(lang, key, vars);
 }
 
 // Counts in the language's own digits and separators (1 234 in French, 1.234 in German); an id
@@ -117,6 +156,12 @@ export function formatDuration(ms) {
   const seconds = Math.max(1, Math.ceil(ms / 1000));
   const [n, unit] = seconds < 90 ? [seconds, "second"] : [Math.ceil(seconds / 60), "minute"];
   return new Intl.NumberFormat(locale(), { style: "unit", unit, unitDisplay: "long" }).format(n);
+}
+
+// A date in a given language (a card printed in the class's language, not the teacher's).
+export function formatDateIn(tag, iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleDateString(tag, { day: "numeric", month: "long", year: "numeric" });
 }
 
 // A date without the weekday ("7 Dec 2026", "7 déc. 2026"): for lists, where the long form is noise.

@@ -3,7 +3,7 @@
 // (adults; a pupil's school erases theirs) — docs/protocol.md, "Your account", "Member profiles".
 
 import { api, h, replace } from "../dom.js";
-import { errorText, formatDateTime, getLang, locale, t } from "../i18n.js";
+import { byName, errorText, formatDateTime, getLang, locale, t } from "../i18n.js";
 import { state } from "../state.js";
 import { confirmed, dialog, fail, toast } from "../ui.js";
 import { loginRefusal } from "./join.js";
@@ -135,7 +135,7 @@ export function accountView({ showLogin }) {
     }
     const tags = [...new Set([...LANGUAGES, ...(profile.languages || [])])]
       .map((tag) => ({ tag, name: names.of(tag) || tag }))
-      .sort((a, b) => a.name.localeCompare(b.name, getLang()));
+      .sort((a, b) => byName(a.name, b.name));
     const boxes = tags.map(({ tag, name }) => h("label", { class: "choice", lang: tag },
       h("input", { type: "checkbox", name: "languages", value: tag, checked: (profile.languages || []).includes(tag) }), " ", name));
     const languages = h("fieldset", { class: "languages", "aria-describedby": "profile-languages-hint" },

@@ -5,7 +5,7 @@
 // the open thread without a reload. docs/protocol.md, "TwinMail".
 
 import { h, replace } from "../dom.js";
-import { t } from "../i18n.js";
+import { formatList, t } from "../i18n.js";
 import { currentSpace, state } from "../state.js";
 import { fail } from "../ui.js";
 import { composer, newDraft, replyDraft } from "./mail_compose.js";
@@ -62,7 +62,7 @@ export function mailView(first, { threadId: openAtFirst = null } = {}) {
     const last = th.last;
     const mine = isMe(last.from);
     const who = mine
-      ? t("mail.to_names", { names: last.to.map((p) => p.name).join(", ") })
+      ? t("mail.to_names", { names: formatList(last.to.map((p) => p.name)) })
       : last.from.name;
     const current = paneKind === "thread" && pane?.threadId === th.thread_id;
     return h("li", { class: `thread-item${th.unread ? " unread" : ""}`, "data-thread": th.thread_id },

@@ -4,7 +4,7 @@
 // device while it is typed, so leaving TwinMail (or a reload) loses nothing; sending clears it.
 
 import { h, replace } from "../dom.js";
-import { errorText, t } from "../i18n.js";
+import { byName, errorText, formatList, t } from "../i18n.js";
 import { clientId } from "../live.js";
 import { state } from "../state.js";
 import { confirmed, fail, toast } from "../ui.js";
@@ -124,7 +124,9 @@ export function composer({ space, people, book, draft, replyMail, getReplyMail, 
       if (!byGroup.has(key)) byGroup.set(key, { role, school: m.school || "", members: [] });
       byGroup.get(key).members.push(m);
     }
-    const ordered = [...byGroup.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, g]) => g);
+    // Groups by role, then school; people by name — each in the reader's language's order.
+    const ordered = [...byGroup.values()].sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) || byName(a.school, b.school));
+    for (const g of ordered) g.members.sort((a, b) => byName(a.name, b.name));
     boxes.clear();
     replace(groups, ordered.length ? ordered.map((g, i) => h("fieldset", { class: "book-group", "data-role": g.role },
       h("legend", { id: `book-group-${i}` }, t(`mail.group.${g.role}`), g.school ? ` — ${g.school}` : ""),
@@ -254,7 +256,7 @@ export function composer({ space, people, book, draft, replyMail, getReplyMail, 
       onSent(ok);
     } catch (err) {
       const names = (err.recipients || []).map((id) => chosen.get(id)?.name || `#${id}`);
-      error.textContent = names.length ? t("mail.refused", { names: names.join(", "), why: errorText(err) }) : errorText(err);
+      error.textContent = names.length ? t("mail.refused", { names: formatList(names), why: errorText(err) }) : errorText(err);
       if (err.code !== "network" && err.code !== "unavailable" && err.code !== "rate_limited") {
         clientRef = null; // refused: nothing was stored under it
         save();
@@ -279,7 +281,7 @@ export function composer({ space, people, book, draft, replyMail, getReplyMail, 
     h("section", { class: "to", "aria-labelledby": "compose-to" },
       h("h3", { id: "compose-to" }, t("mail.to")),
       chosenList, toHint,
-      leftOut.length ? h("p", { class: "note", "data-testid": "left-out" }, t("mail.left_out", { names: leftOut.map((p) => (p.id === null ? t("author.pupil_of", { school: p.school || "" }) : p.name)).join(", ") })) : null,
+      leftOut.length ? h("p", { class: "note", "data-testid": "left-out" }, t("mail.left_out", { names: formatList(leftOut.map((p) => (p.id === null ? t("author.pupil_of", { school: p.school || "" }) : p.name))) })) : null,
       h("details", { class: "book", open: !reply || !chosen.size },
         h("summary", {}, t("mail.book")),
         h("label", { for: "mail-search" }, t("mail.search")), search, found,

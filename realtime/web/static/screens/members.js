@@ -11,7 +11,7 @@
 // docs/protocol.md ("Pupil accounts" to "A removed pupil added back").
 
 import { api, h, replace } from "../dom.js";
-import { errorText, formatDate, formatDateTime, formatShortDate, t } from "../i18n.js";
+import { byName, direction, errorText, formatDateIn, formatDateTime, formatShortDate, languageNames, t, wordsIn } from "../i18n.js";
 import { currentSpace, hasMembersScreen, state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 
@@ -122,7 +122,8 @@ export function membersView(space) {
   let pending = [];
   let loaded = false;
   let checked = null; // the last checked list of names: [{name, problem}]
-  let sheet = null; // the one-time sheet shown: {kind: "pupils"|"reset"|"code", ...}
+  let sheet = null; // the one-time sheet shown: {kind: "pupils"|"reset"|"code", lang, w (its words), ...}
+  const projectLanguage = () => currentSpace(space.id)?.language || space.language || "en";
   const drafts = { names: "", school: "" }; // what was typed in the pupils' form, kept across renders
 
   // -- loading ------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ export function membersView(space) {
         api("GET", `/api/spaces/${space.id}/members/former`),
         admin() ? api("GET", `/api/spaces/${space.id}/invitations?status=pending`) : { invitations: [] },
       ]);
-      members = m.members;
+      members = m.members.sort((a, b) => byName(a.name, b.name));
       former = f.pupils;
       pending = i.invitations;
     } catch (err) {
@@ -397,6 +398,9 @@ export function membersView(space) {
     const names = h("textarea", { id: "pupil-names", rows: 6, spellcheck: "false", "aria-describedby": "pupil-names-help" }, drafts.names);
     const file = h("input", { id: "pupil-file", type: "file", accept: ".txt,.csv,text/plain,text/csv" });
     const school = h("input", { id: "pupil-school", maxlength: 200, value: drafts.school, placeholder: state.me.user.school || "" });
+    // The class's language: their accounts start in it and their sheet is printed in it.
+    const language = h("select", { id: "pupil-language", onchange: () => { drafts.language = language.value; } },
+      Object.entries(languageNames()).map(([tag, name]) => h("option", { value: tag, lang: tag, selected: tag === (drafts.language || projectLanguage()) }, name)));
     const preview = h("div", { class: "pupils-preview", "aria-live": "polite", "data-testid": "pupils-preview" });
     names.addEventListener("input", () => {
       drafts.names = names.value;
@@ -446,7 +450,7 @@ export function membersView(space) {
       const chosen = [...preview.querySelectorAll("input[type=checkbox]:checked")].map((b) => b.dataset.name);
       if (!chosen.length) return toast(t("members.pupils.none_chosen"));
       if (chosen.length > MAX_PUPILS) return toast(t("members.pupils.too_many", { max: MAX_PUPILS }));
-      const body = { pupils: chosen };
+      const body = { pupils: chosen, language: language.value };
       if (school.value.trim()) body.school = school.value.trim();
       // A class takes a few seconds (each password is hashed): one click, and it says so.
       button.disabled = true;
@@ -455,7 +459,7 @@ export function membersView(space) {
         const made = await api("POST", `/api/spaces/${space.id}/pupils`, body);
         drafts.names = "";
         checked = null;
-        showSheet({ kind: "pupils", logins: made.pupils });
+        await showSheet({ kind: "pupils", logins: made.pupils, lang: made.pupils[0]?.language });
         refresh();
       } catch (err) {
         fail(err);
@@ -469,6 +473,7 @@ export function membersView(space) {
         h("span", { id: "pupil-names-help", class: "members-note" }, t("members.pupils.names_help"))),
       h("div", { class: "field" }, h("label", { for: "pupil-file" }, t("members.pupils.file")), file),
       h("div", { class: "field" }, h("label", { for: "pupil-school" }, t("members.pupils.school")), school),
+      h("div", { class: "field" }, h("label", { for: "pupil-language" }, t("members.sheet.language")), language),
       h("button", { type: "submit" }, t("members.pupils.check")),
       preview);
     form.addEventListener("submit", (ev) => {
@@ -484,34 +489,37 @@ export function membersView(space) {
 
   // -- the one-time sheet -------------------------------------------------------------------
 
+  // The cards are in the sheet's language (sheet.w), which may not be the teacher's.
   function loginCard(login) {
+    const w = sheet.w;
     return h("article", { class: "print-card", "data-testid": "login-card" },
       h("p", { class: "print-project" }, space.name),
       h("h3", { class: "print-name" }, login.name),
       h("dl", {},
-        h("dt", {}, t("members.card.username")), h("dd", { class: "print-secret", "data-field": "username" }, login.username),
-        h("dt", {}, t("members.card.password")), h("dd", { class: "print-secret", "data-field": "password" }, login.password),
-        h("dt", {}, t("members.card.address")), h("dd", { "data-field": "address" }, loginAddress())),
-      h("p", { class: "print-how" }, t("members.card.how")));
+        h("dt", {}, w("members.card.username")), h("dd", { class: "print-secret", "data-field": "username" }, login.username),
+        h("dt", {}, w("members.card.password")), h("dd", { class: "print-secret", "data-field": "password" }, login.password),
+        h("dt", {}, w("members.card.address")), h("dd", { "data-field": "address" }, loginAddress())),
+      h("p", { class: "print-how" }, w("members.card.how")));
   }
 
   function codeCard({ invitation, code }) {
+    const w = sheet.w;
     return h("article", { class: "print-card print-card-code", "data-testid": "code-card" },
       h("p", { class: "print-project" }, space.name),
-      h("h3", { class: "print-name" }, t("members.code.invited", { role: t(`members.role.${invitation.role}`) })),
-      invitation.label ? h("p", {}, t("members.code.for", { label: invitation.label })) : null,
+      h("h3", { class: "print-name" }, w("members.code.invited", { role: w(`members.role.${invitation.role}`) })),
+      invitation.label ? h("p", {}, w("members.code.for", { label: invitation.label })) : null,
       // The code on a line of its own, its groups of four kept whole (a line breaks only between them).
       h("dl", { class: "print-code-line" },
-        h("dt", {}, t("members.code.code")),
+        h("dt", {}, w("members.code.code")),
         h("dd", { class: "print-secret", "data-field": "code" },
           code.split("-").map((group, i) => [i ? "-" : null, h("span", {}, group)]))),
       h("div", { class: "print-code-body" },
         h("dl", {},
-          h("dt", {}, t("members.card.address")), h("dd", { "data-field": "address" }, joinAddress()),
-          h("dt", {}, t("members.code.until")), h("dd", {}, formatDate(invitation.expires_at))),
-        qrSvg(joinAddress(), t("members.code.qr", { address: joinAddress() }))),
-      h("p", { class: "print-how" }, t("members.code.how")),
-      invitation.note ? h("p", { class: "print-how" }, t("members.pending.note", { note: invitation.note })) : null);
+          h("dt", {}, w("members.card.address")), h("dd", { "data-field": "address" }, joinAddress()),
+          h("dt", {}, w("members.code.until")), h("dd", {}, formatDateIn(sheet.lang, invitation.expires_at))),
+        qrSvg(joinAddress(), w("members.code.qr", { address: joinAddress() }))),
+      h("p", { class: "print-how" }, w("members.code.how")),
+      invitation.note ? h("p", { class: "print-how" }, w("members.pending.note", { note: invitation.note })) : null);
   }
 
   function sheetView() {
@@ -527,12 +535,14 @@ export function membersView(space) {
         h("div", { class: "print-buttons" },
           h("button", { type: "button", "data-action": "print", onclick: () => window.print() }, t("members.sheet.print")),
           h("button", { type: "button", "data-action": "done", onclick: () => leaveSheet() }, t("members.sheet.done")))),
-      h("div", { class: "print-cards" }, cards));
+      h("div", { class: "print-cards", lang: sheet.lang, dir: direction(sheet.lang) }, cards));
   }
 
   // Leaving the sheet — its button, a link of the menu, the back button, logging out, closing
   // the tab — asks first: the passwords (or the code) are never shown again.
-  function showSheet(next) {
+  async function showSheet(next) {
+    next.lang = next.lang || projectLanguage();
+    next.w = await wordsIn(next.lang);
     sheet = next;
     if (!guarded) {
       guarded = true;

@@ -7,7 +7,7 @@
 // follows from the start (queues.js) and routes here.
 
 import { api, h, replace } from "../dom.js";
-import { formatDateTime, t } from "../i18n.js";
+import { byName, formatDateTime, t } from "../i18n.js";
 import { state } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 import { memberScopes, muteDialog, scopeLabel } from "./mute_dialog.js";
@@ -373,7 +373,7 @@ export function mutesView(spaceId) {
   async function muteSomeone() {
     try {
       const found = await api("GET", `/api/spaces/${spaceId}/members`);
-      const people = found.members.filter((p) => MUTABLE.includes(p.role)).sort((a, b) => a.name.localeCompare(b.name));
+      const people = found.members.filter((p) => MUTABLE.includes(p.role)).sort((a, b) => byName(a.name, b.name));
       if (!people.length) {
         toast(t("mutes.nobody"));
         return;

@@ -6,7 +6,7 @@
 // somewhere in the project — a pupil admin in the activities (docs/roles.md) — teacher admins too.
 
 import { api, h, replace } from "../dom.js";
-import { formatDateTime, has, t } from "../i18n.js";
+import { byName, formatDateTime, has, languageNames, t } from "../i18n.js";
 import { currentSpace, roomAreas } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
 
@@ -18,7 +18,7 @@ const AREAS = ["home", "activities", "teachers_room", "pupils_corner", "chat"];
 // Every kind of entry the audit log holds in a project (docs/protocol.md, "Audit log").
 const AUDIT_ACTIONS = [
   "room.created", "room.rename", "room.archive", "room.unarchive", "room.delete",
-  "space.create", "space.rename", "space.close", "space.reopen", "space.public_on", "space.public_off",
+  "space.create", "space.rename", "space.close", "space.reopen", "space.public_on", "space.public_off", "space.language",
   "bot.create", "bot.revoke",
   "member.joined", "member.role_changed", "member.removed", "member.restored", "member.invite",
   "invitation.accepted", "invitation.declined", "invitation.revoked", "member.password_reset",
@@ -314,7 +314,27 @@ export function projectView(space, section = "rooms") {
       h("h2", {}, t("project.state.title")), stateLine, stateHelp, toggle,
       h("h2", {}, t("project.public.title")), publicLine, h("p", { class: "hint" }, t("project.public.help")),
       publicLink, publicToggle,
+      ...languageSection(),
     ];
+  }
+
+  // The project's own language: pupils' new accounts start in it, their sheets are printed in it.
+  function languageSection() {
+    const select = h("select", { id: "project-language", name: "language", "aria-describedby": "project-language-hint" },
+      Object.entries(languageNames()).map(([tag, name]) => h("option", { value: tag, lang: tag, selected: tag === (me().language || "en") }, name)));
+    const form = h("form", { class: "project-form", "data-testid": "project-language" },
+      h("div", { class: "field" }, h("label", { for: "project-language" }, t("project.language.title")), select),
+      h("button", { type: "submit" }, t("project.language.save")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("PUT", `/api/spaces/${id}/language`, { language: select.value });
+        toast(t("project.language.saved"));
+      } catch (err) {
+        fail(err);
+      }
+    });
+    return [h("h2", {}, t("project.language.title")), h("p", { class: "hint", id: "project-language-hint" }, t("project.language.hint")), form];
   }
 
   // -- bots ----------------------------------------------------------------------------------
@@ -465,7 +485,7 @@ export function projectView(space, section = "rooms") {
     const download = h("a", { class: "button-link", "data-testid": "audit-csv" }, t("project.audit.csv"));
     const action = h("select", { id: "audit-action", name: "action" },
       h("option", { value: "" }, t("project.audit.all_actions")),
-      AUDIT_ACTIONS.map((a) => [a, t(`project.audit.kind.${a}`)]).sort((x, y) => x[1].localeCompare(y[1]))
+      AUDIT_ACTIONS.map((a) => [a, t(`project.audit.kind.${a}`)]).sort((x, y) => byName(x[1], y[1]))
         .map(([a, label]) => h("option", { value: a }, label)));
     const actor = h("select", { id: "audit-actor", name: "actor" }, h("option", { value: "" }, t("project.audit.all_members")));
     const from = h("input", { id: "audit-from", name: "from", type: "date" });
@@ -544,7 +564,7 @@ export function projectView(space, section = "rooms") {
         until: d.until ? formatDateTime(d.until) : "", n: (d.user_ids || []).length, failures: d.failures ?? "",
         author: d.author_id ? people.get(d.author_id) || t("project.audit.member_n", { id: d.author_id }) : "",
         scopeName: d.scope && (d.scope === "journal" || d.scope === "activity") ? t(`project.bots.scope.${d.scope}`) : "",
-        action: e.action,
+        action: e.action, language: d.language ? languageNames()[d.language] || d.language : "",
       };
       let key = `project.audit.action.${e.action}`;
       if (e.action === "member.removed" && e.actor_id === e.target_id) key += ".self";
@@ -626,7 +646,7 @@ export function projectView(space, section = "rooms") {
         if (m.invited_by) inviters.set(m.id, m.invited_by);
       }
       for (const b of botList.bots) bots.set(b.id, b.name);
-      const sorted = [...members.members].sort((a, b) => a.name.localeCompare(b.name));
+      const sorted = [...members.members].sort((a, b) => byName(a.name, b.name));
       for (const m of sorted) actor.appendChild(h("option", { value: m.id }, `${m.name} (${t(`project.role.${m.role}`)})`));
       await load(true);
     }

@@ -19,7 +19,7 @@
 // HTTP (GET /api/rooms/{id}) and its `room` frames, since no welcome lists it.
 
 import { api, clear, h, replace } from "../dom.js";
-import { errorText, formatDateTime, sameName, t } from "../i18n.js";
+import { errorText, formatDateTime, formatList, sameName, t } from "../i18n.js";
 import { clientId } from "../live.js";
 import { currentRoom, currentSpace, state, userKey } from "../state.js";
 import { confirmed, dialog, fail, field, toast } from "../ui.js";
@@ -522,7 +522,7 @@ export function roomView(space, room, { messageId = null } = {}) {
     const now = Date.now();
     for (const [id, x] of typing) if (x.until <= now) typing.delete(id);
     const names = [...typing.values()].map((x) => x.name);
-    typingLine.textContent = names.length ? t("room.typing", { names: names.join(", ") }) : "";
+    typingLine.textContent = names.length ? t("room.typing", { names: formatList(names) }) : "";
     clearTimeout(typingTimer);
     if (names.length) typingTimer = setTimeout(renderTyping, 1000);
   }
