@@ -197,9 +197,11 @@ class Directory:
         self._expire_idle(time.monotonic())
         viewer = self._viewers.get(user.id)
         if viewer is not None:
+            # The account as the session's token read it, just now (a language chosen since the
+            # user's other connections began is in it).
+            viewer.user = user
             if viewer.refs <= 0:
                 self._idle.pop(user.id, None)
-                viewer.user = user  # as the session's token read it, just now
                 self.rights_reused += 1
         else:
             for _ in range(3):  # a change to someone's rights during the read: read again

@@ -43,7 +43,9 @@ async def test_a_polish_pupil_reads_polish_with_24_hour_times_and_keeps_the_lang
     await send(pupil, "Cześć wszystkim!")
     posted = pupil.locator(".message", has_text="Cześć wszystkim!")
     await posted.wait_for()
-    shown = (await posted.locator("time").first.text_content()).strip()
+    stamp = posted.locator("time[datetime^='2']").first  # once the server took it ("sending…" until then)
+    await stamp.wait_for()
+    shown = (await stamp.text_content()).strip()
     assert re.fullmatch(r"\d{2}:\d{2}", shown), shown  # 24-hour, as Poland writes it (not "2:05 PM")
     assert pl["logout"] == (await pupil.locator("button.logout").text_content()).strip()
     assert english_sentences_on(await pupil.inner_text("body"), "pl") == []
@@ -98,7 +100,7 @@ async def test_a_polish_class_gets_its_sheet_in_polish_with_usernames_from_its_n
     pl = catalogue("pl")
     page = await open_page(browser, server.port, world.users["teacher_admin"], lang="fr-FR")
     # The teacher (reading French) makes Polish the project's language in its settings.
-    await page.goto(f"http://127.0.0.1:{server.port}/#/project/{world.space_id}")
+    await page.goto(f"http://127.0.0.1:{server.port}/#/project/{world.space_id}/project")
     form = page.locator("[data-testid=project-language]")
     await form.locator("select").select_option("pl")
     await form.locator("button[type=submit]").click()
@@ -137,7 +139,7 @@ async def test_every_screen_in_polish_german_greek_and_arabic(browser, server, w
     address = {
         "home": "#/home", "room": f"#/room/{world.rooms[Area.TEACHERS_ROOM]}", "journal": f"#/room/{journal}",
         "feed": f"#/feed/{sid}", "mail": f"#/mail/{sid}", "moderation": f"#/moderation/{sid}",
-        "members": f"#/members/{sid}", "project": f"#/project/{sid}", "account": "#/account",
+        "members": f"#/members/{sid}", "project": f"#/project/{sid}/project", "account": "#/account",
     }
     for tag, browser_locale in (("pl", "pl-PL"), ("de", "de-DE"), ("el", "el-GR"), ("ar", "ar")):
         page = await open_page(browser, server.port, world.users["teacher_admin"], lang=browser_locale)
