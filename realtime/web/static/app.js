@@ -135,6 +135,10 @@ function languageMenu(rerender) {
 
 async function start(me) {
   if (me.user.language && me.user.language !== getLang()) await setLang(me.user.language, { remember: false });
+  // A language chosen on the login or join page, before the account had one, becomes the account's.
+  else if (!me.user.language && localStorage.getItem("twinhub.lang") === getLang()) {
+    api("PUT", "/api/account/language", { language: getLang() }).catch(() => {});
+  }
   state.me = me;
   state.live = new Live({
     userId: me.user.id,
