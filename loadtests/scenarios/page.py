@@ -225,7 +225,7 @@ async def one_round(browser: Any, target: PageServer, args: argparse.Namespace, 
     from realtime.run.demo import PASSWORD
 
     base = f"http://127.0.0.1:{target.server.port}"
-    context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-GB")
+    context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale=args.locale)
     await context.add_init_script(MARKS)
     page = await context.new_page()
     page.set_default_timeout(30_000)
@@ -413,6 +413,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--before", default=None,
                    help="a checkout of an older commit (git worktree add --detach /tmp/before <commit>): measured "
                         "side by side, round by round")
+    s.add_argument("--locale", default="en-GB",
+                   help="the browser's language (default en-GB; pl-PL: the page in Polish, docs/i18n.md)")
     s.add_argument("--messages", type=int, default=5000, help="messages in the long room (default 5000)")
     s.add_argument("--step", type=int, default=300, help="px scrolled up each frame (default 300: a fast fling)")
     s.add_argument("--scroll-seconds", type=float, default=120.0, help="bound on the scroll, s (default 120)")
