@@ -27,6 +27,7 @@ class AccountRow:
     home_space_id: int | None
     platform_role: str | None
     created_at: datetime
+    language: str | None = None  # the page's language the account chose
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +60,13 @@ async def account(pool: asyncpg.Pool, user_id: int) -> AccountRow | None:
     """The account's own row (None: it does not exist, or was erased)."""
     async with read(pool, "export_account") as conn:
         r = await conn.fetchrow(
-            "SELECT id, username, display_name, school, kind, home_space_id, platform_role, created_at FROM users"
+            "SELECT id, username, display_name, school, kind, home_space_id, platform_role, created_at, language FROM users"
             " WHERE id = $1 AND erased_at IS NULL",
             user_id,
         )
     return None if r is None else AccountRow(
         r["id"], r["username"], r["display_name"], r["school"], r["kind"], r["home_space_id"], r["platform_role"],
-        r["created_at"],
+        r["created_at"], r["language"],
     )
 
 

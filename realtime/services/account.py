@@ -147,7 +147,7 @@ class Accounts:
             "account": {
                 "id": found.id, "username": found.username, "name": found.display_name, "school": found.school,
                 "kind": found.kind, "home_project": found.home_space_id, "platform_role": found.platform_role,
-                "created_at": iso(found.created_at),
+                "created_at": iso(found.created_at), "language": found.language,
             },
             "profile": profile_data(profile),
             "memberships": [

@@ -167,12 +167,13 @@ async def test_an_export_holds_ones_own_data_and_no_one_elses_mail(world, http, 
     assert (await http.delete(f"/api/mail/{dropped}", headers=as_pupil)).status_code == 200
     r = await http.put("/api/profile", headers=as_pupil, json={"about": "I like rivers", "languages": ["fr"]})
     assert r.status_code == 200, r.text
+    assert (await http.put("/api/account/language", headers=as_pupil, json={"language": "pl"})).status_code == 200
 
     export = await _export(http, as_pupil)
     assert export["format"] == "twinhub.export.v1"
     assert export["account"] | {"created_at": None} == {
         "id": pupil.id, "username": pupil.username, "name": pupil.display_name, "school": pupil.school,
-        "kind": "pupil", "home_project": sid, "platform_role": None, "created_at": None,
+        "kind": "pupil", "home_project": sid, "platform_role": None, "created_at": None, "language": "pl",
     }
     assert export["profile"]["about"] == "I like rivers" and export["profile"]["languages"] == ["fr"]
     assert [(m["project"], m["role"]) for m in export["memberships"]] == [(sid, "pupil_member")]

@@ -220,3 +220,27 @@ async def test_closing_a_project_on_a_reaches_its_members_sockets_on_b(pair, wor
     finally:
         for socket in on_b_sockets:
             await socket.close()
+
+
+async def test_a_projects_language_set_on_a_reaches_b_at_once(pair, world):
+    """Languages (docs/protocol.md): a teacher admin sets the project's language on A; a member's
+    socket on B gets a fresh welcome carrying it, and B's /api/me says it."""
+    a, b, on_a, on_b = pair
+    sid = world.space_id
+    pupil_token = await login(on_b, world.users["pupil_member"].username)
+    socket = await Client.connect(b.ws, pupil_token)
+    try:
+        r = await on_a.put(f"/api/spaces/{sid}/language", headers=await _auth(on_a, world.users["teacher_admin"].username),
+                           json={"language": "pl"})
+        assert r.status_code == 200, r.text
+        fresh = await socket.next_frame(Welcome, timeout=LIVE)
+        assert [s["language"] for s in fresh.spaces if s["id"] == sid] == ["pl"]
+        me = await on_b.get("/api/me", headers={"authorization": f"Bearer {pupil_token}"})
+        assert [s["language"] for s in me.json()["spaces"] if s["id"] == sid] == ["pl"]
+        # A pupil's own choice made on B is the one A's next login reads.
+        assert (await on_b.put("/api/account/language", headers={"authorization": f"Bearer {pupil_token}"},
+                               json={"language": "uk"})).status_code == 200
+        again = await _auth(on_a, world.users["pupil_member"].username)
+        assert (await on_a.get("/api/me", headers=again)).json()["user"]["language"] == "uk"
+    finally:
+        await socket.close()
