@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -118,30 +119,30 @@ async def set_closed(pool: asyncpg.Pool, space_id: int, closed: bool, *, actor_i
 
 async def set_public(pool: asyncpg.Pool, space_id: int, public: bool, *, actor_id: int | None) -> Space:
     """Turn the project's public view on or off, and write the act to the audit log."""
-    async with transaction(pool, "set_space_public") as conn:
-        r = await conn.fetchrow(
-            f"UPDATE spaces SET public = $2 WHERE id = $1 RETURNING {_SPACE_COLUMNS}", space_id, public
-        )
-        if r is None:
-            raise NotFound(f"space {space_id}")
-        await audit.record(
-            conn, space_id=space_id, actor_id=actor_id, action="space.public_on" if public else "space.public_off",
-            target_kind="space", target_id=space_id,
-        )
-    return _space(r)
+    action = "space.public_on" if public else "space.public_off"
+    return await _set_setting(pool, space_id, "public", public, actor_id, action, None)
 
 
 async def set_language(pool: asyncpg.Pool, space_id: int, language: str, *, actor_id: int) -> Space:
     """The project's own language, written to the audit log (`space.language`)."""
-    async with transaction(pool, "set_space_language") as conn:
-        r = await conn.fetchrow(
-            f"UPDATE spaces SET language = $2 WHERE id = $1 RETURNING {_SPACE_COLUMNS}", space_id, language
-        )
+    return await _set_setting(pool, space_id, "language", language, actor_id, "space.language", {"language": language})
+
+
+_SETTINGS = {"public": "UPDATE spaces SET public = $2", "language": "UPDATE spaces SET language = $2"}
+
+
+async def _set_setting(
+    pool: asyncpg.Pool, space_id: int, setting: str, value: Any, actor_id: int | None, action: str,
+    details: dict[str, Any] | None,
+) -> Space:
+    """One of a project's settings changed, and the act audited, in one transaction."""
+    async with transaction(pool, f"set_space_{setting}") as conn:
+        r = await conn.fetchrow(f"{_SETTINGS[setting]} WHERE id = $1 RETURNING {_SPACE_COLUMNS}", space_id, value)
         if r is None:
             raise NotFound(f"space {space_id}")
         await audit.record(
-            conn, space_id=space_id, actor_id=actor_id, action="space.language",
-            target_kind="space", target_id=space_id, details={"language": language},
+            conn, space_id=space_id, actor_id=actor_id, action=action, target_kind="space", target_id=space_id,
+            details=details,
         )
     return _space(r)
 
