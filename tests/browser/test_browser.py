@@ -139,8 +139,8 @@ async def test_errors_are_shown_in_the_users_language(browser, server, world, ht
                         json={"user_id": world.users["pupil_admin"].id, "scope": "chat", "minutes": 30})
     assert r.status_code == 201
     muted = "[data-testid=composer-area] [data-state=muted]"
-    await pupil.wait_for_selector(f"{muted}:has-text('Vous êtes muet ici jusqu')")
-    assert "Ce que vous aviez commencé à écrire est gardé" in await pupil.text_content(muted)  # the words are kept
+    await pupil.wait_for_selector(f"{muted}:has-text('Tu es muet ici jusqu')")
+    assert "Ce que tu avais commencé à écrire est gardé" in await pupil.text_content(muted)  # the words are kept
     await pupil.select_option("[data-testid=lang]", "en")
     assert "Rooms" in await pupil.text_content("nav")
     await pupil.wait_for_selector(f"{muted}:has-text('You are muted here until')")

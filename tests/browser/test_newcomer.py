@@ -173,7 +173,7 @@ async def test_someone_with_an_account_logs_in_and_joins_with_a_code(browser, se
     await page.click("[data-testid=join-submit]")
     card = page.locator(f".home-project[data-space='{world.space_id}']")
     await card.wait_for()
-    assert "Vous êtes enseignant dans ce projet." in await card.text_content()
+    assert "Tu es enseignant dans ce projet." in await card.text_content()
     assert await page.locator(f"nav h2:has-text('{project_name(world)}')").count() == 1
     await context.close()
 
@@ -207,7 +207,7 @@ async def test_a_locked_out_pupil_is_told_how_long_and_to_ask_their_teacher(brow
     await page.select_option("[data-testid=lang]", "fr")  # said again in the reader's language
     await page.wait_for_selector("#login-error:has-text('bloquée')")
     french = await page.text_content("#login-error")
-    assert "bloquée pendant 5 minutes" in french and "demandez à votre enseignant" in french, french
+    assert "bloquée pendant 5 minutes" in french and "demande à ton enseignant" in french, french
     await screenshot(page, "pupil-login-locked-fr")
     # The server still refuses the right password; the page never said the username exists: an
     # unknown one, locked the same way (five tries at once, over HTTP), gets the very same words.

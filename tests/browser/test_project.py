@@ -440,7 +440,7 @@ async def test_the_feed_says_a_room_that_came_with_the_project_was_opened(browse
     page = await open_page(browser, server.port, world.users["pupil_member"])
     await page.click("[data-testid=nav-feed]")
     for lang, nobody, somebody in (("en", "The room chat was opened", "Teacher Admin opened the room Posters"),
-                                   ("fr", "La salle chat a été ouverte", "Teacher Admin a ouvert la salle Posters")):
+                                   ("fr", "Le salon chat a été ouvert", "Teacher Admin a ouvert le salon Posters")):
         await page.select_option("#lang", lang)
         lines = page.locator("[data-testid=feed] li.feed-line[data-kind='room.created']")
         await lines.filter(has_text=somebody).wait_for()
