@@ -97,10 +97,12 @@ function collator() {
 
 // A counted phrase is an object of CLDR plural forms ({"one": …, "few": …, "other": …}); the count
 // `n` picks the form by the language's own rules (Polish 2 pliki, 5 plików; Arabic's six forms).
+const pluralRules = {}; // tag -> Intl.PluralRules: making one costs ~20 µs, using it ~1 µs
 function form(text, vars, tag = lang) {
   if (typeof text === "string") return text;
   const n = Number(vars.n);
-  return text[new Intl.PluralRules(tag).select(Number.isFinite(n) ? n : 0)] ?? text.other;
+  pluralRules[tag] ??= new Intl.PluralRules(tag);
+  return text[pluralRules[tag].select(Number.isFinite(n) ? n : 0)] ?? text.other;
 }
 
 function say(tag, key, vars) {
