@@ -2,7 +2,7 @@
 // its quoted lines set apart, dates in the reader's language, and the drafts kept on this device.
 
 import { h } from "../dom.js";
-import { locale, t } from "../i18n.js";
+import { dateWith, t } from "../i18n.js";
 import { state, userKey } from "../state.js";
 
 export const FOLDERS = ["inbox", "sent", "archive", "trash"];
@@ -80,14 +80,14 @@ export function quotation(mail) {
 // Dates in the reader's language: the full date and time in a mail, a short one in a list
 // (the time for today's mail).
 export function formatLong(iso) {
-  return iso ? new Intl.DateTimeFormat(locale(), { dateStyle: "full", timeStyle: "short" }).format(new Date(iso)) : "";
+  return dateWith({ dateStyle: "full", timeStyle: "short" }, iso);
 }
 
 export function formatShort(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   const today = new Date().toDateString() === d.toDateString();
-  return new Intl.DateTimeFormat(locale(), today ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" }).format(d);
+  return dateWith(today ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short" }, iso);
 }
 
 // Characters as the server counts them (code points: an emoji is one).

@@ -3,23 +3,9 @@
 // editor of one's own message. Only h() builds them: a message's text is text, whatever it holds.
 
 import { h } from "../dom.js";
-import { formatDate, locale, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatTime, t } from "../i18n.js";
 import { safeUrl } from "../links.js";
 import { mutable } from "./mute_dialog.js";
-
-// One formatter per language, not one per message: a page of a hundred messages is rendered
-// at once while the reader scrolls (i18n.js's formatTime and formatDateTime, cached).
-const formatters = new Map();
-function formatter(kind) {
-  const key = `${locale()}|${kind}`;
-  if (!formatters.has(key)) {
-    const options = kind === "time" ? { hour: "2-digit", minute: "2-digit" } : { dateStyle: "medium", timeStyle: "short" };
-    formatters.set(key, new Intl.DateTimeFormat(locale(), options));
-  }
-  return formatters.get(key);
-}
-const formatTime = (iso) => (iso ? formatter("time").format(new Date(iso)) : "");
-const formatDateTime = (iso) => (iso ? formatter("datetime").format(new Date(iso)) : "");
 
 // Links in a message: only http and https addresses, written out in full; anything else
 // (javascript:, data:, a bare "www.") stays text. The trailing punctuation of a sentence is not
