@@ -142,6 +142,26 @@ async def test_a_polish_class_gets_its_sheet_in_polish_with_usernames_from_its_n
     await page.context.close()
 
 
+async def test_a_language_the_browser_has_no_dates_for_gets_numeric_dates_and_a_24_hour_clock(browser, server, world):
+    """Chromium carries date data for its own interface's languages only: an Icelandic reader
+    gets 07/12/2026 and 14:05, not "Dec 7, 2026, 2:05 PM"; a Bokmål browser (nb-NO) reads Norwegian."""
+    page = await open_page(browser, server.port, world.users["pupil_member"], lang="is-IS")
+    assert await page.evaluate("document.documentElement.lang") == "is"
+    await open_room(page, world.channel(Area.PUPILS_CORNER))
+    await send(page, "Halló!")
+    stamp = page.locator(".message", has_text="Halló!").locator("time[datetime^='2']").first
+    await stamp.wait_for()
+    assert re.fullmatch(r"\d{2}:\d{2}", (await stamp.text_content()).strip())
+    text = await page.inner_text("body")
+    english = ("January February March April May June July August September October November December"
+               " Monday Tuesday Wednesday Thursday Friday Saturday Sunday AM PM").split()
+    assert [w for w in english if re.search(rf"\b{w}\b", text)] == []
+    await page.context.close()
+    page = await open_page(browser, server.port, world.users["pupil_member"], lang="nb-NO")
+    assert await page.evaluate("document.documentElement.lang") == "no"
+    await page.context.close()
+
+
 SCREENS = ("home", "room", "journal", "feed", "mail", "moderation", "members", "project", "account")
 
 

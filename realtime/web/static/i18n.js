@@ -20,12 +20,16 @@ async function catalogue(tag) {
 
 // The first of the reader's choice (kept on this browser), then the browser's languages, that
 // the page has; English otherwise.
+// Tags a browser may send for a language the page has under another: Norwegian Bokmål and
+// Nynorsk read the Norwegian catalogue.
+const SAME_AS = { nb: "no", nn: "no" };
+
 function preferred() {
   const wanted = [localStorage.getItem("twinhub.lang"), ...(navigator.languages || [navigator.language])];
   for (const tag of wanted.filter(Boolean)) {
     if (tag in languages) return tag;
-    const base = tag.split("-")[0];
-    if (base in languages) return base;
+    const base = tag.split("-")[0].toLowerCase();
+    if ((SAME_AS[base] || base) in languages) return SAME_AS[base] || base;
   }
   return "en";
 }
@@ -140,8 +144,29 @@ export function errorText(error) {
 const formatters = new Map();
 function formatter(Kind, options, tag = locale()) {
   const key = `${Kind.name}|${tag}|${JSON.stringify(options)}`;
-  if (!formatters.has(key)) formatters.set(key, new Kind(tag, options));
+  if (!formatters.has(key)) formatters.set(key, made(Kind, options, tag));
   return formatters.get(key);
+}
+
+// A browser may have no data for the language: Chromium carries it for its own interface's
+// languages only (not Irish, Icelandic, Georgian, Macedonian, Maltese or Albanian), and falls back
+// to American English ("Dec 7, 2026, 2:05 PM"). Such a reader gets forms every European reads
+// instead: numeric dates, a 24-hour clock, unit symbols, names joined by commas.
+function made(Kind, options, tag) {
+  if (Kind.supportedLocalesOf([tag]).length) return new Kind(tag, options);
+  if (Kind === Intl.DateTimeFormat) return new Kind("en-GB", numeric(options));
+  if (Kind === Intl.NumberFormat && options.style === "unit") return new Kind("en-GB", { ...options, unitDisplay: "narrow" });
+  if (Kind === Intl.ListFormat) return { format: (items) => items.join(", ") };
+  return new Kind(tag, options);
+}
+
+function numeric(options) {
+  const date = ["dateStyle", "weekday", "day", "month", "year"].some((k) => k in options);
+  const time = ["timeStyle", "hour", "minute"].some((k) => k in options);
+  return {
+    ...(date ? { day: "2-digit", month: "2-digit", ...("year" in options || "dateStyle" in options ? { year: "numeric" } : {}) } : {}),
+    ...(time ? { hour: "2-digit", minute: "2-digit", hourCycle: "h23" } : {}),
+  };
 }
 
 export function dateWith(options, iso, tag) {
