@@ -33,6 +33,7 @@ class NewFile:
     height: int | None = None
     thumb_sha256: bytes | None = None
     thumb_size: int | None = None
+    thumb_media_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,12 @@ class File:
     height: int | None
     thumb_sha256: bytes | None
     thumb_size: int | None
+    thumb_media_type: str | None
     created_at: datetime
 
 
 _COLUMNS = ("id, space_id, uploader_id, sha256, size, media_type, kind, name, width, height, thumb_sha256,"
-            " thumb_size, created_at")
+            " thumb_size, thumb_media_type, created_at")
 
 
 def blob_key(space_id: int, sha256: bytes) -> str:
@@ -102,10 +104,10 @@ async def add(pool: asyncpg.Pool, new: NewFile, quota: int) -> File:
             raise OverQuota(f"space {new.space_id}")
         r = await conn.fetchrow(
             "INSERT INTO files (space_id, uploader_id, sha256, size, media_type, kind, name, width, height,"
-            " thumb_sha256, thumb_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " thumb_sha256, thumb_size, thumb_media_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             f" RETURNING {_COLUMNS}",
             new.space_id, new.uploader_id, new.sha256, new.size, new.media_type, new.kind, new.name,
-            new.width, new.height, new.thumb_sha256, new.thumb_size,
+            new.width, new.height, new.thumb_sha256, new.thumb_size, new.thumb_media_type,
         )
     return _file(r)
 

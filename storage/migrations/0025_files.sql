@@ -16,6 +16,7 @@ CREATE TABLE files (
     height        integer,
     thumb_sha256  bytea CHECK (length(thumb_sha256) = 32),
     thumb_size    bigint,
+    thumb_media_type text,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX files_by_content ON files (space_id, sha256);
