@@ -39,6 +39,10 @@ from .images import clean_image
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # seed 000: "20 Mo, à peu près le poids d'une courte vidéo"
 DEFAULT_QUOTA = 5 * 1024**3  # a project's files, each content once: 250 short videos, or thousands of photos
+# Uploads per member: a class's photos at once (30), then one every 10 s — each is inspected, an
+# image decoded and re-encoded: the CPU a member may ask of the server is bounded.
+UPLOADS_IN_A_ROW = 30
+UPLOAD_REFILL = 1 / 10
 UPLOAD_SECONDS = 600  # an upload slower than ~35 KB/s for 20 MB is ended (a connection held open on purpose)
 _WRITE_BATCH = 1024 * 1024  # received bytes gathered before one write off the event loop
 
