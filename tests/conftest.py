@@ -352,9 +352,9 @@ async def public_view_on(pool: asyncpg.Pool, world: World) -> None:
 
 
 @pytest.fixture(scope="session")
-async def server(database_url: str) -> AsyncIterator[RunningServer]:
+async def server(database_url: str, tmp_path_factory) -> AsyncIterator[RunningServer]:
     settings = Settings(
-        database_url=database_url, port=0, post_rate=1000.0, post_burst=1000, log_level="warning",
+        database_url=database_url, port=0, data_dir=tmp_path_factory.mktemp("data"), post_rate=1000.0, post_burst=1000, log_level="warning",
         mail_rate=1000.0, mail_burst=1000, pupil_mail_rate=0.01, pupil_mail_burst=8, login_backoff=0.2,
     )
     running = RunningServer(settings)
