@@ -20,9 +20,10 @@ read, never a member's data, so a zip bomb is not expanded.
 **Then the name's word is checked.** If the claimed name ends in the extension of a type we
 accept (".jpg", ".pdf", ...) and the content is something else, the file lies about its type:
 `file_type_mismatch`, even if the content would have been accepted under its own name (a PDF
-called photo.jpg) and before any other refusal (HTML called photo.jpg). A content that refines
-its name is no lie: a .docx named ".zip", an audio-only MP4 named ".m4a", a QuickTime film
-named ".mp4".
+called photo.jpg) and before `file_type_refused` (HTML called photo.jpg). Not a mismatch: a
+content that refines its name (a .docx named ".zip", an audio-only MP4 named ".m4a", a QuickTime
+film named ".mp4"); text we refuse under a text name (HTML called notes.txt is refused as HTML);
+and the refusals of what a file holds rather than what it is (macros, an archive too large).
 
 **What is refused, and why** (`file_type_refused`): TwinHub is used by children; a platform for
 them gains nothing by hosting what a browser or a double-click would run, and a teacher who must
@@ -221,6 +222,9 @@ REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
     "other": ("this kind of file", ()),
 }
 
+# A document with macros is what it says it is, and refused for what it holds: never a mismatch.
+_MACROS = Refusal(RefusalCode.FILE_TYPE_REFUSED, f"TwinHub does not take {REFUSED['macros'][0]}")
+
 # filetype's extension -> our key (accepted or refused); any other it knows is "other".
 _FILETYPE = {
     "jpg": "jpeg", "png": "png", "apng": "png", "gif": "gif", "webp": "webp", "bmp": "bmp",
@@ -247,6 +251,7 @@ _OOXML_PARTS = {"word": "docx", "xl": "xlsx", "ppt": "pptx", "visio": "vsdx"}
 _OLE_STREAMS = {"worddocument": "doc", "workbook": "xls", "book": "xls",
                 "powerpoint document": "ppt", "visiodocument": "vsd"}
 _OLE_MACROS = {"macros", "_vba_project_cur", "vba"}
+_TEXT_REFUSED = frozenset({"!html", "!svg", "!xml", "!script", "!css"})  # text, just not text we take
 _MSI_CLSID = "000C1084-0000-0000-C000-000000000046"
 
 _KNOWN_EXTENSIONS = frozenset(
@@ -286,7 +291,8 @@ def inspect(path: Path, claimed_name: str) -> FileType | Refusal:
     found = _content(path, size, claimed)
     if isinstance(found, Refusal):
         return found
-    if claimed in _CLAIMED_ACCEPTED and not (found in ACCEPTED and claimed in _claimable(found)):
+    if claimed in _CLAIMED_ACCEPTED and not (found in ACCEPTED and claimed in _claimable(found)) \
+            and not (found in _TEXT_REFUSED and ACCEPTED[_CLAIMED_ACCEPTED[claimed]].kind == "text"):
         content = f"a {ACCEPTED[found].extensions[0][1:]} file" if found in ACCEPTED else "something else"
         return Refusal(RefusalCode.FILE_TYPE_MISMATCH, f"the name says {claimed} but the file is {content}")
     if found is None:
@@ -349,10 +355,10 @@ def _zip(path: Path, size: int) -> str | Refusal | None:
     if odf:
         macros = any(n.startswith("scripts/") or (n.startswith("basic/") and not n.endswith("/") and n.rsplit("/", 1)[-1]
                      not in ("script-lc.xml", "script-lb.xml", "dialog-lc.xml", "dialog-lb.xml")) for n in lower)
-        return "!macros" if macros else odf
+        return _MACROS if macros else odf
     if "[content_types].xml" in lower:
         if any(n.endswith("vbaproject.bin") or "/activex/" in n or n.startswith("xl/macrosheets/") for n in lower):
-            return "!macros"
+            return _MACROS
         tops = {n.split("/", 1)[0] for n in lower if "/" in n}
         for part, key in _OOXML_PARTS.items():
             if part in tops:
@@ -385,7 +391,7 @@ def _zip_entries_declared(path: Path, size: int) -> int | None:
         return struct.unpack_from("<Q", zip64, 32)[0]
 
 
-def _ole(path: Path) -> str | None:
+def _ole(path: Path) -> str | Refusal | None:
     try:
         with olefile.OleFileIO(str(path)) as ole:
             entries = ole.listdir(streams=True, storages=True)
@@ -397,7 +403,7 @@ def _ole(path: Path) -> str | None:
     parts = {p.lower() for entry in entries for p in entry}
     tops = {entry[0].lower() for entry in entries}
     if parts & _OLE_MACROS:
-        return "!macros"
+        return _MACROS
     for stream, key in _OLE_STREAMS.items():
         if stream in tops:
             return key
@@ -478,7 +484,7 @@ def safe_name(claimed_name: str, extension: str) -> str:
     docstring) with `extension` (".jpg", the content's) at its end; never empty, at most MAX_NAME
     characters."""
     name = _last_component(unicodedata.normalize("NFC", claimed_name or ""))
-    name = "".join(c for c in name if unicodedata.category(c) not in _HIDDEN)
+    name = "".join(" " if c.isspace() else c for c in name if c.isspace() or unicodedata.category(c) not in _HIDDEN)
     name = _SEPARATORS.sub(" ", name.translate(_WINDOWS_FORBIDDEN)).strip(" .")
     stem = name[: -len(_extension(name))] if _extension(name) in _KNOWN_EXTENSIONS else name
     stem = stem.rstrip(" .")
