@@ -14,8 +14,10 @@ read, never a member's data, so a zip bomb is not expanded.
 2. an OLE compound file (legacy Office): its directory's streams (`WordDocument`, `Workbook`,
    `PowerPoint Document`, `VisioDocument`) say which, read by `olefile`;
 3. a macOS disk image: the `koly` trailer 512 bytes from the end;
-4. every other binary format by its signature in the first 8 KB, read by `filetype`;
-5. text: the whole file is valid UTF-8 (or UTF-16 with a byte order mark) with no NUL.
+4. text: the whole file is valid UTF-8 (or UTF-16 with a byte order mark) with no NUL — before
+   the signatures, some of which are two or three letters (a note starting "MZ" is no program);
+   but PDF, RTF and PostScript, which may be all text, are known by their signature;
+5. every other format by its signature in the first 8 KB, read by `filetype`.
 
 **Then the name's word is checked.** If the claimed name ends in the extension of a type we
 accept (".jpg", ".pdf", ...) and the content is something else, the file lies about its type:
@@ -251,6 +253,7 @@ _OOXML_PARTS = {"word": "docx", "xl": "xlsx", "ppt": "pptx", "visio": "vsdx"}
 _OLE_STREAMS = {"worddocument": "doc", "workbook": "xls", "book": "xls",
                 "powerpoint document": "ppt", "visiodocument": "vsd"}
 _OLE_MACROS = {"macros", "_vba_project_cur", "vba"}
+_TEXT_FORMATS = frozenset({"pdf", "rtf", "ps"})  # formats that may be all text: their signature wins
 _TEXT_REFUSED = frozenset({"!html", "!svg", "!xml", "!script", "!css"})  # text, just not text we take
 _MSI_CLSID = "000C1084-0000-0000-C000-000000000046"
 
@@ -287,7 +290,7 @@ def inspect(path: Path, claimed_name: str) -> FileType | Refusal:
         return Refusal(RefusalCode.FILE_EMPTY, "the file is empty")
     if claimed_name and not any(unicodedata.category(c) not in _HIDDEN for c in claimed_name):
         return Refusal(RefusalCode.FILE_NAME_INVALID, "the file's name is only invisible characters")
-    claimed = _extension(_last_component(unicodedata.normalize("NFC", claimed_name)))
+    claimed = _extension(_clean(claimed_name))
     found = _content(path, size, claimed)
     if isinstance(found, Refusal):
         return found
@@ -322,10 +325,16 @@ def _content(path: Path, size: int, claimed: str) -> str | Refusal | None:
     if size >= 512 and tail[-512:][:4] == b"koly":
         return "!dmg"
     guess = filetype.guess(head[:8192])
-    if guess is not None:
-        key = _FILETYPE.get(guess.extension, "other")
-        return key if key in ACCEPTED else f"!{key}"
-    return _text(path, head, claimed)
+    key = _FILETYPE.get(guess.extension, "other") if guess is not None else None
+    if key not in _TEXT_FORMATS:
+        # Some signatures are two or three letters ("MZ" is an exe to filetype, "ID3" an mp3):
+        # a file that is all text is text. A real binary is not: it holds NULs or invalid UTF-8.
+        text = _text(path, head, claimed)
+        if text is not None:
+            return text
+    if key is None:
+        return None
+    return key if key in ACCEPTED else f"!{key}"
 
 
 def _zip(path: Path, size: int) -> str | Refusal | None:
@@ -483,9 +492,7 @@ def safe_name(claimed_name: str, extension: str) -> str:
     """The name to download a file under: the claimed name cleaned (the rules are in the module's
     docstring) with `extension` (".jpg", the content's) at its end; never empty, at most MAX_NAME
     characters."""
-    name = _last_component(unicodedata.normalize("NFC", claimed_name or ""))
-    name = "".join(" " if c.isspace() else c for c in name if c.isspace() or unicodedata.category(c) not in _HIDDEN)
-    name = _SEPARATORS.sub(" ", name.translate(_WINDOWS_FORBIDDEN)).strip(" .")
+    name = _clean(claimed_name)
     stem = name[: -len(_extension(name))] if _extension(name) in _KNOWN_EXTENSIONS else name
     stem = stem.rstrip(" .")
     if stem.lower().endswith(extension.lower()):
@@ -499,9 +506,13 @@ def safe_name(claimed_name: str, extension: str) -> str:
     return (stem + extension)[:MAX_NAME]
 
 
-def _last_component(name: str) -> str:
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return re.sub(r"^[A-Za-z]:", "", name)
+def _clean(claimed_name: str) -> str:
+    """The claimed name in NFC, its last path component, without hidden characters, with spaces
+    for whitespace and `_` for what Windows forbids, trimmed of spaces and dots."""
+    name = unicodedata.normalize("NFC", claimed_name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"^[A-Za-z]:", "", name)
+    name = "".join(" " if c.isspace() else c for c in name if c.isspace() or unicodedata.category(c) not in _HIDDEN)
+    return _SEPARATORS.sub(" ", name.translate(_WINDOWS_FORBIDDEN)).strip(" .")
 
 
 def _extension(name: str) -> str:

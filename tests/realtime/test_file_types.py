@@ -124,6 +124,17 @@ def test_a_file_is_known_by_its_content(tmp_path, data, claimed, media_type, kin
     assert found.name.endswith(found.extension)
 
 
+def test_a_text_that_starts_like_a_short_signature_is_text(tmp_path):
+    for start in (b"MZ", b"ID3", b"BZh", b"FWS"):  # an exe, an mp3, a bzip2, a Flash file to filetype
+        found = inspect(write(tmp_path, start + b" is how our notes begin\n"), "notes.txt")
+        assert isinstance(found, FileType) and found.media_type == "text/plain", (start, found)
+
+
+def test_hidden_characters_do_not_hide_the_claimed_extension(tmp_path):
+    found = inspect(write(tmp_path, PDF), "photo.j\u200bp\u202eg")
+    assert isinstance(found, Refusal) and found.code == RefusalCode.FILE_TYPE_MISMATCH
+
+
 def test_the_name_never_decides_the_type(tmp_path):
     found = inspect(write(tmp_path, PDF), "")
     assert isinstance(found, FileType) and found.media_type == "application/pdf" and found.name == "file.pdf"
