@@ -69,10 +69,11 @@ _DECODERS = {
     "image/bmp": ["BMP", "DIB"], "image/tiff": ["TIFF"], "image/heic": ["HEIF", "AVIF"],
     "image/avif": ["AVIF", "HEIF"],
 }
-# Pillow's format -> (media type, extension, Pillow's encoder) of what is written.
+# Pillow's format -> (media type, extension, Pillow's encoder) of what is written. MPO is a JPEG
+# with more pictures after it (a stereo camera's second eye, a phone's depth map): the first is kept.
 _JPEG = ("image/jpeg", ".jpg", "JPEG")
 _PNG = ("image/png", ".png", "PNG")
-_OUTPUT = {"JPEG": _JPEG, "PNG": _PNG, "GIF": ("image/gif", ".gif", "GIF"),
+_OUTPUT = {"JPEG": _JPEG, "MPO": _JPEG, "PNG": _PNG, "GIF": ("image/gif", ".gif", "GIF"),
            "WEBP": ("image/webp", ".webp", "WEBP"), "BMP": _PNG, "DIB": _PNG, "TIFF": _PNG,
            "HEIF": _JPEG, "AVIF": _JPEG}
 _ANIMATED = frozenset({"GIF", "WEBP", "PNG"})
@@ -115,7 +116,7 @@ def clean_image(path: Path, ftype: FileType, out_dir: Path | None = None) -> Cle
         width, height = im.size
         if width * height > MAX_PIXELS:
             return _too_large()
-        media_type, extension, encoder = _OUTPUT[im.format]
+        media_type, extension, encoder = _OUTPUT.get(im.format or "", _PNG)
         try:
             count = getattr(im, "n_frames", 1) if im.format in _ANIMATED else 1
             if count * width * height > MAX_ANIMATION_PIXELS:
@@ -222,11 +223,13 @@ def _save_thumbnail(first: Image.Image, dest: Path) -> None:
 
 
 def _assert_clean(written: Path) -> None:
-    """Open what was written and check that nothing but pixels is in it."""
+    """Open what was written and check that nothing but pixels is in it (not an `assert`: this
+    check must hold under `python -O` too)."""
     with Image.open(written) as check:
         left = _METADATA & set(check.info)
         text = getattr(check, "text", None) if check.format == "PNG" else None
-        assert not left and not text and not check.getexif(), f"{written.name} kept {sorted(left) or 'text'}"
+        if left or text or check.getexif():
+            raise AssertionError(f"{written.name} kept {sorted(left) or 'text or EXIF'}: a bug in images.py")
 
 
 def _too_large() -> Refusal:

@@ -162,6 +162,25 @@ def test_heic_becomes_an_upright_jpeg_without_its_exif(tmp_path):
         assert _near(after.getpixel((16, 8)), RED, 40) and _near(after.getpixel((16, 56)), BLUE, 40)
 
 
+def test_a_jpeg_with_more_pictures_after_it_keeps_the_first_only(tmp_path):
+    path = tmp_path / "upload"  # MPO: Pillow opens it as its own format, not as "JPEG"
+    landscape_red_left(40, 20).save(path, "MPO", save_all=True, append_images=[Image.new("RGB", (40, 20))],
+                                    exif=exif())
+    result = clean(path, "stereo.jpg")
+    assert (result.media_type, result.width, result.height) == ("image/jpeg", 40, 20)
+    assert_no_metadata(result.path)
+    with Image.open(result.path) as after:
+        assert after.format == "JPEG" and getattr(after, "n_frames", 1) == 1
+
+
+def test_avif_becomes_jpeg(tmp_path):
+    path = tmp_path / "upload"
+    landscape_red_left(40, 20).save(path, "AVIF", exif=exif())
+    result = clean(path, "picture.avif")
+    assert (result.media_type, result.name) == ("image/jpeg", "picture.jpg")
+    assert_no_metadata(result.path)
+
+
 def test_the_thumbnail_is_small_webp_and_clean(tmp_path):
     path = tmp_path / "upload"
     landscape_red_left(1200, 500).save(path, "JPEG", exif=exif())
