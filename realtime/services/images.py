@@ -170,9 +170,10 @@ def _pixels(frame: Image.Image) -> Image.Image:
         upright = upright.convert("RGBA" if alpha else ("L" if upright.mode in ("1", "I", "F") else "RGB"))
     elif upright.mode == "RGB" and "transparency" in upright.info:  # a PNG's colour key
         upright = upright.convert("RGBA")
-    pixels = upright.copy()
-    pixels.info = {}
-    return pixels
+    if upright is frame:  # exif_transpose and convert return new images; this keeps it so
+        upright = frame.copy()
+    upright.info = {}
+    return upright
 
 
 def _to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
