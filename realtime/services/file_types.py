@@ -124,6 +124,9 @@ class RefusalCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """Why a file is not taken: a stable `code` for the page to translate, and a short English
+    `reason` for logs and for a reader without the translation."""
+
     code: RefusalCode
     reason: str
 
@@ -451,6 +454,8 @@ def _text(path: Path, head: bytes, claimed: str) -> str | None:
     refused = _CLAIMED_REFUSED.get(claimed)
     if refused:
         return f"!{refused}"
+    if claimed in ACCEPTED["xml"].extensions and not root:
+        return "txt"  # no markup: not XML, whatever its name says (a mismatch)
     if claimed in ACCEPTED["xml"].extensions or root == "?xml":
         if xml_active:
             return "!xml"

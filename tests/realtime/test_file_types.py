@@ -196,6 +196,7 @@ def test_what_a_browser_or_a_double_click_could_run_is_refused(tmp_path, data, c
     (docx(), "story.odt"),
     (b"MZ\x90\x00" + b"\x00" * 200, "notes.txt"),
     (b"\x00\x01\x02\x03 random bytes \xff\xfe", "song.mp3"),
+    (b"just words, no markup\n", "data.xml"),
 ])
 def test_a_name_that_says_one_accepted_type_over_another_content_is_refused(tmp_path, data, claimed):
     found = refused(tmp_path, data, claimed)
