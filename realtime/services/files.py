@@ -34,7 +34,7 @@ from ..fanout.directory import Directory, Viewer
 from ..policy import decide_upload
 from ..ratelimit import Limiter
 from . import access
-from .file_types import Refusal, inspect
+from .file_types import Refusal, RefusalCode, inspect
 from .images import clean_image
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # seed 000: "20 Mo, à peu près le poids d'une courte vidéo"
@@ -108,16 +108,16 @@ class Files:
     async def _keep(self, viewer: Viewer, space_id: int, name: str, received: Path) -> File:
         found = await asyncio.to_thread(inspect, received, name)
         if isinstance(found, Refusal):
-            raise ServiceError(ErrorCode(found.code), found.reason)
+            raise _refused(found)
         stored, media_type, width, height, thumb, thumb_type = received, found.media_type, None, None, None, None
         display_name = found.name
         if found.kind == "image":
             cleaned = await asyncio.to_thread(clean_image, received, found)
             if isinstance(cleaned, Refusal):
-                raise ServiceError(ErrorCode(cleaned.code), cleaned.reason)
+                raise _refused(cleaned)
             stored, media_type, width, height = cleaned.path, cleaned.media_type, cleaned.width, cleaned.height
             thumb, thumb_type = cleaned.thumbnail_path, cleaned.thumbnail_media_type
-            display_name = _with_extension(found.name, cleaned.extension)
+            display_name = cleaned.name
         digest, size = await asyncio.to_thread(_sha256, stored)
         thumb_digest, thumb_size = await asyncio.to_thread(_sha256, thumb) if thumb else (None, None)
         keys = [store.blob_key(space_id, digest)] + ([store.blob_key(space_id, thumb_digest)] if thumb_digest else [])
@@ -190,7 +190,9 @@ def _sha256(path: Path) -> tuple[bytes, int]:
     return digest.digest(), size
 
 
-def _with_extension(name: str, extension: str) -> str:
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return f"{stem}{extension}"
+def _refused(refusal: Refusal) -> ServiceError:
+    # An archive that would unpack past the bounds is, to the client, a file over a limit.
+    if refusal.code is RefusalCode.FILE_ARCHIVE_TOO_LARGE:
+        return ServiceError(ErrorCode.TOO_LARGE, refusal.reason)
+    return ServiceError(ErrorCode(refusal.code.value), refusal.reason)
 
