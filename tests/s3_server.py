@@ -50,6 +50,15 @@ def no_wheel_here() -> bool:
                 or (sys.platform == "darwin" and machine == "arm64") or (sys.platform == "win32" and machine == "AMD64"))
 
 
+def _killed_with_us() -> None:
+    """In the child, before exec: on Linux, SIGKILL it when the process that started it dies (a
+    test run killed outright would otherwise leave a 100 MB server and its ports behind)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 class LocalS3:
     def __init__(self) -> None:
         self.access_key = "twinhub" + secrets.token_hex(6)
@@ -96,6 +105,7 @@ class LocalS3:
              "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false", f"-s3.config={config}"],
             stdout=log, stderr=subprocess.STDOUT, cwd=folder,
             env={**os.environ, "TMPDIR": str(folder)},  # its own log files go there, not to /tmp
+            preexec_fn=_killed_with_us,
         )
         log.close()
         deadline = time.monotonic() + timeout
