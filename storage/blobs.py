@@ -311,7 +311,8 @@ def open_blobs(url: str | None, data_dir: Path) -> Blobs:
     For s3:, credentials come from the URL, else from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
     (and AWS_SESSION_TOKEN if set); nothing else is asked (no ~/.aws files, no instance metadata).
     Without `endpoint` it is AWS S3 itself. ValueError, naming what is wrong but never echoing
-    the URL (it may hold a secret), if it cannot be read. Opens no connection."""
+    the URL (it may hold a secret), if it cannot be read. Opens no connection; an S3 client takes
+    some 0.2-0.5 s to build, blocking: call this once, at start-up."""
     if url is None or url == "":
         return LocalBlobs(Path(data_dir) / "files")
     parts = urlsplit(url)

@@ -55,7 +55,8 @@ class S3Blobs:
         """`prefix` ("" or a key such as "twinhub/files") is put before every key, with a `/`.
         `addressing` is "path" (bucket in the path: what most stores other than AWS want, and
         the default with an `endpoint`) or "virtual" (bucket in the host name: AWS's default).
-        Opens no connection: the first request does."""
+        Opens no connection (the first request does), but builds botocore's client at once,
+        which blocks for some 0.2-0.5 s (loading its S3 model): make one at start-up."""
         import botocore.config
         import botocore.session
 
@@ -110,7 +111,8 @@ class S3Blobs:
                                  "AWS_SECRET_ACCESS_KEY (or put KEY:SECRET@ in the URL)")
         prefix = parts.path.strip("/")
         try:
-            check_key(prefix) if prefix else None
+            if prefix:
+                check_key(prefix)
         except ValueError:
             raise ValueError("TWINHUB_FILES_URL: its prefix is a path of a-z, 0-9, '._-'") from None
         return cls(bucket, prefix, access_key=key, secret_key=secret, session_token=token, endpoint=endpoint,
