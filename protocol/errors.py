@@ -34,6 +34,15 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"  # an idempotency key reused for a different request
     UNAVAILABLE = "unavailable"  # the database could not commit; nothing was stored
     INTERNAL = "internal"
+    # Files (docs/protocol.md, "Files"): what an upload may be refused for; nothing is kept.
+    FILE_EMPTY = "file_empty"
+    FILE_TYPE_REFUSED = "file_type_refused"  # a known type the platform does not take (html, svg, exe…)
+    FILE_TYPE_UNKNOWN = "file_type_unknown"  # content of no type on the list
+    FILE_TYPE_MISMATCH = "file_type_mismatch"  # the name says one type, the content another
+    FILE_NAME_INVALID = "file_name_invalid"
+    IMAGE_TOO_LARGE = "image_too_large"  # more pixels than an image may have (a decompression bomb)
+    IMAGE_UNREADABLE = "image_unreadable"  # says it is an image, does not decode as one
+    QUOTA_EXCEEDED = "quota_exceeded"  # the project's files would pass its quota
 
 
 class CloseCode(IntEnum):

@@ -35,6 +35,10 @@ class Settings:
     # makes one for the Redis it starts itself. Kept out of repr: settings are never logged whole.
     bus_secret: str = field(default="", repr=False)
     data_dir: Path = field(default_factory=_default_data_dir)
+    # Where attached files' bytes are kept (storage/blobs.py's open_blobs): None, a folder in
+    # data_dir (files/); file:///folder; or s3://bucket/prefix?endpoint=… for several processes
+    # or machines (docs/deployment.md). Kept out of repr: the URL may carry a secret key.
+    files_url: str | None = field(default=None, repr=False)
     allowed_origins: tuple[str, ...] = ()  # extra origins for cookie-authenticated WebSockets
     session_hours: float = 12.0
     post_rate: float = 5.0  # posts per second per member, sustained

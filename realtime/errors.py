@@ -114,6 +114,14 @@ HTTP_STATUS = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.FILE_EMPTY: 400,
+    ErrorCode.FILE_TYPE_REFUSED: 415,
+    ErrorCode.FILE_TYPE_UNKNOWN: 415,
+    ErrorCode.FILE_TYPE_MISMATCH: 415,
+    ErrorCode.FILE_NAME_INVALID: 400,
+    ErrorCode.IMAGE_TOO_LARGE: 413,
+    ErrorCode.IMAGE_UNREADABLE: 422,
+    ErrorCode.QUOTA_EXCEEDED: 413,
 }
 
 

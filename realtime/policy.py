@@ -297,6 +297,23 @@ def decide_mute_list(roles: Iterable[Role]) -> Refusal | None:
     return Refusal(ErrorCode.FORBIDDEN, "only the project's teacher administrators and platform moderators see its mutes")
 
 
+# Who adds documents to a project (seed 000: "ajout de documents" for teacher and pupil members
+# alike): its members who write in it. Visitors (parents) read and comment; platform moderators
+# and bots add none.
+UPLOADERS = frozenset({Role.TEACHER_ADMIN, Role.TEACHER_MEMBER, Role.PUPIL_ADMIN, Role.PUPIL_MEMBER})
+
+
+def decide_upload(roles: Iterable[Role]) -> Refusal | None:
+    """Adding a file to a project (it is then attached to a message, a mail or an entry, whose
+    own right decides who reads it). Not a member: `not_member`; visitors and others: `forbidden`."""
+    roles = tuple(roles)
+    if any(r in UPLOADERS for r in roles):
+        return None
+    if not roles:
+        return Refusal(ErrorCode.NOT_MEMBER, "you are not a member of this project")
+    return Refusal(ErrorCode.FORBIDDEN, "visitors read and comment; members add the project's documents")
+
+
 def sees_hidden_text(roles: Iterable[Role], area: Area) -> bool:
     """Whether someone with `roles` reads the words of a message a moderator hid in `area`: those
     who moderate the area (they hid it, they may unhide or erase it: they must read what they

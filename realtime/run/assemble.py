@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from storage.blobs import open_blobs
 from storage.db import create_pool, ping
 from storage.embedded import database_url
 from storage.mail import send_many
@@ -50,6 +51,7 @@ from ..services.bots import Bots
 from ..services.bundle import Services
 from ..services.chat import Chat, announce_room
 from ..services.feed import Feed
+from ..services.files import UPLOAD_REFILL, UPLOADS_IN_A_ROW, Files
 from ..services.invitations import INVITE_REFILL, INVITES_PER_MEMBER, INVITES_PER_PROJECT, Invitations
 from ..services.languages import Languages
 from ..services.mail import Mail
@@ -176,6 +178,10 @@ async def assemble(
         await listener.start()
         stack.push_async_callback(listener.close)
 
+        # Files' bytes: the data folder's files/, or S3-compatible storage (settings.files_url).
+        blobs = open_blobs(settings.files_url, settings.data_dir)
+        stack.push_async_callback(blobs.close)
+
         readers = Readers(pool, directory)
         readers.start()
         stack.push_async_callback(readers.close)
@@ -227,6 +233,8 @@ async def assemble(
             accounts=Accounts(pool, changes, auth, feed,
                               export_limiter=limiter("export", EXPORT_REFILL, EXPORTS_IN_A_ROW)),
             profiles=Profiles(pool, directory, limiter("profile", PROFILE_REFILL, PROFILE_WRITES_IN_A_ROW)),
+            files=Files(pool, blobs, directory, limiter("upload", UPLOAD_REFILL, UPLOADS_IN_A_ROW),
+                        settings.data_dir / "uploads"),
             presence=presence, readers=readers, streams=streams, limits=settings.limits,
             typing_limiter=RateLimiter(0.5, 1),
         )

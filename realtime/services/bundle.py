@@ -18,6 +18,7 @@ from .auth import Auth
 from .bots import Bots
 from .chat import Chat
 from .feed import Feed
+from .files import Files
 from .invitations import Invitations
 from .languages import Languages
 from .mail import Mail
@@ -50,6 +51,7 @@ class Services:
     accounts: Accounts
     profiles: Profiles
     languages: Languages
+    files: Files
     presence: PresenceTracker
     readers: Readers
     streams: Streams

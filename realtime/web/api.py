@@ -37,6 +37,7 @@ from ..handshake import SESSION_COOKIE
 from ..services.requests import answer
 from ..services.welcome import unread_rooms, welcome
 from . import account as api_account
+from . import files as api_files
 from . import members as api_members
 from . import platform as api_platform
 from .http import (
@@ -422,6 +423,7 @@ routes = [
     Route("/api/spaces/{space_id}/activity", activity),
     *api_members.routes,
     *api_account.routes,
+    *api_files.routes,
     *api_platform.routes,
     Route("/api/spaces/{space_id}/activity", service_activity, methods=["POST"]),
     Route("/api/spaces/{space_id}/public", set_public, methods=["POST"]),

@@ -21,7 +21,9 @@ def with_security_headers(send: Any) -> Any:
 
     async def sending(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            # A route's own (a file's sandboxing CSP) stands; the rest are added.
+            own = {name.lower() for name, _ in message.get("headers", [])}
+            message["headers"] = [*message.get("headers", []), *(h for h in SECURITY_HEADERS if h[0] not in own)]
         await send(message)
 
     return sending

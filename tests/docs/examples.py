@@ -305,10 +305,10 @@ def curl_request(line: str, where: str) -> Request:
         elif word == "-H":
             name, _, value = next(it).partition(":")
             headers[name.strip().lower()] = value.strip()
-        elif word in ("-d", "--data"):
+        elif word in ("-d", "--data", "--data-binary"):
             data = next(it)
         elif word.startswith("-"):
-            raise ExampleError(f"{where}: the examples' curl knows -s, -X, -H and -d, not {word}")
+            raise ExampleError(f"{where}: the examples' curl knows -s, -X, -H, -d and --data-binary, not {word}")
         elif url is None:
             url = word
         else:

@@ -58,6 +58,14 @@ def test_a_redis_url_needs_a_long_bus_secret():
     assert "x" * 16 not in repr(Settings(bus_secret="x" * 16))  # settings are never logged whole, but still
 
 
+def test_the_files_url_is_read_and_never_shown():
+    assert Settings.from_env({}).files_url is None
+    assert Settings.from_env({"TWINHUB_FILES_URL": ""}).files_url is None  # empty: the data folder's files/
+    url = "s3://AKID:very-secret@bucket/twinhub?endpoint=https://s3.example.org"
+    s = Settings.from_env({"TWINHUB_FILES_URL": url})
+    assert s.files_url == url and "very-secret" not in repr(s)
+
+
 SAMPLES = {"str": ("x", "x"), "int": ("7", 7), "float": ("2.5", 2.5), "bool": ("yes", True),
            "str | None": ("redis://r", "redis://r"), "tuple[str, ...]": ("a, b", ("a", "b")),
            "Path": ("/tmp/th", Path("/tmp/th"))}
