@@ -17,7 +17,7 @@ from PIL import Image
 from realtime.services import files as files_service
 from tests.conftest import login
 
-GPS_LATITUDE = ((48, 1), (51, 1), (2406, 100))  # where the pupil lives: must not leave the server
+GPS_LATITUDE = (48.0, 51.0, 24.06)  # where the pupil lives: must not leave the server
 
 
 def _photo_with_gps(width: int = 640, height: int = 480) -> bytes:
@@ -26,7 +26,7 @@ def _photo_with_gps(width: int = 640, height: int = 480) -> bytes:
     exif[0x010F] = "PhoneMaker"  # Make
     exif[0xA431] = "SERIAL-0042-XYZ"  # BodySerialNumber
     gps = exif.get_ifd(0x8825)
-    gps[1], gps[2], gps[3], gps[4] = "N", GPS_LATITUDE, "E", ((2, 1), (21, 1), (700, 100))
+    gps[1], gps[2], gps[3], gps[4] = "N", GPS_LATITUDE, "E", (2.0, 21.0, 7.0)
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif)
     return out.getvalue()
@@ -36,10 +36,10 @@ async def _auth(http, world, who: str) -> dict[str, str]:
     return {"authorization": f"Bearer {await login(http, world.users[who].username)}"}
 
 
-async def _upload(http, world, who: str, name: str, body: bytes, **kw):
+async def _upload(http, world, who: str | dict[str, str], name: str, body: bytes):
+    auth = who if isinstance(who, dict) else await _auth(http, world, who)
     return await http.post(f"/api/spaces/{world.space_id}/files", params={"name": name},
-                           headers={**await _auth(http, world, who), "content-type": "application/octet-stream"},
-                           content=body, timeout=60, **kw)
+                           headers={**auth, "content-type": "application/octet-stream"}, content=body, timeout=60)
 
 
 def _kept(server) -> list[Path]:
@@ -120,17 +120,22 @@ async def test_what_is_refused_keeps_nothing(world, http, server, name, body, st
 async def test_too_large_is_refused_announced_or_not(world, http, server):
     big = files_service.MAX_FILE_BYTES + 1
     before = _kept(server)
-    r = await http.post(f"/api/spaces/{world.space_id}/files?name=film.mp4",
-                        headers={**await _auth(http, world, "pupil_member"), "content-length": str(big)}, content=b"x" * 10)
-    assert r.status_code == 413
+    auth = await _auth(http, world, "pupil_member")
+    # Announced: refused from the request's head, before its body is read.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write((f"POST /api/spaces/{world.space_id}/files?name=film.mp4 HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: {auth['authorization']}\r\nContent-Length: {big}\r\n\r\n").encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 413"), head
+    writer.close()
 
     async def chunks():  # no length announced: counted as it arrives
         block = b"\0" * (1024 * 1024)
         for _ in range(21):
             yield block
 
-    r = await http.post(f"/api/spaces/{world.space_id}/files?name=film.mp4",
-                        headers=await _auth(http, world, "pupil_member"), content=chunks(), timeout=60)
+    r = await http.post(f"/api/spaces/{world.space_id}/files?name=film.mp4", headers=auth, content=chunks(), timeout=60)
     assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
     assert _kept(server) == before
 
@@ -149,7 +154,8 @@ async def test_a_name_is_a_name_not_a_path(world, http):
 
 async def test_the_same_content_is_kept_once_and_twenty_at_once_all_land(world, http, server):
     photo = _png()
-    answers = await asyncio.gather(*(_upload(http, world, "teacher_member", f"copy-{i}.png", photo) for i in range(20)))
+    teacher = await _auth(http, world, "teacher_member")
+    answers = await asyncio.gather(*(_upload(http, world, teacher, f"copy-{i}.png", photo) for i in range(20)))
     assert [a.status_code for a in answers] == [201] * 20
     assert len({a.json()["id"] for a in answers}) == 20
     blobs = [p for p in _kept(server) if "files" in p.parts]
