@@ -11,7 +11,7 @@ that no longer maps to a person. All of it in one transaction, with its audit en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -50,6 +50,9 @@ async def account_in(pool: asyncpg.Pool, space_id: int, user_id: int) -> Account
 class Erased:
     user_id: int
     spaces: list[int]  # the projects the account was a member of, now told
+    # The contents of the files they uploaded, now unrecorded: (project, SHA-256) each, for the
+    # caller to delete from the blob store where no other upload holds the same.
+    files: list[tuple[int, bytes]] = field(default_factory=list)
 
 
 async def erase(
@@ -120,13 +123,18 @@ async def erase(
         )
         await conn.execute("DELETE FROM profiles WHERE user_id = $1", user_id)
         await conn.execute("DELETE FROM room_reads WHERE user_id = $1", user_id)
+        # The files they added: a child's photos go with the child.
+        uploaded = await conn.fetch(
+            "DELETE FROM files WHERE uploader_id = $1 RETURNING space_id, sha256, thumb_sha256", user_id
+        )
         await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
         await conn.execute(
             "UPDATE users SET display_name = $2, username = '#erased-' || id, school = '', password_hash = NULL,"
             " password_reset_by = NULL, password_reset_at = NULL, erased_at = now() WHERE id = $1",
             user_id, FORMER_MEMBER,
         )
-    return Erased(user_id, [m["space_id"] for m in memberships])
+    contents = {(r["space_id"], bytes(c)) for r in uploaded for c in (r["sha256"], r["thumb_sha256"]) if c is not None}
+    return Erased(user_id, [m["space_id"] for m in memberships], sorted(contents))
 
 
 async def _drop_own_mail(conn: asyncpg.Connection, user_id: int) -> None:

@@ -230,7 +230,7 @@ async def assemble(
             languages=Languages(pool, changes),
             bots=Bots(pool, chat, directory, settings.limits, limiter("bot", 1.0, 10), bus),
             audit=AuditLog(pool),
-            accounts=Accounts(pool, changes, auth, feed,
+            accounts=Accounts(pool, changes, auth, feed, blobs,
                               export_limiter=limiter("export", EXPORT_REFILL, EXPORTS_IN_A_ROW)),
             profiles=Profiles(pool, directory, limiter("profile", PROFILE_REFILL, PROFILE_WRITES_IN_A_ROW)),
             files=Files(pool, blobs, directory, limiter("upload", UPLOAD_REFILL, UPLOADS_IN_A_ROW),

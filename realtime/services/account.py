@@ -24,8 +24,10 @@ import asyncpg
 from protocol import ErrorCode
 from protocol.timestamps import iso
 from storage import Conflict, LastTeacherAdmin, NotFound, account_data, erasure
+from storage import files as files_store
 from storage import profiles as profiles_store
 from storage.account_data import OwnMessage
+from storage.blobs import Blobs
 from storage.mail import MailItem
 
 from ..errors import ServiceError, database, rate_limited
@@ -99,9 +101,10 @@ async def _pages(read: Callable[[Any], Awaitable[list[T]]], key: Callable[[T], A
 
 class Accounts:
     def __init__(
-        self, pool: asyncpg.Pool, changes: Changes, auth: Auth, feed: Feed, *, export_limiter: Limiter,
+        self, pool: asyncpg.Pool, changes: Changes, auth: Auth, feed: Feed, blobs: Blobs, *, export_limiter: Limiter,
     ) -> None:
         self._pool = pool
+        self._blobs = blobs
         self._changes = changes
         self._auth = auth
         self._feed = feed
@@ -207,7 +210,11 @@ class Accounts:
 
     async def _told(self, erased: erasure.Erased) -> None:
         """Every process, after the commit: the account's sockets close first (4001), then each
-        project it left reloads who is in it (rosters, subscriptions, the public stream's names)."""
+        project it left reloads who is in it (rosters, subscriptions, the public stream's names).
+        And the bytes of the files they added leave the store, where no other upload holds them."""
+        for space_id, digest in erased.files:
+            if not await database(files_store.is_stored(self._pool, space_id, digest)):
+                await self._blobs.delete(files_store.blob_key(space_id, digest))
         await self._changes.send(SessionsRevoked(erased.user_id))
         for space_id in erased.spaces:
             await self._changes.send(MemberChanged(space_id, erased.user_id))

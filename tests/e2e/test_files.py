@@ -183,7 +183,31 @@ async def test_a_closed_project_takes_no_file_and_a_removed_member_reads_none(wo
     assert (r.status_code, r.json()["error"]["code"]) == (409, "space_closed")
 
 
-def _png() -> bytes:
+def _png(colour: tuple[int, int, int] = (200, 10, 10)) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (40, 30), (200, 10, 10)).save(out, "PNG")
+    Image.new("RGB", (40, 30), colour).save(out, "PNG")
     return out.getvalue()
+
+
+async def test_an_erased_pupils_files_leave_the_store(world, http, server):
+    """A child's photos go with the child: erased by their home project's teacher admin, every
+    file they added is unrecorded and its bytes deleted — but a content someone else also
+    uploaded stays for them."""
+    pupil = await _auth(http, world, "pupil_member")
+    own = (await _upload(http, world, pupil, "me.png", _png((10, 200, 10)))).json()
+    shared = _png((10, 10, 200))
+    mine_too = (await _upload(http, world, pupil, "ours.png", shared)).json()
+    teacher = await _auth(http, world, "teacher_member")
+    theirs = (await _upload(http, world, teacher, "ours.png", shared)).json()
+    stored = {p.name for p in _kept(server) if "files" in p.parts}
+
+    admin = await _auth(http, world, "teacher_admin")
+    r = await http.post(f"/api/spaces/{world.space_id}/pupils/{world.users['pupil_member'].id}/erase",
+                        headers=admin, json={"reason": "left the school"})
+    assert r.status_code == 200, r.text
+    left = {p.name for p in _kept(server) if "files" in p.parts}
+    assert left < stored and len(stored - left) == 2  # her own photo and its thumbnail
+    got = await http.get(f"/api/files/{theirs['id']}", headers=teacher)
+    assert got.status_code == 200 and got.content  # the same content, uploaded by the teacher, stays
+    for fid in (own["id"], mine_too["id"]):
+        assert (await http.get(f"/api/files/{fid}", headers=teacher)).status_code == 404
