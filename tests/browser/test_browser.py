@@ -141,8 +141,8 @@ async def test_errors_are_shown_in_the_users_language(browser, server, world, ht
     muted = "[data-testid=composer-area] [data-state=muted]"
     await pupil.wait_for_selector(f"{muted}:has-text('Tu es muet ici jusqu')")
     assert "Ce que tu avais commencé à écrire est gardé" in await pupil.text_content(muted)  # the words are kept
-    await pupil.select_option("[data-testid=lang]", "en")
-    assert "Rooms" in await pupil.text_content("nav")
+    await pupil.select_option("[data-testid=lang]", "en")  # English's words fetched first: waited for
+    await pupil.locator("nav", has_text="Rooms").wait_for()
     await pupil.wait_for_selector(f"{muted}:has-text('You are muted here until')")
     await pupil.context.close()
 
